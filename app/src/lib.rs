@@ -1,0 +1,66 @@
+//! celadon's UI: a Leptos app rendered on the server (feature `ssr`) and
+//! hydrated in the browser (feature `hydrate`, the wasm entry point).
+//! `wire` holds the types shared with the server; `live` keeps the browser's
+//! copy of the server's model current over one websocket.
+
+pub mod components;
+pub mod live;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+pub mod wire;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    StaticSegment,
+};
+
+/// The HTML document around [`App`], rendered by the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    live::provide_live();
+
+    view! {
+        <Stylesheet id="celadon" href="/pkg/celadon.css"/>
+        <Title text="celadon"/>
+        <Meta name="color-scheme" content="light dark"/>
+        <Router>
+            <components::TopBar/>
+            <main>
+                <Routes fallback=pages::NotFound>
+                    <Route path=StaticSegment("") view=pages::WorkersPage/>
+                    <Route path=StaticSegment("workers") view=pages::WorkersPage/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// The wasm entry point: attaches the UI to the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

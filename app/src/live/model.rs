@@ -1,0 +1,219 @@
+//! The browser's copy of what the server streams for the current view, and
+//! the pure `apply` that folds one server message into it. No IO, no clock,
+//! no reactivity: `live::state` wraps this in a signal.
+
+use crate::wire::{BrokerStatus, ServerMsg, Snapshot, View, ViewData, ViewPatch, WorkerRow};
+
+/// What the browser knows of the view it is subscribed to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveModel {
+    /// Sequence number of the last message applied; `None` until a snapshot.
+    pub seq: Option<u64>,
+    pub broker: Option<BrokerStatus>,
+    pub data: Option<ViewData>,
+}
+
+/// What the caller must do after [`LiveModel::apply`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The message was folded in.
+    Ok,
+    /// A delta arrived out of sequence or for another view: the model is
+    /// left as it was and the caller must resubscribe to get a snapshot.
+    Resync,
+}
+
+impl LiveModel {
+    /// A model seeded from a snapshot rendered by the server, before the
+    /// websocket has said anything. It has no sequence number, so the first
+    /// websocket message must be a snapshot.
+    pub fn seeded(snapshot: Snapshot) -> Self {
+        LiveModel {
+            seq: None,
+            broker: Some(snapshot.broker),
+            data: Some(snapshot.data),
+        }
+    }
+
+    /// Whether the model holds data for `view`.
+    pub fn shows(&self, view: &View) -> bool {
+        self.data.as_ref().is_some_and(|d| &d.view() == view)
+    }
+
+    pub fn apply(&mut self, msg: ServerMsg) -> Applied {
+        match msg {
+            ServerMsg::Snapshot { seq, snapshot } => {
+                self.seq = Some(seq);
+                self.broker = Some(snapshot.broker);
+                self.data = Some(snapshot.data);
+                Applied::Ok
+            }
+            ServerMsg::Delta { seq, delta } => {
+                if self.seq.map(|s| s + 1) != Some(seq) {
+                    return Applied::Resync;
+                }
+                if let Some(patch) = delta.patch {
+                    match (&mut self.data, patch) {
+                        (
+                            Some(ViewData::Workers { workers }),
+                            ViewPatch::Workers { upsert, remove },
+                        ) => {
+                            patch_workers(workers, upsert, &remove);
+                        }
+                        (_, _) => return Applied::Resync,
+                    }
+                }
+                if let Some(broker) = delta.broker {
+                    self.broker = Some(broker);
+                }
+                self.seq = Some(seq);
+                Applied::Ok
+            }
+        }
+    }
+}
+
+/// Keeps `rows` sorted by hostname, as the server sends them.
+fn patch_workers(rows: &mut Vec<WorkerRow>, upsert: Vec<WorkerRow>, remove: &[String]) {
+    rows.retain(|r| !remove.contains(&r.hostname));
+    for row in upsert {
+        match rows.binary_search_by(|r| r.hostname.as_str().cmp(&row.hostname)) {
+            Ok(i) => rows[i] = row,
+            Err(i) => rows.insert(i, row),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{BrokerState, Delta, WorkerStatus};
+
+    fn broker(state: BrokerState) -> BrokerStatus {
+        BrokerStatus {
+            state,
+            url: "redis://localhost:6379/0".into(),
+            detail: None,
+            since: 0.0,
+        }
+    }
+
+    fn worker(name: &str, status: WorkerStatus, rev: u64) -> WorkerRow {
+        WorkerRow {
+            hostname: name.into(),
+            status,
+            active: Some(0),
+            processed: Some(rev),
+            loadavg: None,
+            sw_ident: None,
+            sw_ver: None,
+            sw_sys: None,
+            pid: None,
+            freq: Some(2.0),
+            last_heartbeat: None,
+            rev,
+        }
+    }
+
+    fn snapshot(seq: u64, workers: Vec<WorkerRow>) -> ServerMsg {
+        ServerMsg::Snapshot {
+            seq,
+            snapshot: Snapshot {
+                broker: broker(BrokerState::Connected),
+                data: ViewData::Workers { workers },
+            },
+        }
+    }
+
+    fn delta(seq: u64, upsert: Vec<WorkerRow>, remove: Vec<String>) -> ServerMsg {
+        ServerMsg::Delta {
+            seq,
+            delta: Delta {
+                broker: None,
+                patch: Some(ViewPatch::Workers { upsert, remove }),
+            },
+        }
+    }
+
+    fn names(m: &LiveModel) -> Vec<(String, WorkerStatus)> {
+        match &m.data {
+            Some(ViewData::Workers { workers }) => workers
+                .iter()
+                .map(|w| (w.hostname.clone(), w.status))
+                .collect(),
+            None => vec![],
+        }
+    }
+
+    #[test]
+    fn deltas_in_sequence_insert_replace_and_remove_rows_in_order() {
+        let mut m = LiveModel::default();
+        let online = WorkerStatus::Online;
+        assert_eq!(
+            m.apply(snapshot(7, vec![worker("b@h", online, 1)])),
+            Applied::Ok
+        );
+        assert_eq!(
+            m.apply(delta(
+                8,
+                vec![worker("a@h", online, 1), worker("c@h", online, 1)],
+                vec![]
+            )),
+            Applied::Ok
+        );
+        let offline = WorkerStatus::Offline;
+        assert_eq!(
+            m.apply(delta(
+                9,
+                vec![worker("b@h", offline, 2)],
+                vec!["c@h".into()]
+            )),
+            Applied::Ok
+        );
+        assert_eq!(
+            names(&m),
+            vec![("a@h".to_string(), online), ("b@h".to_string(), offline)]
+        );
+        assert_eq!(m.seq, Some(9));
+    }
+
+    #[test]
+    fn a_gap_in_sequence_asks_for_resync_and_changes_nothing() {
+        let mut m = LiveModel::default();
+        m.apply(snapshot(1, vec![]));
+        let before = m.clone();
+        let online = WorkerStatus::Online;
+        assert_eq!(
+            m.apply(delta(3, vec![worker("a@h", online, 1)], vec![])),
+            Applied::Resync
+        );
+        assert_eq!(m, before);
+    }
+
+    #[test]
+    fn a_delta_before_any_snapshot_asks_for_resync() {
+        let seed = Snapshot {
+            broker: broker(BrokerState::Connected),
+            data: ViewData::Workers { workers: vec![] },
+        };
+        let mut m = LiveModel::seeded(seed);
+        assert_eq!(m.apply(delta(0, vec![], vec![])), Applied::Resync);
+        assert_eq!(m.apply(snapshot(0, vec![])), Applied::Ok);
+        assert_eq!(m.apply(delta(1, vec![], vec![])), Applied::Ok);
+    }
+
+    #[test]
+    fn broker_changes_arrive_in_deltas() {
+        let mut m = LiveModel::default();
+        m.apply(snapshot(1, vec![]));
+        let msg = ServerMsg::Delta {
+            seq: 2,
+            delta: Delta {
+                broker: Some(broker(BrokerState::Unreachable)),
+                patch: None,
+            },
+        };
+        assert_eq!(m.apply(msg), Applied::Ok);
+        assert_eq!(m.broker.map(|b| b.state), Some(BrokerState::Unreachable));
+    }
+}

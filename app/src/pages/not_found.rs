@@ -1,0 +1,17 @@
+//! The page for unknown paths.
+
+use leptos::prelude::*;
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <section class="empty">
+            <h1>"Not found"</h1>
+            <p>"There is no page here. " <a href="/">"Go to the workers."</a></p>
+        </section>
+    }
+}

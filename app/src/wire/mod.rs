@@ -1,0 +1,144 @@
+//! The wire vocabulary between the server and the browser: the only serde
+//! types of the UI. Every type here is a compatibility promise between a
+//! running server and the wasm bundle it serves, so fields are added, not
+//! renamed. The server converts its model into these types explicitly.
+
+use serde::{Deserialize, Serialize};
+
+/// What a browser tab is looking at. The server sends a tab only what its
+/// view needs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(tag = "page", rename_all = "snake_case")]
+pub enum View {
+    /// The Workers page (`/`).
+    Workers,
+}
+
+/// Browser → server.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Start (or restart) streaming `view`: the server answers with a
+    /// [`ServerMsg::Snapshot`], then deltas. Sending it again is a resync.
+    Subscribe { view: View },
+}
+
+/// Server → browser.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// The whole of what the view shows. Starts a sequence at `seq`.
+    Snapshot { seq: u64, snapshot: Snapshot },
+    /// Changes since the message with `seq - 1`. A browser that sees a gap
+    /// resubscribes.
+    Delta { seq: u64, delta: Delta },
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub broker: BrokerStatus,
+    pub data: ViewData,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Delta {
+    /// Present when the broker connection changed.
+    pub broker: Option<BrokerStatus>,
+    pub patch: Option<ViewPatch>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "view", rename_all = "snake_case")]
+pub enum ViewData {
+    Workers { workers: Vec<WorkerRow> },
+}
+
+impl ViewData {
+    /// The view this data belongs to.
+    pub fn view(&self) -> View {
+        match self {
+            ViewData::Workers { .. } => View::Workers,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "view", rename_all = "snake_case")]
+pub enum ViewPatch {
+    /// Rows to insert or replace (by hostname), and hostnames to drop.
+    Workers {
+        upsert: Vec<WorkerRow>,
+        remove: Vec<String>,
+    },
+}
+
+/// The dashboard's connection to the Celery broker.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct BrokerStatus {
+    pub state: BrokerState,
+    /// The broker URL with any password masked.
+    pub url: String,
+    /// Why the broker is unreachable, when it is.
+    pub detail: Option<String>,
+    /// Unix seconds (server clock) when `state` last changed.
+    pub since: f64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BrokerState {
+    /// Not connected yet since the server started.
+    Connecting,
+    /// Subscribed to the event channels.
+    Connected,
+    /// The last attempt failed or the connection dropped; retrying.
+    Unreachable,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerStatus {
+    Online,
+    Offline,
+}
+
+/// One worker as the Workers page shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct WorkerRow {
+    pub hostname: String,
+    pub status: WorkerStatus,
+    /// Tasks executing now, from the last full heartbeat.
+    pub active: Option<u64>,
+    /// Tasks completed since the worker started, from the last full heartbeat.
+    pub processed: Option<u64>,
+    /// 1, 5 and 15 minute load averages.
+    pub loadavg: Option<[f64; 3]>,
+    /// Software: `py-celery 5.7.0 (Linux)`.
+    pub sw_ident: Option<String>,
+    pub sw_ver: Option<String>,
+    pub sw_sys: Option<String>,
+    pub pid: Option<u32>,
+    /// Heartbeat interval in seconds.
+    pub freq: Option<f64>,
+    /// Unix seconds (server clock) of the last heartbeat received.
+    pub last_heartbeat: Option<f64>,
+    /// Changes whenever any other field changes; lets the browser keep a
+    /// row's DOM when nothing in it changed.
+    pub rev: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_have_a_stable_json_form() {
+        let msg = ClientMsg::Subscribe {
+            view: View::Workers,
+        };
+        let json = serde_json::to_string(&msg).unwrap();
+        assert_eq!(json, r#"{"type":"subscribe","view":{"page":"workers"}}"#);
+        let back: ClientMsg = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, msg);
+    }
+}

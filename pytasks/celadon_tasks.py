@@ -1,0 +1,64 @@
+"""A small Celery app for celadon's demo and tests.
+
+Tasks cover what a dashboard must show: fast successes, failures,
+self-retries, slow tasks, ETA tasks (sent with eta=/countdown=), and tasks
+with large arguments. The broker comes from CELADON_BROKER; the result
+backend from CELADON_BACKEND (optional).
+"""
+
+import os
+import time
+
+from celery import Celery
+
+app = Celery(
+    "celadon_tasks",
+    broker=os.environ.get("CELADON_BROKER", "redis://localhost:6379/0"),
+    backend=os.environ.get("CELADON_BACKEND") or None,
+)
+app.conf.update(
+    task_send_sent_event=True,
+    worker_send_task_events=True,
+    task_track_started=True,
+    result_extended=True,
+    result_expires=3600,
+    # Keep workers quiet and quick to start in tests.
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+)
+
+
+@app.task
+def add(x, y):
+    """A fast success."""
+    return x + y
+
+
+@app.task
+def fail(message="boom"):
+    """Always fails with ValueError(message)."""
+    raise ValueError(message)
+
+
+@app.task(bind=True, max_retries=5)
+def flaky(self, failures=2, delay=0.5):
+    """Fails `failures` times, retrying itself each time, then succeeds."""
+    if self.request.retries < failures:
+        raise self.retry(
+            exc=RuntimeError(f"attempt {self.request.retries} failed"),
+            countdown=delay,
+        )
+    return f"succeeded after {self.request.retries} retries"
+
+
+@app.task
+def slow(seconds=5.0):
+    """Sleeps, so it can be seen running (and terminated)."""
+    time.sleep(seconds)
+    return seconds
+
+
+@app.task
+def echo(*args, **kwargs):
+    """Returns what it was given: for large and odd arguments."""
+    return {"nargs": len(args), "kwargs": sorted(kwargs)}

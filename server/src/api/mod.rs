@@ -1,0 +1,83 @@
+//! HTTP: the pages (server-rendered Leptos), the websocket, the embedded
+//! site files and the health check.
+
+mod assets;
+mod ws;
+
+use app::{shell, ssr::SnapshotSource, App};
+use axum::{
+    body::Body,
+    extract::{FromRef, State},
+    http::Request,
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use leptos::prelude::{provide_context, LeptosOptions};
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+pub use assets::has_ui_bundle;
+
+use crate::state::owner::StateHandle;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub state: StateHandle,
+    pub leptos: LeptosOptions,
+    /// Fires at shutdown; long-lived handlers (websockets) watch it.
+    pub cancel: CancellationToken,
+    /// Owns the websocket tasks so that shutdown can wait for them.
+    pub sockets: TaskTracker,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(app: &AppState) -> LeptosOptions {
+        app.leptos.clone()
+    }
+}
+
+/// Options for rendering: the bundle is served from `/pkg/celadon.*`.
+pub fn leptos_options() -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("celadon")
+        .site_pkg_dir("pkg")
+        .build()
+}
+
+pub fn router(app: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let context = page_context(app.state.clone());
+    let options = app.leptos.clone();
+    Router::new()
+        .route("/ws", get(ws::upgrade))
+        .route("/healthcheck", get(|| async { "OK" }))
+        .leptos_routes_with_context(&app, routes, context, move || shell(options.clone()))
+        .fallback(fallback)
+        .with_state(app)
+}
+
+/// Context for every page render: where its first snapshot comes from.
+fn page_context(state: StateHandle) -> impl Fn() + Clone + Send + Sync + 'static {
+    move || {
+        let state = state.clone();
+        provide_context(SnapshotSource::new(move |view| {
+            let state = state.clone();
+            Box::pin(async move { state.snapshot(view).await })
+        }));
+    }
+}
+
+/// Embedded files by path; anything else is the app's not-found page.
+async fn fallback(State(app): State<AppState>, request: Request<Body>) -> Response {
+    if let Some(asset) = assets::find(request.uri().path()) {
+        return asset.response(request.headers());
+    }
+    let options = app.leptos.clone();
+    let render = leptos_axum::render_app_to_stream_with_context(
+        page_context(app.state.clone()),
+        move || shell(options.clone()),
+    );
+    render(request).await.into_response()
+}

@@ -1,0 +1,79 @@
+//! `/ws`: one websocket per browser tab. The browser says which view it
+//! shows; this task relays that view's snapshot and deltas from the model's
+//! owner. One task per socket does both directions, so nothing outlives it.
+
+use std::time::Duration;
+
+use app::wire::{ClientMsg, ServerMsg, View};
+use axum::{
+    extract::{
+        ws::{Message, WebSocket, WebSocketUpgrade},
+        State,
+    },
+    response::Response,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use super::AppState;
+
+/// Largest message a browser may send; its messages are tiny.
+const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+
+/// A browser that takes longer than this to accept one message is dropped;
+/// it reconnects and resyncs when it recovers.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>) -> Response {
+    ws.max_message_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| {
+            let tracker = app.sockets.clone();
+            tracker.track_future(serve(socket, app))
+        })
+}
+
+async fn serve(socket: WebSocket, app: AppState) {
+    let (mut sink, mut stream) = socket.split();
+    let mut current: Option<(View, mpsc::Receiver<ServerMsg>)> = None;
+    loop {
+        let update = async {
+            match current.as_mut() {
+                Some((_, updates)) => updates.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = app.cancel.cancelled() => {
+                let _ = sink.send(Message::Close(None)).await;
+                break;
+            }
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientMsg>(&text) {
+                    Ok(ClientMsg::Subscribe { view }) => {
+                        let Some(updates) = app.state.subscribe(view.clone()).await else { break };
+                        current = Some((view, updates));
+                    }
+                    Err(error) => tracing::debug!(%error, "ignoring an unreadable client message"),
+                },
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+            msg = update => match msg {
+                Some(msg) => {
+                    let Ok(text) = serde_json::to_string(&msg) else { continue };
+                    match tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into()))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => break,
+                    }
+                }
+                // The owner dropped the subscription (this socket fell
+                // behind): start over with a fresh snapshot.
+                None => {
+                    let Some((view, _)) = current.take() else { continue };
+                    let Some(updates) = app.state.subscribe(view.clone()).await else { break };
+                    current = Some((view, updates));
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The task that owns the [`Model`]. The event reader feeds it payloads;
+//! HTTP handlers and websockets send it commands. Every `FLUSH_INTERVAL` it
+//! applies heartbeat expiry and sends each subscribed websocket one delta
+//! with what changed for its view.
+
+use std::time::{Duration, Instant};
+
+use app::wire::{BrokerStatus, Delta, ServerMsg, Snapshot, View, ViewPatch};
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    task::JoinHandle,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{views, Model};
+use crate::{
+    broker::{subscriber::Published, BrokerLink},
+    clock,
+};
+
+/// Pending commands from HTTP handlers and websockets. Senders wait when it
+/// is full; they are request handlers, so waiting is the right backpressure.
+pub const COMMAND_QUEUE: usize = 256;
+
+/// Messages queued for one websocket. When it is full the browser is not
+/// keeping up: the owner drops the subscription and the websocket task
+/// subscribes again, which starts over with a snapshot.
+pub const SUBSCRIBER_QUEUE: usize = 64;
+
+/// How often changes are coalesced into deltas (at most 10 per second per
+/// tab) and heartbeat expiry is applied.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Payloads applied before the owner looks at its other inputs again, so
+/// that a flood of events cannot starve commands or flushes.
+const EVENTS_PER_TURN: usize = 1024;
+
+/// At most one log line per this interval for undecodable events.
+const JUNK_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+enum Command {
+    Snapshot {
+        view: View,
+        reply: oneshot::Sender<Snapshot>,
+    },
+    Subscribe {
+        view: View,
+        updates: mpsc::Sender<ServerMsg>,
+    },
+}
+
+/// The way to talk to the owner. Cheap to clone.
+#[derive(Clone)]
+pub struct StateHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl StateHandle {
+    /// What `view` shows now; `None` once the owner has stopped.
+    pub async fn snapshot(&self, view: View) -> Option<Snapshot> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Snapshot { view, reply })
+            .await
+            .ok()?;
+        answer.await.ok()
+    }
+
+    /// Starts streaming `view`: a snapshot, then deltas. The stream ends
+    /// when the owner stops or drops the subscription for falling behind.
+    pub async fn subscribe(&self, view: View) -> Option<mpsc::Receiver<ServerMsg>> {
+        let (updates, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
+        self.commands
+            .send(Command::Subscribe { view, updates })
+            .await
+            .ok()?;
+        Some(rx)
+    }
+}
+
+struct Subscriber {
+    view: View,
+    updates: mpsc::Sender<ServerMsg>,
+    seq: u64,
+}
+
+struct Owner {
+    model: Model,
+    link: BrokerLink,
+    link_changed: bool,
+    broker_url: String,
+    subscribers: Vec<Subscriber>,
+    junk_log: RateLimit,
+}
+
+/// Starts the owner. It stops when `cancel` fires.
+pub fn spawn(
+    events: mpsc::Receiver<Published>,
+    link: watch::Receiver<BrokerLink>,
+    broker_url: String,
+    cancel: CancellationToken,
+) -> (StateHandle, JoinHandle<()>) {
+    let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+    let owner = Owner {
+        model: Model::default(),
+        link: link.borrow().clone(),
+        link_changed: false,
+        broker_url,
+        subscribers: Vec::new(),
+        junk_log: RateLimit::new(JUNK_LOG_INTERVAL),
+    };
+    let task = tokio::spawn(owner.run(events, command_rx, link, cancel));
+    (StateHandle { commands }, task)
+}
+
+impl Owner {
+    async fn run(
+        mut self,
+        mut events: mpsc::Receiver<Published>,
+        mut commands: mpsc::Receiver<Command>,
+        mut link: watch::Receiver<BrokerLink>,
+        cancel: CancellationToken,
+    ) {
+        let mut flush = tokio::time::interval(FLUSH_INTERVAL);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                Some(command) = commands.recv() => self.handle(command),
+                Ok(()) = link.changed() => {
+                    self.link = link.borrow_and_update().clone();
+                    self.link_changed = true;
+                }
+                _ = flush.tick() => self.flush(clock::now()),
+                Some(first) = events.recv() => {
+                    self.ingest(first);
+                    for _ in 1..EVENTS_PER_TURN {
+                        match events.try_recv() {
+                            Ok(next) => self.ingest(next),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn ingest(&mut self, published: Published) {
+        let errors = self.model.ingest(&published.payload, published.received_at);
+        for error in errors {
+            if let Some(suppressed) = self.junk_log.allow() {
+                tracing::warn!(
+                    %error,
+                    channel = %published.channel,
+                    suppressed,
+                    "skipping an undecodable event"
+                );
+            }
+        }
+    }
+
+    fn broker_status(&self) -> BrokerStatus {
+        views::broker_status(&self.link, &self.broker_url)
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Snapshot { view, reply } => {
+                let _ = reply.send(views::snapshot(&self.model, self.broker_status(), &view));
+            }
+            Command::Subscribe { view, updates } => {
+                let snapshot = views::snapshot(&self.model, self.broker_status(), &view);
+                let first = ServerMsg::Snapshot { seq: 0, snapshot };
+                if updates.try_send(first).is_ok() {
+                    self.subscribers.push(Subscriber {
+                        view,
+                        updates,
+                        seq: 0,
+                    });
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self, now: f64) {
+        self.model.expire(now);
+        let changed = self.model.workers.take_changed();
+        let workers_patch =
+            (!changed.is_empty()).then(|| views::workers_patch(&self.model, changed.iter()));
+        let broker = std::mem::take(&mut self.link_changed).then(|| self.broker_status());
+        self.subscribers.retain_mut(|s| {
+            let patch: Option<ViewPatch> = match s.view {
+                View::Workers => workers_patch.clone(),
+            };
+            if patch.is_none() && broker.is_none() {
+                return !s.updates.is_closed();
+            }
+            s.seq += 1;
+            let delta = Delta {
+                broker: broker.clone(),
+                patch,
+            };
+            match s.updates.try_send(ServerMsg::Delta { seq: s.seq, delta }) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::debug!(view = ?s.view, "a websocket fell behind; it will resync");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+}
+
+/// Lets one event through per interval and counts the rest.
+struct RateLimit {
+    interval: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    fn new(interval: Duration) -> RateLimit {
+        RateLimit {
+            interval,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(number suppressed since the last one allowed)` when allowed.
+    fn allow(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < self.interval)
+        {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}

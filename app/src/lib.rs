@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    StaticSegment,
+    SsrMode, StaticSegment,
 };
 
 /// The HTML document around [`App`], rendered by the server.
@@ -49,8 +49,14 @@ pub fn App() -> impl IntoView {
             <components::TopBar/>
             <main>
                 <Routes fallback=pages::NotFound>
-                    <Route path=StaticSegment("") view=pages::WorkersPage/>
-                    <Route path=StaticSegment("workers") view=pages::WorkersPage/>
+                    // Async: the server waits for the page's snapshot (a
+                    // channel round trip) and sends the page whole.
+                    <Route path=StaticSegment("") view=pages::WorkersPage ssr=SsrMode::Async/>
+                    <Route
+                        path=StaticSegment("workers")
+                        view=pages::WorkersPage
+                        ssr=SsrMode::Async
+                    />
                 </Routes>
             </main>
         </Router>

@@ -1,0 +1,149 @@
+// Starts what an end-to-end test needs, for real: a private redis-server on
+// a unix socket in a temp dir, the celadon binary on a free port, and Celery
+// workers from the venv scripts/setup creates. Everything runs in its own
+// process group and is killed by stop().
+
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const repoRoot = path.resolve(__dirname, '..', '..', '..');
+
+/** The binary under test: CELADON_BIN, or the debug build. */
+export const celadonBin =
+  process.env.CELADON_BIN ?? path.join(repoRoot, 'target', 'debug', 'celadon');
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function canConnect(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.createConnection(socket);
+    c.once('connect', () => {
+      c.end();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+export class Proc {
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+    readonly log: string,
+  ) {}
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  exited(timeoutMs: number): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.name} did not exit in ${timeoutMs} ms`)), timeoutMs);
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Signals the main process only (a warm shutdown for a Celery worker). */
+  signal(sig: NodeJS.Signals) {
+    if (this.running && this.child.pid) process.kill(this.child.pid, sig);
+  }
+
+  /** SIGKILL to the whole process group. */
+  killGroup() {
+    if (this.child.pid) {
+      try {
+        process.kill(-this.child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  tail(lines = 30): string {
+    const text = fs.existsSync(this.log) ? fs.readFileSync(this.log, 'utf8') : '';
+    return text.split('\n').slice(-lines).join('\n');
+  }
+}
+
+export class Cluster {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'celadon-e2e-'));
+  readonly socket = path.join(this.dir, 'redis.sock');
+  private procs: Proc[] = [];
+
+  private start(name: string, cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc {
+    const log = path.join(this.dir, `${name}.log`);
+    const fd = fs.openSync(log, 'a');
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd ?? this.dir,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', fd, fd],
+      detached: true, // own process group, so killGroup takes its children
+    });
+    fs.closeSync(fd);
+    const proc = new Proc(name, child, log);
+    this.procs.push(proc);
+    return proc;
+  }
+
+  async startRedis(): Promise<Proc> {
+    const proc = this.start('redis', 'redis-server', [
+      '--port', '0', '--unixsocket', this.socket, '--unixsocketperm', '700',
+      '--save', '', '--appendonly', 'no', '--dir', this.dir,
+    ]);
+    await until('redis-server to accept connections', 10_000, async () => ((await canConnect(this.socket)) ? true : undefined));
+    return proc;
+  }
+
+  /** Starts celadon on a free port and returns its base URL. */
+  async startCeladon(): Promise<string> {
+    if (!fs.existsSync(celadonBin)) throw new Error(`${celadonBin} is missing: run scripts/build`);
+    const proc = this.start('celadon', celadonBin, [
+      `--broker=unix://${this.socket}?db=0`, '--address=127.0.0.1', '--port=0',
+    ], { env: { NO_COLOR: '1' } });
+    const port = await until('celadon to listen', 15_000, async () => {
+      const m = proc.tail(50).match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      if (!proc.running) throw new Error(`celadon exited:\n${proc.tail()}`);
+      return m ? m[1] : undefined;
+    });
+    return `http://127.0.0.1:${port}`;
+  }
+
+  /** Starts a Celery worker named `${name}@e2e` with events on. */
+  startWorker(name: string): Proc {
+    const celery = path.join(repoRoot, '.venv', 'bin', 'celery');
+    if (!fs.existsSync(celery)) throw new Error(`${celery} is missing: run scripts/setup`);
+    return this.start(`worker-${name}`, celery, [
+      '-A', 'celadon_tasks', 'worker', '-E', '-c', '1', '-l', 'info',
+      '--without-mingle', '--without-gossip', '-n', `${name}@e2e`,
+    ], {
+      cwd: path.join(repoRoot, 'pytasks'),
+      env: { CELADON_BROKER: `redis+socket://${this.socket}`, PYTHONUNBUFFERED: '1' },
+    });
+  }
+
+  /** Every log, for a failure report. */
+  logs(): string {
+    return this.procs.map((p) => `--- ${p.name} ---\n${p.tail()}`).join('\n');
+  }
+
+  async stop() {
+    for (const p of this.procs) p.killGroup();
+    await Promise.all(this.procs.map((p) => p.exited(5_000).catch(() => undefined)));
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}

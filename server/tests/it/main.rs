@@ -1,0 +1,10 @@
+//! celadon's integration tests: one binary, real `redis-server`, real
+//! Celery workers, the real server on `127.0.0.1:0`. `support` starts them.
+
+// The harness reports every failure by panicking with what it was waiting
+// for, and prints the logs of what it started when a test fails.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stderr)]
+
+mod cli;
+mod support;
+mod workers;

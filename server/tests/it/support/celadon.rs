@@ -1,0 +1,61 @@
+//! The real server, started in-process on `127.0.0.1:0`.
+
+use std::net::SocketAddr;
+
+use server::{broker::url::BrokerUrl, Config};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+pub struct Celadon {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Celadon {
+    pub async fn start(broker: BrokerUrl) -> Celadon {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(Config::new(broker), listener, async move {
+            let _ = stopped.await;
+        }));
+        Celadon {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(self.url(path)).await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    /// Shuts down and checks that every task stopped cleanly.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let result = tokio::time::timeout(std::time::Duration::from_secs(10), task)
+                .await
+                .expect("celadon stops within 10 s");
+            result.expect("server task").expect("server ran cleanly");
+        }
+    }
+}
+
+impl Drop for Celadon {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

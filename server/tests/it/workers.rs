@@ -10,7 +10,7 @@ use crate::support::{
     celadon::Celadon,
     celery::Worker,
     redis::{broker_url_at, Redis},
-    watch::{broker_state, is_offline, is_online, Watch},
+    watch::{broker_state, is_offline, is_online, worker, Watch},
 };
 
 /// Long enough for a cold Python worker to start on a busy 2-core machine.
@@ -18,64 +18,81 @@ const WORKER_START: Duration = Duration::from_secs(40);
 /// Heartbeat expiry is `freq * 2` = 4 s after the last heartbeat.
 const HEARTBEAT_EXPIRY: Duration = Duration::from_secs(15);
 
+/// Redis in a temp dir, celadon, and a websocket watching the Workers view.
+struct Cluster {
+    dir: TempDir,
+    redis: Redis,
+    celadon: Celadon,
+    watch: Watch,
+}
+
+impl Cluster {
+    /// Starts everything and waits for celadon to be subscribed.
+    async fn start() -> Cluster {
+        let dir = TempDir::new().unwrap();
+        let redis = Redis::start_in(dir.path());
+        let celadon = Celadon::start(redis.broker_url()).await;
+        let mut watch = Watch::workers(&celadon).await;
+        watch
+            .until("the broker connection", Duration::from_secs(10), |m| {
+                broker_state(m) == Some(BrokerState::Connected)
+            })
+            .await;
+        Cluster {
+            dir,
+            redis,
+            celadon,
+            watch,
+        }
+    }
+
+    /// Starts a worker and waits until the websocket shows it online.
+    async fn online_worker(&mut self, name: &str) -> (Worker, String) {
+        let worker = Worker::start(&self.redis, name, self.dir.path());
+        let hostname = worker.hostname.clone();
+        self.watch
+            .until("the worker to come online", WORKER_START, |m| {
+                is_online(m, &hostname)
+            })
+            .await;
+        (worker, hostname)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_appears_live_and_goes_offline_on_warm_shutdown() {
-    let dir = TempDir::new().unwrap();
-    let redis = Redis::start_in(dir.path());
-    let celadon = Celadon::start(redis.broker_url()).await;
-    let mut watch = Watch::workers(&celadon).await;
-    watch
-        .until("the broker connection", WORKER_START, |m| {
-            broker_state(m) == Some(BrokerState::Connected)
-        })
-        .await;
-
-    let worker = Worker::start(&redis, "warm", dir.path());
-    let name = worker.hostname.clone();
-    watch
-        .until("the worker to come online", WORKER_START, |m| {
-            is_online(m, &name)
-        })
-        .await;
-    let row = crate::support::watch::worker(&watch.model, &name).unwrap();
+    let mut c = Cluster::start().await;
+    let (w, name) = c.online_worker("warm").await;
+    let row = worker(&c.watch.model, &name).unwrap();
     assert_eq!(row.sw_ident.as_deref(), Some("py-celery"));
     assert_eq!(row.sw_ver.as_deref(), Some("5.7.0"));
     assert!(row.loadavg.is_some() && row.processed.is_some());
 
-    worker.stop_warm().await;
-    watch
+    w.stop_warm().await;
+    c.watch
         .until(
             "worker-offline to take it offline",
             Duration::from_secs(5),
             |m| is_offline(m, &name),
         )
         .await;
-    celadon.stop().await;
+    c.celadon.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_goes_offline_when_its_heartbeats_stop() {
-    let dir = TempDir::new().unwrap();
-    let redis = Redis::start_in(dir.path());
-    let celadon = Celadon::start(redis.broker_url()).await;
-    let mut watch = Watch::workers(&celadon).await;
-    let worker = Worker::start(&redis, "doomed", dir.path());
-    let name = worker.hostname.clone();
-    watch
-        .until("the worker to come online", WORKER_START, |m| {
-            is_online(m, &name)
-        })
-        .await;
+    let mut c = Cluster::start().await;
+    let (w, name) = c.online_worker("doomed").await;
 
-    worker.kill();
-    watch
+    w.kill();
+    c.watch
         .until(
             "heartbeat expiry to take it offline",
             HEARTBEAT_EXPIRY,
             |m| is_offline(m, &name),
         )
         .await;
-    celadon.stop().await;
+    c.celadon.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,11 +120,10 @@ async fn an_unreachable_broker_is_reported_and_retried_until_redis_appears() {
             broker_state(m) == Some(BrokerState::Connected)
         })
         .await;
-    let worker = Worker::start(&redis, "late", dir.path());
-    let name = worker.hostname.clone();
+    let w = Worker::start(&redis, "late", dir.path());
     watch
         .until("the worker to come online", WORKER_START, |m| {
-            is_online(m, &name)
+            is_online(m, &w.hostname)
         })
         .await;
     celadon.stop().await;
@@ -115,19 +131,10 @@ async fn an_unreachable_broker_is_reported_and_retried_until_redis_appears() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_page_load_is_rendered_with_the_current_workers() {
-    let dir = TempDir::new().unwrap();
-    let redis = Redis::start_in(dir.path());
-    let celadon = Celadon::start(redis.broker_url()).await;
-    let mut watch = Watch::workers(&celadon).await;
-    let worker = Worker::start(&redis, "rendered", dir.path());
-    let name = worker.hostname.clone();
-    watch
-        .until("the worker to come online", WORKER_START, |m| {
-            is_online(m, &name)
-        })
-        .await;
+    let mut c = Cluster::start().await;
+    let (_w, name) = c.online_worker("rendered").await;
 
-    let (status, page) = celadon.get("/").await;
+    let (status, page) = c.celadon.get("/").await;
     assert_eq!(status, 200);
     assert!(
         page.contains(&format!(
@@ -135,25 +142,16 @@ async fn the_first_page_load_is_rendered_with_the_current_workers() {
         )),
         "server-rendered row for {name} in:\n{page}"
     );
-    let (status, _) = celadon.get("/no/such/page").await;
+    let (status, _) = c.celadon.get("/no/such/page").await;
     assert_eq!(status, 404);
-    let (status, body) = celadon.get("/healthcheck").await;
+    let (status, body) = c.celadon.get("/healthcheck").await;
     assert_eq!((status, body.as_str()), (200, "OK"));
-    celadon.stop().await;
+    c.celadon.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junk_on_the_event_channels_is_skipped_and_real_events_still_count() {
-    let dir = TempDir::new().unwrap();
-    let redis = Redis::start_in(dir.path());
-    let celadon = Celadon::start(redis.broker_url()).await;
-    let mut watch = Watch::workers(&celadon).await;
-    watch
-        .until("the broker connection", Duration::from_secs(10), |m| {
-            broker_state(m) == Some(BrokerState::Connected)
-        })
-        .await;
-
+    let mut c = Cluster::start().await;
     let heartbeat = fixture_payload("worker-heartbeat");
     let truncated = heartbeat[..heartbeat.len() / 2].to_vec();
     let junk: Vec<(&str, Vec<u8>)> = vec![
@@ -175,7 +173,7 @@ async fn junk_on_the_event_channels_is_skipped_and_real_events_still_count() {
             (0..=255u8).cycle().take(100_000).collect(),
         ),
     ];
-    let mut conn = redis.connection();
+    let mut conn = c.redis.connection();
     for (channel, payload) in junk {
         let receivers: i64 = redis::cmd("PUBLISH")
             .arg(channel)
@@ -189,16 +187,16 @@ async fn junk_on_the_event_channels_is_skipped_and_real_events_still_count() {
         .arg(heartbeat)
         .query(&mut conn)
         .unwrap();
-    watch
+    c.watch
         .until(
             "the valid heartbeat after the junk",
             Duration::from_secs(5),
             |m| is_online(m, "w1@vm"),
         )
         .await;
-    let (status, _) = celadon.get("/").await;
+    let (status, _) = c.celadon.get("/").await;
     assert_eq!(status, 200);
-    celadon.stop().await;
+    c.celadon.stop().await;
 }
 
 /// The exact PUBLISH payload of a captured event fixture.

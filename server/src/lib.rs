@@ -8,6 +8,7 @@ pub mod api;
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod pyrepr;
 pub mod state;
 
 use std::{future::Future, sync::Arc};

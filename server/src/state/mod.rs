@@ -1,95 +1,516 @@
 //! The model of the cluster and its single owner. `Model` is pure: it
-//! decodes what it is given and folds it in with an explicit `now`; the
-//! `owner` task is the only code that holds one.
+//! decodes what it is given and folds it in with an explicit time; the
+//! `owner` task is the only code that holds one. Everything a page, the API
+//! or /metrics shows is derived from it.
+//!
+//! Replaying a stored stream of `(payload, received_at)` into a fresh model
+//! rebuilds the same state: nothing here reads a clock.
 
+pub mod key;
+mod metrics;
 pub mod owner;
+pub mod query;
+pub mod search;
+pub mod stats;
+pub mod symbols;
+pub mod task;
+pub mod tasks;
+pub mod text;
 mod views;
 pub mod workers;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::broker::events::{decode_events, Event, EventError};
+use crate::broker::events::{for_each_event, Event, EventError, TaskEvent, TaskEventKind};
+use key::TaskKey;
+pub use metrics::Metrics;
+use stats::{LogHistogram, Outcome, Throughput, OUTCOMES};
+use symbols::{Sym, Symbols};
+use task::{Kind, StateCode, Update};
+use tasks::{Limits, TaskStore};
+use text::Field;
 use workers::Workers;
+
+/// Celery's `CLIENT_CLOCK_SKEW`: clients never sync their Lamport clocks, so
+/// a `task-sent` is stamped just behind the receiver's clock.
+const CLIENT_CLOCK_SKEW: i64 = -1;
+
+/// Child links remembered for parents not seen yet. Past this, new ones are
+/// dropped (the child still names its parent).
+pub const MAX_PENDING_CHILD_LINKS: usize = 100_000;
+
+/// Custom states (from custom `task-*` events) given their own code.
+const MAX_CUSTOM_STATES: usize = (StateCode::CUSTOM_OVERFLOW.0 - StateCode::FIRST_CUSTOM) as usize;
+
+#[derive(Clone, Debug)]
+pub struct ModelConfig {
+    pub limits: Limits,
+    pub max_workers: usize,
+    /// Upper bounds of `flower_task_runtime_seconds`.
+    pub runtime_buckets: Vec<f64>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            limits: Limits::default(),
+            max_workers: workers::DEFAULT_MAX_WORKERS,
+            runtime_buckets: stats::DEFAULT_RUNTIME_BUCKETS.to_vec(),
+        }
+    }
+}
 
 /// Counts of what arrived on the event channels.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Counters {
-    /// Events folded in or recognised, by type.
+    /// Events decoded, by type.
     pub events_by_type: BTreeMap<String, u64>,
     /// Payloads or events that could not be decoded at all.
     pub undecodable: u64,
+    /// Task events that repeated one already applied (redeliveries).
+    pub duplicates: u64,
 }
 
-#[derive(Debug, Default)]
+/// Per task type: what its retained tasks are doing, what all of its tasks
+/// ever did, and how long they ran.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TypeStats {
+    /// Retained tasks by state (Celery's states; custom states share the
+    /// last entry).
+    pub retained: [u64; 9],
+    /// Every task of the type seen since start, by outcome.
+    pub outcomes: [u64; OUTCOMES],
+    pub runtime: LogHistogram,
+    /// The last task of the type that failed.
+    pub last_failure: Option<TaskKey>,
+}
+
+impl TypeStats {
+    fn retained_slot(state: StateCode) -> usize {
+        usize::from(state.0).min(8)
+    }
+}
+
+/// A stretch of time in which events may have been lost (the broker
+/// connection was down).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gap {
+    pub from: f64,
+    pub to: Option<f64>,
+}
+
+/// Gaps remembered; older ones are dropped.
+const MAX_GAPS: usize = 100;
+
+#[derive(Debug)]
 pub struct Model {
     pub workers: Workers,
+    pub tasks: TaskStore,
+    pub symbols: Symbols,
+    custom_states: Vec<Box<str>>,
+    /// The receiver's Lamport clock (Celery's `EventReceiver.clock`).
+    clock: u64,
+    pending_children: HashMap<TaskKey, Vec<TaskKey>>,
+    pub types: HashMap<Sym, TypeStats>,
+    pub throughput: Throughput,
+    pub metrics: Metrics,
     pub counters: Counters,
+    pub gaps: Vec<Gap>,
+    /// Bumped whenever any task changes; views compare it.
+    pub task_version: u64,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model::new(ModelConfig::default())
+    }
 }
 
 impl Model {
+    pub fn new(config: ModelConfig) -> Model {
+        Model {
+            workers: Workers::new(config.max_workers),
+            tasks: TaskStore::new(config.limits),
+            symbols: Symbols::default(),
+            custom_states: Vec::new(),
+            clock: 0,
+            pending_children: HashMap::new(),
+            types: HashMap::new(),
+            throughput: Throughput::default(),
+            metrics: Metrics::new(config.runtime_buckets),
+            counters: Counters::default(),
+            gaps: Vec::new(),
+            task_version: 0,
+        }
+    }
+
     /// Decodes one PUBLISH payload from an event channel and applies every
     /// event in it. Junk is counted, not fatal; the errors are returned so
     /// the caller can log them.
     pub fn ingest(&mut self, payload: &[u8], received_at: f64) -> Vec<EventError> {
-        let events = match decode_events(payload) {
-            Ok(events) => events,
+        let mut errors = Vec::new();
+        let decoded = for_each_event(payload, |event| match event {
+            Ok(event) => self.apply(event, received_at),
             Err(error) => {
                 self.counters.undecodable += 1;
-                return vec![error];
+                errors.push(error);
             }
-        };
-        let mut errors = Vec::new();
-        for event in events {
-            match event {
-                Ok(event) => self.apply(event, received_at),
-                Err(error) => {
-                    self.counters.undecodable += 1;
-                    errors.push(error);
-                }
-            }
+        });
+        if let Err(error) = decoded {
+            self.counters.undecodable += 1;
+            errors.push(error);
         }
         errors
     }
 
     /// Folds in one decoded event, received at `received_at`.
-    pub fn apply(&mut self, event: Event, received_at: f64) {
-        let kind = match &event {
-            Event::Worker(w) => match w.kind {
-                crate::broker::events::WorkerEventKind::Online => "worker-online",
-                crate::broker::events::WorkerEventKind::Heartbeat => "worker-heartbeat",
-                crate::broker::events::WorkerEventKind::Offline => "worker-offline",
-            },
-            Event::Other { kind } => kind.as_str(),
-        };
-        match self.counters.events_by_type.get_mut(kind) {
-            Some(n) => *n += 1,
-            None => {
-                self.counters.events_by_type.insert(kind.to_string(), 1);
+    pub fn apply(&mut self, event: Event<'_>, received_at: f64) {
+        self.count_type(&event);
+        match event {
+            Event::Worker(w) => {
+                let hostname = self.symbols.intern(&w.hostname);
+                let kind = self.symbols.intern(w.kind.type_name());
+                if let Some(clock) = w.clock {
+                    self.adjust_clock(clock);
+                }
+                self.metrics.count_event(hostname, kind, Sym::NONE);
+                self.workers.apply(w, received_at);
             }
-        }
-        if let Event::Worker(w) = event {
-            self.workers.apply(w, received_at);
+            Event::Task(t) => self.apply_task(&t, received_at),
+            Event::Other { .. } => {}
         }
     }
 
-    /// Applies the passage of time: heartbeat expiry.
-    pub fn expire(&mut self, now: f64) {
+    fn count_type(&mut self, event: &Event<'_>) {
+        let name = event.type_name();
+        match self.counters.events_by_type.get_mut(name.as_ref()) {
+            Some(n) => *n += 1,
+            None => {
+                self.counters.events_by_type.insert(name.into_owned(), 1);
+            }
+        }
+    }
+
+    fn adjust_clock(&mut self, other: u64) {
+        self.clock = self.clock.max(other) + 1;
+    }
+
+    /// The state code of a custom event subject (`progress` → `PROGRESS`).
+    fn custom_state(&mut self, subject: &str) -> StateCode {
+        let name = subject.to_uppercase();
+        if let Some(code) = StateCode::builtin_by_name(&name) {
+            return code;
+        }
+        let index = match self.custom_states.iter().position(|s| **s == *name) {
+            Some(i) => i,
+            None if self.custom_states.len() < MAX_CUSTOM_STATES => {
+                self.custom_states.push(name.into());
+                self.custom_states.len() - 1
+            }
+            None => return StateCode::CUSTOM_OVERFLOW,
+        };
+        StateCode(StateCode::FIRST_CUSTOM + u8::try_from(index).unwrap_or(0))
+    }
+
+    /// The name of a state code.
+    pub fn state_name(&self, state: StateCode) -> &str {
+        if let Some(name) = state.builtin_name() {
+            return name;
+        }
+        let index = usize::from(state.0.saturating_sub(StateCode::FIRST_CUSTOM));
+        self.custom_states.get(index).map_or("CUSTOM", |s| s)
+    }
+
+    /// The code of a state name, if any task could be in it.
+    pub fn state_code(&self, name: &str) -> Option<StateCode> {
+        StateCode::builtin_by_name(name).or_else(|| {
+            let index = self.custom_states.iter().position(|s| **s == *name)?;
+            Some(StateCode(
+                StateCode::FIRST_CUSTOM + u8::try_from(index).ok()?,
+            ))
+        })
+    }
+
+    fn apply_task(&mut self, ev: &TaskEvent<'_>, received_at: f64) {
+        let (kind, custom_state) = match &ev.kind {
+            TaskEventKind::Sent => (Kind::Sent, None),
+            TaskEventKind::Received => (Kind::Received, None),
+            TaskEventKind::Started => (Kind::Started, None),
+            TaskEventKind::Succeeded => (Kind::Succeeded, None),
+            TaskEventKind::Failed => (Kind::Failed, None),
+            TaskEventKind::Retried => (Kind::Retried, None),
+            TaskEventKind::Revoked => (Kind::Revoked, None),
+            TaskEventKind::Rejected => (Kind::Rejected, None),
+            TaskEventKind::Custom(subject) => (Kind::Custom, Some(self.custom_state(subject))),
+        };
+        let is_sent = kind == Kind::Sent;
+        let clock = if is_sent {
+            let c = (self.clock.max(1) as i64 + CLIENT_CLOCK_SKEW).max(0) as u64;
+            self.adjust_clock(c);
+            c
+        } else {
+            match ev.origin.clock {
+                Some(c) => {
+                    self.adjust_clock(c);
+                    c
+                }
+                None => {
+                    self.clock += 1;
+                    self.clock
+                }
+            }
+        };
+        let hostname = ev.origin.hostname.as_ref();
+        let host_sym = self.symbols.intern(hostname);
+        let worker = if is_sent { Sym::NONE } else { host_sym };
+        let mut intern = |s: &Option<std::borrow::Cow<'_, str>>| {
+            s.as_deref().map_or(Sym::NONE, |s| self.symbols.intern(s))
+        };
+        let name = intern(&ev.name);
+        let queue = intern(&ev.queue);
+        let exchange = intern(&ev.exchange);
+        let routing_key = intern(&ev.routing_key);
+        let key = TaskKey::of(&ev.uuid);
+        fn link<'e>(id: &'e Option<std::borrow::Cow<'_, str>>) -> Option<(TaskKey, &'e str)> {
+            id.as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| (TaskKey::of(s), s))
+        }
+        let update = Update {
+            kind,
+            custom_state,
+            timestamp: ev.origin.timestamp.unwrap_or(received_at),
+            clock,
+            worker,
+            client: if is_sent {
+                Some(hostname).filter(|h| !h.is_empty())
+            } else {
+                None
+            },
+            name,
+            queue,
+            exchange,
+            routing_key,
+            retries: ev.retries,
+            root: link(&ev.root_id),
+            parent: link(&ev.parent_id),
+            args: ev.args.as_deref(),
+            kwargs: ev.kwargs.as_deref(),
+            eta: ev.eta.as_deref(),
+            expires: ev.expires.as_deref(),
+            result: ev.result.as_deref(),
+            runtime: ev.runtime,
+            exception: ev.exception.as_deref(),
+            traceback: ev.traceback.as_deref(),
+            terminated: ev.terminated,
+            signum: ev.signum,
+            expired: ev.expired,
+            requeue: ev.requeue,
+        };
+
+        let uuid = ev.uuid.as_ref();
+        let ((folded, name_before, after), created) = self.tasks.upsert(key, |task, created| {
+            if created && !key.is_uuid() {
+                task.text.set_many(&[(Field::IdText, Some(uuid))]);
+            }
+            let name_before = task.name;
+            let folded = task.fold(&update);
+            (folded, name_before, After::of(task))
+        });
+        self.task_version += 1;
+        if folded.duplicate {
+            self.counters.duplicates += 1;
+        }
+
+        // Retained counts by type and state.
+        if created {
+            self.type_stats(after.name).retained[TypeStats::retained_slot(after.state)] += 1;
+        } else if (name_before, folded.before) != (after.name, after.state) {
+            let old = self.type_stats(name_before);
+            let slot = TypeStats::retained_slot(folded.before);
+            old.retained[slot] = old.retained[slot].saturating_sub(1);
+            self.type_stats(after.name).retained[TypeStats::retained_slot(after.state)] += 1;
+        }
+
+        self.metrics
+            .count_event(host_sym, self.symbols.intern(kind.type_name()), after.name);
+        if !is_sent {
+            self.workers
+                .on_task_event(hostname, kind, folded.duplicate, received_at);
+        }
+        if !folded.duplicate {
+            self.count_outcome(kind, key, &after, received_at);
+        }
+        self.link_child(key, after.parent, created);
+        let types = &mut self.types;
+        self.tasks.evict_over_limits(|t| {
+            if let Some(stats) = types.get_mut(&t.name) {
+                let slot = TypeStats::retained_slot(t.state);
+                stats.retained[slot] = stats.retained[slot].saturating_sub(1);
+            }
+        });
+    }
+
+    fn type_stats(&mut self, name: Sym) -> &mut TypeStats {
+        self.types.entry(name).or_default()
+    }
+
+    /// Throughput, per-type outcomes and runtimes, and Flower's metrics,
+    /// for an event applied for the first time.
+    fn count_outcome(&mut self, kind: Kind, key: TaskKey, t: &After, received_at: f64) {
+        let outcome = match kind {
+            Kind::Sent => Outcome::Sent,
+            Kind::Received => Outcome::Received,
+            Kind::Started => Outcome::Started,
+            Kind::Succeeded => Outcome::Succeeded,
+            Kind::Failed => Outcome::Failed,
+            Kind::Retried => Outcome::Retried,
+            Kind::Revoked => Outcome::Revoked,
+            Kind::Rejected => Outcome::Rejected,
+            Kind::Custom => return,
+        };
+        self.throughput.add(received_at, outcome);
+        let stats = self.type_stats(t.name);
+        stats.outcomes[outcome as usize] += 1;
+        if kind == Kind::Failed {
+            stats.last_failure = Some(key);
+        }
+        if kind == Kind::Succeeded && t.runtime.is_finite() {
+            stats.runtime.record(t.runtime);
+            self.metrics.observe_runtime(t.worker, t.name, t.runtime);
+        }
+        self.metrics.on_task_progress(
+            kind,
+            t.worker,
+            t.name,
+            t.queue_or_route(),
+            &t.times,
+            t.has_eta,
+        );
+    }
+
+    fn link_child(&mut self, child: TaskKey, parent: TaskKey, created: bool) {
+        if created {
+            if let Some(children) = self.pending_children.remove(&child) {
+                self.tasks.update_in_place(child, |t| {
+                    for c in children {
+                        t.add_child(c);
+                    }
+                });
+            }
+        }
+        if parent.is_none() || parent == child {
+            return;
+        }
+        let linked = self.tasks.update_in_place(parent, |p| {
+            p.add_child(child);
+        });
+        if !linked {
+            if let Some(waiting) = self.pending_children.get_mut(&parent) {
+                if !waiting.contains(&child) && waiting.len() < task::MAX_CHILDREN {
+                    waiting.push(child);
+                }
+            } else if self.pending_children.len() < MAX_PENDING_CHILD_LINKS {
+                self.pending_children.insert(parent, vec![child]);
+            }
+        }
+    }
+
+    /// Applies the passage of time: heartbeat expiry, ring advance, and
+    /// (with `purge_after`) forgetting long-offline workers.
+    pub fn expire(&mut self, now: f64, purge_after: Option<f64>) {
         self.workers.expire(now);
+        self.throughput.advance(now);
+        if let Some(after) = purge_after {
+            for hostname in self.workers.purge_offline(now, after) {
+                if let Some(sym) = self.symbols.lookup(&hostname) {
+                    self.metrics.forget_worker(sym);
+                }
+            }
+        }
+    }
+
+    /// Records that events may have been lost from `from` until `to`.
+    pub fn record_gap(&mut self, from: f64, to: Option<f64>) {
+        if let Some(last) = self.gaps.last_mut() {
+            if last.from == from {
+                last.to = to;
+                return;
+            }
+        }
+        if self.gaps.len() >= MAX_GAPS {
+            self.gaps.remove(0);
+        }
+        self.gaps.push(Gap { from, to });
+    }
+
+    /// Tasks not finished, for reconciliation after a gap.
+    pub fn unfinished(&self) -> Vec<TaskKey> {
+        self.tasks
+            .iter()
+            .filter(|t| !t.state.is_finished())
+            .map(|t| t.key)
+            .collect()
+    }
+
+    /// The text form of a task id.
+    pub fn id_text(&self, key: TaskKey) -> Option<String> {
+        key.uuid_text().or_else(|| {
+            self.tasks
+                .get(key)
+                .and_then(|t| t.text.get(Field::IdText).map(str::to_string))
+        })
+    }
+
+    /// The model's own measured size: the heap bytes of everything it holds.
+    pub fn heap_bytes(&self) -> usize {
+        self.tasks.heap_bytes()
+            + self.symbols.heap_bytes()
+            + self.workers.heap_bytes()
+            + self.throughput.heap_bytes()
+            + self.metrics.heap_bytes()
+            + self.types.len()
+                * (std::mem::size_of::<TypeStats>() + LogHistogram::default().heap_bytes())
+            + self.pending_children.len() * 64
+    }
+}
+
+/// What the rest of `apply_task` needs from the task after folding.
+struct After {
+    state: StateCode,
+    name: Sym,
+    worker: Sym,
+    queue: Sym,
+    routing_key: Sym,
+    parent: TaskKey,
+    runtime: f64,
+    times: task::Times,
+    has_eta: bool,
+}
+
+impl After {
+    fn of(t: &task::Task) -> After {
+        After {
+            state: t.state,
+            name: t.name,
+            worker: t.worker,
+            queue: t.queue,
+            routing_key: t.routing_key,
+            parent: t.parent,
+            runtime: t.runtime,
+            times: t.times,
+            has_eta: t.text.get(Field::Eta).is_some(),
+        }
+    }
+
+    fn queue_or_route(&self) -> Sym {
+        if self.queue.is_none() {
+            self.routing_key
+        } else {
+            self.queue
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn junk_payloads_are_counted_and_change_nothing_else() {
-        let mut model = Model::default();
-        for junk in [&b"garbage"[..], b"", b"{\"body\": 1}", b"\x00\xff"] {
-            assert_eq!(model.ingest(junk, 1.0).len(), 1);
-        }
-        assert_eq!(model.counters.undecodable, 4);
-        assert!(model.counters.events_by_type.is_empty());
-        assert_eq!(model.workers.iter().count(), 0);
-    }
-}
+mod tests;

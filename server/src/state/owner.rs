@@ -184,7 +184,7 @@ impl Owner {
     }
 
     fn flush(&mut self, now: f64) {
-        self.model.expire(now);
+        self.model.expire(now, None);
         let changed = self.model.workers.take_changed();
         let workers_patch =
             (!changed.is_empty()).then(|| views::workers_patch(&self.model, changed.iter()));

@@ -1,8 +1,10 @@
 //! Workers as their events describe them: liveness by heartbeat, the
-//! counters and load they report. Pure: `now` is always a parameter.
+//! counters and load they report, and how many events of each task kind
+//! they sent. Pure: `now` is always a parameter.
 
 use std::collections::{btree_map::Entry, BTreeMap, BTreeSet};
 
+use super::task::Kind;
 use crate::broker::events::{WorkerEvent, WorkerEventKind};
 
 /// Celery's `HEARTBEAT_EXPIRE_WINDOW` (200 %): a worker is offline once
@@ -12,6 +14,10 @@ pub const HEARTBEAT_EXPIRE_FACTOR: f64 = 2.0;
 
 /// Celery's default heartbeat interval, assumed until a worker states its own.
 pub const DEFAULT_FREQ: f64 = 2.0;
+
+/// Workers kept (Flower's `--max-workers` default). Past it, the worker
+/// offline the longest is forgotten first.
+pub const DEFAULT_MAX_WORKERS: usize = 5000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Worker {
@@ -24,12 +30,22 @@ pub struct Worker {
     pub sw_ident: Option<String>,
     pub sw_ver: Option<String>,
     pub sw_sys: Option<String>,
-    /// When the last heartbeat (or `worker-online`) was received, on the
-    /// server's clock, as Celery's own state does. Cleared by
+    /// Hours west of UTC, as the worker reports it.
+    pub utcoffset: Option<f64>,
+    /// The worker's Lamport clock in its last event.
+    pub clock: u64,
+    /// When the last sign of life (heartbeat, `worker-online`, or any task
+    /// event) was received, on the server's clock. Cleared by
     /// `worker-offline`.
     pub last_heartbeat: Option<f64>,
     /// Liveness as of the last `apply` or `expire`.
     pub online: bool,
+    /// When it went offline (server clock), while it is.
+    pub offline_since: Option<f64>,
+    /// Task events this worker sent, by kind (duplicates not counted).
+    pub task_events: [u64; Kind::ALL.len()],
+    /// Worker events (online, heartbeat, offline) it sent.
+    pub worker_events: [u64; 3],
     /// Bumped whenever anything above changes.
     pub rev: u64,
 }
@@ -46,37 +62,114 @@ impl Worker {
             sw_ident: None,
             sw_ver: None,
             sw_sys: None,
+            utcoffset: None,
+            clock: 0,
             last_heartbeat: None,
             online: false,
+            offline_since: None,
+            task_events: [0; Kind::ALL.len()],
+            worker_events: [0; 3],
             rev: 0,
         }
     }
 
-    /// Celery's `Worker.alive`: a heartbeat within the expiry window.
+    /// Celery's `Worker.alive`: a sign of life within the expiry window.
     pub fn alive_at(&self, now: f64) -> bool {
         self.last_heartbeat
             .is_some_and(|t| now < t + self.freq * HEARTBEAT_EXPIRE_FACTOR)
     }
+
+    pub fn task_count(&self, kind: Kind) -> u64 {
+        self.task_events[kind as usize]
+    }
+
+    /// When its heartbeat window ran out (or it said goodbye).
+    fn set_online(&mut self, online: bool, now: f64) {
+        if online {
+            self.offline_since = None;
+        } else if self.online || self.offline_since.is_none() {
+            let expired_at = self
+                .last_heartbeat
+                .map_or(now, |t| t + self.freq * HEARTBEAT_EXPIRE_FACTOR);
+            self.offline_since = Some(expired_at.min(now));
+        }
+        self.online = online;
+    }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Workers {
     by_name: BTreeMap<String, Worker>,
     /// Hostnames changed since the last `take_changed`.
     changed: BTreeSet<String>,
     last_rev: u64,
+    max_workers: usize,
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Workers::new(DEFAULT_MAX_WORKERS)
+    }
 }
 
 impl Workers {
-    /// Folds in one worker event received at `received_at`.
-    pub fn apply(&mut self, ev: WorkerEvent, received_at: f64) {
-        let worker = match self.by_name.entry(ev.hostname) {
+    pub fn new(max_workers: usize) -> Workers {
+        Workers {
+            by_name: BTreeMap::new(),
+            changed: BTreeSet::new(),
+            last_rev: 0,
+            max_workers: max_workers.max(1),
+        }
+    }
+
+    fn entry(&mut self, hostname: &str) -> &mut Worker {
+        if !self.by_name.contains_key(hostname) && self.by_name.len() >= self.max_workers {
+            self.forget_longest_offline();
+        }
+        match self.by_name.entry(hostname.to_string()) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
                 let hostname = e.key().clone();
                 e.insert(Worker::new(hostname))
             }
-        };
+        }
+    }
+
+    fn forget_longest_offline(&mut self) {
+        let victim = self
+            .by_name
+            .values()
+            .filter(|w| !w.online)
+            .min_by(|a, b| {
+                a.offline_since
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.offline_since.unwrap_or(0.0))
+            })
+            .map(|w| w.hostname.clone());
+        if let Some(name) = victim {
+            self.by_name.remove(&name);
+            self.changed.insert(name);
+        }
+    }
+
+    fn touched(&mut self, hostname: &str) {
+        self.last_rev += 1;
+        if let Some(w) = self.by_name.get_mut(hostname) {
+            w.rev = self.last_rev;
+        }
+        if !self.changed.contains(hostname) {
+            self.changed.insert(hostname.to_string());
+        }
+    }
+
+    /// Folds in one worker event received at `received_at`.
+    pub fn apply(&mut self, ev: WorkerEvent, received_at: f64) {
+        if ev.kind == WorkerEventKind::Offline && !self.by_name.contains_key(&ev.hostname) {
+            // Celery does not create a worker from its goodbye.
+            return;
+        }
+        let hostname = ev.hostname.clone();
+        let worker = self.entry(&hostname);
         if let Some(freq) = ev.freq.filter(|f| f.is_finite() && *f > 0.0) {
             worker.freq = freq;
         }
@@ -87,30 +180,73 @@ impl Workers {
         merge(&mut worker.sw_ident, ev.sw_ident);
         merge(&mut worker.sw_ver, ev.sw_ver);
         merge(&mut worker.sw_sys, ev.sw_sys);
+        merge(&mut worker.utcoffset, ev.utcoffset);
+        if let Some(clock) = ev.clock {
+            worker.clock = clock;
+        }
+        let kind_index = match ev.kind {
+            WorkerEventKind::Online => 0,
+            WorkerEventKind::Heartbeat => 1,
+            WorkerEventKind::Offline => 2,
+        };
+        worker.worker_events[kind_index] += 1;
         worker.last_heartbeat = match ev.kind {
             WorkerEventKind::Online | WorkerEventKind::Heartbeat => Some(received_at),
             WorkerEventKind::Offline => None,
         };
-        worker.online = worker.alive_at(received_at);
-        self.last_rev += 1;
-        worker.rev = self.last_rev;
-        self.changed.insert(worker.hostname.clone());
+        let alive = worker.alive_at(received_at);
+        worker.set_online(alive, received_at);
+        self.touched(&hostname);
+    }
+
+    /// A task event from `hostname`: as in Celery's `State`, it is a sign of
+    /// life of the worker (created if unknown). Counts it unless it is a
+    /// duplicate delivery.
+    pub fn on_task_event(&mut self, hostname: &str, kind: Kind, duplicate: bool, received_at: f64) {
+        let worker = self.entry(hostname);
+        if !duplicate {
+            worker.task_events[kind as usize] += 1;
+        }
+        if worker.last_heartbeat.is_none_or(|t| t < received_at) {
+            worker.last_heartbeat = Some(received_at);
+        }
+        let alive = worker.alive_at(received_at);
+        worker.set_online(alive, received_at);
+        self.touched(hostname);
     }
 
     /// Marks offline every worker whose heartbeat expired by `now`.
     pub fn expire(&mut self, now: f64) {
+        let mut flipped = Vec::new();
         for worker in self.by_name.values_mut() {
             let alive = worker.alive_at(now);
             if worker.online != alive {
-                worker.online = alive;
-                self.last_rev += 1;
-                worker.rev = self.last_rev;
-                self.changed.insert(worker.hostname.clone());
+                worker.set_online(alive, now);
+                flipped.push(worker.hostname.clone());
             }
+        }
+        for name in flipped {
+            self.touched(&name);
         }
     }
 
-    /// Hostnames changed since the last call.
+    /// Forgets workers offline for longer than `after` seconds (Flower's
+    /// `--purge-offline-workers`). Returns their hostnames.
+    pub fn purge_offline(&mut self, now: f64, after: f64) -> Vec<String> {
+        let gone: Vec<String> = self
+            .by_name
+            .values()
+            .filter(|w| !w.online && w.offline_since.is_some_and(|t| now - t > after))
+            .map(|w| w.hostname.clone())
+            .collect();
+        for name in &gone {
+            self.by_name.remove(name);
+            self.changed.insert(name.clone());
+        }
+        gone
+    }
+
+    /// Hostnames changed since the last call (including removed ones).
     pub fn take_changed(&mut self) -> BTreeSet<String> {
         std::mem::take(&mut self.changed)
     }
@@ -122,6 +258,22 @@ impl Workers {
     /// Every worker, by hostname.
     pub fn iter(&self) -> impl Iterator<Item = &Worker> {
         self.by_name.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    /// Estimated heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.by_name
+            .values()
+            .map(|w| std::mem::size_of::<Worker>() + 2 * w.hostname.len() + 64)
+            .sum()
     }
 }
 
@@ -141,6 +293,8 @@ mod tests {
             kind,
             hostname: host.into(),
             timestamp: None,
+            utcoffset: Some(-2.0),
+            clock: Some(5),
             pid: Some(10),
             freq: Some(2.0),
             active: Some(1),
@@ -162,7 +316,9 @@ mod tests {
         assert!(w.get("a@h").unwrap().online);
         assert!(w.take_changed().is_empty());
         w.expire(104.0);
-        assert!(!w.get("a@h").unwrap().online);
+        let a = w.get("a@h").unwrap();
+        assert!(!a.online);
+        assert_eq!(a.offline_since, Some(104.0));
         assert_eq!(w.take_changed().into_iter().collect::<Vec<_>>(), ["a@h"]);
     }
 
@@ -174,6 +330,11 @@ mod tests {
         assert!(!w.get("a@h").unwrap().online);
         w.apply(event(WorkerEventKind::Heartbeat, "a@h"), 101.0);
         assert!(w.get("a@h").unwrap().online, "a heartbeat brings it back");
+        w.apply(event(WorkerEventKind::Offline, "ghost@h"), 101.0);
+        assert!(
+            w.get("ghost@h").is_none(),
+            "a goodbye alone creates nothing"
+        );
     }
 
     #[test]
@@ -188,18 +349,37 @@ mod tests {
         assert_eq!((a.active, a.processed), (Some(1), Some(5)));
         assert_eq!(a.loadavg, Some([0.5, 0.25, 0.1]));
         assert!(a.alive_at(110.9) && !a.alive_at(111.0));
+        assert_eq!(a.utcoffset, Some(-2.0));
     }
 
     #[test]
-    fn every_change_bumps_the_revision() {
+    fn task_events_count_by_kind_and_keep_a_worker_alive() {
         let mut w = Workers::default();
         w.apply(event(WorkerEventKind::Heartbeat, "a@h"), 100.0);
-        let first = w.get("a@h").unwrap().rev;
-        w.apply(event(WorkerEventKind::Heartbeat, "b@h"), 100.0);
-        w.apply(event(WorkerEventKind::Heartbeat, "a@h"), 102.0);
-        assert!(w.get("a@h").unwrap().rev > first);
-        w.expire(200.0);
-        let names: Vec<_> = w.iter().map(|x| (x.hostname.as_str(), x.online)).collect();
-        assert_eq!(names, [("a@h", false), ("b@h", false)]);
+        w.on_task_event("a@h", Kind::Received, false, 103.0);
+        w.on_task_event("a@h", Kind::Received, true, 103.1);
+        w.on_task_event("a@h", Kind::Succeeded, false, 103.2);
+        w.expire(106.0);
+        let a = w.get("a@h").unwrap();
+        assert!(a.online, "the task event at 103 counts as a sign of life");
+        assert_eq!(
+            a.task_count(Kind::Received),
+            1,
+            "the duplicate is not counted"
+        );
+        assert_eq!(a.task_count(Kind::Succeeded), 1);
+    }
+
+    #[test]
+    fn long_offline_workers_are_purged_and_the_cap_forgets_the_oldest_offline() {
+        let mut w = Workers::new(2);
+        w.apply(event(WorkerEventKind::Heartbeat, "a@h"), 100.0);
+        w.apply(event(WorkerEventKind::Heartbeat, "b@h"), 200.0);
+        w.expire(300.0);
+        w.apply(event(WorkerEventKind::Heartbeat, "c@h"), 300.0);
+        let names: Vec<_> = w.iter().map(|x| x.hostname.as_str()).collect();
+        assert_eq!(names, ["b@h", "c@h"], "a@h was offline longest");
+        assert_eq!(w.purge_offline(300.0, 50.0), ["b@h"]);
+        assert_eq!(w.len(), 1);
     }
 }

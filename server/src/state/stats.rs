@@ -1,0 +1,328 @@
+//! Aggregates kept alongside the tasks: runtime percentiles per task type,
+//! Prometheus-style histograms, and fixed-size throughput rings. Each is a
+//! fixed amount of memory, whatever the number of tasks. Pure.
+
+/// Runtime (or wait) distribution with logarithmic buckets: 16 per power of
+/// two from 1 µs to about 36 hours, so any percentile is within about 2 %.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogHistogram {
+    counts: Box<[u32]>,
+    total: u64,
+    sum: f64,
+}
+
+const LOG_MIN: f64 = 1e-6;
+const LOG_SUB: f64 = 16.0;
+const LOG_BUCKETS: usize = 37 * 16;
+
+impl Default for LogHistogram {
+    fn default() -> Self {
+        LogHistogram {
+            counts: vec![0; LOG_BUCKETS].into_boxed_slice(),
+            total: 0,
+            sum: 0.0,
+        }
+    }
+}
+
+impl LogHistogram {
+    pub fn record(&mut self, value: f64) {
+        if !value.is_finite() || value < 0.0 {
+            return;
+        }
+        let i = if value <= LOG_MIN {
+            0
+        } else {
+            ((value / LOG_MIN).log2() * LOG_SUB) as usize
+        };
+        let i = i.min(LOG_BUCKETS - 1);
+        self.counts[i] = self.counts[i].saturating_add(1);
+        self.total += 1;
+        self.sum += value;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        (self.total > 0).then(|| self.sum / self.total as f64)
+    }
+
+    /// The `q` quantile (0–1), as the middle of its bucket.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.total == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0u64;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += u64::from(*c);
+            if seen >= rank {
+                let lo = LOG_MIN * ((i as f64) / LOG_SUB).exp2();
+                let hi = LOG_MIN * ((i as f64 + 1.0) / LOG_SUB).exp2();
+                return Some((lo * hi).sqrt());
+            }
+        }
+        None
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.counts.len() * 4
+    }
+}
+
+/// A Prometheus histogram with fixed upper bounds (`le`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PromHistogram {
+    /// Per bucket (not cumulative); the last one is `+Inf`.
+    pub counts: Box<[u64]>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl PromHistogram {
+    pub fn new(bounds: &[f64]) -> PromHistogram {
+        PromHistogram {
+            counts: vec![0; bounds.len() + 1].into_boxed_slice(),
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    pub fn observe(&mut self, bounds: &[f64], value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        let i = bounds
+            .iter()
+            .position(|b| value <= *b)
+            .unwrap_or(bounds.len());
+        self.counts[i] += 1;
+        self.sum += value;
+        self.count += 1;
+    }
+}
+
+/// Prometheus' default buckets, which Flower uses unless told otherwise.
+pub const DEFAULT_RUNTIME_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// What happened to tasks, counted per time bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent = 0,
+    Received,
+    Started,
+    Succeeded,
+    Failed,
+    Retried,
+    Revoked,
+    Rejected,
+}
+
+pub const OUTCOMES: usize = 8;
+
+impl Outcome {
+    pub const ALL: [Outcome; OUTCOMES] = [
+        Outcome::Sent,
+        Outcome::Received,
+        Outcome::Started,
+        Outcome::Succeeded,
+        Outcome::Failed,
+        Outcome::Retried,
+        Outcome::Revoked,
+        Outcome::Rejected,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Received => "received",
+            Outcome::Started => "started",
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Retried => "retried",
+            Outcome::Revoked => "revoked",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// Counts per outcome for the last `len` buckets of `width` seconds each:
+/// a fixed ring, advanced by the time of what is added.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ring {
+    width: u32,
+    buckets: Box<[[u32; OUTCOMES]]>,
+    /// Number (time / width) of the newest bucket; buckets older than
+    /// `head - len + 1` have been overwritten.
+    head: i64,
+}
+
+impl Ring {
+    pub fn new(width_seconds: u32, len: usize) -> Ring {
+        Ring {
+            width: width_seconds.max(1),
+            buckets: vec![[0; OUTCOMES]; len.max(1)].into_boxed_slice(),
+            head: i64::MIN,
+        }
+    }
+
+    fn number(&self, t: f64) -> i64 {
+        (t / f64::from(self.width)).floor() as i64
+    }
+
+    /// Moves the ring forward to `now`, clearing the buckets it passes.
+    pub fn advance(&mut self, now: f64) {
+        let n = self.number(now);
+        if self.head == i64::MIN {
+            self.head = n;
+            return;
+        }
+        if n <= self.head {
+            return;
+        }
+        let len = self.buckets.len() as i64;
+        let steps = (n - self.head).min(len);
+        for k in 1..=steps {
+            let idx = (self.head + k).rem_euclid(len) as usize;
+            self.buckets[idx] = [0; OUTCOMES];
+        }
+        self.head = n;
+    }
+
+    /// Counts `outcome` at time `t`; too old to be in the ring is dropped.
+    pub fn add(&mut self, t: f64, outcome: Outcome) {
+        self.advance(t);
+        let n = self.number(t);
+        let len = self.buckets.len() as i64;
+        if n <= self.head - len {
+            return;
+        }
+        let idx = n.rem_euclid(len) as usize;
+        self.buckets[idx][outcome as usize] += 1;
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// `(bucket start time, counts)` for the buckets covering `[from, to]`,
+    /// oldest first; buckets outside the ring's memory count zero.
+    pub fn window(&self, from: f64, to: f64) -> Vec<(f64, [u32; OUTCOMES])> {
+        let (a, b) = (self.number(from), self.number(to));
+        let len = self.buckets.len() as i64;
+        (a..=b)
+            .map(|n| {
+                let known = self.head != i64::MIN && n <= self.head && n > self.head - len;
+                let counts = if known {
+                    self.buckets[n.rem_euclid(len) as usize]
+                } else {
+                    [0; OUTCOMES]
+                };
+                (n as f64 * f64::from(self.width), counts)
+            })
+            .collect()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.buckets.len() * OUTCOMES * 4
+    }
+}
+
+/// Throughput by outcome: per second for an hour, per minute for a week.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Throughput {
+    pub per_second: Ring,
+    pub per_minute: Ring,
+}
+
+impl Default for Throughput {
+    fn default() -> Self {
+        Throughput {
+            per_second: Ring::new(1, 3600),
+            per_minute: Ring::new(60, 7 * 24 * 60),
+        }
+    }
+}
+
+impl Throughput {
+    pub fn add(&mut self, t: f64, outcome: Outcome) {
+        self.per_second.add(t, outcome);
+        self.per_minute.add(t, outcome);
+    }
+
+    pub fn advance(&mut self, now: f64) {
+        self.per_second.advance(now);
+        self.per_minute.advance(now);
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.per_second.heap_bytes() + self.per_minute.heap_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_within_a_few_percent() {
+        let mut h = LogHistogram::default();
+        for i in 1..=1000 {
+            h.record(f64::from(i) / 1000.0);
+        }
+        for (q, want) in [(0.5, 0.5), (0.95, 0.95), (0.99, 0.99)] {
+            let got = h.quantile(q).unwrap();
+            assert!((got - want).abs() / want < 0.03, "q{q}: {got}");
+        }
+        assert_eq!(h.count(), 1000);
+        assert!(LogHistogram::default().quantile(0.5).is_none());
+    }
+
+    #[test]
+    fn rings_keep_the_last_buckets_and_forget_older_ones() {
+        let mut r = Ring::new(1, 4);
+        r.add(100.2, Outcome::Succeeded);
+        r.add(100.7, Outcome::Succeeded);
+        r.add(101.0, Outcome::Failed);
+        r.add(103.5, Outcome::Succeeded);
+        let w = r.window(100.0, 103.0);
+        let succeeded: Vec<u32> = w
+            .iter()
+            .map(|(_, c)| c[Outcome::Succeeded as usize])
+            .collect();
+        assert_eq!(succeeded, [2, 0, 0, 1]);
+        r.add(105.0, Outcome::Failed);
+        let failed: Vec<u32> = r
+            .window(100.0, 105.0)
+            .iter()
+            .map(|(_, c)| c[Outcome::Failed as usize])
+            .collect();
+        assert_eq!(
+            failed,
+            [0, 0, 0, 0, 0, 1],
+            "100 and 101 fell out of a 4-bucket ring"
+        );
+        r.add(90.0, Outcome::Failed);
+        assert_eq!(r.window(90.0, 90.0)[0].1, [0; OUTCOMES], "too old: dropped");
+        r.advance(1000.0);
+        assert!(r
+            .window(997.0, 1000.0)
+            .iter()
+            .all(|(_, c)| *c == [0; OUTCOMES]));
+    }
+
+    #[test]
+    fn prometheus_buckets_take_values_up_to_their_bound() {
+        let bounds = [0.1, 1.0];
+        let mut h = PromHistogram::new(&bounds);
+        for v in [0.05, 0.1, 0.5, 3.0] {
+            h.observe(&bounds, v);
+        }
+        assert_eq!(&*h.counts, &[2, 1, 1]);
+        assert_eq!(h.count, 4);
+    }
+}

@@ -1,0 +1,438 @@
+//! One task as its events describe it, and how an event folds into it:
+//! Celery's own rules (`celery.events.state.Task.event`), so that events
+//! arriving out of order, twice, or for a task never seen before leave the
+//! same state Celery's `State` (and so Flower) would. Pure.
+
+use super::{key::TaskKey, symbols::Sym, text::Text};
+
+/// A task state. Celery's states are fixed codes; custom states (from
+/// custom `task-*` events) are interned after them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StateCode(pub u8);
+
+impl StateCode {
+    pub const PENDING: StateCode = StateCode(0);
+    pub const RECEIVED: StateCode = StateCode(1);
+    pub const STARTED: StateCode = StateCode(2);
+    pub const SUCCESS: StateCode = StateCode(3);
+    pub const FAILURE: StateCode = StateCode(4);
+    pub const RETRY: StateCode = StateCode(5);
+    pub const REVOKED: StateCode = StateCode(6);
+    pub const REJECTED: StateCode = StateCode(7);
+    /// The first code for custom states.
+    pub const FIRST_CUSTOM: u8 = 8;
+    /// Marks an unused slot in the task store's columns.
+    pub const FREE: StateCode = StateCode(255);
+    /// Custom states past the table's capacity share this code.
+    pub const CUSTOM_OVERFLOW: StateCode = StateCode(254);
+
+    pub const BUILTIN: [(StateCode, &'static str); 8] = [
+        (StateCode::PENDING, "PENDING"),
+        (StateCode::RECEIVED, "RECEIVED"),
+        (StateCode::STARTED, "STARTED"),
+        (StateCode::SUCCESS, "SUCCESS"),
+        (StateCode::FAILURE, "FAILURE"),
+        (StateCode::RETRY, "RETRY"),
+        (StateCode::REVOKED, "REVOKED"),
+        (StateCode::REJECTED, "REJECTED"),
+    ];
+
+    pub fn builtin_name(self) -> Option<&'static str> {
+        Self::BUILTIN.get(usize::from(self.0)).map(|(_, n)| *n)
+    }
+
+    pub fn builtin_by_name(name: &str) -> Option<StateCode> {
+        Self::BUILTIN
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(c, _)| *c)
+    }
+
+    /// Celery's `states.precedence`: position in
+    /// `SUCCESS, FAILURE, <custom>, REVOKED, STARTED, RECEIVED, REJECTED, RETRY, PENDING`;
+    /// lower comes later in a task's life.
+    pub fn precedence(self) -> u8 {
+        match self {
+            StateCode::SUCCESS => 0,
+            StateCode::FAILURE => 1,
+            StateCode::REVOKED => 3,
+            StateCode::STARTED => 4,
+            StateCode::RECEIVED => 5,
+            StateCode::REJECTED => 6,
+            StateCode::RETRY => 7,
+            StateCode::PENDING => 8,
+            _ => 2,
+        }
+    }
+
+    /// Finished: nothing more is expected for the task. Evicted first.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            StateCode::SUCCESS | StateCode::FAILURE | StateCode::REVOKED | StateCode::REJECTED
+        )
+    }
+}
+
+/// The kind of a task event, as a small number (bit position in
+/// `Task::seen`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Sent = 0,
+    Received,
+    Started,
+    Succeeded,
+    Failed,
+    Retried,
+    Revoked,
+    Rejected,
+    Custom,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 9] = [
+        Kind::Sent,
+        Kind::Received,
+        Kind::Started,
+        Kind::Succeeded,
+        Kind::Failed,
+        Kind::Retried,
+        Kind::Revoked,
+        Kind::Rejected,
+        Kind::Custom,
+    ];
+
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Kind::Sent => "task-sent",
+            Kind::Received => "task-received",
+            Kind::Started => "task-started",
+            Kind::Succeeded => "task-succeeded",
+            Kind::Failed => "task-failed",
+            Kind::Retried => "task-retried",
+            Kind::Revoked => "task-revoked",
+            Kind::Rejected => "task-rejected",
+            Kind::Custom => "task-custom",
+        }
+    }
+
+    /// The state an event of this kind means (`TASK_EVENT_TO_STATE`).
+    fn state(self) -> Option<StateCode> {
+        Some(match self {
+            Kind::Sent => StateCode::PENDING,
+            Kind::Received => StateCode::RECEIVED,
+            Kind::Started => StateCode::STARTED,
+            Kind::Succeeded => StateCode::SUCCESS,
+            Kind::Failed => StateCode::FAILURE,
+            Kind::Retried => StateCode::RETRY,
+            Kind::Revoked => StateCode::REVOKED,
+            Kind::Rejected => StateCode::REJECTED,
+            Kind::Custom => return None,
+        })
+    }
+}
+
+/// "No value" for the float fields.
+pub const NO_TIME: f64 = f64::NAN;
+/// "No value" for `retries`.
+pub const NO_RETRIES: u32 = u32::MAX;
+/// Children kept per task; a bigger group keeps its first ones.
+pub const MAX_CHILDREN: usize = 10_000;
+
+pub mod flags {
+    pub const TERMINATED: u8 = 1;
+    pub const EXPIRED: u8 = 2;
+    pub const REQUEUE: u8 = 4;
+}
+
+/// When each event kind last happened (sender's clock), unix seconds;
+/// `NAN` when it has not.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Times {
+    pub sent: f64,
+    pub received: f64,
+    pub started: f64,
+    pub succeeded: f64,
+    pub failed: f64,
+    pub retried: f64,
+    pub revoked: f64,
+    pub rejected: f64,
+    /// Of the last event that set the state.
+    pub timestamp: f64,
+}
+
+impl Default for Times {
+    fn default() -> Self {
+        Times {
+            sent: NO_TIME,
+            received: NO_TIME,
+            started: NO_TIME,
+            succeeded: NO_TIME,
+            failed: NO_TIME,
+            retried: NO_TIME,
+            revoked: NO_TIME,
+            rejected: NO_TIME,
+            timestamp: NO_TIME,
+        }
+    }
+}
+
+impl Times {
+    fn set(&mut self, kind: Kind, at: f64) {
+        let slot = match kind {
+            Kind::Sent => &mut self.sent,
+            Kind::Received => &mut self.received,
+            Kind::Started => &mut self.started,
+            Kind::Succeeded => &mut self.succeeded,
+            Kind::Failed => &mut self.failed,
+            Kind::Retried => &mut self.retried,
+            Kind::Revoked => &mut self.revoked,
+            Kind::Rejected => &mut self.rejected,
+            Kind::Custom => return,
+        };
+        *slot = at;
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    pub key: TaskKey,
+    pub state: StateCode,
+    /// `flags::*`.
+    pub flags: u8,
+    /// Event kinds applied in the current attempt (bit per [`Kind`]), to
+    /// tell a duplicate delivery from a new event.
+    pub seen: u16,
+    pub retries: u32,
+    pub signum: i16,
+    pub name: Sym,
+    /// The worker that sent the last worker-side event.
+    pub worker: Sym,
+    pub queue: Sym,
+    pub exchange: Sym,
+    pub routing_key: Sym,
+    /// Lamport clock of the last event merged.
+    pub clock: u64,
+    pub times: Times,
+    pub runtime: f64,
+    pub root: TaskKey,
+    pub parent: TaskKey,
+    pub children: Option<Box<[TaskKey]>>,
+    pub text: Text,
+}
+
+impl Task {
+    pub fn new(key: TaskKey) -> Task {
+        Task {
+            key,
+            state: StateCode::PENDING,
+            flags: 0,
+            seen: 0,
+            retries: NO_RETRIES,
+            signum: i16::MIN,
+            name: Sym::NONE,
+            worker: Sym::NONE,
+            queue: Sym::NONE,
+            exchange: Sym::NONE,
+            routing_key: Sym::NONE,
+            clock: 0,
+            times: Times::default(),
+            runtime: NO_TIME,
+            root: TaskKey::NONE,
+            parent: TaskKey::NONE,
+            children: None,
+            text: Text::default(),
+        }
+    }
+
+    /// Adds a child once; at most [`MAX_CHILDREN`].
+    pub fn add_child(&mut self, child: TaskKey) -> bool {
+        let children = self.children.as_deref().unwrap_or(&[]);
+        if children.contains(&child) || children.len() >= MAX_CHILDREN {
+            return false;
+        }
+        let mut v = children.to_vec();
+        v.push(child);
+        self.children = Some(v.into_boxed_slice());
+        true
+    }
+}
+
+/// One task event, its strings interned by the caller.
+#[derive(Clone, Debug)]
+pub struct Update<'a> {
+    pub kind: Kind,
+    /// The state of a custom event (`task-progress` → `PROGRESS`).
+    pub custom_state: Option<StateCode>,
+    pub timestamp: f64,
+    pub clock: u64,
+    /// The worker, for worker-side events; `NONE` for `task-sent`.
+    pub worker: Sym,
+    pub client: Option<&'a str>,
+    pub name: Sym,
+    pub queue: Sym,
+    pub exchange: Sym,
+    pub routing_key: Sym,
+    pub retries: Option<u32>,
+    pub root: Option<(TaskKey, &'a str)>,
+    pub parent: Option<(TaskKey, &'a str)>,
+    pub args: Option<&'a str>,
+    pub kwargs: Option<&'a str>,
+    pub eta: Option<&'a str>,
+    pub expires: Option<&'a str>,
+    pub result: Option<&'a str>,
+    pub runtime: Option<f64>,
+    pub exception: Option<&'a str>,
+    pub traceback: Option<&'a str>,
+    pub terminated: Option<bool>,
+    pub signum: Option<i32>,
+    pub expired: Option<bool>,
+    pub requeue: Option<bool>,
+}
+
+/// What folding an event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Folded {
+    pub before: StateCode,
+    pub after: StateCode,
+    /// The same kind of event was already applied in this attempt (a
+    /// duplicate delivery): counters must not count it again.
+    pub duplicate: bool,
+}
+
+impl Task {
+    /// Folds in one event, as `celery.events.state.Task.event` does:
+    /// - the event's own time field (`received`, `started`, …) is always set;
+    /// - an event whose state comes logically *before* the current one (by
+    ///   precedence) does not change the state, and a late `task-received`
+    ///   contributes only `name, args, kwargs, parent_id, root_id, retries,
+    ///   eta, expires`;
+    /// - RETRY always wins, both ways, so retries that reuse the uuid move on.
+    ///
+    /// One departure: a field the event omits or sends as null never erases
+    /// what an earlier event said (Celery would store `None`).
+    pub fn fold(&mut self, u: &Update<'_>) -> Folded {
+        let before = self.state;
+        let bit = 1u16 << (u.kind as u16);
+        // A new attempt (after a retry) starts with a fresh `seen`.
+        if u.kind == Kind::Received
+            && u.retries
+                .is_some_and(|r| self.retries != NO_RETRIES && r > self.retries)
+        {
+            self.seen = 0;
+        }
+        let duplicate = u.kind != Kind::Custom && self.seen & bit != 0;
+        self.seen |= bit;
+        if u.kind == Kind::Retried {
+            self.seen = bit;
+        }
+
+        self.times.set(u.kind, u.timestamp);
+        if !u.worker.is_none() {
+            self.worker = u.worker;
+        }
+        if let Some(client) = u.client {
+            self.text
+                .set_many(&[(super::text::Field::Client, Some(client))]);
+        }
+
+        let state = match (u.kind.state(), u.custom_state) {
+            (Some(s), _) => s,
+            (None, Some(s)) => s,
+            (None, None) => StateCode::CUSTOM_OVERFLOW,
+        };
+        let happened_before = state != StateCode::RETRY
+            && self.state != StateCode::RETRY
+            && state.precedence() > self.state.precedence();
+        if happened_before {
+            if state == StateCode::RECEIVED {
+                self.merge_received(u);
+            } else {
+                self.merge_all(u);
+            }
+        } else {
+            self.merge_all(u);
+            self.state = state;
+            self.times.timestamp = u.timestamp;
+        }
+        Folded {
+            before,
+            after: self.state,
+            duplicate,
+        }
+    }
+
+    /// Celery's merge rule for a late RECEIVED.
+    fn merge_received(&mut self, u: &Update<'_>) {
+        use super::text::Field;
+        set_sym(&mut self.name, u.name);
+        if let Some(r) = u.retries {
+            self.retries = r;
+        }
+        self.merge_links(u);
+        self.text.set_many(&[
+            (Field::Args, u.args),
+            (Field::Kwargs, u.kwargs),
+            (Field::Eta, u.eta),
+            (Field::Expires, u.expires),
+        ]);
+    }
+
+    fn merge_links(&mut self, u: &Update<'_>) {
+        use super::text::Field;
+        if let Some((key, text)) = u.root {
+            self.root = key;
+            if !key.is_uuid() {
+                self.text.set_many(&[(Field::RootIdText, Some(text))]);
+            }
+        }
+        if let Some((key, text)) = u.parent {
+            self.parent = key;
+            if !key.is_uuid() {
+                self.text.set_many(&[(Field::ParentIdText, Some(text))]);
+            }
+        }
+    }
+
+    fn merge_all(&mut self, u: &Update<'_>) {
+        use super::text::Field;
+        set_sym(&mut self.name, u.name);
+        set_sym(&mut self.queue, u.queue);
+        set_sym(&mut self.exchange, u.exchange);
+        set_sym(&mut self.routing_key, u.routing_key);
+        if let Some(r) = u.retries {
+            self.retries = r;
+        }
+        if let Some(r) = u.runtime.filter(|r| r.is_finite()) {
+            self.runtime = r;
+        }
+        self.clock = u.clock;
+        self.merge_links(u);
+        let flag = |flags: &mut u8, bit: u8, value: Option<bool>| match value {
+            Some(true) => *flags |= bit,
+            Some(false) => *flags &= !bit,
+            None => {}
+        };
+        flag(&mut self.flags, flags::TERMINATED, u.terminated);
+        flag(&mut self.flags, flags::EXPIRED, u.expired);
+        flag(&mut self.flags, flags::REQUEUE, u.requeue);
+        if let Some(s) = u.signum {
+            self.signum = i16::try_from(s).unwrap_or(i16::MIN);
+        }
+        self.text.set_many(&[
+            (Field::Args, u.args),
+            (Field::Kwargs, u.kwargs),
+            (Field::Eta, u.eta),
+            (Field::Expires, u.expires),
+            (Field::Result, u.result),
+            (Field::Exception, u.exception),
+            (Field::Traceback, u.traceback),
+        ]);
+    }
+}
+
+fn set_sym(slot: &mut Sym, value: Sym) {
+    if !value.is_none() {
+        *slot = value;
+    }
+}

@@ -1,0 +1,167 @@
+//! A task's free text (args, kwargs, result, traceback, …) in one heap
+//! block: a presence mask, the lengths of the present fields, then their
+//! bytes. A task without text costs nothing but the pointer; one with three
+//! fields costs one allocation instead of three strings' worth of headers.
+
+/// The text fields a task can carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Field {
+    Args = 0,
+    Kwargs,
+    Result,
+    Exception,
+    Traceback,
+    Eta,
+    Expires,
+    /// The hostname of the client that sent the task.
+    Client,
+    /// The task id, when it is not a canonical UUID.
+    IdText,
+    ParentIdText,
+    RootIdText,
+}
+
+const FIELDS: usize = 11;
+const HEADER: usize = 2;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Text(Option<Box<[u8]>>);
+
+impl Text {
+    fn mask(&self) -> u16 {
+        match &self.0 {
+            Some(b) if b.len() >= HEADER => u16::from_le_bytes([b[0], b[1]]),
+            _ => 0,
+        }
+    }
+
+    /// Byte range of `field` within the block, if present.
+    fn range(&self, field: Field) -> Option<(usize, usize)> {
+        let block = self.0.as_deref()?;
+        let mask = self.mask();
+        let bit = field as u16;
+        if mask & (1 << bit) == 0 {
+            return None;
+        }
+        let present = mask.count_ones() as usize;
+        let mut offset = HEADER + 4 * present;
+        let mut slot = 0;
+        for f in 0..FIELDS as u16 {
+            if mask & (1 << f) == 0 {
+                continue;
+            }
+            let at = HEADER + 4 * slot;
+            let len = u32::from_le_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]])
+                as usize;
+            if f == bit {
+                return Some((offset, offset + len));
+            }
+            offset += len;
+            slot += 1;
+        }
+        None
+    }
+
+    /// The bytes of `field` (valid UTF-8: they came from JSON strings).
+    pub fn bytes(&self, field: Field) -> Option<&[u8]> {
+        let (start, end) = self.range(field)?;
+        self.0.as_deref().map(|b| &b[start..end])
+    }
+
+    pub fn get(&self, field: Field) -> Option<&str> {
+        self.bytes(field).and_then(|b| std::str::from_utf8(b).ok())
+    }
+
+    /// Sets several fields at once (one reallocation). `None` values are
+    /// skipped: an event that omits a field leaves it as it was.
+    pub fn set_many(&mut self, updates: &[(Field, Option<&str>)]) {
+        if updates
+            .iter()
+            .all(|(f, v)| v.is_none_or(|v| self.get(*f) == Some(v)))
+        {
+            return;
+        }
+        let mut values: [Option<&[u8]>; FIELDS] = [None; FIELDS];
+        for f in 0..FIELDS {
+            values[f] = self.bytes(field_at(f));
+        }
+        for (field, value) in updates {
+            if let Some(v) = value {
+                values[*field as usize] = Some(v.as_bytes());
+            }
+        }
+        self.0 = Some(encode(&values));
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |b| b.len())
+    }
+
+    /// The bytes of every present field, for substring search.
+    pub fn all_bytes(&self) -> impl Iterator<Item = (Field, &[u8])> {
+        (0..FIELDS).filter_map(move |f| {
+            let field = field_at(f);
+            self.bytes(field).map(|b| (field, b))
+        })
+    }
+}
+
+fn field_at(i: usize) -> Field {
+    match i {
+        0 => Field::Args,
+        1 => Field::Kwargs,
+        2 => Field::Result,
+        3 => Field::Exception,
+        4 => Field::Traceback,
+        5 => Field::Eta,
+        6 => Field::Expires,
+        7 => Field::Client,
+        8 => Field::IdText,
+        9 => Field::ParentIdText,
+        _ => Field::RootIdText,
+    }
+}
+
+fn encode(values: &[Option<&[u8]>; FIELDS]) -> Box<[u8]> {
+    let mut mask = 0u16;
+    let mut total = HEADER;
+    for (i, v) in values.iter().enumerate() {
+        if let Some(v) = v {
+            mask |= 1 << i;
+            total += 4 + v.len();
+        }
+    }
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&mask.to_le_bytes());
+    for v in values.iter().flatten() {
+        let len = u32::try_from(v.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+    }
+    for v in values.iter().flatten() {
+        out.extend_from_slice(v);
+    }
+    out.into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_round_trip_and_missing_ones_are_none() {
+        let mut t = Text::default();
+        assert_eq!(t.get(Field::Args), None);
+        assert_eq!(t.heap_bytes(), 0);
+        t.set_many(&[(Field::Args, Some("(1, 2)")), (Field::Kwargs, Some("{}"))]);
+        t.set_many(&[(Field::Result, Some("3")), (Field::Args, None)]);
+        assert_eq!(t.get(Field::Args), Some("(1, 2)"));
+        assert_eq!(t.get(Field::Kwargs), Some("{}"));
+        assert_eq!(t.get(Field::Result), Some("3"));
+        assert_eq!(t.get(Field::Traceback), None);
+        t.set_many(&[(Field::Args, Some("é ü"))]);
+        assert_eq!(t.get(Field::Args), Some("é ü"));
+        assert_eq!(t.get(Field::Result), Some("3"));
+    }
+}

@@ -1,17 +1,24 @@
-//! celadon's command line. Flags keep Flower's names (`--max-tasks` or
-//! `--max_tasks`) and its `FLOWER_*` environment variables, so an existing
-//! Flower command line or deployment works unchanged.
+//! celadon's command line. Flags keep Flower's names, spelled with hyphens
+//! or underscores (`--max-tasks` or `--max_tasks`), and Flower's `FLOWER_*`
+//! environment variables, so an existing Flower deployment's settings work
+//! unchanged. Celery's own settings keep Celery's variable names.
 
-use clap::Parser;
+use std::time::Duration;
 
-use crate::broker::url::BrokerUrl;
+use clap::{ArgAction, Parser};
+
+use crate::{
+    broker::{naming::TransportOptions, url::BrokerUrl},
+    state::{stats::DEFAULT_RUNTIME_BUCKETS, tasks::Limits, ModelConfig},
+};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "celadon",
     version,
     about = "A live monitoring dashboard for Celery on Redis",
-    after_help = "Every option can also be set with FLOWER_<OPTION> in the environment, as with Flower."
+    after_help = "Flags may be written with hyphens or underscores, and set in the environment \
+                  as with Flower (FLOWER_PORT, FLOWER_MAX_TASKS, ...)."
 )]
 pub struct Args {
     /// Celery broker URL: redis://[[user]:password@]host[:port][/db],
@@ -27,6 +34,28 @@ pub struct Args {
     )]
     pub broker: BrokerUrl,
 
+    /// Celery's broker_transport_options, as JSON (global_keyprefix,
+    /// fanout_prefix, fanout_patterns, sep, priority_steps).
+    #[arg(
+        long,
+        alias = "broker_transport_options",
+        env = "CELERY_BROKER_TRANSPORT_OPTIONS",
+        value_parser = TransportOptions::parse,
+        value_name = "JSON"
+    )]
+    pub broker_transport_options: Option<TransportOptions>,
+
+    /// Redis result backend, in the broker URL forms: lets celadon catch up
+    /// on tasks whose events were lost.
+    #[arg(
+        long,
+        alias = "result_backend",
+        env = "CELERY_RESULT_BACKEND",
+        value_parser = parse_broker,
+        value_name = "URL"
+    )]
+    pub result_backend: Option<BrokerUrl>,
+
     /// Port to serve the dashboard on (0 picks a free one and logs it).
     #[arg(long, env = "FLOWER_PORT", default_value_t = 5555)]
     pub port: u16,
@@ -38,27 +67,189 @@ pub struct Args {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "FLOWER_LOGGING", default_value = "info")]
     pub logging: String,
+
+    /// Tasks kept in memory; finished ones are forgotten first.
+    #[arg(
+        long,
+        alias = "max_tasks",
+        env = "FLOWER_MAX_TASKS",
+        default_value_t = 100_000
+    )]
+    pub max_tasks: usize,
+
+    /// Workers kept; the longest offline are forgotten first.
+    #[arg(
+        long,
+        alias = "max_workers",
+        env = "FLOWER_MAX_WORKERS",
+        default_value_t = 5000
+    )]
+    pub max_workers: usize,
+
+    /// Memory budget of the model (512MB, 2GiB, …; 0 for none). Whichever of
+    /// this and --max-tasks binds first applies.
+    #[arg(
+        long,
+        alias = "max_memory",
+        env = "CELADON_MAX_MEMORY",
+        default_value = "1GiB",
+        value_parser = parse_size,
+        value_name = "SIZE"
+    )]
+    pub max_memory: usize,
+
+    /// Cast enable_events to all workers every 5 s (Flower's default).
+    #[arg(
+        long,
+        alias = "enable_events",
+        env = "FLOWER_ENABLE_EVENTS",
+        default_value = "true",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set,
+        value_parser = parse_bool,
+        value_name = "BOOL"
+    )]
+    pub enable_events: bool,
+
+    /// How long to wait for workers' replies to inspect commands, in ms.
+    #[arg(
+        long,
+        alias = "inspect_timeout",
+        env = "FLOWER_INSPECT_TIMEOUT",
+        default_value_t = 1000.0
+    )]
+    pub inspect_timeout: f64,
+
+    /// Forget workers that have been offline for this many seconds.
+    #[arg(
+        long,
+        alias = "purge_offline_workers",
+        env = "FLOWER_PURGE_OFFLINE_WORKERS",
+        value_name = "SECONDS"
+    )]
+    pub purge_offline_workers: Option<f64>,
+
+    /// Upper bounds of flower_task_runtime_seconds, comma-separated.
+    #[arg(
+        long,
+        alias = "task_runtime_metric_buckets",
+        env = "FLOWER_TASK_RUNTIME_METRIC_BUCKETS",
+        value_parser = parse_buckets,
+        value_name = "SECONDS,..."
+    )]
+    pub task_runtime_metric_buckets: Option<Vec<f64>>,
 }
 
 fn parse_broker(s: &str) -> Result<BrokerUrl, String> {
     BrokerUrl::parse(s).map_err(|e| e.to_string())
 }
 
+/// Python-style booleans as Flower accepts them.
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("{s:?} is not true or false")),
+    }
+}
+
+/// `512MB` (10⁶), `2GiB` (2³⁰), `1000` (bytes); `0` means no budget.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 512MB or 2GiB"))?;
+    let scale: f64 = match unit.trim().to_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?}; use B, KB, MB, GB, KiB, MiB or GiB"
+            ))
+        }
+    };
+    Ok((n * scale) as usize)
+}
+
+fn parse_buckets(s: &str) -> Result<Vec<f64>, String> {
+    let mut v = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let b: f64 = part
+            .parse()
+            .map_err(|_| format!("{part:?} is not a number of seconds"))?;
+        if v.last().is_some_and(|last| b <= *last) {
+            return Err("buckets must increase".into());
+        }
+        v.push(b);
+    }
+    if v.is_empty() {
+        return Err("no buckets given".into());
+    }
+    Ok(v)
+}
+
 /// What [`crate::run`] needs, independent of how it was given.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub broker: BrokerUrl,
+    pub transport: TransportOptions,
+    pub result_backend: Option<BrokerUrl>,
+    pub model: ModelConfig,
+    pub enable_events: bool,
+    pub inspect_timeout: Duration,
+    pub purge_offline_workers: Option<f64>,
 }
 
 impl Config {
+    /// Flower's defaults for `broker`.
     pub fn new(broker: BrokerUrl) -> Config {
-        Config { broker }
+        Config {
+            broker,
+            transport: TransportOptions::default(),
+            result_backend: None,
+            model: ModelConfig::default(),
+            enable_events: true,
+            inspect_timeout: Duration::from_millis(1000),
+            purge_offline_workers: None,
+        }
     }
 }
 
 impl Args {
     pub fn config(&self) -> Config {
-        Config::new(self.broker.clone())
+        Config {
+            broker: self.broker.clone(),
+            transport: self.broker_transport_options.clone().unwrap_or_default(),
+            result_backend: self.result_backend.clone(),
+            model: ModelConfig {
+                limits: Limits {
+                    max_tasks: self.max_tasks,
+                    max_bytes: if self.max_memory == 0 {
+                        usize::MAX
+                    } else {
+                        self.max_memory
+                    },
+                },
+                max_workers: self.max_workers,
+                runtime_buckets: self
+                    .task_runtime_metric_buckets
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_RUNTIME_BUCKETS.to_vec()),
+            },
+            enable_events: self.enable_events,
+            inspect_timeout: Duration::from_secs_f64((self.inspect_timeout / 1000.0).max(0.01)),
+            purge_offline_workers: self.purge_offline_workers,
+        }
     }
 
     /// The address to bind, as Flower reads `--address` and `--port`.
@@ -72,5 +263,52 @@ impl Args {
         } else {
             format!("{host}:{}", self.port)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(argv: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("celadon").chain(argv.iter().copied()))
+    }
+
+    #[test]
+    fn flower_spellings_and_defaults_are_accepted() {
+        let a = args(&[
+            "--max_tasks=500",
+            "--enable_events=False",
+            "--purge_offline_workers",
+            "60",
+        ])
+        .unwrap();
+        assert_eq!(a.max_tasks, 500);
+        assert!(!a.enable_events);
+        assert_eq!(a.purge_offline_workers, Some(60.0));
+        let d = args(&[]).unwrap();
+        assert!(d.enable_events);
+        assert_eq!(d.max_tasks, 100_000);
+        assert_eq!(d.config().inspect_timeout, Duration::from_millis(1000));
+        assert!(args(&["--enable-events"]).unwrap().enable_events);
+    }
+
+    #[test]
+    fn sizes_and_buckets_parse_or_say_why_not() {
+        assert_eq!(parse_size("512MB"), Ok(512_000_000));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs")
+            .unwrap_err()
+            .contains("unknown size unit"));
+        assert_eq!(parse_buckets("0.1, 1,10"), Ok(vec![0.1, 1.0, 10.0]));
+        assert!(parse_buckets("1,0.5").is_err());
+        assert!(args(&[
+            "--broker-transport-options",
+            "{\"global_keyprefix\": \"x:\"}"
+        ])
+        .is_ok());
+        assert!(args(&["--broker-transport-options", "{oops"]).is_err());
     }
 }

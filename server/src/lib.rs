@@ -1,13 +1,16 @@
 //! celadon's server: reads Celery's events from Redis into a live model and
-//! serves it as web pages, a websocket stream and an API.
+//! serves it as web pages, a websocket stream, a REST API and metrics.
 //!
 //! [`run`] wires the tasks: the event reader (`broker::subscriber`), the
-//! model's single owner (`state::owner`), and the HTTP server (`api`).
+//! model's single owner (`state::owner`), the control traffic
+//! (`control::inspector`), queue depths (`broker::queues`), reconciliation
+//! with the result backend (`broker::backend`), and the HTTP server (`api`).
 
 pub mod api;
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod pyrepr;
 pub mod state;
 
@@ -16,11 +19,14 @@ use std::{future::Future, sync::Arc};
 use tokio::{
     net::TcpListener,
     sync::{mpsc, watch},
+    task::JoinHandle,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use broker::{subscriber, BrokerLink};
+use broker::{naming::Naming, subscriber, BrokerLink};
 pub use config::Config;
+use control::{inspector, pidbox::Pidbox};
+use state::{owner, Model};
 
 /// Serves celadon on `listener` until `shutdown` completes, then stops every
 /// task it started and waits for them.
@@ -30,20 +36,55 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
+    let naming = Naming::new(config.broker.db, config.transport.clone());
     let (link_tx, link_rx) = watch::channel(BrokerLink::connecting(clock::now()));
     let (events_tx, events_rx) = mpsc::channel(subscriber::EVENT_QUEUE);
+    let (inspect_tx, inspect_rx) = mpsc::channel(inspector::REQUEST_QUEUE);
     let reader_stats = Arc::new(subscriber::ReaderStats::default());
+    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
 
-    let (state, owner_task) =
-        state::owner::spawn(events_rx, link_rx, config.broker.masked(), cancel.clone());
-    let reader_task = tokio::spawn(subscriber::run(
+    let (state, owner_task) = owner::spawn(
+        owner::OwnerSetup {
+            model: Model::new(config.model.clone()),
+            broker_url: config.broker.masked(),
+            inspect_requests: Some(inspect_tx),
+            purge_after: config.purge_offline_workers,
+        },
+        events_rx,
+        link_rx.clone(),
+        cancel.clone(),
+    );
+    tasks.push(tokio::spawn(subscriber::run(
         config.broker.clone(),
-        broker::event_channel_pattern(config.broker.db),
+        naming.event_pattern(),
         events_tx,
         link_tx,
-        reader_stats,
+        reader_stats.clone(),
         cancel.clone(),
-    ));
+    )));
+    let pidbox = Arc::new(Pidbox::new(&config.broker, naming.clone())?);
+    tasks.push(tokio::spawn(inspector::run(
+        pidbox.clone(),
+        state.clone(),
+        inspect_rx,
+        config.enable_events,
+        config.inspect_timeout,
+        cancel.clone(),
+    )));
+    tasks.push(tokio::spawn(broker::queues::run(
+        config.broker.clone(),
+        naming.clone(),
+        state.clone(),
+        cancel.clone(),
+    )));
+    if let Some(backend) = config.result_backend.clone() {
+        tasks.push(tokio::spawn(broker::backend::run(
+            backend,
+            state.clone(),
+            link_rx,
+            cancel.clone(),
+        )));
+    }
 
     if !api::has_ui_bundle() {
         tracing::warn!("this binary was built without the UI bundle; run scripts/build");
@@ -54,6 +95,9 @@ pub async fn run(
         leptos: api::leptos_options(),
         cancel: cancel.clone(),
         sockets: sockets.clone(),
+        reader: reader_stats,
+        pidbox,
+        inspect_timeout: config.inspect_timeout,
     };
     let served = axum::serve(listener, api::router(app))
         .with_graceful_shutdown({
@@ -71,7 +115,9 @@ pub async fn run(
     cancel.cancel();
     sockets.close();
     sockets.wait().await;
-    let _ = reader_task.await;
+    for task in tasks {
+        let _ = task.await;
+    }
     let _ = owner_task.await;
     served?;
     Ok(())

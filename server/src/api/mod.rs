@@ -2,6 +2,14 @@
 //! site files and the health check.
 
 mod assets;
+mod error;
+pub mod json;
+pub mod metrics;
+mod params;
+mod queues;
+mod stats;
+mod tasks;
+mod workers;
 mod ws;
 
 use app::{shell, ssr::SnapshotSource, App};
@@ -19,7 +27,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use assets::has_ui_bundle;
 
-use crate::state::owner::StateHandle;
+use crate::{broker::subscriber::ReaderStats, state::owner::StateHandle};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -30,6 +38,12 @@ pub struct AppState {
     pub cancel: CancellationToken,
     /// Owns the websocket tasks so that shutdown can wait for them.
     pub sockets: TaskTracker,
+    /// The event reader's own counters.
+    pub reader: std::sync::Arc<ReaderStats>,
+    /// Remote control of the workers.
+    pub pidbox: std::sync::Arc<crate::control::pidbox::Pidbox>,
+    /// `--inspect-timeout`.
+    pub inspect_timeout: std::time::Duration,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -53,6 +67,13 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/healthcheck", get(|| async { "OK" }))
+        .route("/metrics", get(metrics::render))
+        .route("/api/workers", get(workers::list))
+        .route("/api/tasks", get(tasks::list))
+        .route("/api/task/info/{id}", get(tasks::info))
+        .route("/api/task/types", get(tasks::types))
+        .route("/api/queues/length", get(queues::lengths))
+        .route("/api/stats", get(stats::stats))
         .leptos_routes_with_context(&app, routes, context, move || shell(options.clone()))
         .fallback(fallback)
         .with_state(app)

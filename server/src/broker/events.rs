@@ -123,6 +123,10 @@ pub struct TaskEvent<'a> {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "events live briefly on the stack; boxing would allocate per event on the hot path"
+)]
 pub enum Event<'a> {
     Worker(WorkerEvent),
     Task(TaskEvent<'a>),

@@ -2,8 +2,11 @@
 //! `url`, `envelope` and `events` are pure; `subscriber` owns the pub/sub
 //! connection.
 
+pub mod backend;
 pub mod envelope;
 pub mod events;
+pub mod naming;
+pub mod queues;
 pub mod subscriber;
 pub mod url;
 
@@ -32,10 +35,4 @@ impl BrokerLink {
             since: now,
         }
     }
-}
-
-/// The event channels of a broker db, as kombu names them (PROTOCOL.md §2):
-/// `PSUBSCRIBE /{db}.celeryev/*` receives every event type.
-pub fn event_channel_pattern(db: u32) -> String {
-    format!("/{db}.celeryev/*")
 }

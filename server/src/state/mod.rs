@@ -7,9 +7,10 @@
 //! rebuilds the same state: nothing here reads a clock.
 
 pub mod key;
-mod metrics;
+pub mod metrics;
 pub mod owner;
 pub mod query;
+pub mod queues;
 pub mod search;
 pub mod stats;
 pub mod symbols;
@@ -24,6 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::broker::events::{for_each_event, Event, EventError, TaskEvent, TaskEventKind};
 use key::TaskKey;
 pub use metrics::Metrics;
+use queues::Queues;
 use stats::{LogHistogram, Outcome, Throughput, OUTCOMES};
 use symbols::{Sym, Symbols};
 use task::{Kind, StateCode, Update};
@@ -38,6 +40,9 @@ const CLIENT_CLOCK_SKEW: i64 = -1;
 /// Child links remembered for parents not seen yet. Past this, new ones are
 /// dropped (the child still names its parent).
 pub const MAX_PENDING_CHILD_LINKS: usize = 100_000;
+
+/// Workers remembered as "came online, inspect it" between owner turns.
+const MAX_JOINED: usize = 1000;
 
 /// Custom states (from custom `task-*` events) given their own code.
 const MAX_CUSTOM_STATES: usize = (StateCode::CUSTOM_OVERFLOW.0 - StateCode::FIRST_CUSTOM) as usize;
@@ -116,6 +121,15 @@ pub struct Model {
     pub metrics: Metrics,
     pub counters: Counters,
     pub gaps: Vec<Gap>,
+    /// Whether the event stream is connected now.
+    pub broker_connected: bool,
+    pub queues: Queues,
+    /// Queue names from `task-sent` events, as symbols, to note each once.
+    queue_syms: std::collections::HashSet<Sym>,
+    /// Replies to inspections, by worker and method, with when they came.
+    pub inspected: BTreeMap<String, BTreeMap<String, (serde_json::Value, f64)>>,
+    /// Workers that came online since the owner last looked, to inspect.
+    pub joined: Vec<String>,
     /// Bumped whenever any task changes; views compare it.
     pub task_version: u64,
 }
@@ -140,6 +154,11 @@ impl Model {
             metrics: Metrics::new(config.runtime_buckets),
             counters: Counters::default(),
             gaps: Vec::new(),
+            broker_connected: false,
+            queues: Queues::default(),
+            queue_syms: std::collections::HashSet::new(),
+            inspected: BTreeMap::new(),
+            joined: Vec::new(),
             task_version: 0,
         }
     }
@@ -174,6 +193,14 @@ impl Model {
                     self.adjust_clock(clock);
                 }
                 self.metrics.count_event(hostname, kind, Sym::NONE);
+                let came_online = w.kind == crate::broker::events::WorkerEventKind::Online
+                    || self
+                        .workers
+                        .get(&w.hostname)
+                        .is_none_or(|known| !known.online);
+                if came_online && self.joined.len() < MAX_JOINED {
+                    self.joined.push(w.hostname.clone());
+                }
                 self.workers.apply(w, received_at);
             }
             Event::Task(t) => self.apply_task(&t, received_at),
@@ -271,6 +298,10 @@ impl Model {
         let exchange = intern(&ev.exchange);
         let routing_key = intern(&ev.routing_key);
         let key = TaskKey::of(&ev.uuid);
+        let sent_to = if queue.is_none() { routing_key } else { queue };
+        if is_sent && !sent_to.is_none() && self.queue_syms.insert(sent_to) {
+            self.queues.note_sent_to(self.symbols.text(sent_to));
+        }
         fn link<'e>(id: &'e Option<std::borrow::Cow<'_, str>>) -> Option<(TaskKey, &'e str)> {
             id.as_deref()
                 .filter(|s| !s.is_empty())
@@ -426,8 +457,54 @@ impl Model {
                 if let Some(sym) = self.symbols.lookup(&hostname) {
                     self.metrics.forget_worker(sym);
                 }
+                self.inspected.remove(&hostname);
+                self.queues.forget_consumer(&hostname);
             }
         }
+    }
+
+    /// Replies to an inspection `method`, received at `at`.
+    pub fn record_inspection(
+        &mut self,
+        method: &str,
+        replies: Vec<(String, serde_json::Value)>,
+        at: f64,
+    ) {
+        for (worker, reply) in replies {
+            if method == "active_queues" {
+                if let Some(list) = reply.as_array() {
+                    let names: Vec<String> = list
+                        .iter()
+                        .filter_map(|q| q["name"].as_str().map(str::to_string))
+                        .collect();
+                    self.queues.set_consumer(&worker, &names);
+                }
+            }
+            if !self.inspected.contains_key(&worker)
+                && self.inspected.len() >= workers::DEFAULT_MAX_WORKERS
+            {
+                continue;
+            }
+            self.inspected
+                .entry(worker)
+                .or_default()
+                .insert(method.to_string(), (reply, at));
+        }
+    }
+
+    /// The event stream connected or disconnected at `at`. A disconnection
+    /// opens a gap (events may be lost); the next connection closes it.
+    pub fn on_link(&mut self, connected: bool, at: f64) {
+        match (self.broker_connected, connected) {
+            (true, false) => self.record_gap(at, None),
+            (false, true) => {
+                if let Some(gap) = self.gaps.last_mut().filter(|g| g.to.is_none()) {
+                    gap.to = Some(at);
+                }
+            }
+            _ => {}
+        }
+        self.broker_connected = connected;
     }
 
     /// Records that events may have been lost from `from` until `to`.
@@ -472,6 +549,7 @@ impl Model {
             + self.types.len()
                 * (std::mem::size_of::<TypeStats>() + LogHistogram::default().heap_bytes())
             + self.pending_children.len() * 64
+            + self.queues.heap_bytes()
     }
 }
 
@@ -514,3 +592,118 @@ impl After {
 
 #[cfg(test)]
 mod tests;
+
+/// A JSON value as Python would print it (for exceptions read from the
+/// result backend, which stores them as `{exc_type, exc_message}`).
+fn json_as_python(v: &serde_json::Value) -> crate::pyrepr::PyValue {
+    use crate::pyrepr::PyValue;
+    match v {
+        serde_json::Value::Null => PyValue::None,
+        serde_json::Value::Bool(b) => PyValue::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => PyValue::Int(i.to_string()),
+            None => PyValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => PyValue::Str(s.clone()),
+        serde_json::Value::Array(a) => PyValue::List(a.iter().map(json_as_python).collect()),
+        serde_json::Value::Object(o) => PyValue::Dict(
+            o.iter()
+                .map(|(k, v)| (PyValue::Str(k.clone()), json_as_python(v)))
+                .collect(),
+        ),
+    }
+}
+
+impl Model {
+    /// Folds in what the result backend says of a retained task, as if its
+    /// event had arrived: for states reached while events were lost. Does
+    /// nothing for a task no longer retained, or one already further along.
+    pub fn reconcile(&mut self, key: TaskKey, meta: &crate::broker::backend::Meta, now: f64) {
+        let kind = match meta.status.as_str() {
+            "SUCCESS" => Kind::Succeeded,
+            "FAILURE" => Kind::Failed,
+            "REVOKED" => Kind::Revoked,
+            "STARTED" => Kind::Started,
+            "RETRY" => Kind::Retried,
+            "RECEIVED" => Kind::Received,
+            "REJECTED" => Kind::Rejected,
+            _ => return,
+        };
+        if self.tasks.get(key).is_none() {
+            return;
+        }
+        let exc_message = |r: &serde_json::Value| -> Option<String> {
+            let kind = r["exc_type"].as_str()?;
+            let args = match &r["exc_message"] {
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .map(|v| json_as_python(v).py_repr())
+                    .collect::<Vec<_>>(),
+                other => vec![json_as_python(other).py_repr()],
+            };
+            Some(format!("{kind}({})", args.join(", ")))
+        };
+        let result_text = (kind == Kind::Succeeded).then(|| json_as_python(&meta.result).py_repr());
+        let exception = matches!(kind, Kind::Failed | Kind::Retried)
+            .then(|| exc_message(&meta.result))
+            .flatten();
+        let reason = meta.result["exc_message"][0].as_str();
+        let worker_name = meta
+            .worker
+            .clone()
+            .or_else(|| meta.result["hostname"].as_str().map(str::to_string));
+        let worker = worker_name
+            .as_deref()
+            .map_or(Sym::NONE, |w| self.symbols.intern(w));
+        let name = meta
+            .name
+            .as_deref()
+            .map_or(Sym::NONE, |n| self.symbols.intern(n));
+        let queue = meta
+            .queue
+            .as_deref()
+            .map_or(Sym::NONE, |q| self.symbols.intern(q));
+        let update = Update {
+            kind,
+            custom_state: None,
+            timestamp: meta.done_at().unwrap_or(now),
+            clock: self.clock,
+            worker,
+            client: None,
+            name,
+            queue,
+            exchange: Sym::NONE,
+            routing_key: Sym::NONE,
+            retries: meta.retries,
+            root: None,
+            parent: None,
+            args: None,
+            kwargs: None,
+            eta: None,
+            expires: None,
+            result: result_text.as_deref(),
+            runtime: None,
+            exception: exception.as_deref(),
+            traceback: meta.traceback.as_deref(),
+            terminated: (kind == Kind::Revoked).then_some(reason == Some("terminated")),
+            signum: None,
+            expired: (kind == Kind::Revoked).then_some(reason == Some("expired")),
+            requeue: None,
+        };
+        let ((folded, name_before, after), _) = self.tasks.upsert(key, |task, _| {
+            let name_before = task.name;
+            let folded = task.fold(&update);
+            (folded, name_before, After::of(task))
+        });
+        self.task_version += 1;
+        if (name_before, folded.before) != (after.name, after.state) {
+            let old = self.type_stats(name_before);
+            let slot = TypeStats::retained_slot(folded.before);
+            old.retained[slot] = old.retained[slot].saturating_sub(1);
+            self.type_stats(after.name).retained[TypeStats::retained_slot(after.state)] += 1;
+        }
+        if !folded.duplicate && folded.before != folded.after {
+            self.count_outcome(kind, key, &after, update.timestamp.min(now));
+        }
+    }
+}

@@ -32,13 +32,30 @@ pub const SUBSCRIBER_QUEUE: usize = 64;
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Payloads applied before the owner looks at its other inputs again, so
-/// that a flood of events cannot starve commands or flushes.
-const EVENTS_PER_TURN: usize = 1024;
+/// that a flood of events cannot starve commands or flushes: at most 64 × 24
+/// events, about a millisecond of work.
+const EVENTS_PER_TURN: usize = 64;
 
 /// At most one log line per this interval for undecodable events.
 const JUNK_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// A read of the model, run by the owner. It should copy out what it needs
+/// and leave formatting to the caller.
+type ReadFn = Box<dyn FnOnce(&Model) + Send>;
+
 enum Command {
+    Read(ReadFn),
+    Inspected {
+        method: String,
+        replies: Vec<(String, serde_json::Value)>,
+        at: f64,
+    },
+    QueueDepths {
+        at: f64,
+        declared: Vec<String>,
+        depths: Vec<(String, Vec<u64>)>,
+    },
+    Reconciled(Vec<(crate::state::key::TaskKey, crate::broker::backend::Meta)>),
     Snapshot {
         view: View,
         reply: oneshot::Sender<Snapshot>,
@@ -56,6 +73,61 @@ pub struct StateHandle {
 }
 
 impl StateHandle {
+    /// Runs `f` against the model in the owner and returns its result;
+    /// `None` once the owner has stopped.
+    pub async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Model) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (reply, answer) = oneshot::channel();
+        let read: ReadFn = Box::new(move |model| {
+            let _ = reply.send(f(model));
+        });
+        self.commands.send(Command::Read(read)).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Hands inspection replies to the model.
+    pub async fn record_inspection(
+        &self,
+        method: &str,
+        replies: Vec<(String, serde_json::Value)>,
+        at: f64,
+    ) {
+        let command = Command::Inspected {
+            method: method.to_string(),
+            replies,
+            at,
+        };
+        let _ = self.commands.send(command).await;
+    }
+
+    /// Hands measured queue depths (and queues seen in binding tables) to
+    /// the model.
+    pub async fn record_queue_depths(
+        &self,
+        at: f64,
+        declared: Vec<String>,
+        depths: Vec<(String, Vec<u64>)>,
+    ) {
+        let _ = self
+            .commands
+            .send(Command::QueueDepths {
+                at,
+                declared,
+                depths,
+            })
+            .await;
+    }
+
+    /// Hands result-backend states of tasks to the model.
+    pub async fn reconcile(
+        &self,
+        found: Vec<(crate::state::key::TaskKey, crate::broker::backend::Meta)>,
+    ) {
+        let _ = self.commands.send(Command::Reconciled(found)).await;
+    }
+
     /// What `view` shows now; `None` once the owner has stopped.
     pub async fn snapshot(&self, view: View) -> Option<Snapshot> {
         let (reply, answer) = oneshot::channel();
@@ -86,6 +158,10 @@ struct Subscriber {
 
 struct Owner {
     model: Model,
+    /// Where workers that came online are sent to be inspected.
+    inspect_requests: Option<mpsc::Sender<String>>,
+    /// `--purge-offline-workers`, in seconds.
+    purge_after: Option<f64>,
     link: BrokerLink,
     link_changed: bool,
     broker_url: String,
@@ -93,16 +169,27 @@ struct Owner {
     junk_log: RateLimit,
 }
 
+/// What the owner starts from.
+pub struct OwnerSetup {
+    pub model: Model,
+    pub broker_url: String,
+    pub inspect_requests: Option<mpsc::Sender<String>>,
+    pub purge_after: Option<f64>,
+}
+
 /// Starts the owner. It stops when `cancel` fires.
 pub fn spawn(
+    setup: OwnerSetup,
     events: mpsc::Receiver<Published>,
     link: watch::Receiver<BrokerLink>,
-    broker_url: String,
     cancel: CancellationToken,
 ) -> (StateHandle, JoinHandle<()>) {
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+    let broker_url = setup.broker_url;
     let owner = Owner {
-        model: Model::default(),
+        model: setup.model,
+        inspect_requests: setup.inspect_requests,
+        purge_after: setup.purge_after,
         link: link.borrow().clone(),
         link_changed: false,
         broker_url,
@@ -130,6 +217,8 @@ impl Owner {
                 Some(command) = commands.recv() => self.handle(command),
                 Ok(()) = link.changed() => {
                     self.link = link.borrow_and_update().clone();
+                    let connected = self.link.state == crate::broker::LinkState::Connected;
+                    self.model.on_link(connected, self.link.since);
                     self.link_changed = true;
                 }
                 _ = flush.tick() => self.flush(clock::now()),
@@ -141,6 +230,7 @@ impl Owner {
                             Err(_) => break,
                         }
                     }
+                    self.request_inspections();
                 }
             }
         }
@@ -160,12 +250,48 @@ impl Owner {
         }
     }
 
+    /// Asks the inspector about workers that just came online.
+    fn request_inspections(&mut self) {
+        if self.model.joined.is_empty() {
+            return;
+        }
+        for worker in std::mem::take(&mut self.model.joined) {
+            if let Some(requests) = &self.inspect_requests {
+                let _ = requests.try_send(worker);
+            }
+        }
+    }
+
     fn broker_status(&self) -> BrokerStatus {
         views::broker_status(&self.link, &self.broker_url)
     }
 
     fn handle(&mut self, command: Command) {
         match command {
+            Command::Read(read) => read(&self.model),
+            Command::Inspected {
+                method,
+                replies,
+                at,
+            } => {
+                self.model.record_inspection(&method, replies, at);
+            }
+            Command::QueueDepths {
+                at,
+                declared,
+                depths,
+            } => {
+                for name in &declared {
+                    self.model.queues.note_declared(name);
+                }
+                self.model.queues.record(at, depths);
+            }
+            Command::Reconciled(found) => {
+                let now = clock::now();
+                for (key, meta) in found {
+                    self.model.reconcile(key, &meta, now);
+                }
+            }
             Command::Snapshot { view, reply } => {
                 let _ = reply.send(views::snapshot(&self.model, self.broker_status(), &view));
             }
@@ -184,7 +310,7 @@ impl Owner {
     }
 
     fn flush(&mut self, now: f64) {
-        self.model.expire(now, None);
+        self.model.expire(now, self.purge_after);
         let changed = self.model.workers.take_changed();
         let workers_patch =
             (!changed.is_empty()).then(|| views::workers_patch(&self.model, changed.iter()));

@@ -203,6 +203,8 @@ pub struct Task {
     /// Event kinds applied in the current attempt (bit per [`Kind`]), to
     /// tell a duplicate delivery from a new event.
     pub seen: u16,
+    /// The attempt (`retries`) `seen` is about; `NO_RETRIES` until known.
+    pub seen_attempt: u32,
     pub retries: u32,
     pub signum: i16,
     pub name: Sym,
@@ -228,6 +230,7 @@ impl Task {
             state: StateCode::PENDING,
             flags: 0,
             seen: 0,
+            seen_attempt: NO_RETRIES,
             retries: NO_RETRIES,
             signum: i16::MIN,
             name: Sym::NONE,
@@ -314,18 +317,18 @@ impl Task {
     pub fn fold(&mut self, u: &Update<'_>) -> Folded {
         let before = self.state;
         let bit = 1u16 << (u.kind as u16);
-        // A new attempt (after a retry) starts with a fresh `seen`.
-        if u.kind == Kind::Received
-            && u.retries
-                .is_some_and(|r| self.retries != NO_RETRIES && r > self.retries)
-        {
-            self.seen = 0;
+        // Retries reuse the uuid: events naming another attempt (`task-sent`
+        // and `task-received` carry `retries`) start a fresh `seen`.
+        if let Some(r) = u.retries {
+            if self.seen_attempt != r {
+                if self.seen_attempt != NO_RETRIES {
+                    self.seen = 0;
+                }
+                self.seen_attempt = r;
+            }
         }
         let duplicate = u.kind != Kind::Custom && self.seen & bit != 0;
         self.seen |= bit;
-        if u.kind == Kind::Retried {
-            self.seen = bit;
-        }
 
         self.times.set(u.kind, u.timestamp);
         if !u.worker.is_none() {

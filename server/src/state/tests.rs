@@ -449,3 +449,66 @@ fn the_measured_size_grows_with_tasks_and_their_text() {
     let per_task = (model.heap_bytes() - empty) / 1000;
     assert!((150..1000).contains(&per_task), "{per_task} bytes per task");
 }
+
+#[test]
+fn a_retry_announced_before_its_retried_event_is_a_new_attempt_not_a_duplicate() {
+    let id = "88888888-8888-4888-8888-888888888888";
+    let mut model = Model::default();
+    let flaky = json!({"name": "tasks.flaky", "retries": 0});
+    ingest(
+        &mut model,
+        &[event("task-sent", id, 1.0, flaky.clone())],
+        1.0,
+    );
+    ingest(&mut model, &[event("task-received", id, 2.0, flaky)], 2.0);
+    ingest(
+        &mut model,
+        &[event("task-started", id, 3.0, json!({}))],
+        3.0,
+    );
+    // The pool child announces the retry before the worker says task-retried.
+    ingest(
+        &mut model,
+        &[event(
+            "task-sent",
+            id,
+            4.0,
+            json!({"name": "tasks.flaky", "retries": 1}),
+        )],
+        4.0,
+    );
+    ingest(
+        &mut model,
+        &[event("task-retried", id, 4.1, json!({"exception": "E()"}))],
+        4.1,
+    );
+    ingest(
+        &mut model,
+        &[event(
+            "task-received",
+            id,
+            5.0,
+            json!({"name": "tasks.flaky", "retries": 1}),
+        )],
+        5.0,
+    );
+    ingest(
+        &mut model,
+        &[event(
+            "task-received",
+            id,
+            5.0,
+            json!({"name": "tasks.flaky", "retries": 1}),
+        )],
+        5.0,
+    );
+    assert_eq!(model.counters.duplicates, 1, "only the repeated received");
+    assert_eq!(
+        model
+            .workers
+            .get("w1@h")
+            .unwrap()
+            .task_count(Kind::Received),
+        2
+    );
+}

@@ -83,8 +83,8 @@ impl Text {
             return;
         }
         let mut values: [Option<&[u8]>; FIELDS] = [None; FIELDS];
-        for f in 0..FIELDS {
-            values[f] = self.bytes(field_at(f));
+        for (f, slot) in values.iter_mut().enumerate() {
+            *slot = self.bytes(field_at(f));
         }
         for (field, value) in updates {
             if let Some(v) = value {

@@ -1,0 +1,196 @@
+//! The Redis result backend (PROTOCOL.md §7): `celery-task-meta-<id>` holds
+//! each task's last stored state. After the event stream was interrupted,
+//! and periodically for tasks that have sent no event in a while, celadon
+//! reads these for every unfinished task and lets the model catch up, so a
+//! lost `task-succeeded` does not leave a task "STARTED" forever.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{url::BrokerUrl, BrokerLink, LinkState};
+use crate::{clock, state::owner::StateHandle};
+
+/// How often tasks without news are checked against the backend.
+pub const STUCK_CHECK_INTERVAL: Duration = Duration::from_secs(300);
+
+/// A task unfinished and silent for this long is checked.
+pub const STUCK_AFTER: Duration = Duration::from_secs(60);
+
+/// Keys fetched per MGET.
+const BATCH: usize = 500;
+
+/// What the backend says of a task. With `result_extended` it also has the
+/// task's name, real args and kwargs, worker, retries and queue.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Meta {
+    pub status: String,
+    #[serde(default)]
+    pub result: Value,
+    #[serde(default)]
+    pub traceback: Option<String>,
+    #[serde(default)]
+    pub date_done: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub args: Option<Value>,
+    #[serde(default)]
+    pub kwargs: Option<Value>,
+    #[serde(default)]
+    pub worker: Option<String>,
+    #[serde(default)]
+    pub retries: Option<u32>,
+    #[serde(default)]
+    pub queue: Option<String>,
+}
+
+impl Meta {
+    pub fn parse(raw: &[u8]) -> Option<Meta> {
+        serde_json::from_slice(raw).ok()
+    }
+
+    /// `date_done` as unix seconds.
+    pub fn done_at(&self) -> Option<f64> {
+        let text = self.date_done.as_deref()?;
+        let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+        Some(t.timestamp() as f64 + f64::from(t.timestamp_subsec_micros()) / 1e6)
+    }
+}
+
+pub fn meta_key(task_id: &str) -> String {
+    format!("celery-task-meta-{task_id}")
+}
+
+/// Reads the backend's state of `ids`; missing keys (PENDING, or expired)
+/// are left out.
+pub async fn fetch(
+    conn: &mut redis::aio::MultiplexedConnection,
+    ids: &[String],
+) -> redis::RedisResult<Vec<(String, Meta)>> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(BATCH) {
+        let keys: Vec<String> = chunk.iter().map(|id| meta_key(id)).collect();
+        let values: Vec<Option<Vec<u8>>> = conn.mget(&keys).await?;
+        for (id, value) in chunk.iter().zip(values) {
+            if let Some(meta) = value.as_deref().and_then(Meta::parse) {
+                found.push((id.clone(), meta));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Reconciles tasks when the event stream comes back after a gap, and
+/// tasks silent for [`STUCK_AFTER`] every [`STUCK_CHECK_INTERVAL`].
+pub async fn run(
+    backend: BrokerUrl,
+    state: StateHandle,
+    mut link: watch::Receiver<BrokerLink>,
+    cancel: CancellationToken,
+) {
+    let mut was_connected = link.borrow().state == LinkState::Connected;
+    let mut had_gap = false;
+    let mut stuck = tokio::time::interval(STUCK_CHECK_INTERVAL);
+    stuck.tick().await;
+    loop {
+        let silent_for = tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = link.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let connected = link.borrow_and_update().state == LinkState::Connected;
+                had_gap |= was_connected && !connected;
+                let reconnected = connected && !was_connected && had_gap;
+                was_connected = connected;
+                if !reconnected {
+                    continue;
+                }
+                had_gap = false;
+                0.0
+            }
+            _ = stuck.tick() => STUCK_AFTER.as_secs_f64(),
+        };
+        if let Err(error) = reconcile(&backend, &state, silent_for).await {
+            tracing::warn!(%error, "could not read the result backend to reconcile tasks");
+        }
+    }
+}
+
+async fn reconcile(
+    backend: &BrokerUrl,
+    state: &StateHandle,
+    silent_for: f64,
+) -> redis::RedisResult<()> {
+    let cutoff = clock::now() - silent_for;
+    let Some(ids) = state
+        .read(move |m| {
+            m.tasks
+                .iter()
+                .filter(|t| {
+                    !t.state.is_finished()
+                        && (t.times.timestamp.is_nan() || t.times.timestamp <= cutoff)
+                })
+                .filter_map(|t| m.id_text(t.key).map(|id| (t.key, id)))
+                .collect::<Vec<_>>()
+        })
+        .await
+    else {
+        return Ok(());
+    };
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let client = redis::Client::open(backend.connection_info()?)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let texts: Vec<String> = ids.iter().map(|(_, id)| id.clone()).collect();
+    let found = fetch(&mut conn, &texts).await?;
+    let keys: std::collections::HashMap<&str, crate::state::key::TaskKey> =
+        ids.iter().map(|(k, id)| (id.as_str(), *k)).collect();
+    let found: Vec<_> = found
+        .into_iter()
+        .filter_map(|(id, meta)| keys.get(id.as_str()).map(|k| (*k, meta)))
+        .collect();
+    tracing::info!(
+        checked = ids.len(),
+        found = found.len(),
+        "reconciled unfinished tasks with the result backend"
+    );
+    state.reconcile(found).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Meta {
+        let path = format!(
+            "{}/fixtures/result-backend/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        Meta::parse(doc["setex"]["value_raw"].as_str().unwrap().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn stored_states_parse_with_their_times_and_extended_fields() {
+        let failure = fixture("FAILURE");
+        assert_eq!(failure.status, "FAILURE");
+        assert_eq!(failure.result["exc_type"], "ValueError");
+        assert!(failure.traceback.is_some());
+        assert!(failure.done_at().is_some_and(|t| t > 1.7e9));
+        let started = fixture("STARTED");
+        assert_eq!(started.done_at(), None);
+        assert_eq!(started.result["hostname"], "w2@vm");
+        let extended = fixture("SUCCESS.result_extended");
+        assert_eq!(extended.name.as_deref(), Some("tasks.echo"));
+        assert_eq!(extended.args, Some(serde_json::json!([1, "two"])));
+        assert_eq!(extended.queue.as_deref(), Some("ext"));
+    }
+}

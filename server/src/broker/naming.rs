@@ -1,0 +1,213 @@
+//! Where things live in Redis (PROTOCOL.md §2): the event and pidbox
+//! channels, queue keys per priority, kombu's binding tables. All of it
+//! shifts with the broker URL's db and Celery's `broker_transport_options`,
+//! which celadon takes as a flag in the same JSON form. Pure.
+
+use serde::Deserialize;
+
+/// Celery's `broker_transport_options` that change names, with kombu's
+/// defaults for Celery (`fanout_prefix` and `fanout_patterns` on).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransportOptions {
+    /// Prefixes every key and channel.
+    pub global_keyprefix: String,
+    /// Puts `/{db}.` before channel names (pub/sub is global across dbs).
+    pub fanout_prefix: bool,
+    /// Adds `/{routing_key}` to event channels.
+    pub fanout_patterns: bool,
+    /// kombu's separator in priority queue keys and binding members.
+    pub sep: String,
+    pub priority_steps: Vec<u8>,
+    // Read by kombu but irrelevant to names; accepted so that a Celery
+    // config pasted whole still parses.
+    pub visibility_timeout: Option<serde_json::Value>,
+    pub queue_order_strategy: Option<serde_json::Value>,
+    pub max_connections: Option<serde_json::Value>,
+    pub socket_timeout: Option<serde_json::Value>,
+    pub socket_connect_timeout: Option<serde_json::Value>,
+    pub health_check_interval: Option<serde_json::Value>,
+    pub retry_on_timeout: Option<serde_json::Value>,
+    pub sentinel_kwargs: Option<serde_json::Value>,
+    pub master_name: Option<serde_json::Value>,
+    pub unacked_key: Option<serde_json::Value>,
+}
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        TransportOptions {
+            global_keyprefix: String::new(),
+            fanout_prefix: true,
+            fanout_patterns: true,
+            sep: "\x06\x16".into(),
+            priority_steps: vec![0, 3, 6, 9],
+            visibility_timeout: None,
+            queue_order_strategy: None,
+            max_connections: None,
+            socket_timeout: None,
+            socket_connect_timeout: None,
+            health_check_interval: None,
+            retry_on_timeout: None,
+            sentinel_kwargs: None,
+            master_name: None,
+            unacked_key: None,
+        }
+    }
+}
+
+impl TransportOptions {
+    /// Parses Celery's `broker_transport_options` as JSON.
+    pub fn parse(json: &str) -> Result<TransportOptions, String> {
+        let opts: TransportOptions = serde_json::from_str(json)
+            .map_err(|e| format!("not valid transport options JSON: {e}"))?;
+        if opts.priority_steps.is_empty() {
+            return Err("priority_steps must not be empty".into());
+        }
+        Ok(opts)
+    }
+}
+
+/// Names for one broker db.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Naming {
+    pub db: u32,
+    pub options: TransportOptions,
+}
+
+impl Naming {
+    pub fn new(db: u32, options: TransportOptions) -> Naming {
+        Naming { db, options }
+    }
+
+    fn fanout(&self, exchange: &str) -> String {
+        let prefix = if self.options.fanout_prefix {
+            format!("/{}.", self.db)
+        } else {
+            String::new()
+        };
+        format!("{}{prefix}{exchange}", self.options.global_keyprefix)
+    }
+
+    /// The pattern that receives every event: `/{db}.celeryev/*`.
+    pub fn event_pattern(&self) -> String {
+        let base = self.fanout("celeryev");
+        if self.options.fanout_patterns {
+            format!("{base}/*")
+        } else {
+            base
+        }
+    }
+
+    /// The remote-control broadcast channel: `/{db}.celery.pidbox`.
+    pub fn pidbox_channel(&self) -> String {
+        self.fanout("celery.pidbox")
+    }
+
+    /// A key, with the global prefix.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.options.global_keyprefix)
+    }
+
+    /// The list keys of a queue, one per priority step (§6.7).
+    pub fn queue_keys(&self, queue: &str) -> Vec<String> {
+        self.options
+            .priority_steps
+            .iter()
+            .map(|step| match step {
+                0 => self.key(queue),
+                s => self.key(&format!("{queue}{}{s}", self.options.sep)),
+            })
+            .collect()
+    }
+
+    /// The reply queue name for a control request from `oid`.
+    pub fn reply_queue(&self, oid: &str) -> String {
+        format!("{oid}.reply.celery.pidbox")
+    }
+
+    /// The binding member that routes replies for `oid` to its queue.
+    pub fn reply_binding_member(&self, oid: &str) -> String {
+        let sep = &self.options.sep;
+        format!("{oid}{sep}{sep}{}", self.reply_queue(oid))
+    }
+
+    /// Pattern for kombu's binding tables (exchange → queues).
+    pub fn binding_pattern(&self) -> String {
+        self.key("_kombu.binding.*")
+    }
+
+    /// The exchange of a binding table key, if it routes to task queues
+    /// (not pidbox, replies or events).
+    pub fn task_exchange_of_binding(&self, key: &str) -> Option<String> {
+        let exchange = key.strip_prefix(&self.key("_kombu.binding."))?;
+        match exchange {
+            "celery.pidbox" | "reply.celery.pidbox" | "celeryev" => None,
+            e => Some(e.to_string()),
+        }
+    }
+
+    /// The queue a binding member routes to: `routing_key sep pattern sep queue`.
+    pub fn queue_of_binding_member(&self, member: &str) -> Option<String> {
+        let queue = member.rsplit(self.options.sep.as_str()).next()?;
+        (!queue.is_empty() && member.contains(self.options.sep.as_str())).then(|| queue.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_match_what_celery_uses() {
+        let n = Naming::new(0, TransportOptions::default());
+        assert_eq!(n.event_pattern(), "/0.celeryev/*");
+        assert_eq!(n.pidbox_channel(), "/0.celery.pidbox");
+        assert_eq!(
+            n.queue_keys("celery"),
+            [
+                "celery",
+                "celery\x06\x163",
+                "celery\x06\x166",
+                "celery\x06\x169"
+            ]
+        );
+        assert_eq!(
+            n.reply_binding_member("ab"),
+            "ab\x06\x16\x06\x16ab.reply.celery.pidbox"
+        );
+        assert_eq!(
+            n.queue_of_binding_member("celery\x06\x16\x06\x16celery")
+                .as_deref(),
+            Some("celery")
+        );
+        assert_eq!(
+            n.task_exchange_of_binding("_kombu.binding.celery")
+                .as_deref(),
+            Some("celery")
+        );
+        assert_eq!(n.task_exchange_of_binding("_kombu.binding.celeryev"), None);
+    }
+
+    #[test]
+    fn transport_options_move_every_name() {
+        let opts = TransportOptions::parse(
+            r#"{"global_keyprefix": "app:", "fanout_prefix": false, "fanout_patterns": false,
+                "priority_steps": [0, 5], "visibility_timeout": 3600}"#,
+        )
+        .unwrap();
+        let n = Naming::new(3, opts);
+        assert_eq!(n.event_pattern(), "app:celeryev");
+        assert_eq!(n.pidbox_channel(), "app:celery.pidbox");
+        assert_eq!(n.queue_keys("q"), ["app:q", "app:q\x06\x165"]);
+        assert_eq!(n.binding_pattern(), "app:_kombu.binding.*");
+        let with_db = Naming::new(3, TransportOptions::default());
+        assert_eq!(with_db.event_pattern(), "/3.celeryev/*");
+    }
+
+    #[test]
+    fn unknown_or_bad_options_are_refused() {
+        assert!(TransportOptions::parse(r#"{"global_key_prefix": "x"}"#).is_err());
+        assert!(TransportOptions::parse(r#"{"priority_steps": []}"#).is_err());
+        assert!(TransportOptions::parse("nope").is_err());
+    }
+}

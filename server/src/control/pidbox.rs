@@ -1,0 +1,299 @@
+//! The pidbox client. A command is a PUBLISH on `/{db}.celery.pidbox`; a
+//! command that wants replies names a reply queue, which only works once
+//! its binding is in `_kombu.binding.reply.celery.pidbox` (without it,
+//! workers drop their replies silently). Each worker LPUSHes one reply,
+//! `{hostname: result}`, carrying the request's ticket. Every envelope sent
+//! here is complete, as kombu builds it: a worker never sees a partial one.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use redis::{aio::MultiplexedConnection, AsyncCommands, AsyncConnectionConfig};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use crate::{
+    broker::{naming::Naming, url::BrokerUrl},
+    clock,
+};
+
+/// How long kombu keeps a reply binding table alive (`REFRESH_BINDING`).
+const BINDING_TTL_MS: u64 = 3_600_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("the broker is unreachable: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// Who answered a command, and what.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Replies {
+    /// Receivers of the PUBLISH: workers (and any pattern subscriber, such
+    /// as celadon's own event reader does not count: it listens elsewhere).
+    pub delivered: i64,
+    /// `(hostname, reply)`, in arrival order.
+    pub replies: Vec<(String, Value)>,
+}
+
+pub struct Pidbox {
+    client: redis::Client,
+    naming: Naming,
+    /// Shared by casts and bookkeeping; replies use their own connections.
+    conn: Mutex<Option<MultiplexedConnection>>,
+}
+
+fn uuid4() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// kombu's envelope for a pidbox request (PROTOCOL.md §5.1).
+pub fn request_envelope(
+    method: &str,
+    arguments: &Value,
+    destination: Option<&[String]>,
+    reply: Option<(&str, &str)>,
+    expires_in: Duration,
+) -> String {
+    let mut body = json!({
+        "method": method,
+        "arguments": arguments,
+        "destination": destination,
+        "pattern": null,
+        "matcher": null,
+    });
+    if let Some((ticket, oid)) = reply {
+        body["ticket"] = json!(ticket);
+        body["reply_to"] = json!({"exchange": "reply.celery.pidbox", "routing_key": oid});
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(body.to_string());
+    json!({
+        "body": encoded,
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {"clock": 1, "expires": clock::now() + expires_in.as_secs_f64()},
+        "properties": {
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "celery.pidbox", "routing_key": ""},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": uuid4(),
+        },
+    })
+    .to_string()
+}
+
+/// A reply's `(ticket, hostname, result)`, if it is one.
+pub fn decode_reply(raw: &[u8]) -> Option<(String, String, Value)> {
+    let envelope: Value = serde_json::from_slice(raw).ok()?;
+    let ticket = envelope["headers"]["ticket"].as_str()?.to_string();
+    let body = crate::broker::envelope::decode_body(raw).ok()?;
+    let body: Value = serde_json::from_slice(&body).ok()?;
+    let (hostname, result) = body.as_object()?.iter().next()?;
+    Some((ticket, hostname.clone(), result.clone()))
+}
+
+impl Pidbox {
+    pub fn new(url: &BrokerUrl, naming: Naming) -> Result<Pidbox, ControlError> {
+        Ok(Pidbox {
+            client: redis::Client::open(url.connection_info()?)?,
+            naming,
+            conn: Mutex::new(None),
+        })
+    }
+
+    async fn shared(&self) -> Result<MultiplexedConnection, ControlError> {
+        let mut conn = self.conn.lock().await;
+        if let Some(c) = conn.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = self.client.get_multiplexed_async_connection().await?;
+        *conn = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Forgets the shared connection after an error, so the next command
+    /// reconnects.
+    async fn reset(&self) {
+        *self.conn.lock().await = None;
+    }
+
+    /// Sends a command that wants no reply. Returns how many received it
+    /// (0: nobody was listening, so nobody will act on it).
+    pub async fn cast(
+        &self,
+        method: &str,
+        arguments: Value,
+        destination: Option<&[String]>,
+    ) -> Result<i64, ControlError> {
+        let envelope = request_envelope(
+            method,
+            &arguments,
+            destination,
+            None,
+            Duration::from_secs(1),
+        );
+        let mut conn = self.shared().await?;
+        let result: redis::RedisResult<i64> =
+            conn.publish(self.naming.pidbox_channel(), envelope).await;
+        if result.is_err() {
+            self.reset().await;
+        }
+        Ok(result?)
+    }
+
+    /// Sends a command and collects replies until `timeout`, or until
+    /// `limit` replies (default: one per destination) have arrived.
+    pub async fn call(
+        &self,
+        method: &str,
+        arguments: Value,
+        destination: Option<&[String]>,
+        timeout: Duration,
+        limit: Option<usize>,
+    ) -> Result<Replies, ControlError> {
+        let result = self
+            .call_inner(method, arguments, destination, timeout, limit)
+            .await;
+        if result.is_err() {
+            self.reset().await;
+        }
+        result
+    }
+
+    async fn call_inner(
+        &self,
+        method: &str,
+        arguments: Value,
+        destination: Option<&[String]>,
+        timeout: Duration,
+        limit: Option<usize>,
+    ) -> Result<Replies, ControlError> {
+        let limit = limit.or_else(|| destination.map(<[String]>::len));
+        let oid = uuid4();
+        let ticket = uuid4();
+        let binding_key = self.naming.key("_kombu.binding.reply.celery.pidbox");
+        let member = self.naming.reply_binding_member(&oid);
+        let reply_keys = self.naming.queue_keys(&self.naming.reply_queue(&oid));
+
+        let mut shared = self.shared().await?;
+        // BRPOP blocks its connection: the replies get one of their own.
+        let config = AsyncConnectionConfig::new()
+            .set_response_timeout(Some(timeout + Duration::from_secs(5)));
+        let mut replies_conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+
+        let (now_s, _): (u64, u64) = redis::cmd("TIME").query_async(&mut shared).await?;
+        redis::pipe()
+            .sadd(&binding_key, &member)
+            .ignore()
+            .cmd("ZADD")
+            .arg(self.naming.key("_kombu.binding_deadlines"))
+            .arg("GT")
+            .arg(now_s * 1000 + BINDING_TTL_MS)
+            .arg("reply.celery.pidbox")
+            .ignore()
+            .query_async::<()>(&mut shared)
+            .await?;
+
+        let envelope = request_envelope(
+            method,
+            &arguments,
+            destination,
+            Some((&ticket, &oid)),
+            timeout,
+        );
+        let delivered: i64 = shared
+            .publish(self.naming.pidbox_channel(), envelope)
+            .await?;
+
+        let mut replies = Vec::new();
+        let deadline = Instant::now() + timeout;
+        let mut outcome = Ok(());
+        if delivered > 0 {
+            while limit.is_none_or(|l| replies.len() < l) {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining.is_zero() {
+                    break;
+                }
+                let popped: redis::RedisResult<Option<(String, Vec<u8>)>> = redis::cmd("BRPOP")
+                    .arg(&reply_keys)
+                    .arg(remaining.as_secs_f64().max(0.01))
+                    .query_async(&mut replies_conn)
+                    .await;
+                match popped {
+                    Ok(Some((_, raw))) => {
+                        if let Some((t, host, result)) = decode_reply(&raw) {
+                            if t == ticket {
+                                replies.push((host, result));
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        // Clean up whatever happened above.
+        let _: redis::RedisResult<()> = redis::pipe()
+            .srem(&binding_key, &member)
+            .ignore()
+            .del(&reply_keys)
+            .ignore()
+            .query_async(&mut shared)
+            .await;
+        outcome?;
+        Ok(Replies { delivered, replies })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_carry_every_field_kombu_sends() {
+        let dest = vec!["w1@vm".to_string()];
+        let raw = request_envelope(
+            "ping",
+            &json!({}),
+            Some(&dest),
+            Some(("t-1", "oid-1")),
+            Duration::from_secs(1),
+        );
+        let envelope: Value = serde_json::from_str(&raw).unwrap();
+        let props = &envelope["properties"];
+        assert_eq!(props["delivery_info"]["exchange"], "celery.pidbox");
+        assert_eq!(props["body_encoding"], "base64");
+        assert!(props["delivery_tag"]
+            .as_str()
+            .is_some_and(|t| t.len() == 36));
+        assert_eq!(envelope["content-type"], "application/json");
+        let body = crate::broker::envelope::decode_body(raw.as_bytes()).unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["method"], "ping");
+        assert_eq!(body["destination"], json!(["w1@vm"]));
+        assert_eq!(body["ticket"], "t-1");
+        assert_eq!(
+            body["reply_to"],
+            json!({"exchange": "reply.celery.pidbox", "routing_key": "oid-1"})
+        );
+    }
+
+    #[test]
+    fn captured_replies_decode_to_ticket_host_and_result() {
+        let path = format!("{}/fixtures/control/ping.json", env!("CARGO_MANIFEST_DIR"));
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let reply = &doc["replies"][0];
+        let raw = reply["raw"].as_str().unwrap();
+        let (ticket, host, result) = decode_reply(raw.as_bytes()).unwrap();
+        assert!(!ticket.is_empty());
+        assert!(host.contains('@'));
+        assert_eq!(result, json!({"ok": "pong"}));
+    }
+}

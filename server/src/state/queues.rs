@@ -1,0 +1,241 @@
+//! Every queue celadon knows of, wherever it learned of it (kombu's binding
+//! tables, `task-sent` events, workers' `active_queues`), with its depth per
+//! priority as last measured and a history of depths. Queues nobody
+//! consumes are kept too: those are the ones that fill up. Pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Queues tracked; more are ignored (a binding table gone wild should not
+/// grow the model without end).
+pub const MAX_QUEUES: usize = 1000;
+
+/// Depth history: the largest depth seen in each bucket.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DepthRing {
+    width: u32,
+    values: Box<[u32]>,
+    head: i64,
+}
+
+impl DepthRing {
+    pub fn new(width_seconds: u32, len: usize) -> DepthRing {
+        DepthRing {
+            width: width_seconds.max(1),
+            values: vec![0; len.max(1)].into_boxed_slice(),
+            head: i64::MIN,
+        }
+    }
+
+    fn number(&self, t: f64) -> i64 {
+        (t / f64::from(self.width)).floor() as i64
+    }
+
+    pub fn record(&mut self, t: f64, depth: u64) {
+        let n = self.number(t);
+        let len = self.values.len() as i64;
+        if self.head == i64::MIN || n > self.head {
+            let from = if self.head == i64::MIN {
+                n
+            } else {
+                self.head + 1
+            };
+            for k in from..=n.min(from + len - 1).max(from) {
+                self.values[k.rem_euclid(len) as usize] = 0;
+            }
+            if n - from >= len {
+                self.values.iter_mut().for_each(|v| *v = 0);
+            }
+            self.head = n;
+        }
+        if n <= self.head - len {
+            return;
+        }
+        let slot = &mut self.values[n.rem_euclid(len) as usize];
+        *slot = (*slot).max(u32::try_from(depth).unwrap_or(u32::MAX));
+    }
+
+    /// `(bucket start, depth)` for `[from, to]`, `None` where unknown.
+    pub fn window(&self, from: f64, to: f64) -> Vec<(f64, Option<u32>)> {
+        let len = self.values.len() as i64;
+        (self.number(from)..=self.number(to))
+            .map(|n| {
+                let known = self.head != i64::MIN && n <= self.head && n > self.head - len;
+                let v = known.then(|| self.values[n.rem_euclid(len) as usize]);
+                (n as f64 * f64::from(self.width), v)
+            })
+            .collect()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.values.len() * 4
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Queue {
+    pub name: String,
+    /// Messages per priority step, as last measured (`None`: never).
+    pub depths: Option<Vec<u64>>,
+    pub measured_at: Option<f64>,
+    /// Workers consuming it, per their last `active_queues` reply.
+    pub consumers: BTreeSet<String>,
+    /// Seen in kombu's binding tables (declared by some Celery process).
+    pub declared: bool,
+    /// Named by a `task-sent` event.
+    pub sent_to: bool,
+    /// Depth per 5 s for an hour, and per minute for a week.
+    pub per_5s: DepthRing,
+    pub per_minute: DepthRing,
+}
+
+impl Queue {
+    fn new(name: &str) -> Queue {
+        Queue {
+            name: name.to_string(),
+            depths: None,
+            measured_at: None,
+            consumers: BTreeSet::new(),
+            declared: false,
+            sent_to: false,
+            per_5s: DepthRing::new(5, 720),
+            per_minute: DepthRing::new(60, 7 * 24 * 60),
+        }
+    }
+
+    /// Messages waiting, all priorities.
+    pub fn messages(&self) -> u64 {
+        self.depths.as_ref().map_or(0, |d| d.iter().sum())
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Queues {
+    by_name: BTreeMap<String, Queue>,
+}
+
+impl Queues {
+    fn entry(&mut self, name: &str) -> Option<&mut Queue> {
+        if name.is_empty() {
+            return None;
+        }
+        if !self.by_name.contains_key(name) {
+            if self.by_name.len() >= MAX_QUEUES {
+                return None;
+            }
+            self.by_name.insert(name.to_string(), Queue::new(name));
+        }
+        self.by_name.get_mut(name)
+    }
+
+    pub fn note_sent_to(&mut self, name: &str) {
+        if let Some(q) = self.entry(name) {
+            q.sent_to = true;
+        }
+    }
+
+    pub fn note_declared(&mut self, name: &str) {
+        if let Some(q) = self.entry(name) {
+            q.declared = true;
+        }
+    }
+
+    /// A worker's current queues, from its `active_queues` reply.
+    pub fn set_consumer(&mut self, worker: &str, queues: &[String]) {
+        for q in self.by_name.values_mut() {
+            q.consumers.remove(worker);
+        }
+        for name in queues {
+            if let Some(q) = self.entry(name) {
+                q.consumers.insert(worker.to_string());
+            }
+        }
+    }
+
+    /// A worker that is gone consumes nothing.
+    pub fn forget_consumer(&mut self, worker: &str) {
+        for q in self.by_name.values_mut() {
+            q.consumers.remove(worker);
+        }
+    }
+
+    /// Depths measured at `at`, per queue and priority step.
+    pub fn record(&mut self, at: f64, depths: Vec<(String, Vec<u64>)>) {
+        for (name, d) in depths {
+            if let Some(q) = self.entry(&name) {
+                let total = d.iter().sum();
+                q.per_5s.record(at, total);
+                q.per_minute.record(at, total);
+                q.depths = Some(d);
+                q.measured_at = Some(at);
+            }
+        }
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.by_name.keys().cloned().collect()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Queue> {
+        self.by_name.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Queue> {
+        self.by_name.values()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.by_name
+            .values()
+            .map(|q| {
+                std::mem::size_of::<Queue>()
+                    + q.per_5s.heap_bytes()
+                    + q.per_minute.heap_bytes()
+                    + 64
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queues_from_every_source_are_kept_with_their_depths() {
+        let mut q = Queues::default();
+        q.note_sent_to("celery");
+        q.note_declared("orphans");
+        q.set_consumer("w1@h", &["celery".to_string()]);
+        q.record(
+            100.0,
+            vec![
+                ("orphans".into(), vec![5, 0, 2, 0]),
+                ("celery".into(), vec![1, 0, 0, 0]),
+            ],
+        );
+        let orphans = q.get("orphans").unwrap();
+        assert_eq!(orphans.messages(), 7);
+        assert!(
+            orphans.consumers.is_empty(),
+            "nobody consumes it, still listed"
+        );
+        assert_eq!(q.get("celery").unwrap().consumers.len(), 1);
+        q.set_consumer("w1@h", &[]);
+        assert!(q.get("celery").unwrap().consumers.is_empty());
+        assert_eq!(q.names(), ["celery", "orphans"]);
+    }
+
+    #[test]
+    fn depth_history_keeps_the_peak_of_each_bucket() {
+        let mut r = DepthRing::new(5, 4);
+        r.record(100.0, 3);
+        r.record(101.0, 9);
+        r.record(104.0, 2);
+        r.record(111.0, 1);
+        let w = r.window(100.0, 114.0);
+        let values: Vec<_> = w.iter().map(|(_, v)| *v).collect();
+        assert_eq!(values, [Some(9), Some(0), Some(1)]);
+        r.record(1000.0, 4);
+        assert_eq!(r.window(100.0, 100.0)[0].1, None, "forgotten");
+    }
+}

@@ -6,5 +6,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stderr)]
 
 mod cli;
+mod model;
 mod support;
 mod workers;

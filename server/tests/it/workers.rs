@@ -9,55 +9,13 @@ use tempfile::TempDir;
 use crate::support::{
     celadon::Celadon,
     celery::Worker,
+    cluster::{Cluster, WORKER_START},
     redis::{broker_url_at, Redis},
     watch::{broker_state, is_offline, is_online, worker, Watch},
 };
 
-/// Long enough for a cold Python worker to start on a busy 2-core machine.
-const WORKER_START: Duration = Duration::from_secs(40);
 /// Heartbeat expiry is `freq * 2` = 4 s after the last heartbeat.
 const HEARTBEAT_EXPIRY: Duration = Duration::from_secs(15);
-
-/// Redis in a temp dir, celadon, and a websocket watching the Workers view.
-struct Cluster {
-    dir: TempDir,
-    redis: Redis,
-    celadon: Celadon,
-    watch: Watch,
-}
-
-impl Cluster {
-    /// Starts everything and waits for celadon to be subscribed.
-    async fn start() -> Cluster {
-        let dir = TempDir::new().unwrap();
-        let redis = Redis::start_in(dir.path());
-        let celadon = Celadon::start(redis.broker_url()).await;
-        let mut watch = Watch::workers(&celadon).await;
-        watch
-            .until("the broker connection", Duration::from_secs(10), |m| {
-                broker_state(m) == Some(BrokerState::Connected)
-            })
-            .await;
-        Cluster {
-            dir,
-            redis,
-            celadon,
-            watch,
-        }
-    }
-
-    /// Starts a worker and waits until the websocket shows it online.
-    async fn online_worker(&mut self, name: &str) -> (Worker, String) {
-        let worker = Worker::start(&self.redis, name, self.dir.path());
-        let hostname = worker.hostname.clone();
-        self.watch
-            .until("the worker to come online", WORKER_START, |m| {
-                is_online(m, &hostname)
-            })
-            .await;
-        (worker, hostname)
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_appears_live_and_goes_offline_on_warm_shutdown() {
@@ -196,6 +154,14 @@ async fn junk_on_the_event_channels_is_skipped_and_real_events_still_count() {
         .await;
     let (status, _) = c.celadon.get("/").await;
     assert_eq!(status, 200);
+    // Five payloads; the fourth is a list of three non-events.
+    let stats = c.celadon.json("/api/stats").await;
+    assert_eq!(stats["events"]["undecodable"], 7, "{stats:#}");
+    let (_, metrics) = c.celadon.get("/metrics").await;
+    assert!(
+        metrics.contains("\nceladon_events_undecodable_total 7.0\n"),
+        "{metrics}"
+    );
     c.celadon.stop().await;
 }
 

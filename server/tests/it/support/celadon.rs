@@ -13,12 +13,16 @@ pub struct Celadon {
 
 impl Celadon {
     pub async fn start(broker: BrokerUrl) -> Celadon {
+        Celadon::start_with(Config::new(broker)).await
+    }
+
+    pub async fn start_with(config: Config) -> Celadon {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::run(Config::new(broker), listener, async move {
+        let task = tokio::spawn(server::run(config, listener, async move {
             let _ = stopped.await;
         }));
         Celadon {
@@ -36,6 +40,34 @@ impl Celadon {
         let response = reqwest::get(self.url(path)).await.expect("GET");
         let status = response.status().as_u16();
         (status, response.text().await.expect("body"))
+    }
+
+    /// GETs `path`, expecting 200 and JSON.
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    /// Polls `path` until `done` holds for its JSON, or panics with `what`.
+    pub async fn json_until(
+        &self,
+        what: &str,
+        path: &str,
+        deadline: std::time::Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let start = tokio::time::Instant::now();
+        loop {
+            let value = self.json(path).await;
+            if done(&value) {
+                return value;
+            }
+            if start.elapsed() > deadline {
+                panic!("timed out after {deadline:?} waiting for {what}; last {path}: {value:#}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// Shuts down and checks that every task stopped cleanly.

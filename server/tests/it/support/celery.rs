@@ -17,6 +17,52 @@ use nix::{
 
 use super::{redis::Redis, repo_root, tail};
 
+/// How to start a worker.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// `-E`: send task events.
+    pub events: bool,
+    pub concurrency: u32,
+    /// `-Q`: queues to consume (default: celery).
+    pub queues: Option<String>,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            events: true,
+            concurrency: 1,
+            queues: None,
+        }
+    }
+}
+
+/// Runs `pytasks/drive.py` with `args` against the test broker and returns
+/// what it printed.
+pub fn drive(redis: &Redis, args: &[&str]) -> String {
+    let root = repo_root();
+    let out = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("pytasks/drive.py"))
+        .args(args)
+        .current_dir(root.join("pytasks"))
+        .env("CELADON_BROKER", redis.kombu_url())
+        .output()
+        .expect("run drive.py");
+    assert!(
+        out.status.success(),
+        "drive.py {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Sends one task by short name and returns its id.
+pub fn send(redis: &Redis, name: &str, args: &str, extra: &[&str]) -> String {
+    let mut argv = vec!["send", name, "--args", args];
+    argv.extend_from_slice(extra);
+    drive(redis, &argv)
+}
+
 pub struct Worker {
     child: Child,
     pub hostname: String,
@@ -26,6 +72,10 @@ pub struct Worker {
 impl Worker {
     /// Starts `celery worker -E` named `name@it`, logging into `dir`.
     pub fn start(redis: &Redis, name: &str, dir: &Path) -> Worker {
+        Worker::start_with(redis, name, dir, &WorkerOptions::default())
+    }
+
+    pub fn start_with(redis: &Redis, name: &str, dir: &Path, options: &WorkerOptions) -> Worker {
         let root = repo_root();
         let celery = root.join(".venv/bin/celery");
         assert!(
@@ -37,20 +87,20 @@ impl Worker {
         let log = dir.join(format!("{name}.log"));
         let out = File::create(&log).expect("create the worker log");
         let err = out.try_clone().expect("clone the log handle");
-        let child = Command::new(celery)
-            .args([
-                "-A",
-                "celadon_tasks",
-                "worker",
-                "-E",
-                "-c",
-                "1",
-                "-l",
-                "info",
-            ])
+        let mut command = Command::new(celery);
+        command.args(["-A", "celadon_tasks", "worker", "-l", "info"]);
+        if options.events {
+            command.arg("-E");
+        }
+        if let Some(queues) = &options.queues {
+            command.args(["-Q", queues]);
+        }
+        let child = command
+            .args(["-c", &options.concurrency.to_string()])
             .args(["--without-mingle", "--without-gossip", "-n", &hostname])
             .current_dir(root.join("pytasks"))
             .env("CELADON_BROKER", redis.kombu_url())
+            .env("CELADON_BACKEND", redis.kombu_backend_url())
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
             .stdout(out)

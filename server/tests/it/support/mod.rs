@@ -3,6 +3,8 @@
 
 pub mod celadon;
 pub mod celery;
+pub mod cluster;
+pub mod flower;
 pub mod redis;
 pub mod watch;
 

@@ -72,9 +72,24 @@ impl Redis {
         format!("redis+socket://{}", self.socket.display())
     }
 
+    /// The result backend Celery takes: db 1 of the same server.
+    pub fn kombu_backend_url(&self) -> String {
+        format!("redis+socket://{}?virtual_host=1", self.socket.display())
+    }
+
+    /// The result backend celadon takes.
+    pub fn backend_url(&self) -> BrokerUrl {
+        BrokerUrl::parse(&format!("unix://{}?db=1", self.socket.display()))
+            .expect("valid socket URL")
+    }
+
     /// A synchronous connection for poking at the broker directly.
     pub fn connection(&self) -> redis::Connection {
-        redis::Client::open(format!("unix://{}", self.socket.display()).as_str())
+        self.connection_to(0)
+    }
+
+    pub fn connection_to(&self, db: u32) -> redis::Connection {
+        redis::Client::open(format!("unix://{}?db={db}", self.socket.display()).as_str())
             .and_then(|c| c.get_connection())
             .expect("connect to the test redis")
     }

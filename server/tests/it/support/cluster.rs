@@ -1,0 +1,94 @@
+//! The usual test setup: Redis in a temp dir, celadon on it (with the
+//! result backend in db 1), a websocket watching the Workers view.
+
+use std::time::Duration;
+
+use app::wire::BrokerState;
+use server::Config;
+use tempfile::TempDir;
+
+use super::{
+    celadon::Celadon,
+    celery::{Worker, WorkerOptions},
+    redis::Redis,
+    watch::{broker_state, is_online, Watch},
+};
+
+/// Long enough for a cold Python worker to start on a busy 2-core machine.
+pub const WORKER_START: Duration = Duration::from_secs(40);
+
+pub struct Cluster {
+    pub dir: TempDir,
+    pub redis: Redis,
+    pub celadon: Celadon,
+    pub watch: Watch,
+}
+
+impl Cluster {
+    /// Starts everything and waits for celadon to be subscribed.
+    pub async fn start() -> Cluster {
+        Cluster::start_with(|_| {}).await
+    }
+
+    /// As [`Cluster::start`], with `adjust` applied to celadon's config.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Cluster {
+        let dir = TempDir::new().unwrap();
+        let redis = Redis::start_in(dir.path());
+        let mut config = Config::new(redis.broker_url());
+        config.result_backend = Some(redis.backend_url());
+        adjust(&mut config);
+        let celadon = Celadon::start_with(config).await;
+        let mut watch = Watch::workers(&celadon).await;
+        watch
+            .until("the broker connection", Duration::from_secs(10), |m| {
+                broker_state(m) == Some(BrokerState::Connected)
+            })
+            .await;
+        Cluster {
+            dir,
+            redis,
+            celadon,
+            watch,
+        }
+    }
+
+    /// Starts a worker and waits until the websocket shows it online.
+    pub async fn online_worker(&mut self, name: &str) -> (Worker, String) {
+        self.online_worker_with(name, &WorkerOptions::default())
+            .await
+    }
+
+    pub async fn online_worker_with(
+        &mut self,
+        name: &str,
+        options: &WorkerOptions,
+    ) -> (Worker, String) {
+        let worker = Worker::start_with(&self.redis, name, self.dir.path(), options);
+        let hostname = worker.hostname.clone();
+        self.watch
+            .until("the worker to come online", WORKER_START, |m| {
+                is_online(m, &hostname)
+            })
+            .await;
+        (worker, hostname)
+    }
+
+    pub fn send(&self, name: &str, args: &str, extra: &[&str]) -> String {
+        super::celery::send(&self.redis, name, args, extra)
+    }
+
+    /// Waits until every task in `ids` is in a finished state per
+    /// `/api/tasks`, and returns that listing.
+    pub async fn finished(&self, ids: &[String], deadline: Duration) -> serde_json::Value {
+        self.celadon
+            .json_until("tasks to finish", "/api/tasks", deadline, |tasks| {
+                ids.iter().all(|id| {
+                    matches!(
+                        tasks[id]["state"].as_str(),
+                        Some("SUCCESS" | "FAILURE" | "REVOKED" | "REJECTED")
+                    )
+                })
+            })
+            .await
+    }
+}

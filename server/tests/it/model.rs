@@ -116,7 +116,11 @@ async fn success_failure_retry_and_revoke_end_in_the_right_states() {
     let runtime_count = format!(
         "flower_task_runtime_seconds_count{{worker=\"{host}\",task=\"celadon_tasks.add\"}}"
     );
-    assert_eq!(metric(&metrics, &runtime_count), Some(1.0), "the revoked add never ran");
+    assert_eq!(
+        metric(&metrics, &runtime_count),
+        Some(1.0),
+        "the revoked add never ran"
+    );
     assert_eq!(
         metric(
             &metrics,

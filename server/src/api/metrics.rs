@@ -107,7 +107,7 @@ impl Out {
 }
 
 /// Series sorted by their labels, so the output is stable.
-fn sorted<K: Ord + Copy, V>(map: &std::collections::HashMap<K, V>) -> Vec<(K, &V)> {
+fn sorted<K: Ord + Copy, V, S>(map: &std::collections::HashMap<K, V, S>) -> Vec<(K, &V)> {
     let mut v: Vec<_> = map.iter().map(|(k, v)| (*k, v)).collect();
     v.sort_by_key(|a| a.0);
     v

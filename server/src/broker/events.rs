@@ -8,7 +8,10 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::envelope::{decode_body, EnvelopeError};
+use super::{
+    envelope::{decode_body, EnvelopeError},
+    scan::Scanned,
+};
 
 /// Fields every event carries (PROTOCOL.md §4.2).
 #[derive(Clone, Debug, PartialEq)]
@@ -158,62 +161,63 @@ pub enum EventError {
 }
 
 /// Every field celadon reads from any event; the rest are ignored.
-#[derive(Deserialize)]
-struct RawEvent<'a> {
+/// Filled by `scan` (fast) or serde (general).
+#[derive(Deserialize, Default, Debug, PartialEq)]
+pub(crate) struct RawEvent<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
+    pub(crate) kind: Cow<'a, str>,
     #[serde(borrow)]
-    hostname: Option<Cow<'a, str>>,
-    timestamp: Option<f64>,
-    utcoffset: Option<f64>,
-    pid: Option<u32>,
-    clock: Option<u64>,
+    pub(crate) hostname: Option<Cow<'a, str>>,
+    pub(crate) timestamp: Option<f64>,
+    pub(crate) utcoffset: Option<f64>,
+    pub(crate) pid: Option<u32>,
+    pub(crate) clock: Option<u64>,
     // worker events
-    freq: Option<f64>,
-    active: Option<u64>,
-    processed: Option<u64>,
-    loadavg: Option<[f64; 3]>,
+    pub(crate) freq: Option<f64>,
+    pub(crate) active: Option<u64>,
+    pub(crate) processed: Option<u64>,
+    pub(crate) loadavg: Option<[f64; 3]>,
     #[serde(borrow)]
-    sw_ident: Option<Cow<'a, str>>,
+    pub(crate) sw_ident: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    sw_ver: Option<Cow<'a, str>>,
+    pub(crate) sw_ver: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    sw_sys: Option<Cow<'a, str>>,
+    pub(crate) sw_sys: Option<Cow<'a, str>>,
     // task events
     #[serde(borrow)]
-    uuid: Option<Cow<'a, str>>,
+    pub(crate) uuid: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
+    pub(crate) name: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    args: Option<Cow<'a, str>>,
+    pub(crate) args: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    kwargs: Option<Cow<'a, str>>,
+    pub(crate) kwargs: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    root_id: Option<Cow<'a, str>>,
+    pub(crate) root_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    parent_id: Option<Cow<'a, str>>,
-    retries: Option<u32>,
+    pub(crate) parent_id: Option<Cow<'a, str>>,
+    pub(crate) retries: Option<u32>,
     #[serde(borrow)]
-    eta: Option<Cow<'a, str>>,
+    pub(crate) eta: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    expires: Option<Cow<'a, str>>,
+    pub(crate) expires: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    queue: Option<Cow<'a, str>>,
+    pub(crate) queue: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    exchange: Option<Cow<'a, str>>,
+    pub(crate) exchange: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    routing_key: Option<Cow<'a, str>>,
+    pub(crate) routing_key: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    result: Option<Cow<'a, str>>,
-    runtime: Option<f64>,
+    pub(crate) result: Option<Cow<'a, str>>,
+    pub(crate) runtime: Option<f64>,
     #[serde(borrow)]
-    exception: Option<Cow<'a, str>>,
+    pub(crate) exception: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    traceback: Option<Cow<'a, str>>,
-    terminated: Option<bool>,
-    signum: Option<i32>,
-    expired: Option<bool>,
-    requeue: Option<bool>,
+    pub(crate) traceback: Option<Cow<'a, str>>,
+    pub(crate) terminated: Option<bool>,
+    pub(crate) signum: Option<i32>,
+    pub(crate) expired: Option<bool>,
+    pub(crate) requeue: Option<bool>,
 }
 
 /// Just the type, for events whose other fields do not fit [`RawEvent`]
@@ -232,16 +236,37 @@ pub fn for_each_event(
     mut each: impl FnMut(Result<Event<'_>, EventError>),
 ) -> Result<(), EventError> {
     let body = decode_body(payload)?;
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
-        let items: Vec<&RawValue> =
-            serde_json::from_slice(&body).map_err(|e| EventError::Body(e.to_string()))?;
-        for item in items {
-            each(parse_event(item));
+    let rest = match super::scan::each_event(&body, |raw| each(from_raw(raw))) {
+        Scanned::All => return Ok(()),
+        Scanned::Nothing => &body[..],
+        // The events before it were fine; serde reads the rest as a list,
+        // so one bad event or a cut-off tail spoils only itself.
+        Scanned::Until(at) => {
+            let mut rest = Vec::with_capacity(body.len() - at + 1);
+            rest.push(b'[');
+            rest.extend_from_slice(&body[at..]);
+            return serde_list(&rest, &mut each);
         }
+    };
+    let first = rest.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        serde_list(rest, &mut each)
     } else {
         let item: &RawValue =
-            serde_json::from_slice(&body).map_err(|e| EventError::Body(e.to_string()))?;
+            serde_json::from_slice(rest).map_err(|e| EventError::Body(e.to_string()))?;
+        each(parse_event(item));
+        Ok(())
+    }
+}
+
+/// A JSON list of events, read by serde, each event on its own.
+fn serde_list<'a>(
+    list: &'a [u8],
+    each: &mut impl FnMut(Result<Event<'a>, EventError>),
+) -> Result<(), EventError> {
+    let items: Vec<&RawValue> =
+        serde_json::from_slice(list).map_err(|e| EventError::Body(e.to_string()))?;
+    for item in items {
         each(parse_event(item));
     }
     Ok(())
@@ -271,6 +296,10 @@ fn parse_event(item: &RawValue) -> Result<Event<'_>, EventError> {
             };
         }
     };
+    from_raw(raw)
+}
+
+fn from_raw(raw: RawEvent<'_>) -> Result<Event<'_>, EventError> {
     if let Some(subject) = raw.kind.strip_prefix("task-") {
         let kind = match subject {
             "sent" => TaskEventKind::Sent,

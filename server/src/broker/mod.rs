@@ -7,6 +7,8 @@ pub mod envelope;
 pub mod events;
 pub mod naming;
 pub mod queues;
+pub mod resp;
+mod scan;
 pub mod subscriber;
 pub mod url;
 

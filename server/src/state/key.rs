@@ -51,26 +51,39 @@ impl TaskKey {
 /// Only the canonical lowercase form, so that the text round-trips.
 fn parse_uuid(s: &str) -> Option<u128> {
     let b = s.as_bytes();
-    if b.len() != 36 {
+    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
     let mut value: u128 = 0;
-    for (i, c) in b.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if *c != b'-' {
+    for group in [&b[0..8], &b[9..13], &b[14..18], &b[19..23], &b[24..36]] {
+        let mut part: u64 = 0;
+        for c in group {
+            let digit = HEX[usize::from(*c)];
+            if digit == 0xff {
                 return None;
             }
-            continue;
+            part = (part << 4) | u64::from(digit);
         }
-        let digit = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
-        value = (value << 4) | u128::from(digit);
+        value = (value << (4 * group.len())) | u128::from(part);
     }
     Some(value)
 }
+
+/// Lowercase hex digit values; 0xff for anything else.
+const HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 fn hash128(s: &str) -> u128 {
     let half = |seed: u64| {

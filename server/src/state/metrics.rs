@@ -2,7 +2,7 @@
 //! labels, so existing dashboards and alerts keep working) and celadon's own
 //! queue wait times. Keyed by interned symbols; rendered by `api::metrics`.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use super::{
     stats::{LogHistogram, PromHistogram},
@@ -37,12 +37,12 @@ impl Metrics {
     pub fn new(runtime_bounds: Vec<f64>) -> Metrics {
         Metrics {
             runtime_bounds,
-            events: HashMap::new(),
-            runtime: HashMap::new(),
-            prefetch_time: HashMap::new(),
-            prefetched: HashMap::new(),
-            queue_wait: HashMap::new(),
-            queue_wait_quantiles: HashMap::new(),
+            events: HashMap::default(),
+            runtime: HashMap::default(),
+            prefetch_time: HashMap::default(),
+            prefetched: HashMap::default(),
+            queue_wait: HashMap::default(),
+            queue_wait_quantiles: HashMap::default(),
         }
     }
 

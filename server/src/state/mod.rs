@@ -20,7 +20,9 @@ pub mod text;
 mod views;
 pub mod workers;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashSet};
 
 use crate::broker::events::{for_each_event, Event, EventError, TaskEvent, TaskEventKind};
 use key::TaskKey;
@@ -125,13 +127,15 @@ pub struct Model {
     pub broker_connected: bool,
     pub queues: Queues,
     /// Queue names from `task-sent` events, as symbols, to note each once.
-    queue_syms: std::collections::HashSet<Sym>,
+    queue_syms: HashSet<Sym>,
     /// Replies to inspections, by worker and method, with when they came.
     pub inspected: BTreeMap<String, BTreeMap<String, (serde_json::Value, f64)>>,
     /// Workers that came online since the owner last looked, to inspect.
     pub joined: Vec<String>,
     /// Bumped whenever any task changes; views compare it.
     pub task_version: u64,
+    /// The interned type names of task events, by [`Kind`].
+    kind_syms: [Sym; 9],
 }
 
 impl Default for Model {
@@ -142,21 +146,24 @@ impl Default for Model {
 
 impl Model {
     pub fn new(config: ModelConfig) -> Model {
+        let mut symbols = Symbols::default();
+        let kind_syms = Kind::ALL.map(|k| symbols.intern(k.type_name()));
         Model {
             workers: Workers::new(config.max_workers),
             tasks: TaskStore::new(config.limits),
-            symbols: Symbols::default(),
+            symbols,
+            kind_syms,
             custom_states: Vec::new(),
             clock: 0,
-            pending_children: HashMap::new(),
-            types: HashMap::new(),
+            pending_children: HashMap::default(),
+            types: HashMap::default(),
             throughput: Throughput::default(),
             metrics: Metrics::new(config.runtime_buckets),
             counters: Counters::default(),
             gaps: Vec::new(),
             broker_connected: false,
             queues: Queues::default(),
-            queue_syms: std::collections::HashSet::new(),
+            queue_syms: HashSet::default(),
             inspected: BTreeMap::new(),
             joined: Vec::new(),
             task_version: 0,
@@ -364,7 +371,7 @@ impl Model {
         }
 
         self.metrics
-            .count_event(host_sym, self.symbols.intern(kind.type_name()), after.name);
+            .count_event(host_sym, self.kind_syms[kind as usize], after.name);
         if !is_sent {
             self.workers
                 .on_task_event(hostname, kind, folded.duplicate, received_at);
@@ -577,7 +584,7 @@ impl After {
             parent: t.parent,
             runtime: t.runtime,
             times: t.times,
-            has_eta: t.text.get(Field::Eta).is_some(),
+            has_eta: t.flags & task::flags::HAS_ETA != 0,
         }
     }
 

@@ -14,7 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{views, Model};
 use crate::{
-    broker::{subscriber::Published, BrokerLink},
+    broker::{
+        subscriber::{Batch, Published},
+        BrokerLink,
+    },
     clock,
 };
 
@@ -33,7 +36,8 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Payloads applied before the owner looks at its other inputs again, so
 /// that a flood of events cannot starve commands or flushes: at most 64 × 24
-/// events, about a millisecond of work.
+/// events, about a millisecond of work. A batch from the reader is applied
+/// in turns of this size.
 const EVENTS_PER_TURN: usize = 64;
 
 /// At most one log line per this interval for undecodable events.
@@ -180,7 +184,7 @@ pub struct OwnerSetup {
 /// Starts the owner. It stops when `cancel` fires.
 pub fn spawn(
     setup: OwnerSetup,
-    events: mpsc::Receiver<Published>,
+    events: mpsc::Receiver<Batch>,
     link: watch::Receiver<BrokerLink>,
     cancel: CancellationToken,
 ) -> (StateHandle, JoinHandle<()>) {
@@ -203,13 +207,15 @@ pub fn spawn(
 impl Owner {
     async fn run(
         mut self,
-        mut events: mpsc::Receiver<Published>,
+        mut events: mpsc::Receiver<Batch>,
         mut commands: mpsc::Receiver<Command>,
         mut link: watch::Receiver<BrokerLink>,
         cancel: CancellationToken,
     ) {
         let mut flush = tokio::time::interval(FLUSH_INTERVAL);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // The rest of a batch from the reader, applied a turn at a time.
+        let mut pending: std::collections::VecDeque<Published> = std::collections::VecDeque::new();
         loop {
             tokio::select! {
                 biased;
@@ -222,13 +228,12 @@ impl Owner {
                     self.link_changed = true;
                 }
                 _ = flush.tick() => self.flush(clock::now()),
-                Some(first) = events.recv() => {
-                    self.ingest(first);
-                    for _ in 1..EVENTS_PER_TURN {
-                        match events.try_recv() {
-                            Ok(next) => self.ingest(next),
-                            Err(_) => break,
-                        }
+                Some(batch) = events.recv(), if pending.is_empty() => {
+                    pending.extend(batch);
+                }
+                () = std::future::ready(()), if !pending.is_empty() => {
+                    for published in pending.drain(..EVENTS_PER_TURN.min(pending.len())) {
+                        self.ingest(published);
                     }
                     self.request_inspections();
                 }
@@ -242,7 +247,7 @@ impl Owner {
             if let Some(suppressed) = self.junk_log.allow() {
                 tracing::warn!(
                     %error,
-                    channel = %published.channel,
+                    channel = %String::from_utf8_lossy(&published.channel),
                     suppressed,
                     "skipping an undecodable event"
                 );

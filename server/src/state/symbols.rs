@@ -3,7 +3,7 @@
 //! a 4-byte [`Sym`] instead of a string. The table is bounded: past
 //! [`MAX_SYMBOLS`] distinct values, new ones share [`Sym::OVERFLOW`].
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// Distinct strings kept. Real clusters have tens to thousands (task names,
 /// hosts, queues); the bound only stops a misbehaving producer from growing
@@ -37,7 +37,7 @@ pub struct Symbols {
 impl Default for Symbols {
     fn default() -> Self {
         Symbols {
-            by_text: HashMap::new(),
+            by_text: HashMap::default(),
             texts: vec!["".into(), OVERFLOW_TEXT.into()],
             text_bytes: 0,
         }

@@ -143,6 +143,8 @@ pub mod flags {
     pub const TERMINATED: u8 = 1;
     pub const EXPIRED: u8 = 2;
     pub const REQUEUE: u8 = 4;
+    /// An ETA or countdown was set: the task waits on purpose.
+    pub const HAS_ETA: u8 = 8;
 }
 
 /// When each event kind last happened (sender's clock), unix seconds;
@@ -334,10 +336,6 @@ impl Task {
         if !u.worker.is_none() {
             self.worker = u.worker;
         }
-        if let Some(client) = u.client {
-            self.text
-                .set_many(&[(super::text::Field::Client, Some(client))]);
-        }
 
         let state = match (u.kind.state(), u.custom_state) {
             (Some(s), _) => s,
@@ -368,6 +366,9 @@ impl Task {
     /// Celery's merge rule for a late RECEIVED.
     fn merge_received(&mut self, u: &Update<'_>) {
         use super::text::Field;
+        if u.eta.is_some() {
+            self.flags |= flags::HAS_ETA;
+        }
         set_sym(&mut self.name, u.name);
         if let Some(r) = u.retries {
             self.retries = r;
@@ -398,6 +399,9 @@ impl Task {
     }
 
     fn merge_all(&mut self, u: &Update<'_>) {
+        if u.eta.is_some() {
+            self.flags |= flags::HAS_ETA;
+        }
         use super::text::Field;
         set_sym(&mut self.name, u.name);
         set_sym(&mut self.queue, u.queue);
@@ -430,6 +434,7 @@ impl Task {
             (Field::Result, u.result),
             (Field::Exception, u.exception),
             (Field::Traceback, u.traceback),
+            (Field::Client, u.client),
         ]);
     }
 }

@@ -5,7 +5,9 @@
 //! finished tasks are evicted oldest-finished first, unfinished ones only
 //! when no finished task is left. Pure.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 
 use super::{
     key::TaskKey,
@@ -95,7 +97,7 @@ impl TaskStore {
             slots: Vec::new(),
             generation: Vec::new(),
             cols: Columns::default(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             free: Vec::new(),
             created: VecDeque::new(),
             finished: VecDeque::new(),

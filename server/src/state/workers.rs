@@ -2,7 +2,9 @@
 //! counters and load they report, and how many events of each task kind
 //! they sent. Pure: `now` is always a parameter.
 
-use std::collections::{btree_map::Entry, BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 
 use super::task::Kind;
 use crate::broker::events::{WorkerEvent, WorkerEventKind};
@@ -99,7 +101,9 @@ impl Worker {
 
 #[derive(Debug)]
 pub struct Workers {
-    by_name: BTreeMap<String, Worker>,
+    /// In creation order; `index` finds them by hostname without allocating.
+    list: Vec<Worker>,
+    index: HashMap<String, usize>,
     /// Hostnames changed since the last `take_changed`.
     changed: BTreeSet<String>,
     last_rev: u64,
@@ -115,30 +119,44 @@ impl Default for Workers {
 impl Workers {
     pub fn new(max_workers: usize) -> Workers {
         Workers {
-            by_name: BTreeMap::new(),
+            list: Vec::new(),
+            index: HashMap::default(),
             changed: BTreeSet::new(),
             last_rev: 0,
             max_workers: max_workers.max(1),
         }
     }
 
-    fn entry(&mut self, hostname: &str) -> &mut Worker {
-        if !self.by_name.contains_key(hostname) && self.by_name.len() >= self.max_workers {
+    /// The position of `hostname`, created if new. Allocates only then:
+    /// this runs for every event.
+    fn slot(&mut self, hostname: &str) -> usize {
+        if let Some(i) = self.index.get(hostname) {
+            return *i;
+        }
+        if self.list.len() >= self.max_workers {
             self.forget_longest_offline();
         }
-        match self.by_name.entry(hostname.to_string()) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => {
-                let hostname = e.key().clone();
-                e.insert(Worker::new(hostname))
-            }
+        self.list.push(Worker::new(hostname.to_string()));
+        self.index.insert(hostname.to_string(), self.list.len() - 1);
+        self.list.len() - 1
+    }
+
+    fn remove(&mut self, hostname: &str) -> bool {
+        let Some(i) = self.index.remove(hostname) else {
+            return false;
+        };
+        self.list.swap_remove(i);
+        if let Some(moved) = self.list.get(i) {
+            self.index.insert(moved.hostname.clone(), i);
         }
+        self.changed.insert(hostname.to_string());
+        true
     }
 
     fn forget_longest_offline(&mut self) {
         let victim = self
-            .by_name
-            .values()
+            .list
+            .iter()
             .filter(|w| !w.online)
             .min_by(|a, b| {
                 a.offline_since
@@ -147,29 +165,27 @@ impl Workers {
             })
             .map(|w| w.hostname.clone());
         if let Some(name) = victim {
-            self.by_name.remove(&name);
-            self.changed.insert(name);
+            self.remove(&name);
         }
     }
 
-    fn touched(&mut self, hostname: &str) {
+    fn touched(&mut self, i: usize) {
         self.last_rev += 1;
-        if let Some(w) = self.by_name.get_mut(hostname) {
-            w.rev = self.last_rev;
-        }
-        if !self.changed.contains(hostname) {
-            self.changed.insert(hostname.to_string());
+        let w = &mut self.list[i];
+        w.rev = self.last_rev;
+        if !self.changed.contains(&w.hostname) {
+            self.changed.insert(w.hostname.clone());
         }
     }
 
     /// Folds in one worker event received at `received_at`.
     pub fn apply(&mut self, ev: WorkerEvent, received_at: f64) {
-        if ev.kind == WorkerEventKind::Offline && !self.by_name.contains_key(&ev.hostname) {
+        if ev.kind == WorkerEventKind::Offline && !self.index.contains_key(&ev.hostname) {
             // Celery does not create a worker from its goodbye.
             return;
         }
-        let hostname = ev.hostname.clone();
-        let worker = self.entry(&hostname);
+        let i = self.slot(&ev.hostname);
+        let worker = &mut self.list[i];
         if let Some(freq) = ev.freq.filter(|f| f.is_finite() && *f > 0.0) {
             worker.freq = freq;
         }
@@ -196,14 +212,15 @@ impl Workers {
         };
         let alive = worker.alive_at(received_at);
         worker.set_online(alive, received_at);
-        self.touched(&hostname);
+        self.touched(i);
     }
 
     /// A task event from `hostname`: as in Celery's `State`, it is a sign of
     /// life of the worker (created if unknown). Counts it unless it is a
     /// duplicate delivery.
     pub fn on_task_event(&mut self, hostname: &str, kind: Kind, duplicate: bool, received_at: f64) {
-        let worker = self.entry(hostname);
+        let i = self.slot(hostname);
+        let worker = &mut self.list[i];
         if !duplicate {
             worker.task_events[kind as usize] += 1;
         }
@@ -212,21 +229,18 @@ impl Workers {
         }
         let alive = worker.alive_at(received_at);
         worker.set_online(alive, received_at);
-        self.touched(hostname);
+        self.touched(i);
     }
 
     /// Marks offline every worker whose heartbeat expired by `now`.
     pub fn expire(&mut self, now: f64) {
-        let mut flipped = Vec::new();
-        for worker in self.by_name.values_mut() {
+        for i in 0..self.list.len() {
+            let worker = &mut self.list[i];
             let alive = worker.alive_at(now);
             if worker.online != alive {
                 worker.set_online(alive, now);
-                flipped.push(worker.hostname.clone());
+                self.touched(i);
             }
-        }
-        for name in flipped {
-            self.touched(&name);
         }
     }
 
@@ -234,14 +248,13 @@ impl Workers {
     /// `--purge-offline-workers`). Returns their hostnames.
     pub fn purge_offline(&mut self, now: f64, after: f64) -> Vec<String> {
         let gone: Vec<String> = self
-            .by_name
-            .values()
+            .list
+            .iter()
             .filter(|w| !w.online && w.offline_since.is_some_and(|t| now - t > after))
             .map(|w| w.hostname.clone())
             .collect();
         for name in &gone {
-            self.by_name.remove(name);
-            self.changed.insert(name.clone());
+            self.remove(name);
         }
         gone
     }
@@ -252,26 +265,28 @@ impl Workers {
     }
 
     pub fn get(&self, hostname: &str) -> Option<&Worker> {
-        self.by_name.get(hostname)
+        self.index.get(hostname).map(|i| &self.list[*i])
     }
 
     /// Every worker, by hostname.
     pub fn iter(&self) -> impl Iterator<Item = &Worker> {
-        self.by_name.values()
+        let mut sorted: Vec<&Worker> = self.list.iter().collect();
+        sorted.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+        sorted.into_iter()
     }
 
     pub fn len(&self) -> usize {
-        self.by_name.len()
+        self.list.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
+        self.list.is_empty()
     }
 
     /// Estimated heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.by_name
-            .values()
+        self.list
+            .iter()
             .map(|w| std::mem::size_of::<Worker>() + 2 * w.hostname.len() + 64)
             .sum()
     }

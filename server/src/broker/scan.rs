@@ -1,0 +1,842 @@
+//! A JSON reader for one shape only: a Celery event body (an event object,
+//! or a list of them) whose values are strings, numbers, booleans, null, or
+//! `loadavg`'s list of three numbers. It reads each event once, borrowing
+//! strings without escapes, and finds string ends with SIMD. Whenever it
+//! meets anything else (a type it does not expect, a duplicate key, an
+//! unusual escape, a syntax error) it gives up and returns `None`, and the
+//! caller parses with serde instead; so its results are serde's results,
+//! only faster. Pure.
+
+use std::borrow::Cow;
+
+use super::events::RawEvent;
+
+/// Nesting skipped in values of keys celadon does not read.
+const MAX_SKIP_DEPTH: usize = 32;
+
+/// The text is validated as UTF-8 once; strings are slices of it between
+/// ASCII quotes, which are always character boundaries.
+struct Scanner<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(text: &'a [u8]) -> Option<Scanner<'a>> {
+        let s = std::str::from_utf8(text).ok()?;
+        Some(Scanner {
+            s,
+            b: s.as_bytes(),
+            i: 0,
+        })
+    }
+}
+
+/// Bytes that end the plain run of a string: the closing quote, an escape,
+/// or a control character (which JSON forbids in strings).
+const STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Byte-parallel tests on 8 bytes at a time (SWAR): the lowest flagged
+/// byte is always exact.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `w` that is below `n` (n ≤ 0x80).
+fn bytes_below(w: u64, n: u8) -> u64 {
+    w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS
+}
+
+/// High bit set in each byte of `w` equal to `c`.
+fn bytes_equal(w: u64, c: u8) -> u64 {
+    bytes_below(w ^ (ONES * u64::from(c)), 1)
+}
+
+/// How far [`each_event`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scanned {
+    /// Every event was read and handed over.
+    All,
+    /// Nothing was handed over: read the whole body another way.
+    Nothing,
+    /// The events before byte `.0` of a list were handed over; what starts
+    /// there (an event, or whatever stands where one should) was not.
+    Until(usize),
+}
+
+/// Hands every event of `body` to `each`, in order, as far as it can.
+pub fn each_event<'a>(body: &'a [u8], mut each: impl FnMut(RawEvent<'a>)) -> Scanned {
+    let Some(mut s) = Scanner::new(body) else {
+        return Scanned::Nothing;
+    };
+    s.ws();
+    if s.peek() != Some(b'[') {
+        let Some(event) = s.event() else {
+            return Scanned::Nothing;
+        };
+        s.ws();
+        if s.i != s.b.len() {
+            return Scanned::Nothing;
+        }
+        each(event);
+        return Scanned::All;
+    }
+    s.i += 1;
+    s.ws();
+    if s.peek() == Some(b']') {
+        s.i += 1;
+        s.ws();
+        return if s.i == s.b.len() {
+            Scanned::All
+        } else {
+            Scanned::Nothing
+        };
+    }
+    let mut handed = false;
+    loop {
+        let start = s.i;
+        let Some(event) = s.event() else {
+            return if handed {
+                Scanned::Until(start)
+            } else {
+                Scanned::Nothing
+            };
+        };
+        // Separator first: an event followed by junk is not handed over.
+        s.ws();
+        let sep = s.peek();
+        match sep {
+            Some(b',') | Some(b']') => {
+                s.i += 1;
+                if sep == Some(b']') {
+                    s.ws();
+                    if s.i != s.b.len() {
+                        return if handed {
+                            Scanned::Until(start)
+                        } else {
+                            Scanned::Nothing
+                        };
+                    }
+                    each(event);
+                    return Scanned::All;
+                }
+                each(event);
+                handed = true;
+                s.ws();
+            }
+            _ => {
+                return if handed {
+                    Scanned::Until(start)
+                } else {
+                    Scanned::Nothing
+                }
+            }
+        }
+    }
+}
+
+/// Every event in `body`, or `None` where [`each_event`] could not read it
+/// all (for tests).
+#[cfg(test)]
+pub fn events(body: &[u8]) -> Option<Vec<RawEvent<'_>>> {
+    let mut out = Vec::new();
+    (each_event(body, |e| out.push(e)) == Scanned::All).then_some(out)
+}
+
+/// Stores a field's value, giving up on a key seen twice (serde errors).
+macro_rules! set {
+    ($seen:ident, $bit:expr, $slot:expr, $value:expr) => {{
+        let bit = 1u64 << $bit;
+        if $seen & bit != 0 {
+            return None;
+        }
+        $seen |= bit;
+        $slot = $value;
+    }};
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.i += 1;
+        Some(c)
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// `null` → `Some(None)`.
+    fn null(&mut self) -> Option<bool> {
+        if self.peek()? == b'n' {
+            self.literal(b"null")?;
+            return Some(true);
+        }
+        Some(false)
+    }
+
+    /// Where the plain run starting at `from` stops: the first quote,
+    /// backslash or control character.
+    fn stop(&self, from: usize) -> Option<usize> {
+        let b = self.b;
+        let mut k = from;
+        while let Some(chunk) = b.get(k..k + 8) {
+            let w = u64::from_le_bytes([
+                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+            ]);
+            let hits = bytes_equal(w, b'"') | bytes_equal(w, b'\\') | bytes_below(w, 0x20);
+            if hits != 0 {
+                return Some(k + (hits.trailing_zeros() / 8) as usize);
+            }
+            k += 8;
+        }
+        b[k..]
+            .iter()
+            .position(|c| STOP[usize::from(*c)])
+            .map(|p| k + p)
+    }
+
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        if self.next()? != b'"' {
+            return None;
+        }
+        let start = self.i;
+        let end = self.stop(start)?;
+        match self.b[end] {
+            b'"' => {
+                self.i = end + 1;
+                // Quotes are ASCII, so both ends are character boundaries.
+                self.s.get(start..end).map(Cow::Borrowed)
+            }
+            b'\\' => self.escaped(start),
+            _ => None,
+        }
+    }
+
+    /// A string with escapes, decoded; `start` is just after the opening
+    /// quote.
+    fn escaped(&mut self, start: usize) -> Option<Cow<'a, str>> {
+        let mut out = String::with_capacity(64);
+        let mut i = start;
+        loop {
+            let next = self.stop(i)?;
+            out.push_str(self.s.get(i..next)?);
+            match self.b[next] {
+                b'"' => {
+                    self.i = next + 1;
+                    return Some(Cow::Owned(out));
+                }
+                b'\\' => {}
+                _ => return None,
+            }
+            let e = *self.b.get(next + 1)?;
+            i = next + 2;
+            match e {
+                b'"' | b'\\' | b'/' => out.push(char::from(e)),
+                b'n' => out.push('\n'),
+                b't' => out.push('\t'),
+                b'r' => out.push('\r'),
+                b'b' => out.push('\u{8}'),
+                b'f' => out.push('\u{c}'),
+                b'u' => {
+                    let unit = hex4(self.b.get(i..i + 4)?)?;
+                    i += 4;
+                    let code = if (0xD800..0xDC00).contains(&unit) {
+                        // A high surrogate must be followed by a low one.
+                        if self.b.get(i..i + 2)? != b"\\u" {
+                            return None;
+                        }
+                        let low = hex4(self.b.get(i + 2..i + 6)?)?;
+                        if !(0xDC00..0xE000).contains(&low) {
+                            return None;
+                        }
+                        i += 6;
+                        0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00..0xE000).contains(&unit) {
+                        return None;
+                    } else {
+                        unit
+                    };
+                    out.push(char::from_u32(code)?);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The text of a JSON number, checked against JSON's grammar.
+    fn number_text(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.next()? {
+            b'0' => {}
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits();
+        }
+        self.s.get(start..self.i)
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+    }
+
+    fn float(&mut self) -> Option<Option<f64>> {
+        if self.null()? {
+            return Some(None);
+        }
+        let v: f64 = self.number_text()?.parse().ok()?;
+        v.is_finite().then_some(Some(v))
+    }
+
+    /// An integer of type `T`; a fraction, an exponent or a value out of
+    /// range is serde's error.
+    fn int<T: TryFrom<i64>>(&mut self) -> Option<Option<T>> {
+        if self.null()? {
+            return Some(None);
+        }
+        let negative = self.peek()? == b'-';
+        if negative {
+            self.i += 1;
+        }
+        let start = self.i;
+        let mut value: i64 = 0;
+        while let Some(c) = self.peek().filter(u8::is_ascii_digit) {
+            value = value.checked_mul(10)?.checked_add(i64::from(c - b'0'))?;
+            self.i += 1;
+        }
+        let digits = self.i - start;
+        if digits == 0 || (digits > 1 && self.b[start] == b'0') {
+            return None;
+        }
+        if let Some(b'.' | b'e' | b'E') = self.peek() {
+            return None;
+        }
+        T::try_from(if negative { -value } else { value })
+            .ok()
+            .map(Some)
+    }
+
+    fn bool(&mut self) -> Option<Option<bool>> {
+        match self.peek()? {
+            b'n' => self.literal(b"null").map(|()| None),
+            b't' => self.literal(b"true").map(|()| Some(true)),
+            b'f' => self.literal(b"false").map(|()| Some(false)),
+            _ => None,
+        }
+    }
+
+    fn opt_string(&mut self) -> Option<Option<Cow<'a, str>>> {
+        if self.null()? {
+            return Some(None);
+        }
+        self.string().map(Some)
+    }
+
+    fn loadavg(&mut self) -> Option<Option<[f64; 3]>> {
+        if self.null()? {
+            return Some(None);
+        }
+        if self.next()? != b'[' {
+            return None;
+        }
+        let mut v = [0.0; 3];
+        for (k, slot) in v.iter_mut().enumerate() {
+            self.ws();
+            *slot = self.float()??;
+            self.ws();
+            let sep = self.next()?;
+            if (k < 2 && sep != b',') || (k == 2 && sep != b']') {
+                return None;
+            }
+        }
+        Some(Some(v))
+    }
+
+    fn skip(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_SKIP_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => self.string().map(|_| ()),
+            b'n' => self.literal(b"null"),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'[' | b'{' => {
+                let close = if self.next()? == b'[' { b']' } else { b'}' };
+                self.ws();
+                if self.peek()? == close {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    if close == b'}' {
+                        self.ws();
+                        self.string()?;
+                        self.ws();
+                        if self.next()? != b':' {
+                            return None;
+                        }
+                        self.ws();
+                    }
+                    self.skip(depth + 1)?;
+                    self.ws();
+                    match self.next()? {
+                        b',' => self.ws(),
+                        c if c == close => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            _ => self.number_text().map(|_| ()),
+        }
+    }
+
+    fn event(&mut self) -> Option<RawEvent<'a>> {
+        if self.next()? != b'{' {
+            return None;
+        }
+        let mut e = RawEvent::default();
+        let mut kind: Option<Cow<'a, str>> = None;
+        let mut seen = 0u64;
+        self.ws();
+        if self.peek()? == b'}' {
+            return None; // no type: serde errors
+        }
+        loop {
+            self.ws();
+            let key = self.string()?;
+            self.ws();
+            if self.next()? != b':' {
+                return None;
+            }
+            self.ws();
+            match key.as_ref() {
+                "type" => set!(seen, 0, kind, Some(self.string()?)),
+                "hostname" => set!(seen, 1, e.hostname, self.opt_string()?),
+                "timestamp" => set!(seen, 2, e.timestamp, self.float()?),
+                "utcoffset" => set!(seen, 3, e.utcoffset, self.float()?),
+                "pid" => set!(seen, 4, e.pid, self.int()?),
+                "clock" => set!(seen, 5, e.clock, self.int()?),
+                "freq" => set!(seen, 6, e.freq, self.float()?),
+                "active" => set!(seen, 7, e.active, self.int()?),
+                "processed" => set!(seen, 8, e.processed, self.int()?),
+                "loadavg" => set!(seen, 9, e.loadavg, self.loadavg()?),
+                "sw_ident" => set!(seen, 10, e.sw_ident, self.opt_string()?),
+                "sw_ver" => set!(seen, 11, e.sw_ver, self.opt_string()?),
+                "sw_sys" => set!(seen, 12, e.sw_sys, self.opt_string()?),
+                "uuid" => set!(seen, 13, e.uuid, self.opt_string()?),
+                "name" => set!(seen, 14, e.name, self.opt_string()?),
+                "args" => set!(seen, 15, e.args, self.opt_string()?),
+                "kwargs" => set!(seen, 16, e.kwargs, self.opt_string()?),
+                "root_id" => set!(seen, 17, e.root_id, self.opt_string()?),
+                "parent_id" => set!(seen, 18, e.parent_id, self.opt_string()?),
+                "retries" => set!(seen, 19, e.retries, self.int()?),
+                "eta" => set!(seen, 20, e.eta, self.opt_string()?),
+                "expires" => set!(seen, 21, e.expires, self.opt_string()?),
+                "queue" => set!(seen, 22, e.queue, self.opt_string()?),
+                "exchange" => set!(seen, 23, e.exchange, self.opt_string()?),
+                "routing_key" => set!(seen, 24, e.routing_key, self.opt_string()?),
+                "result" => set!(seen, 25, e.result, self.opt_string()?),
+                "runtime" => set!(seen, 26, e.runtime, self.float()?),
+                "exception" => set!(seen, 27, e.exception, self.opt_string()?),
+                "traceback" => set!(seen, 28, e.traceback, self.opt_string()?),
+                "terminated" => set!(seen, 29, e.terminated, self.bool()?),
+                "signum" => set!(seen, 30, e.signum, self.int()?),
+                "expired" => set!(seen, 31, e.expired, self.bool()?),
+                "requeue" => set!(seen, 32, e.requeue, self.bool()?),
+                _ => self.skip(0)?,
+            }
+            self.ws();
+            match self.next()? {
+                b',' => continue,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        e.kind = kind?;
+        Some(e)
+    }
+}
+
+/// An envelope's `content-type` and `properties.body_encoding`.
+pub type EnvelopeRest<'a> = (Option<Cow<'a, str>>, Option<Cow<'a, str>>);
+
+/// `content-type` and `properties.body_encoding` from `members`: the
+/// envelope's members after `body`, up to and including its closing `}`.
+/// `None` to take the serde path.
+pub fn envelope_rest(members: &[u8]) -> Option<EnvelopeRest<'_>> {
+    let mut s = Scanner::new(members)?;
+    let (mut content_type, mut encoding) = (None, None);
+    let mut seen = 0u64;
+    s.ws();
+    if s.peek()? != b'}' {
+        loop {
+            s.ws();
+            let key = s.string()?;
+            s.ws();
+            if s.next()? != b':' {
+                return None;
+            }
+            s.ws();
+            match key.as_ref() {
+                "content-type" => set!(seen, 0, content_type, s.opt_string()?),
+                "properties" => {
+                    set!(seen, 1, encoding, s.properties_encoding()?);
+                }
+                "body" => return None,
+                _ => s.skip(0)?,
+            }
+            s.ws();
+            match s.next()? {
+                b',' => continue,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+    } else {
+        s.i += 1;
+    }
+    s.ws();
+    (s.i == s.b.len()).then_some((content_type, encoding))
+}
+
+impl<'a> Scanner<'a> {
+    /// `body_encoding` inside the `properties` object.
+    fn properties_encoding(&mut self) -> Option<Option<Cow<'a, str>>> {
+        if self.next()? != b'{' {
+            return None;
+        }
+        let mut encoding = None;
+        let mut seen = 0u64;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(None);
+        }
+        loop {
+            self.ws();
+            let key = self.string()?;
+            self.ws();
+            if self.next()? != b':' {
+                return None;
+            }
+            self.ws();
+            if key == "body_encoding" {
+                set!(seen, 0, encoding, self.opt_string()?);
+            } else {
+                self.skip(0)?;
+            }
+            self.ws();
+            match self.next()? {
+                b',' => continue,
+                b'}' => return Some(encoding),
+                _ => return None,
+            }
+        }
+    }
+}
+
+fn hex4(b: &[u8]) -> Option<u32> {
+    u32::from_str_radix(std::str::from_utf8(b).ok()?, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Map, Value};
+
+    use super::*;
+
+    /// serde's reading of a body, the reference.
+    fn serde_events(body: &[u8]) -> Option<Vec<RawEvent<'_>>> {
+        let first = body.iter().find(|b| !b.is_ascii_whitespace())?;
+        if *first == b'[' {
+            serde_json::from_slice(body).ok()
+        } else {
+            serde_json::from_slice(body).ok().map(|e| vec![e])
+        }
+    }
+
+    /// A tiny deterministic generator (xorshift), enough for varied input.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+            &items[(self.next() % items.len() as u64) as usize]
+        }
+    }
+
+    const KEYS: [&str; 36] = [
+        "type",
+        "hostname",
+        "timestamp",
+        "utcoffset",
+        "pid",
+        "clock",
+        "freq",
+        "active",
+        "processed",
+        "loadavg",
+        "sw_ident",
+        "sw_ver",
+        "sw_sys",
+        "uuid",
+        "name",
+        "args",
+        "kwargs",
+        "root_id",
+        "parent_id",
+        "retries",
+        "eta",
+        "expires",
+        "queue",
+        "exchange",
+        "routing_key",
+        "result",
+        "runtime",
+        "exception",
+        "traceback",
+        "terminated",
+        "signum",
+        "expired",
+        "requeue",
+        "unknown",
+        "extra_nested",
+        "type",
+    ];
+
+    fn text(r: &mut Rng) -> String {
+        let parts = [
+            "a",
+            "tasks.add",
+            "é",
+            "\"q\"",
+            "back\\slash",
+            "line\nbreak",
+            "tab\t",
+            "😀",
+            "<script>",
+            "\u{1}",
+            " ",
+        ];
+        (0..r.next() % 6).map(|_| *r.pick(&parts)).collect()
+    }
+
+    fn value(r: &mut Rng, depth: u32) -> Value {
+        match r.next() % 12 {
+            0 => Value::Null,
+            1 => json!(r.next().is_multiple_of(2)),
+            2 => json!(r.next() % 100_000),
+            3 => json!(-((r.next() % 1000) as i64)),
+            4 => json!((r.next() % 1_000_000) as f64 / 7.0),
+            5 => json!(1.795e9 + (r.next() % 1000) as f64 / 3.0),
+            6 if depth < 3 => {
+                Value::Array((0..r.next() % 4).map(|_| value(r, depth + 1)).collect())
+            }
+            7 if depth < 3 => {
+                let mut m = Map::new();
+                for _ in 0..r.next() % 3 {
+                    m.insert(text(r), value(r, depth + 1));
+                }
+                Value::Object(m)
+            }
+            8 => json!([0.5, 1.25, (r.next() % 10) as f64]),
+            _ => Value::String(text(r)),
+        }
+    }
+
+    /// Python's `json.dumps` (ASCII only, `\uXXXX` escapes, surrogates).
+    fn python(v: &Value) -> String {
+        match v {
+            Value::String(s) => {
+                let mut out = String::from("\"");
+                for c in s.chars() {
+                    match c {
+                        '"' => out.push_str("\\\""),
+                        '\\' => out.push_str("\\\\"),
+                        '\n' => out.push_str("\\n"),
+                        c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                            let mut buf = [0u16; 2];
+                            for u in c.encode_utf16(&mut buf) {
+                                out.push_str(&format!("\\u{u:04x}"));
+                            }
+                        }
+                        c => out.push(c),
+                    }
+                }
+                out.push('"');
+                out
+            }
+            Value::Array(a) => format!("[{}]", a.iter().map(python).collect::<Vec<_>>().join(", ")),
+            Value::Object(o) => format!(
+                "{{{}}}",
+                o.iter()
+                    .map(|(k, v)| format!("{}: {}", python(&Value::String(k.clone())), python(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            other => other.to_string(),
+        }
+    }
+
+    /// A value of the type the key should have, most of the time.
+    fn typed(r: &mut Rng, key: &str) -> Value {
+        if r.next().is_multiple_of(5) {
+            return value(r, 0);
+        }
+        match key {
+            "timestamp" | "utcoffset" | "freq" | "runtime" => {
+                json!((r.next() % 10_000_000) as f64 / 3.0)
+            }
+            "pid" | "clock" | "active" | "processed" | "retries" => json!(r.next() % 100_000),
+            "signum" => json!((r.next() % 64) as i64 - 32),
+            "terminated" | "expired" | "requeue" => json!(r.next().is_multiple_of(2)),
+            "loadavg" => json!([0.5, (r.next() % 100) as f64 / 8.0, 2.0]),
+            "unknown" | "extra_nested" => value(r, 0),
+            _ => Value::String(text(r)),
+        }
+    }
+
+    fn random_event(r: &mut Rng) -> String {
+        let mut fields = vec![(
+            "type".to_string(),
+            json!(r
+                .pick(&["task-received", "worker-heartbeat", "task-custom"])
+                .to_string()),
+        )];
+        for _ in 0..r.next() % 10 {
+            let key = r.pick(&KEYS[1..]).to_string();
+            let v = typed(r, &key);
+            fields.push((key, v));
+        }
+        if r.next().is_multiple_of(2) {
+            let other = (r.next() % fields.len() as u64) as usize;
+            fields.swap(0, other);
+        }
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}: {}", python(&Value::String(k.clone())), python(v)))
+            .collect();
+        format!("{{{}}}", body.join(", "))
+    }
+
+    #[test]
+    fn whatever_the_scanner_reads_serde_reads_the_same() {
+        let mut r = Rng(0x5eed_1234_abcd_9876);
+        let (mut fast, mut total) = (0, 0);
+        for _ in 0..20_000 {
+            let n = r.next() % 4;
+            let events: Vec<String> = (0..n.max(1)).map(|_| random_event(&mut r)).collect();
+            let body = if n == 0 {
+                events[0].clone()
+            } else {
+                format!("[{}]", events.join(", "))
+            };
+            total += 1;
+            let Some(ours) = events_of(body.as_bytes()) else {
+                continue;
+            };
+            fast += 1;
+            let reference = serde_events(body.as_bytes());
+            assert_eq!(Some(ours), reference, "{body}");
+        }
+        eprintln!("fast path: {fast} of {total}");
+        assert!(
+            fast > total / 4,
+            "the fast path takes a fair share: {fast} of {total}"
+        );
+    }
+
+    fn events_of(body: &[u8]) -> Option<Vec<RawEvent<'_>>> {
+        events(body)
+    }
+
+    #[test]
+    fn every_captured_body_takes_the_fast_path_and_agrees() {
+        let dir = format!("{}/fixtures/events", env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let doc: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let Some(raw) = doc["raw"].as_str() else {
+                continue;
+            };
+            let body = crate::broker::envelope::decode_body(raw.as_bytes()).unwrap();
+            let ours = events(&body).unwrap_or_else(|| panic!("{} fell back", path.display()));
+            assert_eq!(Some(ours), serde_events(&body), "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn malformed_bodies_fall_back() {
+        for body in [
+            "",
+            "[",
+            "[{\"type\": \"x\"},]",
+            "{\"type\": 1}",
+            "{\"type\": \"x\", \"pid\": 1.5}",
+            "{\"type\": \"x\", \"pid\": -1}",
+            "{\"type\": \"x\", \"loadavg\": [1, 2]}",
+            "{\"type\": \"x\", \"name\": \"a\", \"name\": \"b\"}",
+            "{\"type\": \"x\"} trailing",
+            "{\"type\": \"\\ud800\"}",
+            "{\"type\": \"raw\ncontrol\"}",
+            "{}",
+            "{\"type\": \"x\", \"timestamp\": 1e999}",
+        ] {
+            assert!(events(body.as_bytes()).is_none(), "{body:?}");
+        }
+    }
+}

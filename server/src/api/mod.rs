@@ -74,6 +74,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/task/types", get(tasks::types))
         .route("/api/queues/length", get(queues::lengths))
         .route("/api/stats", get(stats::stats))
+        .route("/api/stats/types", get(stats::types))
         .leptos_routes_with_context(&app, routes, context, move || shell(options.clone()))
         .fallback(fallback)
         .with_state(app)

@@ -86,3 +86,81 @@ pub async fn stats(State(app): State<AppState>) -> Result<Json<Stats>, ApiError>
         .ok_or(ApiError::ShuttingDown)?;
     Ok(Json(stats))
 }
+
+#[derive(Serialize)]
+pub struct Runtime {
+    pub count: u64,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// One row of the per-task-type table.
+#[derive(Serialize)]
+pub struct TypeRow {
+    pub name: String,
+    /// Retained tasks by state.
+    pub states: BTreeMap<String, u64>,
+    /// Every task seen since start, by outcome (sent, received, started,
+    /// succeeded, failed, retried, revoked, rejected).
+    pub totals: BTreeMap<&'static str, u64>,
+    /// succeeded / (succeeded + failed), over all tasks seen.
+    pub success_rate: Option<f64>,
+    pub runtime: Runtime,
+    pub last_failure: Option<String>,
+}
+
+/// `/api/stats/types`: counts, success rate, runtime percentiles and the
+/// last failure, per task type.
+pub async fn types(State(app): State<AppState>) -> Result<Json<Vec<TypeRow>>, ApiError> {
+    use crate::state::{stats::Outcome, task::StateCode};
+    let rows = app
+        .state
+        .read(|m| {
+            let mut rows: Vec<TypeRow> = m
+                .types
+                .iter()
+                .map(|(sym, t)| {
+                    let mut states = BTreeMap::new();
+                    for (i, n) in t.retained.iter().enumerate().filter(|(_, n)| **n > 0) {
+                        let name = if i < 8 {
+                            m.state_name(StateCode(i as u8)).to_string()
+                        } else {
+                            "CUSTOM".to_string()
+                        };
+                        states.insert(name, *n);
+                    }
+                    let totals: BTreeMap<&'static str, u64> = Outcome::ALL
+                        .iter()
+                        .map(|o| (o.name(), t.outcomes[*o as usize]))
+                        .collect();
+                    let (ok, bad) = (
+                        t.outcomes[Outcome::Succeeded as usize],
+                        t.outcomes[Outcome::Failed as usize],
+                    );
+                    TypeRow {
+                        name: m.symbols.text(*sym).to_string(),
+                        states,
+                        totals,
+                        success_rate: (ok + bad > 0).then(|| ok as f64 / (ok + bad) as f64),
+                        runtime: Runtime {
+                            count: t.runtime.count(),
+                            mean: t.runtime.mean(),
+                            p50: t.runtime.quantile(0.5),
+                            p95: t.runtime.quantile(0.95),
+                            p99: t.runtime.quantile(0.99),
+                        },
+                        last_failure: t
+                            .last_failure
+                            .and_then(|k| m.id_text(k).or_else(|| k.uuid_text())),
+                    }
+                })
+                .collect();
+            rows.sort_by(|a, b| a.name.cmp(&b.name));
+            rows
+        })
+        .await
+        .ok_or(ApiError::ShuttingDown)?;
+    Ok(Json(rows))
+}

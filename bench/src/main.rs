@@ -1,0 +1,627 @@
+//! `celadon-bench`: measures celadon (and Flower, when it is in the venv) on
+//! the same protocol-exact event streams, and prints a table. It is a tool,
+//! not a test: figures vary with the machine; the table says what was
+//! offered and what was kept.
+//!
+//! Stages:
+//! 1. loss by rate: a fresh celadon and Flower subscribed together, one
+//!    stream per rate, 24 events per PUBLISH (prefork workers) and 1 per
+//!    PUBLISH; kept = tasks whose final state reached the dashboard;
+//! 2. memory: RSS per retained task at 100k and 1M tasks;
+//! 3. query latency: a filtered, sorted `/api/tasks` page at 1M tasks.
+
+// Printing the table is this tool's job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod generator;
+mod procs;
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use clap::Parser;
+use generator::{Spec, Templates};
+use procs::Server;
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark celadon's ingest, memory and queries (and Flower's, if installed)")]
+struct Args {
+    /// The celadon binary (build it with scripts/build --release).
+    #[arg(long, default_value = "target/release/celadon")]
+    celadon: PathBuf,
+    /// The Python venv that may hold Flower.
+    #[arg(long, default_value = ".venv")]
+    venv: PathBuf,
+    /// Captured fixtures to build events from.
+    #[arg(long, default_value = "server/fixtures")]
+    fixtures: PathBuf,
+    /// Rates (events/s) for the 24-per-PUBLISH stages.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "6000,25000,50000,100000,150000,200000"
+    )]
+    rates: Vec<f64>,
+    /// Rates (events/s) for the 1-per-PUBLISH stages.
+    #[arg(long, value_delimiter = ',', default_value = "6000,25000,50000,100000")]
+    single_rates: Vec<f64>,
+    /// Seconds per rate stage.
+    #[arg(long, default_value_t = 15.0)]
+    stage_seconds: f64,
+    /// Seconds for the 100k events/s, 24-per-PUBLISH stage.
+    #[arg(long, default_value_t = 60.0)]
+    headline_seconds: f64,
+    /// Tasks for the large memory and query stage.
+    #[arg(long, default_value_t = 1_000_000)]
+    large: u64,
+    /// Leave Flower out even if it is installed.
+    #[arg(long)]
+    no_flower: bool,
+    /// Fake workers sending the events.
+    #[arg(long, default_value_t = 8)]
+    workers: usize,
+    /// Only measure ingestion in-process (no Redis, no HTTP) over this many
+    /// tasks, then exit: for profilers.
+    #[arg(long)]
+    micro: Option<u64>,
+    /// Only publish load to the Redis at this unix socket (at the first of
+    /// --rates, for --stage-seconds), then exit: to profile a running server.
+    #[arg(long, value_name = "SOCKET")]
+    publish_only: Option<PathBuf>,
+}
+
+const HEADLINE_RATE: f64 = 100_000.0;
+const FAIL_EVERY: u64 = 10;
+
+struct Bench {
+    args: Args,
+    templates: Templates,
+    http: reqwest::Client,
+    next_task: u64,
+}
+
+/// What a dashboard kept of a stage.
+#[derive(Clone, Copy, Debug, Default)]
+struct Kept {
+    finished: u64,
+    cpu: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let templates = Templates::load(&args.fixtures)?;
+    if let Some(tasks) = args.micro {
+        return micro(&templates, tasks, args.workers);
+    }
+    if let Some(socket) = &args.publish_only {
+        let client = redis::Client::open(format!("unix://{}", socket.display()).as_str())?;
+        let mut conn = client.get_connection()?;
+        let spec = Spec {
+            rate: args.rates.first().copied(),
+            duration: Duration::from_secs_f64(args.stage_seconds),
+            batch: 24,
+            first_task: 1,
+            workers: args.workers,
+            fail_every: FAIL_EVERY,
+            max_tasks: None,
+        };
+        let sent = generator::publish(&mut conn, &templates, &spec)?;
+        println!(
+            "published {} events ({} tasks) in {:?}",
+            sent.events, sent.tasks, sent.elapsed
+        );
+        return Ok(());
+    }
+    if !args.celadon.exists() {
+        anyhow::bail!(
+            "{} is missing: run scripts/build --release",
+            args.celadon.display()
+        );
+    }
+    let mut bench = Bench {
+        args,
+        templates,
+        http: reqwest::Client::new(),
+        next_task: 1,
+    };
+    let flower_there = !bench.args.no_flower && {
+        let dir = tempfile::tempdir()?;
+        let (_redis, socket) = procs::redis(dir.path())?;
+        procs::flower(&bench.args.venv, &socket, dir.path(), 10)?.is_some()
+    };
+    println!(
+        "celadon benchmark: {} cores; events built from the captured fixtures",
+        cores()
+    );
+    println!(
+        "Flower: {}\n",
+        if flower_there {
+            "2.2 from the venv, measured on the same streams"
+        } else {
+            "not installed in the venv; celadon only"
+        }
+    );
+
+    let mut table: Vec<Row> = Vec::new();
+    let mut lossless = [0.0f64, 0.0];
+    let mut flower_lossless = [0.0f64, 0.0];
+    let mut headline_cpu = None;
+    let stages: Vec<(usize, f64, f64)> = bench
+        .args
+        .rates
+        .iter()
+        .map(|r| {
+            let secs = if *r == HEADLINE_RATE {
+                bench.args.headline_seconds
+            } else {
+                bench.args.stage_seconds
+            };
+            (24usize, *r, secs)
+        })
+        .chain(
+            bench
+                .args
+                .single_rates
+                .iter()
+                .map(|r| (1usize, *r, bench.args.stage_seconds)),
+        )
+        .collect();
+    for (batch, rate, secs) in stages {
+        let (sent, ours, theirs) = bench.stage(batch, rate, secs, flower_there).await?;
+        let achieved = sent.events as f64 / sent.elapsed.as_secs_f64();
+        let kept = ours.finished as f64 / sent.tasks as f64;
+        let mode = usize::from(batch == 1);
+        if ours.finished == sent.tasks && achieved >= 0.95 * rate {
+            lossless[mode] = lossless[mode].max(rate);
+        }
+        if let Some(f) = theirs {
+            if f.finished == sent.tasks && achieved >= 0.95 * rate {
+                flower_lossless[mode] = flower_lossless[mode].max(rate);
+            }
+        }
+        let cpu_per_event = ours.cpu / sent.events as f64 * 1e6;
+        if batch == 24 && rate == HEADLINE_RATE {
+            headline_cpu = Some(cpu_per_event);
+        }
+        table.push(Row {
+            what: format!("{batch:>2}/PUBLISH {:>8} ev/s for {secs:.0} s", group(rate)),
+            ours: format!(
+                "{:>7.2} % kept, {:.2} µs CPU/ev",
+                100.0 * kept,
+                cpu_per_event
+            ),
+            theirs: theirs.map(|f| {
+                format!(
+                    "{:>7.2} % kept, {:.1} µs CPU/ev",
+                    100.0 * f.finished as f64 / sent.tasks as f64,
+                    f.cpu / sent.events as f64 * 1e6
+                )
+            }),
+            note: format!("{} offered", group(achieved)),
+        });
+        print_row(table.last());
+    }
+
+    let (memory, queries) = bench.large(flower_there).await?;
+    println!();
+    println!("Summary (targets on a 2-core machine)");
+    let verdict = |ok: bool| if ok { "met" } else { "NOT MET" };
+    let flower_text = |v: f64| {
+        if flower_there {
+            format!("{} ev/s", group(v))
+        } else {
+            "-".into()
+        }
+    };
+    println!(
+        "  highest lossless rate, 24/PUBLISH   celadon {:>9} ev/s   Flower {:>12}   target ≥ 100,000: {}",
+        group(lossless[0]),
+        flower_text(flower_lossless[0]),
+        verdict(lossless[0] >= HEADLINE_RATE)
+    );
+    println!(
+        "  highest lossless rate, 1/PUBLISH    celadon {:>9} ev/s   Flower {:>12}",
+        group(lossless[1]),
+        flower_text(flower_lossless[1])
+    );
+    if let Some(cpu) = headline_cpu {
+        println!(
+            "  CPU per event at 100k ev/s          celadon {cpu:>9.2} µs   target ≤ 2 µs: {}",
+            verdict(cpu <= 2.0)
+        );
+    }
+    for m in &memory {
+        println!(
+            "  RSS per retained task at {:>9}  celadon {:>6.0} B ({:>4.0} B beyond its {:.0} B of text; model says {:.0} B){}   target ≤ 400 B beyond text: {}",
+            group(m.tasks as f64),
+            m.per_task,
+            m.per_task - m.text,
+            m.text,
+            m.model_says,
+            m.flower.map_or(String::new(), |f| format!("   Flower {f:.0} B ({:.1}×)", f / m.per_task)),
+            verdict(m.per_task - m.text <= 400.0)
+        );
+    }
+    for q in &queries {
+        println!(
+            "  /api/tasks {:<52} @{:>9}  celadon p50 {:.2} ms p99 {:.2} ms{}   target p99 ≤ 5 ms: {}",
+            q.query,
+            group(q.tasks as f64),
+            q.p50,
+            q.p99,
+            q.flower.map_or(String::new(), |(n, p50, p99)| format!(
+                "   Flower @{}: p50 {:.0} ms p99 {:.0} ms",
+                group(n as f64),
+                p50,
+                p99
+            )),
+            verdict(q.p99 <= 5.0)
+        );
+    }
+    Ok(())
+}
+
+/// Ingestion alone: the model's owner's work per event, without Redis.
+fn micro(templates: &Templates, tasks: u64, workers: usize) -> anyhow::Result<()> {
+    use server::state::{tasks::Limits, Model, ModelConfig};
+    let mut sink = generator::MemorySink::default();
+    let spec = Spec {
+        rate: None,
+        duration: Duration::from_secs(3600),
+        batch: 24,
+        first_task: 1,
+        workers,
+        fail_every: FAIL_EVERY,
+        max_tasks: Some(tasks),
+    };
+    let sent = generator::generate(&mut sink, templates, &spec)?;
+    let mut model = Model::new(ModelConfig {
+        limits: Limits {
+            max_tasks: 100_000,
+            max_bytes: usize::MAX,
+        },
+        ..ModelConfig::default()
+    });
+    let now = generator::clock_now();
+    let start = Instant::now();
+    for (_, payload) in &sink.0 {
+        let errors = model.ingest(payload.as_bytes(), now);
+        anyhow::ensure!(errors.is_empty(), "{errors:?}");
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "ingested {} events in {} payloads: {:.0} ns per event ({} tasks retained)",
+        sent.events,
+        sink.0.len(),
+        elapsed.as_nanos() as f64 / sent.events as f64,
+        model.tasks.len()
+    );
+    Ok(())
+}
+
+struct Row {
+    what: String,
+    ours: String,
+    theirs: Option<String>,
+    note: String,
+}
+
+fn print_row(row: Option<&Row>) {
+    if let Some(r) = row {
+        println!(
+            "  {:<34} celadon {:<36} Flower {:<34} ({})",
+            r.what,
+            r.ours,
+            r.theirs.as_deref().unwrap_or("-"),
+            r.note
+        );
+    }
+}
+
+fn group(n: f64) -> String {
+    let s = format!("{:.0}", n);
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+struct Memory {
+    tasks: u64,
+    per_task: f64,
+    text: f64,
+    model_says: f64,
+    flower: Option<f64>,
+}
+
+struct Query {
+    query: String,
+    tasks: u64,
+    p50: f64,
+    p99: f64,
+    flower: Option<(u64, f64, f64)>,
+}
+
+/// Bytes of text each generated task carries in celadon's model: args,
+/// kwargs, the result (or exception and traceback), and the client name.
+fn text_per_task() -> f64 {
+    let common = (generator::ARGS.len() + generator::KWARGS.len() + "gen4242@client".len()) as f64;
+    let ok = generator::RESULT.len() as f64;
+    let bad = (generator::EXCEPTION.len() + generator::TRACEBACK.len()) as f64;
+    common + (ok * (FAIL_EVERY - 1) as f64 + bad) / FAIL_EVERY as f64
+}
+
+impl Bench {
+    fn spec(&mut self, batch: usize, rate: Option<f64>, secs: f64, max_tasks: Option<u64>) -> Spec {
+        let spec = Spec {
+            rate,
+            duration: Duration::from_secs_f64(secs),
+            batch,
+            first_task: self.next_task,
+            workers: self.args.workers,
+            fail_every: FAIL_EVERY,
+            max_tasks,
+        };
+        self.next_task += 1 << 32;
+        spec
+    }
+
+    async fn publish(&self, socket: &Path, spec: Spec) -> anyhow::Result<generator::Sent> {
+        let socket = socket.to_path_buf();
+        let templates = self.templates.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<generator::Sent> {
+            let client = redis::Client::open(format!("unix://{}", socket.display()).as_str())?;
+            let mut conn = client.get_connection()?;
+            Ok(generator::publish(&mut conn, &templates, &spec)?)
+        })
+        .await?
+    }
+
+    async fn json(&self, url: &str) -> anyhow::Result<serde_json::Value> {
+        Ok(self.http.get(url).send().await?.json().await?)
+    }
+
+    /// Tasks finished (succeeded or failed) per celadon's all-time counts.
+    async fn celadon_finished(&self, s: &Server) -> anyhow::Result<u64> {
+        let rows = self.json(&format!("{}/api/stats/types", s.base)).await?;
+        Ok(rows
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        r["totals"]["succeeded"].as_u64().unwrap_or(0)
+                            + r["totals"]["failed"].as_u64().unwrap_or(0)
+                    })
+                    .sum()
+            })
+            .unwrap_or(0))
+    }
+
+    /// Tasks finished per Flower's own event counters.
+    async fn flower_finished(&self, s: &Server) -> anyhow::Result<u64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .filter(|l| {
+                l.starts_with("flower_events_total{")
+                    && (l.contains("type=\"task-succeeded\"") || l.contains("type=\"task-failed\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64)
+    }
+
+    /// Polls `count` until it reaches `want` or stops moving for `quiet`.
+    async fn settle<F, Fut>(&self, want: u64, quiet: Duration, limit: Duration, mut count: F) -> u64
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<u64>>,
+    {
+        let start = Instant::now();
+        // (last count seen, when it last moved); a failed poll counts as
+        // no movement.
+        let mut last = (0, Instant::now());
+        loop {
+            let n = count().await.unwrap_or(last.0);
+            if n >= want {
+                return n;
+            }
+            if n != last.0 {
+                last = (n, Instant::now());
+            } else if last.1.elapsed() > quiet || start.elapsed() > limit {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn stage(
+        &mut self,
+        batch: usize,
+        rate: f64,
+        secs: f64,
+        with_flower: bool,
+    ) -> anyhow::Result<(generator::Sent, Kept, Option<Kept>)> {
+        let dir = tempfile::tempdir()?;
+        let (_redis, socket) = procs::redis(dir.path())?;
+        let ours = procs::celadon(&self.args.celadon, &socket, dir.path(), 100_000)?;
+        let theirs = if with_flower {
+            procs::flower(&self.args.venv, &socket, dir.path(), 100_000)?
+        } else {
+            None
+        };
+        let cpu0 = (
+            ours.proc.cpu_seconds(),
+            theirs.as_ref().map(|f| f.proc.cpu_seconds()),
+        );
+        let spec = self.spec(batch, Some(rate), secs, None);
+        let sent = self.publish(&socket, spec).await?;
+        let kept = self
+            .settle(
+                sent.tasks,
+                Duration::from_secs(3),
+                Duration::from_secs(30),
+                || self.celadon_finished(&ours),
+            )
+            .await;
+        let ours_kept = Kept {
+            finished: kept,
+            cpu: ours.proc.cpu_seconds() - cpu0.0,
+        };
+        let theirs_kept = match &theirs {
+            Some(f) => {
+                let kept = self
+                    .settle(
+                        sent.tasks,
+                        Duration::from_secs(5),
+                        Duration::from_secs(120),
+                        || self.flower_finished(f),
+                    )
+                    .await;
+                Some(Kept {
+                    finished: kept,
+                    cpu: f.proc.cpu_seconds() - cpu0.1.unwrap_or(0.0),
+                })
+            }
+            None => None,
+        };
+        Ok((sent, ours_kept, theirs_kept))
+    }
+
+    /// Memory at 100k and `large` tasks, then query latency at `large`.
+    async fn large(&mut self, with_flower: bool) -> anyhow::Result<(Vec<Memory>, Vec<Query>)> {
+        let dir = tempfile::tempdir()?;
+        let (_redis, socket) = procs::redis(dir.path())?;
+        let ours = procs::celadon(&self.args.celadon, &socket, dir.path(), self.args.large)?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let baseline = ours.proc.rss_bytes();
+        let mut memory = Vec::new();
+        let mut total = 0u64;
+        let flower_100k = if with_flower {
+            self.flower_100k().await?
+        } else {
+            None
+        };
+        for step in [100_000u64, self.args.large] {
+            let add = step.saturating_sub(total);
+            if add == 0 {
+                continue;
+            }
+            let spec = self.spec(24, Some(150_000.0), 3600.0, Some(add));
+            let sent = self.publish(&socket, spec).await?;
+            total += sent.tasks;
+            self.settle(
+                total,
+                Duration::from_secs(3),
+                Duration::from_secs(120),
+                || self.celadon_finished(&ours),
+            )
+            .await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let rss = ours.proc.rss_bytes().saturating_sub(baseline);
+            let stats = self.json(&format!("{}/api/stats", ours.base)).await?;
+            let model = stats["model"]["bytes"].as_f64().unwrap_or(0.0);
+            memory.push(Memory {
+                tasks: total,
+                per_task: rss as f64 / total as f64,
+                text: text_per_task(),
+                model_says: model / total as f64,
+                flower: if step == 100_000 {
+                    flower_100k.as_ref().map(|f| f.0)
+                } else {
+                    None
+                },
+            });
+        }
+        let mut queries = Vec::new();
+        for (i, query) in [
+            "?state=FAILURE&sort_by=-received&limit=15",
+            "?taskname=tasks.add&workername=bench3@loadgen&sort_by=-received&offset=30&limit=15",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (p50, p99) = self.latency(&ours, query, 200).await?;
+            queries.push(Query {
+                query: query.to_string(),
+                tasks: total,
+                p50,
+                p99,
+                flower: flower_100k
+                    .as_ref()
+                    .and_then(|f| f.1.get(i).copied())
+                    .map(|(a, b)| (100_000, a, b)),
+            });
+        }
+        Ok((memory, queries))
+    }
+
+    /// Flower's RSS per task and query latency at 100k tasks, loaded at a
+    /// rate it keeps up with.
+    #[allow(clippy::type_complexity, reason = "a one-off pair of figures")]
+    async fn flower_100k(&mut self) -> anyhow::Result<Option<(f64, Vec<(f64, f64)>)>> {
+        let dir = tempfile::tempdir()?;
+        let (_redis, socket) = procs::redis(dir.path())?;
+        let Some(flower) = procs::flower(&self.args.venv, &socket, dir.path(), 200_000)? else {
+            return Ok(None);
+        };
+        let baseline = flower.proc.rss_bytes();
+        let spec = self.spec(24, Some(5_000.0), 3600.0, Some(100_000));
+        let sent = self.publish(&socket, spec).await?;
+        self.settle(
+            sent.tasks,
+            Duration::from_secs(10),
+            Duration::from_secs(300),
+            || self.flower_finished(&flower),
+        )
+        .await;
+        let rss = flower.proc.rss_bytes().saturating_sub(baseline) as f64 / sent.tasks as f64;
+        let mut latencies = Vec::new();
+        for query in [
+            "?state=FAILURE&sort_by=-received&limit=15",
+            "?taskname=tasks.add&workername=bench3@loadgen&sort_by=-received&offset=30&limit=15",
+        ] {
+            latencies.push(self.latency(&flower, query, 20).await?);
+        }
+        Ok(Some((rss, latencies)))
+    }
+
+    /// p50 and p99 of `n` sequential GETs of `/api/tasks{query}`, in ms.
+    async fn latency(&self, s: &Server, query: &str, n: usize) -> anyhow::Result<(f64, f64)> {
+        let url = format!("{}/api/tasks{query}", s.base);
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let start = Instant::now();
+            let body = self.http.get(&url).send().await?.bytes().await?;
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+            anyhow::ensure!(!body.is_empty(), "empty answer from {url}");
+        }
+        times.sort_by(f64::total_cmp);
+        let at =
+            |q: f64| times[((q * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1];
+        Ok((at(0.5), at(0.99)))
+    }
+}

@@ -365,6 +365,20 @@ fn in_range(v: f64, (from, to): (Option<f64>, Option<f64>)) -> bool {
     !v.is_finite() || (from.is_none_or(|f| v >= f) && to.is_none_or(|t| v <= t))
 }
 
+/// Keeps `ranked` if it belongs among the best `want`.
+fn offer(heap: &mut BinaryHeap<Ranked>, want: Option<usize>, ranked: Ranked) {
+    match want {
+        Some(0) => {}
+        Some(k) if heap.len() >= k => {
+            if heap.peek().is_some_and(|worst| ranked < *worst) {
+                heap.pop();
+                heap.push(ranked);
+            }
+        }
+        _ => heap.push(ranked),
+    }
+}
+
 pub fn run(model: &Model, q: &TaskQuery) -> Page {
     let store = &model.tasks;
     let total = store.len();
@@ -417,6 +431,47 @@ pub fn run(model: &Model, q: &TaskQuery) -> Page {
         if !in_range(cols.received[slot], q.received) || !in_range(cols.started[slot], q.started) {
             continue;
         }
+        // The usual page sorts by a column and has no search: rank by the
+        // column first and touch the task (a cache miss per row, at 1M
+        // tasks most of the time) only if it can still make the page.
+        let column_value = match q.sort.key {
+            SortKey::Received => Some(num(cols.received[slot])),
+            SortKey::Started => Some(num(cols.started[slot])),
+            SortKey::Timestamp => Some(num(cols.timestamp[slot])),
+            _ => None,
+        };
+        if let (None, Some(k)) = (&matcher, want) {
+            if let Some(value) = column_value {
+                filtered += 1;
+                let best_case = Ranked {
+                    value,
+                    key: if q.sort.descending {
+                        TaskKey(u128::MAX)
+                    } else {
+                        TaskKey(0)
+                    },
+                    slot: slot as u32,
+                    descending: q.sort.descending,
+                };
+                if k == 0
+                    || (heap.len() >= k && heap.peek().is_some_and(|worst| best_case >= *worst))
+                {
+                    continue;
+                }
+                let Some(task) = store.at(slot as u32) else {
+                    continue;
+                };
+                offer(
+                    &mut heap,
+                    want,
+                    Ranked {
+                        key: task.key,
+                        ..best_case
+                    },
+                );
+                continue;
+            }
+        }
         let Some(task) = store.at(slot as u32) else {
             continue;
         };
@@ -426,11 +481,9 @@ pub fn run(model: &Model, q: &TaskQuery) -> Page {
             }
         }
         filtered += 1;
-        let value = match q.sort.key {
-            SortKey::Received => num(cols.received[slot]),
-            SortKey::Started => num(cols.started[slot]),
-            SortKey::Timestamp => num(cols.timestamp[slot]),
-            key => sort_value(model, task, key),
+        let value = match column_value {
+            Some(v) => v,
+            None => sort_value(model, task, q.sort.key),
         };
         let ranked = Ranked {
             value,
@@ -438,16 +491,7 @@ pub fn run(model: &Model, q: &TaskQuery) -> Page {
             slot: slot as u32,
             descending: q.sort.descending,
         };
-        match want {
-            Some(0) => {}
-            Some(k) if heap.len() >= k => {
-                if heap.peek().is_some_and(|worst| ranked < *worst) {
-                    heap.pop();
-                    heap.push(ranked);
-                }
-            }
-            _ => heap.push(ranked),
-        }
+        offer(&mut heap, want, ranked);
     }
     let slots = heap
         .into_sorted_vec()

@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
 };
 
 /// The HTML document around [`App`], rendered by the server.
@@ -57,6 +57,18 @@ pub fn App() -> impl IntoView {
                         view=pages::WorkersPage
                         ssr=SsrMode::Async
                     />
+                    <Route
+                        path=(StaticSegment("worker"), ParamSegment("name"))
+                        view=pages::WorkerPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=StaticSegment("tasks") view=pages::TasksPage ssr=SsrMode::Async/>
+                    <Route
+                        path=(StaticSegment("task"), ParamSegment("id"))
+                        view=pages::TaskPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=StaticSegment("broker") view=pages::BrokerPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -139,6 +139,39 @@ pub struct Args {
         value_name = "SECONDS,..."
     )]
     pub task_runtime_metric_buckets: Option<Vec<f64>>,
+
+    /// The Tasks page's columns unless the URL picks others, comma-separated
+    /// (Flower's names: name, uuid, state, args, kwargs, result, received,
+    /// started, runtime, worker, exchange, routing_key, retries, revoked,
+    /// exception, expires, eta).
+    #[arg(
+        long,
+        alias = "tasks_columns",
+        env = "FLOWER_TASKS_COLUMNS",
+        default_value = app::wire::DEFAULT_COLUMNS,
+        value_parser = parse_columns,
+        value_name = "COLUMNS"
+    )]
+    pub tasks_columns: TaskColumns,
+}
+
+/// `--tasks-columns`, checked against Flower's column names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskColumns(pub Vec<String>);
+
+fn parse_columns(s: &str) -> Result<TaskColumns, String> {
+    let known: Vec<&str> = app::wire::COLUMNS.iter().map(|(k, _)| *k).collect();
+    let mut out = Vec::new();
+    for c in s.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        if !known.contains(&c) {
+            return Err(format!("{c:?} is not a column; use {}", known.join(", ")));
+        }
+        out.push(c.to_string());
+    }
+    if out.is_empty() {
+        return Err("no columns given".into());
+    }
+    Ok(TaskColumns(out))
 }
 
 fn parse_broker(s: &str) -> Result<BrokerUrl, String> {
@@ -208,6 +241,8 @@ pub struct Config {
     pub enable_events: bool,
     pub inspect_timeout: Duration,
     pub purge_offline_workers: Option<f64>,
+    /// `--tasks-columns`.
+    pub tasks_columns: Vec<String>,
 }
 
 impl Config {
@@ -221,6 +256,10 @@ impl Config {
             enable_events: true,
             inspect_timeout: Duration::from_millis(1000),
             purge_offline_workers: None,
+            tasks_columns: app::wire::DEFAULT_COLUMNS
+                .split(',')
+                .map(str::to_string)
+                .collect(),
         }
     }
 }
@@ -249,6 +288,7 @@ impl Args {
             enable_events: self.enable_events,
             inspect_timeout: Duration::from_secs_f64((self.inspect_timeout / 1000.0).max(0.01)),
             purge_offline_workers: self.purge_offline_workers,
+            tasks_columns: self.tasks_columns.0.clone(),
         }
     }
 
@@ -310,5 +350,18 @@ mod tests {
         ])
         .is_ok());
         assert!(args(&["--broker-transport-options", "{oops"]).is_err());
+    }
+
+    #[test]
+    fn task_columns_are_flower_names_or_refused() {
+        let a = args(&["--tasks_columns=name,state,eta"]).unwrap();
+        assert_eq!(a.config().tasks_columns, ["name", "state", "eta"]);
+        let d = args(&[]).unwrap().config().tasks_columns;
+        assert_eq!(d.first().map(String::as_str), Some("name"));
+        assert_eq!(d.len(), 10);
+        let err = args(&["--tasks-columns=name,colour"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"colour\" is not a column"), "{err}");
     }
 }

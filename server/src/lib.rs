@@ -49,6 +49,10 @@ pub async fn run(
             broker_url: config.broker.masked(),
             inspect_requests: Some(inspect_tx),
             purge_after: config.purge_offline_workers,
+            views: state::views::ViewConfig {
+                tasks_columns: config.tasks_columns.clone(),
+                priority_steps: config.transport.priority_steps.clone(),
+            },
         },
         events_rx,
         link_rx.clone(),

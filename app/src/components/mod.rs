@@ -1,7 +1,15 @@
 //! Widgets shared by the pages.
 
+mod badge;
 mod conn;
+mod copy;
+mod json;
+mod time;
 mod topbar;
 
+pub use badge::{state_class, StateBadge};
 pub use conn::ConnIndicator;
+pub use copy::CopyButton;
+pub use json::{scalar_text, JsonView};
+pub use time::{format_duration, format_relative, format_utc, Time, TimeToggle};
 pub use topbar::TopBar;

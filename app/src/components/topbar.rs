@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::ConnIndicator;
+use super::{ConnIndicator, TimeToggle};
 
 #[component]
 pub fn TopBar() -> impl IntoView {
@@ -13,7 +13,10 @@ pub fn TopBar() -> impl IntoView {
             </a>
             <nav>
                 <a href="/">"Workers"</a>
+                <a href="/tasks">"Tasks"</a>
+                <a href="/broker">"Broker"</a>
             </nav>
+            <TimeToggle/>
             <ConnIndicator/>
         </header>
     }

@@ -29,7 +29,16 @@ pub struct Live {
     pub conn: RwSignal<Conn>,
     /// The view the current page shows; the socket subscribes to it.
     pub view: RwSignal<Option<View>>,
+    /// The browser's clock in Unix seconds, ticking each second; `None` on
+    /// the server and until hydrated (times then render as UTC on both).
+    pub now: RwSignal<Option<f64>>,
+    /// Show times relative to now rather than as clock times.
+    pub relative: RwSignal<bool>,
 }
+
+/// Where the time display choice is remembered in the browser.
+#[cfg(feature = "hydrate")]
+const RELATIVE_KEY: &str = "celadon.relative-times";
 
 impl Live {
     /// Declares the view of the page being rendered.
@@ -37,6 +46,28 @@ impl Live {
         if self.view.get_untracked().as_ref() != Some(&view) {
             self.view.set(Some(view));
         }
+    }
+
+    pub fn set_relative(&self, relative: bool) {
+        self.relative.set(relative);
+        #[cfg(feature = "hydrate")]
+        if let Ok(Some(storage)) = window().local_storage() {
+            let _ = storage.set_item(RELATIVE_KEY, if relative { "1" } else { "0" });
+        }
+    }
+
+    /// Declares a page's view as it follows the URL: now, and in the browser
+    /// whenever it changes (the socket then resubscribes).
+    pub fn follow(&self, view: Memo<View>) {
+        self.show(view.get_untracked());
+        let live = *self;
+        Effect::new(move |_| live.show(view.get()));
+    }
+
+    /// The data of the current view, if it is `view`'s.
+    pub fn data_for(&self, view: &View) -> Option<crate::wire::ViewData> {
+        self.model
+            .with(|m| m.data.as_ref().filter(|d| &d.view() == view).cloned())
     }
 
     /// Takes a server-rendered snapshot unless the websocket already
@@ -59,11 +90,34 @@ pub fn provide_live() -> Live {
         model: RwSignal::new(LiveModel::default()),
         conn: RwSignal::new(Conn::Connecting),
         view: RwSignal::new(None),
+        now: RwSignal::new(None),
+        relative: RwSignal::new(false),
     };
     provide_context(live);
     #[cfg(feature = "hydrate")]
-    socket::start(live);
+    {
+        socket::start(live);
+        start_clock(live);
+    }
     live
+}
+
+/// After hydration: the browser's clock, and the remembered time display.
+#[cfg(feature = "hydrate")]
+fn start_clock(live: Live) {
+    Effect::new(move |_| {
+        let relative = window()
+            .local_storage()
+            .ok()
+            .flatten()
+            .and_then(|s| s.get_item(RELATIVE_KEY).ok().flatten());
+        live.relative.set(relative.as_deref() == Some("1"));
+        live.now.set(Some(js_sys::Date::now() / 1000.0));
+    });
+    let _ = set_interval_with_handle(
+        move || live.now.set(Some(js_sys::Date::now() / 1000.0)),
+        std::time::Duration::from_secs(1),
+    );
 }
 
 /// The live state provided by [`crate::App`].

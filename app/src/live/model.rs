@@ -2,7 +2,9 @@
 //! the pure `apply` that folds one server message into it. No IO, no clock,
 //! no reactivity: `live::state` wraps this in a signal.
 
-use crate::wire::{BrokerStatus, ServerMsg, Snapshot, View, ViewData, ViewPatch, WorkerRow};
+use crate::wire::{
+    BrokerStatus, ServerMsg, Snapshot, TaskRow, View, ViewData, ViewPatch, WorkerRow,
+};
 
 /// What the browser knows of the view it is subscribed to.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -53,14 +55,8 @@ impl LiveModel {
                     return Applied::Resync;
                 }
                 if let Some(patch) = delta.patch {
-                    match (&mut self.data, patch) {
-                        (
-                            Some(ViewData::Workers { workers }),
-                            ViewPatch::Workers { upsert, remove },
-                        ) => {
-                            patch_workers(workers, upsert, &remove);
-                        }
-                        (_, _) => return Applied::Resync,
+                    if !apply_patch(&mut self.data, patch) {
+                        return Applied::Resync;
                     }
                 }
                 if let Some(broker) = delta.broker {
@@ -71,6 +67,65 @@ impl LiveModel {
             }
         }
     }
+}
+
+/// Folds `patch` into `data`; `false` when it does not fit (another view).
+fn apply_patch(data: &mut Option<ViewData>, patch: ViewPatch) -> bool {
+    match (data, patch) {
+        (
+            Some(ViewData::Workers { workers, cluster }),
+            ViewPatch::Workers {
+                upsert,
+                remove,
+                cluster: new_cluster,
+            },
+        ) => {
+            patch_workers(workers, upsert, &remove);
+            if let Some(c) = new_cluster {
+                *cluster = c;
+            }
+            true
+        }
+        (
+            Some(ViewData::Tasks(t)),
+            ViewPatch::Tasks {
+                order,
+                upsert,
+                filtered,
+                total,
+                states,
+            },
+        ) => {
+            match patch_rows(&t.rows, order, upsert) {
+                Some(rows) => t.rows = rows,
+                None => return false,
+            }
+            t.filtered = filtered;
+            t.total = total;
+            t.states = states;
+            true
+        }
+        (Some(old), ViewPatch::Replace(new)) if old.view() == new.view() => {
+            *old = *new;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The page's rows in `order`, each from `upsert` or else kept from `rows`;
+/// `None` if a row is in neither (the browser missed something).
+fn patch_rows(rows: &[TaskRow], order: Vec<String>, upsert: Vec<TaskRow>) -> Option<Vec<TaskRow>> {
+    let mut fresh: std::collections::HashMap<String, TaskRow> =
+        upsert.into_iter().map(|r| (r.id.clone(), r)).collect();
+    order
+        .into_iter()
+        .map(|id| {
+            fresh
+                .remove(&id)
+                .or_else(|| rows.iter().find(|r| r.id == id).cloned())
+        })
+        .collect()
 }
 
 /// Keeps `rows` sorted by hostname, as the server sends them.
@@ -87,7 +142,7 @@ fn patch_workers(rows: &mut Vec<WorkerRow>, upsert: Vec<WorkerRow>, remove: &[St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{BrokerState, Delta, WorkerStatus};
+    use crate::wire::{BrokerState, Cluster, Delta, TasksData, TasksQuery, WorkerStatus};
 
     fn broker(state: BrokerState) -> BrokerStatus {
         BrokerStatus {
@@ -110,6 +165,10 @@ mod tests {
             sw_sys: None,
             pid: None,
             freq: Some(2.0),
+            succeeded: 0,
+            failed: 0,
+            retried: 0,
+            rate: 0.0,
             last_heartbeat: None,
             rev,
         }
@@ -118,10 +177,13 @@ mod tests {
     fn snapshot(seq: u64, workers: Vec<WorkerRow>) -> ServerMsg {
         ServerMsg::Snapshot {
             seq,
-            snapshot: Snapshot {
+            snapshot: Box::new(Snapshot {
                 broker: broker(BrokerState::Connected),
-                data: ViewData::Workers { workers },
-            },
+                data: ViewData::Workers {
+                    workers,
+                    cluster: Cluster::default(),
+                },
+            }),
         }
     }
 
@@ -130,18 +192,22 @@ mod tests {
             seq,
             delta: Delta {
                 broker: None,
-                patch: Some(ViewPatch::Workers { upsert, remove }),
+                patch: Some(ViewPatch::Workers {
+                    upsert,
+                    remove,
+                    cluster: None,
+                }),
             },
         }
     }
 
     fn names(m: &LiveModel) -> Vec<(String, WorkerStatus)> {
         match &m.data {
-            Some(ViewData::Workers { workers }) => workers
+            Some(ViewData::Workers { workers, .. }) => workers
                 .iter()
                 .map(|w| (w.hostname.clone(), w.status))
                 .collect(),
-            None => vec![],
+            _ => vec![],
         }
     }
 
@@ -194,7 +260,10 @@ mod tests {
     fn a_delta_before_any_snapshot_asks_for_resync() {
         let seed = Snapshot {
             broker: broker(BrokerState::Connected),
-            data: ViewData::Workers { workers: vec![] },
+            data: ViewData::Workers {
+                workers: vec![],
+                cluster: Cluster::default(),
+            },
         };
         let mut m = LiveModel::seeded(seed);
         assert_eq!(m.apply(delta(0, vec![], vec![])), Applied::Resync);
@@ -215,5 +284,114 @@ mod tests {
         };
         assert_eq!(m.apply(msg), Applied::Ok);
         assert_eq!(m.broker.map(|b| b.state), Some(BrokerState::Unreachable));
+    }
+
+    fn task(id: &str, state: &str) -> TaskRow {
+        TaskRow {
+            id: id.into(),
+            name: Some("add".into()),
+            state: state.into(),
+            args: None,
+            kwargs: None,
+            result: None,
+            exception: None,
+            sent: None,
+            received: None,
+            started: None,
+            revoked: None,
+            runtime: None,
+            worker: None,
+            exchange: None,
+            routing_key: None,
+            retries: None,
+            expires: None,
+            eta: None,
+        }
+    }
+
+    fn tasks_snapshot(rows: Vec<TaskRow>) -> ServerMsg {
+        ServerMsg::Snapshot {
+            seq: 1,
+            snapshot: Box::new(Snapshot {
+                broker: broker(BrokerState::Connected),
+                data: ViewData::Tasks(TasksData {
+                    query: TasksQuery::default(),
+                    error: None,
+                    filtered: rows.len() as u64,
+                    total: rows.len() as u64,
+                    rows,
+                    states: vec![],
+                    default_columns: vec![],
+                }),
+            }),
+        }
+    }
+
+    fn tasks_delta(seq: u64, order: &[&str], upsert: Vec<TaskRow>) -> ServerMsg {
+        ServerMsg::Delta {
+            seq,
+            delta: Delta {
+                broker: None,
+                patch: Some(ViewPatch::Tasks {
+                    order: order.iter().map(|s| s.to_string()).collect(),
+                    upsert,
+                    filtered: order.len() as u64,
+                    total: 9,
+                    states: vec![],
+                }),
+            },
+        }
+    }
+
+    fn task_states(m: &LiveModel) -> Vec<(String, String)> {
+        match &m.data {
+            Some(ViewData::Tasks(t)) => t
+                .rows
+                .iter()
+                .map(|r| (r.id.clone(), r.state.clone()))
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    #[test]
+    fn a_tasks_delta_reorders_kept_rows_and_replaces_changed_ones() {
+        let mut m = LiveModel::default();
+        m.apply(tasks_snapshot(vec![
+            task("a", "STARTED"),
+            task("b", "SUCCESS"),
+        ]));
+        let outcome = m.apply(tasks_delta(
+            2,
+            &["c", "a"],
+            vec![task("c", "RECEIVED"), task("a", "SUCCESS")],
+        ));
+        assert_eq!(outcome, Applied::Ok);
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            task_states(&m),
+            vec![pair("c", "RECEIVED"), pair("a", "SUCCESS")]
+        );
+        assert_eq!(m.apply(tasks_delta(3, &["a"], vec![])), Applied::Ok);
+        assert_eq!(task_states(&m), vec![pair("a", "SUCCESS")]);
+    }
+
+    #[test]
+    fn a_tasks_delta_naming_a_row_the_browser_lacks_asks_for_resync() {
+        let mut m = LiveModel::default();
+        m.apply(tasks_snapshot(vec![task("a", "STARTED")]));
+        let before = m.clone();
+        assert_eq!(
+            m.apply(tasks_delta(2, &["a", "x"], vec![])),
+            Applied::Resync
+        );
+        assert_eq!(m, before);
+    }
+
+    #[test]
+    fn a_patch_for_another_view_asks_for_resync() {
+        let mut m = LiveModel::default();
+        m.apply(tasks_snapshot(vec![]));
+        assert_eq!(m.apply(delta(2, vec![], vec![])), Applied::Resync);
     }
 }

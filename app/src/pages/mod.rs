@@ -1,7 +1,15 @@
 //! One page per route.
 
+mod broker;
 mod not_found;
+mod task;
+mod tasks;
+mod worker;
 mod workers;
 
+pub use broker::BrokerPage;
 pub use not_found::NotFound;
+pub use task::TaskPage;
+pub use tasks::{encode, query_from, tasks_href, TasksPage};
+pub use worker::WorkerPage;
 pub use workers::WorkersPage;

@@ -1,9 +1,12 @@
-//! The Workers page (`/`): every worker that has sent an event, live.
+//! The Workers page (`/`): every worker that has sent an event, live, with
+//! cluster totals that link to the matching tasks. The table sorts and
+//! filters in the browser: it holds a few hundred rows at most.
 
 use leptos::prelude::*;
 
+use super::tasks::encode;
 use crate::live::{snapshot_resource, use_live};
-use crate::wire::{View, ViewData, WorkerRow, WorkerStatus};
+use crate::wire::{Cluster, View, ViewData, WorkerRow, WorkerStatus};
 
 #[component]
 pub fn WorkersPage() -> impl IntoView {
@@ -23,44 +26,137 @@ pub fn WorkersPage() -> impl IntoView {
     }
 }
 
+/// Columns the table sorts by: (key, heading, numeric).
+const SORTS: [(&str, &str, bool); 9] = [
+    ("hostname", "Worker", false),
+    ("status", "Status", false),
+    ("active", "Active", true),
+    ("processed", "Processed", true),
+    ("succeeded", "Succeeded", true),
+    ("failed", "Failed", true),
+    ("retried", "Retried", true),
+    ("rate", "Tasks/s", true),
+    ("loadavg", "Load average", false),
+];
+
+fn sort_rows(rows: &mut [WorkerRow], key: &str, descending: bool) {
+    let n = |v: Option<u64>| v.unwrap_or(0) as f64;
+    rows.sort_by(|a, b| {
+        let ord = match key {
+            "status" => {
+                (a.status == WorkerStatus::Offline).cmp(&(b.status == WorkerStatus::Offline))
+            }
+            "active" => n(a.active).total_cmp(&n(b.active)),
+            "processed" => n(a.processed).total_cmp(&n(b.processed)),
+            "succeeded" => a.succeeded.cmp(&b.succeeded),
+            "failed" => a.failed.cmp(&b.failed),
+            "retried" => a.retried.cmp(&b.retried),
+            "rate" => a.rate.total_cmp(&b.rate),
+            "loadavg" => {
+                let l = |r: &WorkerRow| r.loadavg.map_or(0.0, |l| l[0]);
+                l(a).total_cmp(&l(b))
+            }
+            _ => std::cmp::Ordering::Equal,
+        };
+        let ord = ord.then_with(|| a.hostname.cmp(&b.hostname));
+        if descending {
+            ord.reverse()
+        } else {
+            ord
+        }
+    });
+}
+
 #[component]
 fn WorkersBody() -> impl IntoView {
     let live = use_live();
-    let rows = Memo::new(move |_| {
+    let all = Memo::new(move |_| {
         live.model.with(|m| match &m.data {
-            Some(ViewData::Workers { workers }) => workers.clone(),
-            _ => Vec::new(),
+            Some(ViewData::Workers { workers, cluster }) => (workers.clone(), cluster.clone()),
+            _ => (Vec::new(), Cluster::default()),
         })
     });
+    let sort = RwSignal::new(("hostname".to_string(), false));
+    let filter = RwSignal::new(String::new());
+    let rows = Memo::new(move |_| {
+        let needle = filter.get().to_lowercase();
+        let mut rows: Vec<WorkerRow> = all.with(|(w, _)| {
+            w.iter()
+                .filter(|r| needle.is_empty() || r.hostname.to_lowercase().contains(&needle))
+                .cloned()
+                .collect()
+        });
+        let (key, descending) = sort.get();
+        sort_rows(&mut rows, &key, descending);
+        rows
+    });
+    let workers = Memo::new(move |_| all.with(|(w, _)| w.clone()));
+    let cluster = Memo::new(move |_| all.with(|(_, c)| c.clone()));
     view! {
-        <Totals rows/>
+        <Totals workers cluster/>
         <Show
-            when=move || !rows.with(Vec::is_empty)
+            when=move || !workers.with(Vec::is_empty)
             fallback=|| {
                 view! {
                     <p class="empty" data-testid="no-workers">
-                        "No workers have sent events yet. Start workers with events on: "
+                        "No workers have sent events yet. Start workers with events on ("
                         <code>"celery -A proj worker -E"</code>
-                        "."
+                        "), or leave --enable-events on and celadon turns them on."
                     </p>
                 }
             }
         >
+            <div class="toolbar">
+                <input
+                    type="search"
+                    class="filter"
+                    data-testid="worker-filter"
+                    placeholder="Filter workers"
+                    prop:value=move || filter.get()
+                    on:input=move |ev| filter.set(event_target_value(&ev))
+                />
+            </div>
             <table class="grid workers">
                 <thead>
                     <tr>
-                        <th>"Worker"</th>
-                        <th>"Status"</th>
-                        <th class="num">"Active"</th>
-                        <th class="num">"Processed"</th>
-                        <th>"Load average"</th>
+                        {SORTS
+                            .iter()
+                            .map(|(key, label, numeric)| {
+                                let key = *key;
+                                let arrow = move || {
+                                    sort.with(|(k, d)| match (k == key, d) {
+                                        (true, true) => " ↓",
+                                        (true, false) => " ↑",
+                                        _ => "",
+                                    })
+                                };
+                                let on_click = move |_| {
+                                    sort.update(|(k, d)| {
+                                        if k == key {
+                                            *d = !*d;
+                                        } else {
+                                            *k = key.to_string();
+                                            *d = *numeric;
+                                        }
+                                    })
+                                };
+                                view! {
+                                    <th class:num=*numeric>
+                                        <button class="sort" data-sort=key on:click=on_click>
+                                            {*label}
+                                            {arrow}
+                                        </button>
+                                    </th>
+                                }
+                            })
+                            .collect_view()}
                         <th>"Software"</th>
                     </tr>
                 </thead>
                 <tbody>
                     <For
                         each=move || rows.get()
-                        key=|row| (row.hostname.clone(), row.rev)
+                        key=|row| (row.hostname.clone(), row.rev, row.rate.to_bits())
                         children=|row| view! { <WorkerLine row/> }
                     />
                 </tbody>
@@ -69,38 +165,54 @@ fn WorkersBody() -> impl IntoView {
     }
 }
 
-/// The summary cards above the table.
+/// The summary cards above the table; counts link to the tasks they count.
 #[component]
-fn Totals(rows: Memo<Vec<WorkerRow>>) -> impl IntoView {
+fn Totals(workers: Memo<Vec<WorkerRow>>, cluster: Memo<Cluster>) -> impl IntoView {
     let online = move || {
-        rows.with(|r| {
+        workers.with(|r| {
             r.iter()
                 .filter(|w| w.status == WorkerStatus::Online)
                 .count()
         })
     };
     let active = move || {
-        rows.with(|r| {
+        workers.with(|r| {
             r.iter()
                 .filter(|w| w.status == WorkerStatus::Online)
                 .filter_map(|w| w.active)
                 .sum::<u64>()
         })
     };
-    let processed = move || rows.with(|r| r.iter().filter_map(|w| w.processed).sum::<u64>());
+    let processed = move || workers.with(|r| r.iter().filter_map(|w| w.processed).sum::<u64>());
     view! {
         <section class="cards">
             <div class="card" data-testid="online-workers">
                 <span class="value">{online}</span>
                 <span class="caption">"Online workers"</span>
             </div>
-            <div class="card" data-testid="active-tasks">
+            <a class="card" data-testid="active-tasks" href="/tasks?state=STARTED">
                 <span class="value">{active}</span>
                 <span class="caption">"Active tasks"</span>
-            </div>
+            </a>
             <div class="card" data-testid="processed-tasks">
                 <span class="value">{processed}</span>
                 <span class="caption">"Processed"</span>
+            </div>
+            <a class="card ok" data-testid="succeeded-tasks" href="/tasks?state=SUCCESS">
+                <span class="value">{move || cluster.get().succeeded}</span>
+                <span class="caption">"Succeeded"</span>
+            </a>
+            <a class="card bad" data-testid="failed-tasks" href="/tasks?state=FAILURE">
+                <span class="value">{move || cluster.get().failed}</span>
+                <span class="caption">"Failed"</span>
+            </a>
+            <a class="card warn" data-testid="retried-tasks" href="/tasks?state=RETRY">
+                <span class="value">{move || cluster.get().retried}</span>
+                <span class="caption">"Retried"</span>
+            </a>
+            <div class="card" data-testid="task-rate">
+                <span class="value">{move || format!("{:.1}", cluster.get().rate)}</span>
+                <span class="caption">"Tasks/s (last minute)"</span>
             </div>
         </section>
     }
@@ -120,18 +232,31 @@ fn WorkerLine(row: WorkerRow) -> impl IntoView {
     let software = match (&row.sw_ident, &row.sw_ver, &row.sw_sys) {
         (Some(ident), Some(ver), Some(sys)) => format!("{ident} {ver} ({sys})"),
         (Some(ident), Some(ver), None) => format!("{ident} {ver}"),
-        _ => "–".to_string(),
+        _ => String::new(),
     };
     let hostname = row.hostname;
-    let key = hostname.clone();
+    let page = format!("/worker/{}", encode(&hostname));
+    let tasks = |state: &str| format!("/tasks?worker={}&state={state}", encode(&hostname));
     view! {
-        <tr data-worker=key data-status=status_key>
-            <td class="name">{hostname}</td>
+        <tr data-worker=hostname.clone() data-status=status_key>
+            <td class="name">
+                <a href=page>{hostname.clone()}</a>
+            </td>
             <td>
                 <span class=format!("badge {status_key}")>{status_label}</span>
             </td>
             <td class="num" data-col="active">{count(row.active)}</td>
             <td class="num" data-col="processed">{count(row.processed)}</td>
+            <td class="num" data-col="succeeded">
+                <a href=tasks("SUCCESS")>{row.succeeded}</a>
+            </td>
+            <td class="num" data-col="failed">
+                <a href=tasks("FAILURE")>{row.failed}</a>
+            </td>
+            <td class="num" data-col="retried">
+                <a href=tasks("RETRY")>{row.retried}</a>
+            </td>
+            <td class="num" data-col="rate">{format!("{:.1}", row.rate)}</td>
             <td data-col="loadavg">{loadavg}</td>
             <td data-col="software">{software}</td>
         </tr>

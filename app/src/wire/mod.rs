@@ -3,6 +3,17 @@
 //! running server and the wasm bundle it serves, so fields are added, not
 //! renamed. The server converts its model into these types explicitly.
 
+mod broker;
+mod tasks;
+mod workers;
+
+pub use broker::{BrokerData, QueueRow};
+pub use tasks::{
+    TaskDetail, TaskRow, TasksData, TasksQuery, TimelineEntry, COLUMNS, DEFAULT_COLUMNS,
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+};
+pub use workers::{Cluster, Inspection, WorkerData};
+
 use serde::{Deserialize, Serialize};
 
 /// What a browser tab is looking at. The server sends a tab only what its
@@ -12,6 +23,14 @@ use serde::{Deserialize, Serialize};
 pub enum View {
     /// The Workers page (`/`).
     Workers,
+    /// One worker (`/worker/<name>`).
+    Worker { name: String },
+    /// A page of tasks (`/tasks?…`).
+    Tasks { query: TasksQuery },
+    /// One task (`/task/<id>`).
+    Task { id: String },
+    /// Every queue (`/broker`).
+    Broker,
 }
 
 /// Browser → server.
@@ -28,7 +47,7 @@ pub enum ClientMsg {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// The whole of what the view shows. Starts a sequence at `seq`.
-    Snapshot { seq: u64, snapshot: Snapshot },
+    Snapshot { seq: u64, snapshot: Box<Snapshot> },
     /// Changes since the message with `seq - 1`. A browser that sees a gap
     /// resubscribes.
     Delta { seq: u64, delta: Delta },
@@ -50,7 +69,17 @@ pub struct Delta {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "view", rename_all = "snake_case")]
 pub enum ViewData {
-    Workers { workers: Vec<WorkerRow> },
+    Workers {
+        workers: Vec<WorkerRow>,
+        cluster: Cluster,
+    },
+    Worker(WorkerData),
+    Tasks(TasksData),
+    Task {
+        id: String,
+        task: Option<Box<TaskDetail>>,
+    },
+    Broker(BrokerData),
 }
 
 impl ViewData {
@@ -58,18 +87,38 @@ impl ViewData {
     pub fn view(&self) -> View {
         match self {
             ViewData::Workers { .. } => View::Workers,
+            ViewData::Worker(w) => View::Worker {
+                name: w.name.clone(),
+            },
+            ViewData::Tasks(t) => View::Tasks {
+                query: t.query.clone(),
+            },
+            ViewData::Task { id, .. } => View::Task { id: id.clone() },
+            ViewData::Broker(_) => View::Broker,
         }
     }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(tag = "view", rename_all = "snake_case")]
+#[serde(tag = "patch", rename_all = "snake_case")]
 pub enum ViewPatch {
     /// Rows to insert or replace (by hostname), and hostnames to drop.
     Workers {
         upsert: Vec<WorkerRow>,
         remove: Vec<String>,
+        cluster: Option<Cluster>,
     },
+    /// The page's rows in order, by id; `upsert` holds the rows the browser
+    /// does not have or that changed. Rows not in `order` are dropped.
+    Tasks {
+        order: Vec<String>,
+        upsert: Vec<TaskRow>,
+        filtered: u64,
+        total: u64,
+        states: Vec<(String, u64)>,
+    },
+    /// The view's data, whole: for views that are small.
+    Replace(Box<ViewData>),
 }
 
 /// The dashboard's connection to the Celery broker.
@@ -120,6 +169,12 @@ pub struct WorkerRow {
     pub pid: Option<u32>,
     /// Heartbeat interval in seconds.
     pub freq: Option<f64>,
+    /// Task events this worker sent since celadon started, by outcome.
+    pub succeeded: u64,
+    pub failed: u64,
+    pub retried: u64,
+    /// Tasks it started in the last minute, per second.
+    pub rate: f64,
     /// Unix seconds (server clock) of the last heartbeat received.
     pub last_heartbeat: Option<f64>,
     /// Changes whenever any other field changes; lets the browser keep a

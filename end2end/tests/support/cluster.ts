@@ -3,7 +3,7 @@
 // workers from the venv scripts/setup creates. Everything runs in its own
 // process group and is killed by stop().
 
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -109,18 +109,47 @@ export class Cluster {
     return proc;
   }
 
-  /** Starts celadon on a free port and returns its base URL. */
-  async startCeladon(): Promise<string> {
+  /** The running celadon, if any. */
+  celadon?: Proc;
+  private celadonStarts = 0;
+
+  /** Starts celadon (on a free port unless one is given) and returns its
+   * base URL. */
+  async startCeladon(port = 0): Promise<string> {
     if (!fs.existsSync(celadonBin)) throw new Error(`${celadonBin} is missing: run scripts/build`);
-    const proc = this.start('celadon', celadonBin, [
-      `--broker=unix://${this.socket}?db=0`, '--address=127.0.0.1', '--port=0',
+    this.celadonStarts += 1;
+    const proc = this.start(`celadon-${this.celadonStarts}`, celadonBin, [
+      `--broker=unix://${this.socket}?db=0`, '--address=127.0.0.1', `--port=${port}`,
     ], { env: { NO_COLOR: '1' } });
-    const port = await until('celadon to listen', 15_000, async () => {
+    this.celadon = proc;
+    const bound = await until('celadon to listen', 15_000, async () => {
       const m = proc.tail(50).match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
       if (!proc.running) throw new Error(`celadon exited:\n${proc.tail()}`);
       return m ? m[1] : undefined;
     });
-    return `http://127.0.0.1:${port}`;
+    return `http://127.0.0.1:${bound}`;
+  }
+
+  /** Sends `count` tasks through Celery itself (pytasks/drive.py) and
+   * returns their ids. */
+  send(
+    name: string,
+    opts: { args?: unknown[]; kwargs?: Record<string, unknown>; countdown?: number; queue?: string; count?: number } = {},
+  ): Promise<string[]> {
+    const python = path.join(repoRoot, '.venv', 'bin', 'python');
+    const argv = ['drive.py', 'send', name, '--args', JSON.stringify(opts.args ?? []),
+      '--kwargs', JSON.stringify(opts.kwargs ?? {}), '--count', String(opts.count ?? 1)];
+    if (opts.countdown !== undefined) argv.push('--countdown', String(opts.countdown));
+    if (opts.queue) argv.push('--queue', opts.queue);
+    return new Promise((resolve, reject) => {
+      execFile(python, argv, {
+        cwd: path.join(repoRoot, 'pytasks'),
+        env: { ...process.env, CELADON_BROKER: `redis+socket://${this.socket}` },
+      }, (error, stdout, stderr) => {
+        if (error) reject(new Error(`drive.py send ${name} failed: ${stderr}`));
+        else resolve(stdout.split('\n').map((l) => l.trim()).filter((l) => l));
+      });
+    });
   }
 
   /** Starts a Celery worker named `${name}@e2e` with events on. */

@@ -16,9 +16,14 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 use super::AppState;
+use crate::control::inspector;
 
 /// Largest message a browser may send; its messages are tiny.
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+
+/// While a tab shows a worker, the worker is asked for its stats, queues,
+/// tasks and configuration this often (Flower asks on every page load).
+const WORKER_REFRESH: Duration = Duration::from_secs(10);
 
 /// A browser that takes longer than this to accept one message is dropped;
 /// it reconnects and resyncs when it recovers.
@@ -35,7 +40,23 @@ pub async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>) -> Respo
 async fn serve(socket: WebSocket, app: AppState) {
     let (mut sink, mut stream) = socket.split();
     let mut current: Option<(View, mpsc::Receiver<ServerMsg>)> = None;
+    let mut refresh = tokio::time::interval(WORKER_REFRESH);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The inspection under way for the Worker page, owned by this loop so
+    // it ends with the socket.
+    let mut inspecting: Option<futures_util::future::BoxFuture<'static, ()>> = None;
     loop {
+        let shown_worker = match &current {
+            Some((View::Worker { name }, _)) => Some(name.clone()),
+            _ => None,
+        };
+        let idle = inspecting.is_none();
+        let inspection = async {
+            match inspecting.as_mut() {
+                Some(f) => f.await,
+                None => std::future::pending().await,
+            }
+        };
         let update = async {
             match current.as_mut() {
                 Some((_, updates)) => updates.recv().await,
@@ -51,6 +72,9 @@ async fn serve(socket: WebSocket, app: AppState) {
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientMsg>(&text) {
                     Ok(ClientMsg::Subscribe { view }) => {
                         let Some(updates) = app.state.subscribe(view.clone()).await else { break };
+                        if matches!(view, View::Worker { .. }) {
+                            refresh.reset_immediately();
+                        }
                         current = Some((view, updates));
                     }
                     Err(error) => tracing::debug!(%error, "ignoring an unreadable client message"),
@@ -58,6 +82,17 @@ async fn serve(socket: WebSocket, app: AppState) {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
+            () = inspection => inspecting = None,
+            _ = refresh.tick(), if shown_worker.is_some() && idle => {
+                let (pidbox, state, timeout) = (app.pidbox.clone(), app.state.clone(), app.inspect_timeout);
+                let destination = shown_worker.into_iter().collect::<Vec<_>>();
+                inspecting = Some(Box::pin(async move {
+                    let methods = &inspector::WORKER_METHODS;
+                    if let Err(error) = inspector::inspect(&pidbox, &state, methods, Some(&destination), timeout).await {
+                        tracing::debug!(%error, "worker page inspection failed");
+                    }
+                }));
+            }
             msg = update => match msg {
                 Some(msg) => {
                     let Ok(text) = serde_json::to_string(&msg) else { continue };

@@ -19,6 +19,49 @@ pub const DEPTH_INTERVAL: Duration = Duration::from_secs(2);
 /// whole keyspace of the db, so not every round.
 pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(30);
 
+/// Above this many unacknowledged messages only their total is measured:
+/// the breakdown by queue reads every held envelope (`HVALS unacked`),
+/// which can be large.
+pub const UNACKED_BREAKDOWN_LIMIT: u64 = 2_000;
+
+/// Messages delivered to workers and not yet acknowledged (PROTOCOL.md
+/// §6.7): the total, and by routing key (the queue's name for Celery's
+/// default direct exchange) when there are few enough to read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Unacked {
+    pub total: u64,
+    pub by_routing_key: Option<std::collections::BTreeMap<String, u64>>,
+}
+
+pub async fn measure_unacked(
+    conn: &mut redis::aio::MultiplexedConnection,
+    naming: &Naming,
+) -> redis::RedisResult<Unacked> {
+    let key = naming.key("unacked");
+    let total: u64 = conn.hlen(&key).await?;
+    if total > UNACKED_BREAKDOWN_LIMIT {
+        return Ok(Unacked {
+            total,
+            by_routing_key: None,
+        });
+    }
+    let entries: Vec<Vec<u8>> = conn.hvals(&key).await?;
+    let mut by_routing_key = std::collections::BTreeMap::new();
+    for entry in entries {
+        // `[envelope, exchange, routing_key]`; a value that is not is
+        // someone else's and is not counted by queue.
+        if let Ok((_, _, routing_key)) =
+            serde_json::from_slice::<(serde::de::IgnoredAny, String, String)>(&entry)
+        {
+            *by_routing_key.entry(routing_key).or_insert(0) += 1;
+        }
+    }
+    Ok(Unacked {
+        total,
+        by_routing_key: Some(by_routing_key),
+    })
+}
+
 /// Queue names found in kombu's binding tables for task exchanges.
 pub async fn discover(
     conn: &mut redis::aio::MultiplexedConnection,
@@ -118,10 +161,15 @@ pub async fn run(url: BrokerUrl, naming: Naming, state: StateHandle, cancel: Can
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        match measure(c, &naming, &all).await {
-            Ok(depths) => {
+        let measured = match measure(c, &naming, &all).await {
+            Ok(depths) => measure_unacked(c, &naming).await.map(|u| (depths, u)),
+            Err(error) => Err(error),
+        };
+        match measured {
+            Ok((depths, unacked)) => {
+                let declared = declared.iter().cloned().collect();
                 state
-                    .record_queue_depths(clock::now(), declared.iter().cloned().collect(), depths)
+                    .record_queue_depths(clock::now(), declared, depths, Some(unacked))
                     .await;
             }
             Err(error) => {

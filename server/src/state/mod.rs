@@ -17,7 +17,7 @@ pub mod symbols;
 pub mod task;
 pub mod tasks;
 pub mod text;
-mod views;
+pub mod views;
 pub mod workers;
 
 use std::collections::BTreeMap;
@@ -130,6 +130,8 @@ pub struct Model {
     queue_syms: HashSet<Sym>,
     /// Replies to inspections, by worker and method, with when they came.
     pub inspected: BTreeMap<String, BTreeMap<String, (serde_json::Value, f64)>>,
+    /// Bumped whenever `inspected` changes, so views know when to look.
+    pub inspect_version: u64,
     /// Workers that came online since the owner last looked, to inspect.
     pub joined: Vec<String>,
     /// Bumped whenever any task changes; views compare it.
@@ -165,6 +167,7 @@ impl Model {
             queues: Queues::default(),
             queue_syms: HashSet::default(),
             inspected: BTreeMap::new(),
+            inspect_version: 0,
             joined: Vec::new(),
             task_version: 0,
         }
@@ -477,6 +480,7 @@ impl Model {
         replies: Vec<(String, serde_json::Value)>,
         at: f64,
     ) {
+        self.inspect_version += 1;
         for (worker, reply) in replies {
             if method == "active_queues" {
                 if let Some(list) = reply.as_array() {

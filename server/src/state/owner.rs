@@ -5,16 +5,24 @@
 
 use std::time::{Duration, Instant};
 
-use app::wire::{BrokerStatus, Delta, ServerMsg, Snapshot, View, ViewPatch};
+use std::collections::{BTreeSet, HashMap};
+
+use app::wire::{
+    BrokerStatus, Cluster, Delta, ServerMsg, Snapshot, TaskRow, View, ViewData, ViewPatch,
+};
 use tokio::{
     sync::{mpsc, oneshot, watch},
     task::JoinHandle,
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{views, Model};
+use super::{
+    views::{self, ViewConfig},
+    Model,
+};
 use crate::{
     broker::{
+        queues::Unacked,
         subscriber::{Batch, Published},
         BrokerLink,
     },
@@ -58,6 +66,7 @@ enum Command {
         at: f64,
         declared: Vec<String>,
         depths: Vec<(String, Vec<u64>)>,
+        unacked: Option<Unacked>,
     },
     Reconciled(Vec<(crate::state::key::TaskKey, crate::broker::backend::Meta)>),
     Snapshot {
@@ -113,6 +122,7 @@ impl StateHandle {
         at: f64,
         declared: Vec<String>,
         depths: Vec<(String, Vec<u64>)>,
+        unacked: Option<Unacked>,
     ) {
         let _ = self
             .commands
@@ -120,6 +130,7 @@ impl StateHandle {
                 at,
                 declared,
                 depths,
+                unacked,
             })
             .await;
     }
@@ -158,6 +169,149 @@ struct Subscriber {
     view: View,
     updates: mpsc::Sender<ServerMsg>,
     seq: u64,
+    /// What the browser has, to send it only what changed.
+    sent: Sent,
+}
+
+/// What a subscriber was last sent, with the model version it came from.
+enum Sent {
+    /// Worker rows are sent by change; only the totals are remembered.
+    Workers { cluster: Cluster },
+    Tasks {
+        version: u64,
+        rows: Vec<TaskRow>,
+        counts: (u64, u64, Vec<(String, u64)>),
+    },
+    /// Small views, sent whole when anything in them changed.
+    Whole { version: u64, data: Box<ViewData> },
+}
+
+impl Sent {
+    fn of(data: &ViewData, model: &Model) -> Sent {
+        match data {
+            ViewData::Workers { cluster, .. } => Sent::Workers {
+                cluster: cluster.clone(),
+            },
+            ViewData::Tasks(t) => Sent::Tasks {
+                version: model.task_version,
+                rows: t.rows.clone(),
+                counts: (t.filtered, t.total, t.states.clone()),
+            },
+            other => Sent::Whole {
+                version: whole_version(&other.view(), model),
+                data: Box::new(other.clone()),
+            },
+        }
+    }
+}
+
+/// The model counter that moves when what a small view shows may have.
+fn whole_version(view: &View, model: &Model) -> u64 {
+    match view {
+        View::Worker { .. } => model.inspect_version,
+        View::Broker => model.queues.version,
+        View::Task { .. } | View::Tasks { .. } | View::Workers => model.task_version,
+    }
+}
+
+/// What one flush has computed, shared by subscribers to the same view.
+struct FlushCtx<'a> {
+    model: &'a Model,
+    config: &'a ViewConfig,
+    now: f64,
+    changed_workers: BTreeSet<String>,
+    cluster: Cluster,
+    computed: HashMap<View, ViewData>,
+}
+
+impl FlushCtx<'_> {
+    fn data(&mut self, view: &View) -> &ViewData {
+        let (model, config, now) = (self.model, self.config, self.now);
+        self.computed.entry(view.clone()).or_insert_with(|| {
+            // The broker part of a snapshot is not used here.
+            views::snapshot(model, config, placeholder_broker(), view, now).data
+        })
+    }
+}
+
+fn placeholder_broker() -> BrokerStatus {
+    BrokerStatus {
+        state: app::wire::BrokerState::Connecting,
+        url: String::new(),
+        detail: None,
+        since: 0.0,
+    }
+}
+
+impl Subscriber {
+    /// What changed for this subscriber since it was last sent something.
+    fn patch(&mut self, cx: &mut FlushCtx<'_>) -> Option<ViewPatch> {
+        match &mut self.sent {
+            Sent::Workers { cluster } => {
+                let cluster = (cx.cluster != *cluster).then(|| {
+                    *cluster = cx.cluster.clone();
+                    cx.cluster.clone()
+                });
+                if cx.changed_workers.is_empty() && cluster.is_none() {
+                    return None;
+                }
+                let (upsert, remove) =
+                    views::workers_changes(cx.model, cx.changed_workers.iter(), cx.now);
+                Some(ViewPatch::Workers {
+                    upsert,
+                    remove,
+                    cluster,
+                })
+            }
+            Sent::Tasks {
+                version,
+                rows,
+                counts,
+            } => {
+                if *version == cx.model.task_version {
+                    return None;
+                }
+                *version = cx.model.task_version;
+                let ViewData::Tasks(fresh) = cx.data(&self.view) else {
+                    return None;
+                };
+                let fresh_counts = (fresh.filtered, fresh.total, fresh.states.clone());
+                if fresh.rows == *rows && fresh_counts == *counts {
+                    return None;
+                }
+                let upsert: Vec<TaskRow> = fresh
+                    .rows
+                    .iter()
+                    .filter(|r| !rows.contains(r))
+                    .cloned()
+                    .collect();
+                let order = fresh.rows.iter().map(|r| r.id.clone()).collect();
+                *rows = fresh.rows.clone();
+                *counts = fresh_counts;
+                Some(ViewPatch::Tasks {
+                    order,
+                    upsert,
+                    filtered: counts.0,
+                    total: counts.1,
+                    states: counts.2.clone(),
+                })
+            }
+            Sent::Whole { version, data } => {
+                let current = whole_version(&self.view, cx.model);
+                let worker_changed = matches!(&self.view, View::Worker { name } if cx.changed_workers.contains(name));
+                if current == *version && !worker_changed {
+                    return None;
+                }
+                *version = current;
+                let fresh = cx.data(&self.view);
+                if fresh == &**data {
+                    return None;
+                }
+                **data = fresh.clone();
+                Some(ViewPatch::Replace(Box::new(fresh.clone())))
+            }
+        }
+    }
 }
 
 struct Owner {
@@ -171,6 +325,7 @@ struct Owner {
     broker_url: String,
     subscribers: Vec<Subscriber>,
     junk_log: RateLimit,
+    config: ViewConfig,
 }
 
 /// What the owner starts from.
@@ -179,6 +334,7 @@ pub struct OwnerSetup {
     pub broker_url: String,
     pub inspect_requests: Option<mpsc::Sender<String>>,
     pub purge_after: Option<f64>,
+    pub views: ViewConfig,
 }
 
 /// Starts the owner. It stops when `cancel` fires.
@@ -199,6 +355,7 @@ pub fn spawn(
         broker_url,
         subscribers: Vec::new(),
         junk_log: RateLimit::new(JUNK_LOG_INTERVAL),
+        config: setup.views,
     };
     let task = tokio::spawn(owner.run(events, command_rx, link, cancel));
     (StateHandle { commands }, task)
@@ -285,11 +442,17 @@ impl Owner {
                 at,
                 declared,
                 depths,
+                unacked,
             } => {
                 for name in &declared {
                     self.model.queues.note_declared(name);
                 }
                 self.model.queues.record(at, depths);
+                if let Some(unacked) = unacked {
+                    self.model
+                        .queues
+                        .record_unacked(unacked.total, unacked.by_routing_key);
+                }
             }
             Command::Reconciled(found) => {
                 let now = clock::now();
@@ -298,32 +461,51 @@ impl Owner {
                 }
             }
             Command::Snapshot { view, reply } => {
-                let _ = reply.send(views::snapshot(&self.model, self.broker_status(), &view));
+                let _ = reply.send(self.snapshot(&view));
             }
             Command::Subscribe { view, updates } => {
-                let snapshot = views::snapshot(&self.model, self.broker_status(), &view);
-                let first = ServerMsg::Snapshot { seq: 0, snapshot };
+                let snapshot = self.snapshot(&view);
+                let sent = Sent::of(&snapshot.data, &self.model);
+                let first = ServerMsg::Snapshot {
+                    seq: 0,
+                    snapshot: Box::new(snapshot),
+                };
                 if updates.try_send(first).is_ok() {
                     self.subscribers.push(Subscriber {
                         view,
                         updates,
                         seq: 0,
+                        sent,
                     });
                 }
             }
         }
     }
 
+    fn snapshot(&self, view: &View) -> Snapshot {
+        views::snapshot(
+            &self.model,
+            &self.config,
+            self.broker_status(),
+            view,
+            clock::now(),
+        )
+    }
+
     fn flush(&mut self, now: f64) {
         self.model.expire(now, self.purge_after);
-        let changed = self.model.workers.take_changed();
-        let workers_patch =
-            (!changed.is_empty()).then(|| views::workers_patch(&self.model, changed.iter()));
+        let changed_workers = self.model.workers.take_changed();
         let broker = std::mem::take(&mut self.link_changed).then(|| self.broker_status());
+        let mut cx = FlushCtx {
+            model: &self.model,
+            config: &self.config,
+            now,
+            changed_workers,
+            cluster: views::cluster(&self.model, now),
+            computed: HashMap::new(),
+        };
         self.subscribers.retain_mut(|s| {
-            let patch: Option<ViewPatch> = match s.view {
-                View::Workers => workers_patch.clone(),
-            };
+            let patch = s.patch(&mut cx);
             if patch.is_none() && broker.is_none() {
                 return !s.updates.is_closed();
             }

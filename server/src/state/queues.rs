@@ -77,6 +77,8 @@ pub struct Queue {
     /// Messages per priority step, as last measured (`None`: never).
     pub depths: Option<Vec<u64>>,
     pub measured_at: Option<f64>,
+    /// Messages held by workers unacknowledged, when measured by queue.
+    pub unacked: Option<u64>,
     /// Workers consuming it, per their last `active_queues` reply.
     pub consumers: BTreeSet<String>,
     /// Seen in kombu's binding tables (declared by some Celery process).
@@ -94,6 +96,7 @@ impl Queue {
             name: name.to_string(),
             depths: None,
             measured_at: None,
+            unacked: None,
             consumers: BTreeSet::new(),
             declared: false,
             sent_to: false,
@@ -111,6 +114,10 @@ impl Queue {
 #[derive(Debug, Default)]
 pub struct Queues {
     by_name: BTreeMap<String, Queue>,
+    /// `HLEN unacked`, as last measured.
+    pub unacked_total: Option<u64>,
+    /// Bumped by every change, so views know when to look again.
+    pub version: u64,
 }
 
 impl Queues {
@@ -123,6 +130,7 @@ impl Queues {
                 return None;
             }
             self.by_name.insert(name.to_string(), Queue::new(name));
+            self.version += 1;
         }
         self.by_name.get_mut(name)
     }
@@ -141,6 +149,7 @@ impl Queues {
 
     /// A worker's current queues, from its `active_queues` reply.
     pub fn set_consumer(&mut self, worker: &str, queues: &[String]) {
+        self.version += 1;
         for q in self.by_name.values_mut() {
             q.consumers.remove(worker);
         }
@@ -153,6 +162,7 @@ impl Queues {
 
     /// A worker that is gone consumes nothing.
     pub fn forget_consumer(&mut self, worker: &str) {
+        self.version += 1;
         for q in self.by_name.values_mut() {
             q.consumers.remove(worker);
         }
@@ -160,6 +170,7 @@ impl Queues {
 
     /// Depths measured at `at`, per queue and priority step.
     pub fn record(&mut self, at: f64, depths: Vec<(String, Vec<u64>)>) {
+        self.version += 1;
         for (name, d) in depths {
             if let Some(q) = self.entry(&name) {
                 let total = d.iter().sum();
@@ -168,6 +179,19 @@ impl Queues {
                 q.depths = Some(d);
                 q.measured_at = Some(at);
             }
+        }
+    }
+
+    /// Unacknowledged messages: the total, and by routing key when
+    /// measured so (a routing key is taken to name its queue, as with
+    /// Celery's default direct exchange).
+    pub fn record_unacked(&mut self, total: u64, by_routing_key: Option<BTreeMap<String, u64>>) {
+        self.version += 1;
+        self.unacked_total = Some(total);
+        for q in self.by_name.values_mut() {
+            q.unacked = by_routing_key
+                .as_ref()
+                .map(|m| m.get(&q.name).copied().unwrap_or(0));
         }
     }
 

@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 
 use foldhash::HashMap;
 
-use super::task::Kind;
+use super::{
+    stats::{Outcome, Ring},
+    task::Kind,
+};
 use crate::broker::events::{WorkerEvent, WorkerEventKind};
 
 /// Celery's `HEARTBEAT_EXPIRE_WINDOW` (200 %): a worker is offline once
@@ -48,6 +51,8 @@ pub struct Worker {
     pub task_events: [u64; Kind::ALL.len()],
     /// Worker events (online, heartbeat, offline) it sent.
     pub worker_events: [u64; 3],
+    /// Tasks it finished, per 5 s for the last minute (server clock).
+    pub recent: Ring,
     /// Bumped whenever anything above changes.
     pub rev: u64,
 }
@@ -71,6 +76,7 @@ impl Worker {
             offline_since: None,
             task_events: [0; Kind::ALL.len()],
             worker_events: [0; 3],
+            recent: Ring::new(RECENT_BUCKET_SECONDS, RECENT_BUCKETS),
             rev: 0,
         }
     }
@@ -79,6 +85,11 @@ impl Worker {
     pub fn alive_at(&self, now: f64) -> bool {
         self.last_heartbeat
             .is_some_and(|t| now < t + self.freq * HEARTBEAT_EXPIRE_FACTOR)
+    }
+
+    /// Tasks finished per second over the minute before `now`.
+    pub fn rate(&self, now: f64) -> f64 {
+        finished_per_second(&self.recent, now)
     }
 
     pub fn task_count(&self, kind: Kind) -> u64 {
@@ -223,6 +234,11 @@ impl Workers {
         let worker = &mut self.list[i];
         if !duplicate {
             worker.task_events[kind as usize] += 1;
+            match kind {
+                Kind::Succeeded => worker.recent.add(received_at, Outcome::Succeeded),
+                Kind::Failed => worker.recent.add(received_at, Outcome::Failed),
+                _ => {}
+            }
         }
         if worker.last_heartbeat.is_none_or(|t| t < received_at) {
             worker.last_heartbeat = Some(received_at);
@@ -287,9 +303,27 @@ impl Workers {
     pub fn heap_bytes(&self) -> usize {
         self.list
             .iter()
-            .map(|w| std::mem::size_of::<Worker>() + 2 * w.hostname.len() + 64)
+            .map(|w| {
+                std::mem::size_of::<Worker>() + w.recent.heap_bytes() + 2 * w.hostname.len() + 64
+            })
             .sum()
     }
+}
+
+/// Width and number of the buckets of [`Worker::recent`]: a minute.
+const RECENT_BUCKET_SECONDS: u32 = 5;
+const RECENT_BUCKETS: usize = 12;
+
+/// Succeeded and failed per second in `ring` over the minute before `now`,
+/// the current (partial) bucket left out.
+pub fn finished_per_second(ring: &Ring, now: f64) -> f64 {
+    let width = f64::from(ring.width());
+    let buckets = ring.window(now - 60.0, now - width);
+    let n: u64 = buckets
+        .iter()
+        .map(|(_, c)| u64::from(c[Outcome::Succeeded as usize] + c[Outcome::Failed as usize]))
+        .sum();
+    n as f64 / (buckets.len() as f64 * width).max(1.0)
 }
 
 /// Keeps the last known value when an event omits a field, as Celery does.

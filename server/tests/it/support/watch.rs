@@ -74,8 +74,8 @@ impl Watch {
 
 pub fn worker<'a>(model: &'a LiveModel, hostname: &str) -> Option<&'a WorkerRow> {
     match &model.data {
-        Some(ViewData::Workers { workers }) => workers.iter().find(|w| w.hostname == hostname),
-        None => None,
+        Some(ViewData::Workers { workers, .. }) => workers.iter().find(|w| w.hostname == hostname),
+        _ => None,
     }
 }
 

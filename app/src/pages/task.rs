@@ -1,0 +1,186 @@
+//! The Task page (`/task/<id>`): every field of one task, its args, result
+//! and traceback as text, its relatives as links, and its events in time
+//! order. Live: a state change shows without a reload.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use super::tasks::encode;
+use crate::components::{format_duration, CopyButton, StateBadge, Time};
+use crate::live::{snapshot_resource, use_live};
+use crate::wire::{TaskDetail, View, ViewData};
+
+#[component]
+pub fn TaskPage() -> impl IntoView {
+    let live = use_live();
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.with(|p| p.get("id").unwrap_or_default()));
+    let view = Memo::new(move |_| View::Task { id: id.get() });
+    live.follow(view);
+    let initial = snapshot_resource(view.get_untracked());
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading the task…"</p> }>
+            {move || Suspend::new(async move {
+                if let Some(snapshot) = initial.await {
+                    live.seed(snapshot);
+                }
+                view! { <TaskBody id/> }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn TaskBody(id: Memo<String>) -> impl IntoView {
+    let live = use_live();
+    let task = Memo::new(move |_| {
+        let id = id.get();
+        live.model.with(|m| match &m.data {
+            Some(ViewData::Task { id: shown, task }) if *shown == id => Some(task.clone()),
+            _ => None,
+        })
+    });
+    move || match task.get() {
+        None => view! { <p class="loading">"Loading the task…"</p> }.into_any(),
+        Some(None) => {
+            let id = id.get();
+            view! {
+                <h1 class="mono">{id.clone()}</h1>
+                <p class="empty" data-testid="unknown-task">
+                    "celadon has no task with this id: it may not have been sent yet, or it was \
+                     forgotten (--max-tasks, --max-memory). This page updates when it appears."
+                </p>
+            }
+            .into_any()
+        }
+        Some(Some(t)) => view! { <TaskView t=*t/> }.into_any(),
+    }
+}
+
+#[component]
+fn TaskView(t: TaskDetail) -> AnyView {
+    let row = t.row.clone();
+    let title = row.name.clone().unwrap_or_else(|| "task".into());
+    let id = row.id.clone();
+    view! {
+        <h1>
+            {title} " " <StateBadge state=row.state.clone()/>
+        </h1>
+        <p class="mono subtle" data-testid="task-id">
+            {id.clone()} " " <CopyButton text=id/>
+        </p>
+        <div class="columns-2">
+            <Fields t=t.clone()/>
+            <Timeline t=t.clone()/>
+        </div>
+        <TextBlock label="args" text=row.args.clone() testid="task-args"/>
+        <TextBlock label="kwargs" text=row.kwargs.clone() testid="task-kwargs"/>
+        <TextBlock label="Result" text=row.result.clone() testid="task-result"/>
+        <TextBlock label="Exception" text=row.exception.clone() testid="task-exception"/>
+        <TextBlock label="Traceback" text=t.traceback.clone() testid="task-traceback"/>
+    }
+    .into_any()
+}
+
+fn task_link(id: Option<String>) -> Option<AnyView> {
+    id.map(|id| {
+        let href = format!("/task/{}", encode(&id));
+        view! { <a class="mono" href=href>{id}</a> }.into_any()
+    })
+}
+
+#[component]
+fn Fields(t: TaskDetail) -> AnyView {
+    let r = t.row;
+    let worker = r.worker.clone().map(|w| {
+        let href = format!("/worker/{}", encode(&w));
+        view! { <a href=href>{w}</a> }
+    });
+    let revoked_how = match (t.terminated, t.expired, t.signum) {
+        (Some(true), _, Some(sig)) => Some(format!("terminated (signal {sig})")),
+        (Some(true), _, None) => Some("terminated".to_string()),
+        (_, Some(true), _) => Some("expired".to_string()),
+        (Some(false), _, _) => Some("revoked before it ran".to_string()),
+        _ => None,
+    };
+    let children = t
+        .children
+        .into_iter()
+        .map(|c| view! { <li>{task_link(Some(c))}</li> })
+        .collect_view();
+    let text = |v: Option<String>| v.unwrap_or_default();
+    view! {
+        <table class="kv fields" data-testid="task-fields">
+            <tbody>
+                <tr><th>"State"</th><td data-field="state">{r.state.clone()}</td></tr>
+                <tr><th>"Worker"</th><td data-field="worker">{worker}</td></tr>
+                <tr><th>"Queue"</th><td>{text(t.queue)}</td></tr>
+                <tr><th>"Exchange"</th><td>{text(r.exchange)}</td></tr>
+                <tr><th>"Routing key"</th><td>{text(r.routing_key)}</td></tr>
+                <tr><th>"Retries"</th><td data-field="retries">{r.retries.map(|n| n.to_string())}</td></tr>
+                <tr><th>"Runtime"</th><td data-field="runtime">{r.runtime.map(format_duration)}</td></tr>
+                <tr><th>"ETA"</th><td>{text(r.eta)}</td></tr>
+                <tr><th>"Expires"</th><td>{text(r.expires)}</td></tr>
+                <tr><th>"Revoked"</th><td>{revoked_how}</td></tr>
+                <tr><th>"Sent by"</th><td>{text(t.client)}</td></tr>
+                <tr><th>"Parent"</th><td data-field="parent">{task_link(t.parent)}</td></tr>
+                <tr><th>"Root"</th><td data-field="root">{task_link(t.root)}</td></tr>
+                <tr><th>"Children"</th><td data-field="children"><ul class="plain">{children}</ul></td></tr>
+                <tr><th>"Clock"</th><td>{t.clock}</td></tr>
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn Timeline(t: TaskDetail) -> AnyView {
+    let first = t.timeline.first().map(|e| e.at);
+    let entries = t
+        .timeline
+        .into_iter()
+        .map(|e| {
+            let offset = first
+                .map(|f| format!("+{}", format_duration(e.at - f)))
+                .unwrap_or_default();
+            let by = e.by.unwrap_or_default();
+            let key = e.event.clone();
+            view! {
+                <tr data-event=key>
+                    <td class="mono">{e.event}</td>
+                    <td><Time at=Signal::stored(Some(e.at))/></td>
+                    <td class="num subtle">{offset}</td>
+                    <td>{by}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="timeline">
+            <h2>"Events"</h2>
+            <table class="grid" data-testid="task-timeline">
+                <thead>
+                    <tr><th>"Event"</th><th>"Time"</th><th class="num">"After first"</th><th>"By"</th></tr>
+                </thead>
+                <tbody>{entries}</tbody>
+            </table>
+        </section>
+    }
+    .into_any()
+}
+
+/// A block of untrusted text (args, a traceback): shown as text, never as
+/// HTML; leptos sets it as a text node.
+#[component]
+fn TextBlock(label: &'static str, text: Option<String>, testid: &'static str) -> AnyView {
+    text.map(|text| {
+        let copy = text.clone();
+        view! {
+            <section class="text-block">
+                <h2>{label} " " <CopyButton text=copy/></h2>
+                <pre data-testid=testid>{text}</pre>
+            </section>
+        }
+    })
+    .into_any()
+}

@@ -154,6 +154,7 @@ fn TasksBody(query: Memo<TasksQuery>, columns: Memo<Option<String>>) -> impl Int
                 }
             }
         >
+            <div class="table-scroll">
             <table class="grid tasks" data-testid="tasks-table">
                 <thead>
                     <tr>
@@ -172,6 +173,7 @@ fn TasksBody(query: Memo<TasksQuery>, columns: Memo<Option<String>>) -> impl Int
                     />
                 </tbody>
             </table>
+            </div>
         </Show>
     }
 }

@@ -16,20 +16,29 @@ use super::{
 };
 use crate::clock;
 
-/// Batches (one per socket read, up to 256 KB of messages) waiting for the
-/// model's owner: a hundred megabytes, seconds of the heaviest stream, so
-/// that a slow moment in the owner never makes the reader stop draining
-/// Redis (Redis cuts a subscriber that falls 32 MB behind). When it is full
-/// anyway, the batch is dropped and its messages counted in
-/// `ReaderStats::dropped`.
+/// Batches (one per socket read) waiting for the model's owner. When it is
+/// full the reader keeps draining Redis (Redis cuts a subscriber that falls
+/// 32 MB behind) and holds what it reads in one growing batch, up to
+/// [`HOLD_LIMIT`], offered again at every later read: under load the
+/// batches grow instead of being lost. (At worst a held batch waits for the
+/// next message; workers heartbeat every 2 s.)
 pub const EVENT_QUEUE: usize = 512;
 
-/// After a read that brought fewer messages than [`SMALL_READ`], the reader
+/// Bytes of payload the reader holds while the queue is full; past it, the
+/// held batch is dropped and its messages counted in `ReaderStats::dropped`.
+/// Seconds of the heaviest stream.
+pub const HOLD_LIMIT: usize = 128 << 20;
+
+/// After a read that brought fewer payload bytes than [`SMALL_READ`], the reader
 /// waits this long before reading again, so the next read collects what
 /// arrived meanwhile: far fewer wake-ups and syscalls at a cost of at most
 /// a millisecond of latency (pages update every 100 ms anyway).
 const PACE: Duration = Duration::from_millis(1);
-const SMALL_READ: usize = 64;
+/// Counted in bytes, not messages: a prefork worker's `task.multi` message
+/// holds 24 events, and a socket read holds a few hundred kilobytes at most,
+/// so a message count would call a full read small and pace a reader that
+/// is already behind (Redis then cuts it at 32 MB).
+const SMALL_READ: usize = 32 * 1024;
 
 /// Delays between connection attempts; the last one repeats.
 const RETRY_DELAYS: [Duration; 5] = [
@@ -108,22 +117,28 @@ async fn read_until_disconnected(
     tracing::info!(broker = %url.masked(), pattern, "subscribed to events");
     set_link(link, LinkState::Connected, None);
     let mut messages = Vec::new();
+    // What the owner had no room for yet, and its payload bytes.
+    let mut held: Batch = Vec::new();
+    let mut held_bytes = 0usize;
     loop {
         conn.messages(&mut messages).await?;
         // One clock read per read from the socket: they arrived together.
         let received_at = clock::now();
-        let small = messages.len() < SMALL_READ;
-        let batch: Batch = messages
-            .drain(..)
-            .map(|m| Published {
-                channel: m.channel,
-                payload: m.payload,
-                received_at,
-            })
-            .collect();
-        match out.try_send(batch) {
-            Ok(()) => {}
+        let read_bytes: usize = messages.iter().map(|m| m.payload.len()).sum();
+        let small = read_bytes < SMALL_READ;
+        held_bytes += read_bytes;
+        held.extend(messages.drain(..).map(|m| Published {
+            channel: m.channel,
+            payload: m.payload,
+            received_at,
+        }));
+        match out.try_send(std::mem::take(&mut held)) {
+            Ok(()) => held_bytes = 0,
+            Err(mpsc::error::TrySendError::Full(batch)) if held_bytes <= HOLD_LIMIT => {
+                held = batch;
+            }
             Err(mpsc::error::TrySendError::Full(batch)) => {
+                held_bytes = 0;
                 stats
                     .dropped
                     .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);

@@ -4,6 +4,7 @@
 
 import { expect, Page, test } from '@playwright/test';
 import { Cluster } from './support/cluster';
+import { expectSameDocument, markDocument } from './support/page';
 
 let cluster: Cluster;
 
@@ -15,15 +16,6 @@ test.afterEach(async ({}, testInfo) => {
   if (testInfo.status !== testInfo.expectedStatus) console.log(cluster.logs());
   await cluster.stop();
 });
-
-/** Marks the document so a reload would be noticed. */
-async function markDocument(page: Page) {
-  await page.evaluate(() => ((window as unknown as { celadonMark: number }).celadonMark = 42));
-}
-
-async function expectSameDocument(page: Page) {
-  expect(await page.evaluate(() => (window as unknown as { celadonMark?: number }).celadonMark)).toBe(42);
-}
 
 async function openLive(page: Page, url: string) {
   await page.goto(url);

@@ -2,6 +2,7 @@
 
 import { expect, Page, test } from '@playwright/test';
 import { Cluster } from './support/cluster';
+import { expectSameDocument, markDocument } from './support/page';
 
 let cluster: Cluster;
 
@@ -13,15 +14,6 @@ test.afterEach(async ({}, testInfo) => {
   if (testInfo.status !== testInfo.expectedStatus) console.log(cluster.logs());
   await cluster.stop();
 });
-
-/** Marks the document so a reload would be noticed. */
-async function markDocument(page: Page) {
-  await page.evaluate(() => ((window as unknown as { celadonMark: number }).celadonMark = 42));
-}
-
-async function expectSameDocument(page: Page) {
-  expect(await page.evaluate(() => (window as unknown as { celadonMark?: number }).celadonMark)).toBe(42);
-}
 
 function row(page: Page, hostname: string) {
   return page.locator(`tr[data-worker="${hostname}"]`);

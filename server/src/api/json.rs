@@ -5,7 +5,6 @@
 use serde::{ser::SerializeMap, Serialize, Serializer};
 
 use crate::state::{
-    key::TaskKey,
     task::{flags, Task, NO_RETRIES},
     text::Field,
     Model,
@@ -58,23 +57,14 @@ fn time(t: f64) -> Option<f64> {
     t.is_finite().then_some(t)
 }
 
-fn link(model: &Model, key: TaskKey, text: Option<&str>) -> Option<String> {
-    if key.is_none() {
-        return None;
-    }
-    key.uuid_text()
-        .or_else(|| text.map(str::to_string))
-        .or_else(|| model.id_text(key))
-}
-
 impl TaskJson {
     pub fn of(model: &Model, t: &Task) -> TaskJson {
         let sym = |s: crate::state::symbols::Sym| {
             (!s.is_none()).then(|| model.symbols.text(s).to_string())
         };
         let text = |f: Field| t.text.get(f).map(str::to_string);
-        let root = link(model, t.root, t.text.get(Field::RootIdText));
-        let parent = link(model, t.parent, t.text.get(Field::ParentIdText));
+        let root = model.link_text(t.root, t.text.get(Field::RootIdText));
+        let parent = model.link_text(t.parent, t.text.get(Field::ParentIdText));
         let revoked = t.times.revoked.is_finite();
         TaskJson {
             uuid: model.id_text(t.key).unwrap_or_default(),
@@ -112,7 +102,7 @@ impl TaskJson {
                 .as_deref()
                 .unwrap_or(&[])
                 .iter()
-                .filter_map(|c| link(model, *c, None))
+                .filter_map(|c| model.link_text(*c, None))
                 .collect(),
             queue: sym(t.queue),
             terminated: revoked.then_some(t.flags & flags::TERMINATED != 0),

@@ -541,6 +541,17 @@ impl Model {
             .collect()
     }
 
+    /// The id of a related task (parent, root, child): its uuid, else the
+    /// text the event gave, else the id of the task if it is known.
+    pub fn link_text(&self, key: TaskKey, text: Option<&str>) -> Option<String> {
+        if key.is_none() {
+            return None;
+        }
+        key.uuid_text()
+            .or_else(|| text.map(str::to_string))
+            .or_else(|| self.id_text(key))
+    }
+
     /// The text form of a task id.
     pub fn id_text(&self, key: TaskKey) -> Option<String> {
         key.uuid_text().or_else(|| {

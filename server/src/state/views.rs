@@ -210,15 +210,6 @@ pub fn tasks_data(model: &Model, config: &ViewConfig, q: &TasksQuery) -> TasksDa
     }
 }
 
-fn link(model: &Model, key: TaskKey, text: Option<&str>) -> Option<String> {
-    if key.is_none() {
-        return None;
-    }
-    key.uuid_text()
-        .or_else(|| text.map(str::to_string))
-        .or_else(|| model.id_text(key))
-}
-
 /// A task's life from the times its events left: one entry per kind of
 /// event, in time order. Only the last attempt's worker is known, so every
 /// worker-side entry names it.
@@ -260,14 +251,14 @@ pub fn task_detail(model: &Model, id: &str) -> Option<TaskDetail> {
         traceback: t.text.get(Field::Traceback).map(str::to_string),
         queue: sym_text(model, t.queue),
         client: t.text.get(Field::Client).map(str::to_string),
-        parent: link(model, t.parent, t.text.get(Field::ParentIdText)),
-        root: link(model, t.root, t.text.get(Field::RootIdText)),
+        parent: model.link_text(t.parent, t.text.get(Field::ParentIdText)),
+        root: model.link_text(t.root, t.text.get(Field::RootIdText)),
         children: t
             .children
             .as_deref()
             .unwrap_or(&[])
             .iter()
-            .filter_map(|c| link(model, *c, None))
+            .filter_map(|c| model.link_text(*c, None))
             .collect(),
         succeeded: time(t.times.succeeded),
         failed: time(t.times.failed),

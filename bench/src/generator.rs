@@ -302,6 +302,7 @@ pub struct Spec {
     pub max_tasks: Option<u64>,
 }
 
+/// What a rendered stage holds, and (once published) how long it took.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Sent {
     pub tasks: u64,
@@ -318,67 +319,43 @@ struct FakeWorker {
     processed: u64,
 }
 
-/// Where generated payloads go.
-pub trait Sink {
-    fn publish(&mut self, channel: &str, payload: String);
-    /// End of a tick: send what was buffered.
-    fn flush(&mut self) -> redis::RedisResult<()>;
+/// One PUBLISH of a rendered stage.
+pub struct Publish {
+    /// When to send it, from the start of the stage.
+    pub at: Duration,
+    pub channel: &'static str,
+    pub payload: String,
 }
 
-/// Publishes to Redis, one pipeline per tick.
-pub struct RedisSink<'a> {
-    pub conn: &'a mut redis::Connection,
-    pub pipe: redis::Pipeline,
-    pub pending: usize,
+/// A stage rendered ahead of time. Publishing it then costs the machine
+/// only the PUBLISH commands: on two cores, a generator formatting events
+/// while the dashboard ingests them would take the other core, and the
+/// dashboard's CPU per event would measure the contention, not the
+/// dashboard. It also makes "the same stream" literal: both dashboards
+/// are sent these very bytes.
+pub struct Plan {
+    pub publishes: Vec<Publish>,
+    pub sent: Sent,
 }
 
-impl Sink for RedisSink<'_> {
-    fn publish(&mut self, channel: &str, payload: String) {
-        self.pipe.publish(channel, payload).ignore();
-        self.pending += 1;
-    }
-
-    fn flush(&mut self) -> redis::RedisResult<()> {
-        if self.pending > 0 {
-            self.pipe.query::<()>(self.conn)?;
-            self.pipe.clear();
-            self.pending = 0;
-        }
-        Ok(())
+impl Plan {
+    pub fn bytes(&self) -> usize {
+        self.publishes.iter().map(|p| p.payload.len()).sum()
     }
 }
 
-/// Keeps payloads in memory, for measuring ingestion without Redis.
-#[derive(Default)]
-pub struct MemorySink(pub Vec<(String, String)>);
+/// Publishes at most this many payloads per pipeline when a stage has no
+/// rate (each a round trip; Redis answers them in order).
+const FLAT_OUT_PIPELINE: usize = 400;
 
-impl Sink for MemorySink {
-    fn publish(&mut self, channel: &str, payload: String) {
-        self.0.push((channel.to_string(), payload));
-    }
+/// The publishing schedule's resolution: a tick's payloads go in one
+/// pipeline, as a worker's event loop flushes its buffer once per tick.
+const TICK: Duration = Duration::from_millis(10);
 
-    fn flush(&mut self) -> redis::RedisResult<()> {
-        Ok(())
-    }
-}
-
-/// Publishes the stage's load on `conn` (to the channels of db 0).
-pub fn publish(
-    conn: &mut redis::Connection,
-    t: &Templates,
-    spec: &Spec,
-) -> redis::RedisResult<Sent> {
-    let mut sink = RedisSink {
-        conn,
-        pipe: redis::pipe(),
-        pending: 0,
-    };
-    generate(&mut sink, t, spec)
-}
-
-/// Generates the stage's load into `sink`.
-pub fn generate(sink: &mut impl Sink, t: &Templates, spec: &Spec) -> redis::RedisResult<Sent> {
-    const TICK: Duration = Duration::from_millis(10);
+/// Renders the stage: events stamped `base` (seconds since the epoch) plus
+/// their planned send time. A stage with a rate is planned tick by tick
+/// up to its duration; one without is planned at time zero.
+pub fn render(t: &Templates, spec: &Spec, base: f64) -> Plan {
     let mut workers: Vec<FakeWorker> = (0..spec.workers.max(1))
         .map(|i| FakeWorker {
             host: format!("bench{i}@loadgen"),
@@ -387,19 +364,32 @@ pub fn generate(sink: &mut impl Sink, t: &Templates, spec: &Spec) -> redis::Redi
             processed: 0,
         })
         .collect();
-    let start = Instant::now();
+    let mut out: Vec<Publish> = Vec::new();
     let mut sent = Sent::default();
     let mut next_task = spec.first_task;
-    let mut next_heartbeat = start;
+    let mut next_heartbeat = Duration::ZERO;
     let mut tag = spec.first_task << 8;
-    while start.elapsed() < spec.duration && spec.max_tasks.is_none_or(|m| sent.tasks < m) {
-        let now = clock_now();
+    let mut tick = Duration::ZERO;
+    let more = |sent: &Sent| spec.max_tasks.is_none_or(|m| sent.tasks < m);
+    while (spec.rate.is_none() || tick < spec.duration) && more(&sent) {
+        let at = if spec.rate.is_some() {
+            tick
+        } else {
+            Duration::ZERO
+        };
+        let now = base + tick.as_secs_f64();
         let target = match spec.rate {
-            Some(rate) => (rate * (start.elapsed() + TICK).as_secs_f64()) as u64,
+            Some(rate) => (rate * (tick + TICK).as_secs_f64()) as u64,
             None => sent.events + 24 * 400,
         };
-        let mut publishes = 0u64;
-        if Instant::now() >= next_heartbeat {
+        let mut push = |channel: &'static str, payload: String| {
+            out.push(Publish {
+                at,
+                channel,
+                payload,
+            });
+        };
+        if tick >= next_heartbeat {
             for w in &workers {
                 let mut body = String::new();
                 let v = Values {
@@ -412,15 +402,14 @@ pub fn generate(sink: &mut impl Sink, t: &Templates, spec: &Spec) -> redis::Redi
                 };
                 t.heartbeat.render(&mut body, &v);
                 tag += 1;
-                sink.publish(
+                push(
                     "/0.celeryev/worker.heartbeat",
                     envelope(&body, &w.host, "worker.heartbeat", tag),
                 );
-                publishes += 1;
             }
             next_heartbeat += Duration::from_secs(2);
         }
-        while sent.events < target && spec.max_tasks.is_none_or(|m| sent.tasks < m) {
+        while sent.events < target && more(&sent) {
             let uuid = task_id(next_task);
             let w = &mut workers[(next_task % spec.workers.max(1) as u64) as usize];
             let fails = spec.fail_every > 0 && next_task.is_multiple_of(spec.fail_every);
@@ -444,21 +433,21 @@ pub fn generate(sink: &mut impl Sink, t: &Templates, spec: &Spec) -> redis::Redi
                 },
             );
             tag += 1;
-            sink.publish(
+            push(
                 "/0.celeryev/task.sent",
                 envelope(&body, client, "task.sent", tag),
             );
-            publishes += 1;
-            let steps: [(&Template, &str); 3] = [
-                (&t.received, "task.received"),
-                (&t.started, "task.started"),
-                if fails {
-                    (&t.failed, "task.failed")
-                } else {
-                    (&t.succeeded, "task.succeeded")
-                },
+            let finish = if fails {
+                (&t.failed, "task.failed", "/0.celeryev/task.failed")
+            } else {
+                (&t.succeeded, "task.succeeded", "/0.celeryev/task.succeeded")
+            };
+            let steps = [
+                (&t.received, "task.received", "/0.celeryev/task.received"),
+                (&t.started, "task.started", "/0.celeryev/task.started"),
+                finish,
             ];
-            for (i, (tpl, rk)) in steps.iter().enumerate() {
+            for (i, (tpl, rk, channel)) in steps.into_iter().enumerate() {
                 w.clock += 1;
                 let mut e = String::new();
                 let v = Values {
@@ -472,17 +461,15 @@ pub fn generate(sink: &mut impl Sink, t: &Templates, spec: &Spec) -> redis::Redi
                 tpl.render(&mut e, &v);
                 if spec.batch <= 1 {
                     tag += 1;
-                    sink.publish(&format!("/0.celeryev/{rk}"), envelope(&e, &w.host, rk, tag));
-                    publishes += 1;
+                    push(channel, envelope(&e, &w.host, rk, tag));
                 } else {
                     w.pending.push(e);
                     if w.pending.len() >= spec.batch {
                         tag += 1;
-                        sink.publish(
+                        push(
                             "/0.celeryev/task.multi",
                             multi(&mut w.pending, &w.host, tag),
                         );
-                        publishes += 1;
                     }
                 }
             }
@@ -492,24 +479,70 @@ pub fn generate(sink: &mut impl Sink, t: &Templates, spec: &Spec) -> redis::Redi
         // A worker flushes its buffer every event-loop tick.
         for w in workers.iter_mut().filter(|w| !w.pending.is_empty()) {
             tag += 1;
-            sink.publish(
+            push(
                 "/0.celeryev/task.multi",
                 multi(&mut w.pending, &w.host, tag),
             );
-            publishes += 1;
         }
-        sink.flush()?;
-        sent.publishes += publishes;
-        if spec.rate.is_some() {
-            let due =
-                start + Duration::from_secs_f64(sent.events as f64 / spec.rate.unwrap_or(1.0));
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait.min(TICK));
-            }
-        }
+        tick += TICK;
     }
-    sent.elapsed = start.elapsed();
-    Ok(sent)
+    sent.publishes = out.len() as u64;
+    Plan {
+        publishes: out,
+        sent,
+    }
+}
+
+/// A `task-received` event, on its own channel, for a task named `name`
+/// that stands out on a page: the under-load stage watches for it.
+pub fn probe(t: &Templates, n: u64, name: &str, now: f64) -> (&'static str, String) {
+    let host = "bench0@loadgen";
+    let mut body = String::new();
+    t.received.render(
+        &mut body,
+        &Values {
+            uuid: &task_id(n),
+            host,
+            timestamp: now,
+            clock: 1,
+            runtime: 0.0,
+            processed: 0,
+        },
+    );
+    let body = body.replacen("\"tasks.add\"", &format!("\"{name}\""), 1);
+    (
+        "/0.celeryev/task.received",
+        envelope(&body, host, "task.received", n),
+    )
+}
+
+/// Publishes `plan` on `conn` on its schedule, one pipeline per tick (or
+/// per [`FLAT_OUT_PIPELINE`] payloads when it has none).
+pub fn publish(conn: &mut redis::Connection, plan: &Plan) -> redis::RedisResult<Sent> {
+    let start = Instant::now();
+    let mut rest = plan.publishes.as_slice();
+    let mut pipe = redis::pipe();
+    while let Some(first) = rest.first() {
+        if let Some(wait) = (start + first.at).checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let n = rest
+            .iter()
+            .take(FLAT_OUT_PIPELINE.max(1))
+            .take_while(|p| p.at == first.at)
+            .count();
+        let (now, later) = rest.split_at(n);
+        for p in now {
+            pipe.publish(p.channel, p.payload.as_str()).ignore();
+        }
+        pipe.query::<()>(conn)?;
+        pipe.clear();
+        rest = later;
+    }
+    Ok(Sent {
+        elapsed: start.elapsed(),
+        ..plan.sent
+    })
 }
 
 fn multi(pending: &mut Vec<String>, host: &str, tag: u64) -> String {

@@ -6,6 +6,7 @@ with large arguments. The broker comes from CELADON_BROKER; the result
 backend from CELADON_BACKEND (optional).
 """
 
+import json
 import os
 import time
 
@@ -62,3 +63,16 @@ def slow(seconds=5.0):
 def echo(*args, **kwargs):
     """Returns what it was given: for large and odd arguments."""
     return {"nargs": len(args), "kwargs": sorted(kwargs)}
+
+
+@app.task(bind=True)
+def record(self, *args, **kwargs):
+    """Writes the arguments it was given, as JSON, to
+    $CELADON_RECORD_DIR/<task id>.json (so tests can check them from the
+    worker's side), then fails if kwargs has fail=True."""
+    path = os.path.join(os.environ["CELADON_RECORD_DIR"], f"{self.request.id}.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump([args, kwargs], f, sort_keys=True)
+    if kwargs.get("fail"):
+        raise ValueError("recorded; failing as asked")
+    return len(args)

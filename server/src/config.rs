@@ -153,6 +153,53 @@ pub struct Args {
         value_name = "COLUMNS"
     )]
     pub tasks_columns: TaskColumns,
+
+    /// Require a login for every page, the websocket and the API
+    /// (/healthcheck and /metrics stay open, as in Flower):
+    /// user:password, comma-separated for several.
+    #[arg(
+        long,
+        alias = "basic_auth",
+        env = "FLOWER_BASIC_AUTH",
+        value_parser = parse_users,
+        value_name = "USER:PASSWORD,..."
+    )]
+    pub basic_auth: Option<Users>,
+
+    /// Show everything, control nothing: the UI hides every action and
+    /// every control endpoint answers 403.
+    #[arg(
+        long,
+        alias = "read_only",
+        env = "FLOWER_READ_ONLY",
+        default_value = "false",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set,
+        value_parser = parse_bool,
+        value_name = "BOOL"
+    )]
+    pub read_only: bool,
+}
+
+/// `--basic-auth`: `(user, password)` pairs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Users(pub Vec<(String, String)>);
+
+fn parse_users(s: &str) -> Result<Users, String> {
+    let mut out = Vec::new();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match pair.split_once(':') {
+            Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+                out.push((user.to_string(), password.to_string()));
+            }
+            _ => return Err(format!("{pair:?} is not user:password")),
+        }
+    }
+    if out.is_empty() {
+        return Err("no user:password given".into());
+    }
+    Ok(Users(out))
 }
 
 /// `--tasks-columns`, checked against Flower's column names.
@@ -243,6 +290,9 @@ pub struct Config {
     pub purge_offline_workers: Option<f64>,
     /// `--tasks-columns`.
     pub tasks_columns: Vec<String>,
+    /// `--basic-auth`: empty for none.
+    pub basic_auth: Vec<(String, String)>,
+    pub read_only: bool,
 }
 
 impl Config {
@@ -260,6 +310,8 @@ impl Config {
                 .split(',')
                 .map(str::to_string)
                 .collect(),
+            basic_auth: Vec::new(),
+            read_only: false,
         }
     }
 }
@@ -289,6 +341,12 @@ impl Args {
             inspect_timeout: Duration::from_secs_f64((self.inspect_timeout / 1000.0).max(0.01)),
             purge_offline_workers: self.purge_offline_workers,
             tasks_columns: self.tasks_columns.0.clone(),
+            basic_auth: self
+                .basic_auth
+                .as_ref()
+                .map(|u| u.0.clone())
+                .unwrap_or_default(),
+            read_only: self.read_only,
         }
     }
 

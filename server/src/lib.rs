@@ -52,6 +52,7 @@ pub async fn run(
             views: state::views::ViewConfig {
                 tasks_columns: config.tasks_columns.clone(),
                 priority_steps: config.transport.priority_steps.clone(),
+                controls: !config.read_only,
             },
         },
         events_rx,
@@ -67,6 +68,14 @@ pub async fn run(
         cancel.clone(),
     )));
     let pidbox = Arc::new(Pidbox::new(&config.broker, naming.clone())?);
+    let control = Arc::new(control::service::Control::new(
+        pidbox.clone(),
+        state.clone(),
+        naming.clone(),
+        &config.broker,
+        config.result_backend.as_ref(),
+        config.inspect_timeout,
+    )?);
     tasks.push(tokio::spawn(inspector::run(
         pidbox.clone(),
         state.clone(),
@@ -101,6 +110,11 @@ pub async fn run(
         sockets: sockets.clone(),
         reader: reader_stats,
         pidbox,
+        control,
+        access: api::guard::Access {
+            users: Arc::new(config.basic_auth.clone()),
+            read_only: config.read_only,
+        },
         inspect_timeout: config.inspect_timeout,
     };
     let served = axum::serve(listener, api::router(app))

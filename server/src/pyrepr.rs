@@ -31,6 +31,24 @@ pub struct ReprError {
 /// Nesting deeper than this is refused (Celery cuts reprs at a few levels).
 const MAX_DEPTH: usize = 64;
 
+/// A JSON value as Python holds it once decoded: what Celery's `saferepr`
+/// then prints (arrays are lists, objects dicts).
+pub fn from_json(v: &serde_json::Value) -> PyValue {
+    match v {
+        serde_json::Value::Null => PyValue::None,
+        serde_json::Value::Bool(b) => PyValue::Bool(*b),
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => PyValue::Int(n.to_string()),
+        serde_json::Value::Number(n) => PyValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::String(s) => PyValue::Str(s.clone()),
+        serde_json::Value::Array(a) => PyValue::List(a.iter().map(from_json).collect()),
+        serde_json::Value::Object(o) => PyValue::Dict(
+            o.iter()
+                .map(|(k, v)| (PyValue::Str(k.clone()), from_json(v)))
+                .collect(),
+        ),
+    }
+}
+
 pub fn parse(text: &str) -> Result<PyValue, ReprError> {
     let mut p = Parser {
         s: text.as_bytes(),

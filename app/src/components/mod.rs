@@ -1,6 +1,7 @@
 //! Widgets shared by the pages.
 
 mod badge;
+mod confirm;
 mod conn;
 mod copy;
 mod json;
@@ -8,6 +9,7 @@ mod time;
 mod topbar;
 
 pub use badge::{state_class, StateBadge};
+pub use confirm::ConfirmAction;
 pub use conn::ConnIndicator;
 pub use copy::CopyButton;
 pub use json::{scalar_text, JsonView};

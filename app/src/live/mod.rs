@@ -2,6 +2,7 @@
 //! [`model::LiveModel`], fed first by the server-rendered snapshot, then by
 //! the websocket (`socket`, browser only).
 
+pub mod http;
 pub mod model;
 #[cfg(feature = "hydrate")]
 mod socket;

@@ -13,6 +13,8 @@ pub struct LiveModel {
     pub seq: Option<u64>,
     pub broker: Option<BrokerStatus>,
     pub data: Option<ViewData>,
+    /// Whether the server offers control actions.
+    pub controls: bool,
 }
 
 /// What the caller must do after [`LiveModel::apply`].
@@ -34,6 +36,7 @@ impl LiveModel {
             seq: None,
             broker: Some(snapshot.broker),
             data: Some(snapshot.data),
+            controls: snapshot.controls,
         }
     }
 
@@ -48,6 +51,7 @@ impl LiveModel {
                 self.seq = Some(seq);
                 self.broker = Some(snapshot.broker);
                 self.data = Some(snapshot.data);
+                self.controls = snapshot.controls;
                 Applied::Ok
             }
             ServerMsg::Delta { seq, delta } => {
@@ -178,6 +182,7 @@ mod tests {
         ServerMsg::Snapshot {
             seq,
             snapshot: Box::new(Snapshot {
+                controls: true,
                 broker: broker(BrokerState::Connected),
                 data: ViewData::Workers {
                     workers,
@@ -259,6 +264,7 @@ mod tests {
     #[test]
     fn a_delta_before_any_snapshot_asks_for_resync() {
         let seed = Snapshot {
+            controls: true,
             broker: broker(BrokerState::Connected),
             data: ViewData::Workers {
                 workers: vec![],
@@ -313,6 +319,7 @@ mod tests {
         ServerMsg::Snapshot {
             seq: 1,
             snapshot: Box::new(Snapshot {
+                controls: true,
                 broker: broker(BrokerState::Connected),
                 data: ViewData::Tasks(TasksData {
                     query: TasksQuery::default(),

@@ -4,7 +4,9 @@ mod broker;
 mod not_found;
 mod task;
 mod tasks;
+mod tasks_bulk;
 mod worker;
+mod worker_controls;
 mod workers;
 
 pub use broker::BrokerPage;

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::tasks::encode;
-use crate::components::{format_duration, CopyButton, StateBadge, Time};
+use crate::components::{format_duration, ConfirmAction, CopyButton, StateBadge, Time};
 use crate::live::{snapshot_resource, use_live};
 use crate::wire::{TaskDetail, View, ViewData};
 
@@ -40,7 +40,26 @@ fn TaskBody(id: Memo<String>) -> impl IntoView {
             _ => None,
         })
     });
-    move || match task.get() {
+    let state = Memo::new(move |_| {
+        task.with(|t| t.as_ref().and_then(|t| t.as_ref()).map(|t| t.row.state.clone()))
+    });
+    let name = Memo::new(move |_| {
+        task.with(|t| t.as_ref().and_then(|t| t.as_ref()).and_then(|t| t.row.name.clone()))
+    });
+    // The actions sit outside the task's view, which is rebuilt on every
+    // change: what the workers answered stays on screen as the state moves.
+    // Keyed on the id: another task's page starts without the last outcome.
+    view! {
+        {move || {
+            id.track();
+            view! { <TaskActions id state name/> }
+        }}
+        {move || task_view(id, task.get())}
+    }
+}
+
+fn task_view(id: Memo<String>, task: Option<Option<Box<TaskDetail>>>) -> AnyView {
+    match task {
         None => view! { <p class="loading">"Loading the task…"</p> }.into_any(),
         Some(None) => {
             let id = id.get();
@@ -56,6 +75,92 @@ fn TaskBody(id: Memo<String>) -> impl IntoView {
         Some(Some(t)) => view! { <TaskView t=*t/> }.into_any(),
     }
 }
+
+/// Revoke, terminate and retry, each behind a confirmation; hidden when
+/// celadon runs with --read-only.
+#[component]
+fn TaskActions(
+    id: Memo<String>,
+    state: Memo<Option<String>>,
+    name: Memo<Option<String>>,
+) -> impl IntoView {
+    let live = use_live();
+    let controls = Memo::new(move |_| live.model.with(|m| m.controls));
+    let signal = RwSignal::new("SIGTERM".to_string());
+    let finished = Signal::derive(move || {
+        matches!(
+            state.get().as_deref(),
+            Some("SUCCESS" | "FAILURE" | "REVOKED" | "REJECTED")
+        )
+    });
+    let known = Signal::derive(move || state.get().is_some());
+    let started = Signal::derive(move || state.get().as_deref() == Some("STARTED"));
+    let path = move || encode(&id.get());
+    let signals = SIGNALS
+        .iter()
+        .map(|s| view! { <option value=*s>{*s}</option> })
+        .collect_view();
+    move || {
+        controls.get().then(|| {
+            let signals = signals.clone();
+            view! {
+                <div class="actions" data-testid="task-actions">
+                    <ConfirmAction
+                        label="Revoke"
+                        action="revoke"
+                        enabled=Signal::derive(move || known.get() && !finished.get())
+                        disabled_why="the task has finished"
+                        url=Signal::derive(move || format!("/api/task/revoke/{}", path()))
+                        confirm=Signal::derive(move || format!(
+                            "Revoke task {}? Workers discard it if it has not started; a running task keeps running.",
+                            id.get()
+                        ))
+                    />
+                    <span class="terminate">
+                        <select
+                            aria-label="Signal"
+                            data-testid="signal"
+                            on:change=move |ev| signal.set(event_target_value(&ev))
+                        >
+                            {signals}
+                        </select>
+                        <ConfirmAction
+                            label="Terminate"
+                            action="terminate"
+                            danger=true
+                            enabled=started
+                            disabled_why="only a running task can be terminated"
+                            url=Signal::derive(move || format!(
+                                "/api/task/revoke/{}?terminate=true&signal={}",
+                                path(),
+                                signal.get()
+                            ))
+                            confirm=Signal::derive(move || format!(
+                                "Terminate task {} with {}? Its worker kills the process running it.",
+                                id.get(),
+                                signal.get()
+                            ))
+                        />
+                    </span>
+                    <ConfirmAction
+                        label="Retry"
+                        action="retry"
+                        enabled=finished
+                        disabled_why="the task has not finished"
+                        url=Signal::derive(move || format!("/api/task/retry/{}", path()))
+                        confirm=Signal::derive(move || format!(
+                            "Send {} again, with its original arguments, as a new task?",
+                            name.get().unwrap_or_else(|| "this task".into())
+                        ))
+                    />
+                </div>
+            }
+        })
+    }
+}
+
+/// Signals a terminate may send (the server checks them too).
+const SIGNALS: [&str; 4] = ["SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT"];
 
 #[component]
 fn TaskView(t: TaskDetail) -> AnyView {
@@ -108,6 +213,11 @@ fn Fields(t: TaskDetail) -> AnyView {
         .into_iter()
         .map(|c| view! { <li>{task_link(Some(c))}</li> })
         .collect_view();
+    let retried_as = t
+        .retried_as
+        .into_iter()
+        .map(|c| view! { <li>{task_link(Some(c))}</li> })
+        .collect_view();
     let text = |v: Option<String>| v.unwrap_or_default();
     view! {
         <table class="kv fields" data-testid="task-fields">
@@ -126,6 +236,8 @@ fn Fields(t: TaskDetail) -> AnyView {
                 <tr><th>"Parent"</th><td data-field="parent">{task_link(t.parent)}</td></tr>
                 <tr><th>"Root"</th><td data-field="root">{task_link(t.root)}</td></tr>
                 <tr><th>"Children"</th><td data-field="children"><ul class="plain">{children}</ul></td></tr>
+                <tr><th>"Retry of"</th><td data-field="retry-of">{task_link(t.retry_of)}</td></tr>
+                <tr><th>"Retried as"</th><td data-field="retried-as"><ul class="plain">{retried_as}</ul></td></tr>
                 <tr><th>"Clock"</th><td>{t.clock}</td></tr>
             </tbody>
         </table>

@@ -10,6 +10,7 @@ use leptos_router::{
     NavigateOptions,
 };
 
+use super::tasks_bulk::BulkActions;
 use crate::components::{format_duration, CopyButton, StateBadge, Time};
 use crate::live::{snapshot_resource, use_live};
 use crate::wire::{TaskRow, TasksData, TasksQuery, View, ViewData, COLUMNS, DEFAULT_PAGE_SIZE};
@@ -135,6 +136,7 @@ fn TasksBody(query: Memo<TasksQuery>, columns: Memo<Option<String>>) -> impl Int
     view! {
         <SearchBar query columns data/>
         <StatePills query columns data/>
+        <BulkActions query/>
         <div class="toolbar">
             <ColumnChooser query shown/>
             <Pager query columns data/>

@@ -8,6 +8,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde_json::Value;
 
 use super::tasks::encode;
+use super::worker_controls::WorkerControls;
 use crate::components::{format_relative, JsonView, Time};
 use crate::live::{snapshot_resource, use_live};
 use crate::wire::{View, ViewData, WorkerData};
@@ -71,6 +72,12 @@ fn WorkerBody(name: Memo<String>) -> impl IntoView {
     view! {
         <h1 class="mono">{move || name.get()}</h1>
         {move || data.get().map(|w| view! { <Summary w/> })}
+        // Keyed on the name, outside the data (which changes often): what a
+        // worker answered stays on screen.
+        {move || {
+            name.track();
+            view! { <WorkerControls name/> }
+        }}
         <nav class="tabs">{tabs}</nav>
         <section class="tab-body">
             {move || match data.get() {

@@ -57,6 +57,8 @@ pub enum ServerMsg {
 pub struct Snapshot {
     pub broker: BrokerStatus,
     pub data: ViewData,
+    /// Whether the UI offers control actions (false with `--read-only`).
+    pub controls: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]

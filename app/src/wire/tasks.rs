@@ -135,4 +135,8 @@ pub struct TaskDetail {
     /// Lamport clock of the last event merged.
     pub clock: u64,
     pub timeline: Vec<TimelineEntry>,
+    /// The task this one re-sent, when celadon retried it.
+    pub retry_of: Option<String>,
+    /// The tasks celadon re-sent this one as.
+    pub retried_as: Vec<String>,
 }

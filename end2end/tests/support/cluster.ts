@@ -115,11 +115,11 @@ export class Cluster {
 
   /** Starts celadon (on a free port unless one is given) and returns its
    * base URL. */
-  async startCeladon(port = 0): Promise<string> {
+  async startCeladon(port = 0, extra: string[] = []): Promise<string> {
     if (!fs.existsSync(celadonBin)) throw new Error(`${celadonBin} is missing: run scripts/build`);
     this.celadonStarts += 1;
     const proc = this.start(`celadon-${this.celadonStarts}`, celadonBin, [
-      `--broker=unix://${this.socket}?db=0`, '--address=127.0.0.1', `--port=${port}`,
+      `--broker=unix://${this.socket}?db=0`, '--address=127.0.0.1', `--port=${port}`, ...extra,
     ], { env: { NO_COLOR: '1' } });
     this.celadon = proc;
     const bound = await until('celadon to listen', 15_000, async () => {
@@ -161,8 +161,18 @@ export class Cluster {
       '--without-mingle', '--without-gossip', '-n', `${name}@e2e`,
     ], {
       cwd: path.join(repoRoot, 'pytasks'),
-      env: { CELADON_BROKER: `redis+socket://${this.socket}`, PYTHONUNBUFFERED: '1' },
+      env: {
+        CELADON_BROKER: `redis+socket://${this.socket}`,
+        CELADON_BACKEND: `redis+socket://${this.socket}?virtual_host=1`,
+        CELADON_RECORD_DIR: this.dir,
+        PYTHONUNBUFFERED: '1',
+      },
     });
+  }
+
+  /** celadon's flag for the result backend the workers write to (db 1). */
+  backendFlag(): string {
+    return `--result-backend=unix://${this.socket}?db=1`;
   }
 
   /** Every log, for a failure report. */

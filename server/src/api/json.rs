@@ -51,6 +51,10 @@ pub struct TaskJson {
     pub terminated: Option<bool>,
     pub signum: Option<i32>,
     pub expired: Option<bool>,
+    /// celadon: the task this one re-sent (a retry from celadon), and the
+    /// tasks that re-sent this one.
+    pub retry_of: Option<String>,
+    pub retried_as: Vec<String>,
 }
 
 fn time(t: f64) -> Option<f64> {
@@ -108,6 +112,8 @@ impl TaskJson {
             terminated: revoked.then_some(t.flags & flags::TERMINATED != 0),
             signum: (t.signum != i16::MIN).then_some(i32::from(t.signum)),
             expired: revoked.then_some(t.flags & flags::EXPIRED != 0),
+            retry_of: model.retry_links.retry_of(t.key).map(str::to_string),
+            retried_as: model.retry_links.retried_as(t.key).to_vec(),
         }
     }
 }

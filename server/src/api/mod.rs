@@ -2,7 +2,10 @@
 //! site files and the health check.
 
 mod assets;
+mod bulk;
+mod control;
 mod error;
+pub mod guard;
 pub mod json;
 pub mod metrics;
 mod params;
@@ -18,7 +21,7 @@ use axum::{
     extract::{FromRef, State},
     http::Request,
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
     Router,
 };
 use leptos::prelude::{provide_context, LeptosOptions};
@@ -40,8 +43,12 @@ pub struct AppState {
     pub sockets: TaskTracker,
     /// The event reader's own counters.
     pub reader: std::sync::Arc<ReaderStats>,
-    /// Remote control of the workers.
+    /// Remote control of the workers (the inspections of the Workers API).
     pub pidbox: std::sync::Arc<crate::control::pidbox::Pidbox>,
+    /// Control on users' behalf.
+    pub control: std::sync::Arc<crate::control::service::Control>,
+    /// Who may see and do what.
+    pub access: guard::Access,
     /// `--inspect-timeout`.
     pub inspect_timeout: std::time::Duration,
 }
@@ -75,8 +82,24 @@ pub fn router(app: AppState) -> Router {
         .route("/api/queues/length", get(queues::lengths))
         .route("/api/stats", get(stats::stats))
         .route("/api/stats/types", get(stats::types))
+        .route("/api/task/revoke/{id}", post(control::revoke))
+        .route("/api/task/retry/{id}", post(control::retry))
+        .route("/api/task/rate-limit/{name}", post(control::rate_limit))
+        .route("/api/task/timeout/{name}", post(control::time_limit))
+        .route("/api/task/apply/{name}", post(control::apply))
+        .route("/api/task/async-apply/{name}", post(control::send_task))
+        .route("/api/task/send-task/{name}", post(control::send_task))
+        .route("/api/task/result/{id}", get(control::result))
+        .route("/api/tasks/{action}", post(bulk::bulk))
+        .route("/api/worker/shutdown/{worker}", post(control::shutdown))
+        .route("/api/worker/pool/{action}/{worker}", post(control::pool))
+        .route("/api/worker/queue/{action}/{worker}", post(control::queue))
         .leptos_routes_with_context(&app, routes, context, move || shell(options.clone()))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            app.access.clone(),
+            guard::guard,
+        ))
         .with_state(app)
 }
 

@@ -98,6 +98,18 @@ impl Naming {
         }
     }
 
+    /// The channel an event with `routing_key` (`task.sent`) is published
+    /// on: `/{db}.celeryev/task.sent`, or `/{db}.celeryev` without
+    /// `fanout_patterns`.
+    pub fn event_channel(&self, routing_key: &str) -> String {
+        let base = self.fanout("celeryev");
+        if self.options.fanout_patterns {
+            format!("{base}/{routing_key}")
+        } else {
+            base
+        }
+    }
+
     /// The remote-control broadcast channel: `/{db}.celery.pidbox`.
     pub fn pidbox_channel(&self) -> String {
         self.fanout("celery.pidbox")

@@ -24,6 +24,8 @@ const BINDING_TTL_MS: u64 = 3_600_000;
 pub enum ControlError {
     #[error("the broker is unreachable: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error("celadon is shutting down")]
+    ShuttingDown,
 }
 
 /// Who answered a command, and what.

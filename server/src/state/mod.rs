@@ -7,6 +7,7 @@
 //! rebuilds the same state: nothing here reads a clock.
 
 pub mod key;
+pub mod links;
 pub mod metrics;
 pub mod owner;
 pub mod query;
@@ -138,6 +139,8 @@ pub struct Model {
     pub task_version: u64,
     /// The interned type names of task events, by [`Kind`].
     kind_syms: [Sym; 9],
+    /// Retries made from celadon, both ways.
+    pub retry_links: links::RetryLinks,
 }
 
 impl Default for Model {
@@ -170,7 +173,14 @@ impl Model {
             inspect_version: 0,
             joined: Vec::new(),
             task_version: 0,
+            retry_links: links::RetryLinks::default(),
         }
+    }
+
+    /// Records that `retry` was sent as a retry of `original`.
+    pub fn link_retry(&mut self, original: String, retry: String) {
+        self.retry_links.link(original, retry);
+        self.task_version += 1;
     }
 
     /// Decodes one PUBLISH payload from an event channel and applies every
@@ -564,6 +574,7 @@ impl Model {
     /// The model's own measured size: the heap bytes of everything it holds.
     pub fn heap_bytes(&self) -> usize {
         self.tasks.heap_bytes()
+            + self.retry_links.heap_bytes()
             + self.symbols.heap_bytes()
             + self.workers.heap_bytes()
             + self.throughput.heap_bytes()
@@ -615,27 +626,6 @@ impl After {
 #[cfg(test)]
 mod tests;
 
-/// A JSON value as Python would print it (for exceptions read from the
-/// result backend, which stores them as `{exc_type, exc_message}`).
-fn json_as_python(v: &serde_json::Value) -> crate::pyrepr::PyValue {
-    use crate::pyrepr::PyValue;
-    match v {
-        serde_json::Value::Null => PyValue::None,
-        serde_json::Value::Bool(b) => PyValue::Bool(*b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => PyValue::Int(i.to_string()),
-            None => PyValue::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        serde_json::Value::String(s) => PyValue::Str(s.clone()),
-        serde_json::Value::Array(a) => PyValue::List(a.iter().map(json_as_python).collect()),
-        serde_json::Value::Object(o) => PyValue::Dict(
-            o.iter()
-                .map(|(k, v)| (PyValue::Str(k.clone()), json_as_python(v)))
-                .collect(),
-        ),
-    }
-}
-
 impl Model {
     /// Folds in what the result backend says of a retained task, as if its
     /// event had arrived: for states reached while events were lost. Does
@@ -659,13 +649,13 @@ impl Model {
             let args = match &r["exc_message"] {
                 serde_json::Value::Array(a) => a
                     .iter()
-                    .map(|v| json_as_python(v).py_repr())
+                    .map(|v| crate::pyrepr::from_json(v).py_repr())
                     .collect::<Vec<_>>(),
-                other => vec![json_as_python(other).py_repr()],
+                other => vec![crate::pyrepr::from_json(other).py_repr()],
             };
             Some(format!("{kind}({})", args.join(", ")))
         };
-        let result_text = (kind == Kind::Succeeded).then(|| json_as_python(&meta.result).py_repr());
+        let result_text = (kind == Kind::Succeeded).then(|| crate::pyrepr::from_json(&meta.result).py_repr());
         let exception = matches!(kind, Kind::Failed | Kind::Retried)
             .then(|| exc_message(&meta.result))
             .flatten();

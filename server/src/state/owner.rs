@@ -69,6 +69,11 @@ enum Command {
         unacked: Option<Unacked>,
     },
     Reconciled(Vec<(crate::state::key::TaskKey, crate::broker::backend::Meta)>),
+    /// celadon re-sent `original` as `retry`.
+    LinkRetry {
+        original: String,
+        retry: String,
+    },
     Snapshot {
         view: View,
         reply: oneshot::Sender<Snapshot>,
@@ -113,6 +118,14 @@ impl StateHandle {
             at,
         };
         let _ = self.commands.send(command).await;
+    }
+
+    /// Records that celadon re-sent `original` as `retry`.
+    pub async fn link_retry(&self, original: String, retry: String) {
+        let _ = self
+            .commands
+            .send(Command::LinkRetry { original, retry })
+            .await;
     }
 
     /// Hands measured queue depths (and queues seen in binding tables) to
@@ -438,6 +451,7 @@ impl Owner {
             } => {
                 self.model.record_inspection(&method, replies, at);
             }
+            Command::LinkRetry { original, retry } => self.model.link_retry(original, retry),
             Command::QueueDepths {
                 at,
                 declared,

@@ -26,6 +26,8 @@ pub struct ViewConfig {
     pub tasks_columns: Vec<String>,
     /// The broker's priority steps, which queue depths are split by.
     pub priority_steps: Vec<u8>,
+    /// Whether the UI offers control actions (not with `--read-only`).
+    pub controls: bool,
 }
 
 pub fn broker_status(link: &BrokerLink, url: &str) -> BrokerStatus {
@@ -102,7 +104,11 @@ pub fn snapshot(
         },
         View::Broker => ViewData::Broker(broker_data(model, config)),
     };
-    Snapshot { broker, data }
+    Snapshot {
+        broker,
+        data,
+        controls: config.controls,
+    }
 }
 
 fn time(t: f64) -> Option<f64> {
@@ -269,6 +275,8 @@ pub fn task_detail(model: &Model, id: &str) -> Option<TaskDetail> {
         expired: revoked.then_some(t.flags & flags::EXPIRED != 0),
         clock: t.clock,
         timeline: timeline(model, t),
+        retry_of: model.retry_links.retry_of(t.key).map(str::to_string),
+        retried_as: model.retry_links.retried_as(t.key).to_vec(),
     })
 }
 

@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stderr)]
 
 mod cli;
+mod control;
 mod model;
 mod support;
 mod workers;

@@ -101,6 +101,7 @@ impl Worker {
             .current_dir(root.join("pytasks"))
             .env("CELADON_BROKER", redis.kombu_url())
             .env("CELADON_BACKEND", redis.kombu_backend_url())
+            .env("CELADON_RECORD_DIR", dir)
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
             .stdout(out)

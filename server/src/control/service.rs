@@ -1,0 +1,423 @@
+//! Control on users' behalf: worker commands with their replies, revoke,
+//! faithful retry and sending tasks. Everything here reports what really
+//! happened: how many received a command (PUBLISH's count), who answered
+//! what, who stayed silent, and where a retry's arguments came from.
+
+use std::{sync::Arc, time::Duration};
+
+use redis::{aio::MultiplexedConnection, AsyncCommands};
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+
+use super::{
+    commands::{self, Command},
+    message::{self, NewTask},
+    original::{self, Original, Source},
+    pidbox::{ControlError, Pidbox},
+};
+use crate::{
+    broker::{backend, naming::Naming, url::BrokerUrl},
+    clock,
+    state::{key::TaskKey, owner::StateHandle, text::Field},
+};
+
+/// `unacked` entries read per HSCAN step while looking for a task.
+const UNACKED_SCAN_COUNT: usize = 500;
+/// Entries looked at, at most, for one task: a huge backlog is not
+/// scanned in full for one button press.
+const UNACKED_SCAN_LIMIT: usize = 200_000;
+
+/// What the workers did with a command.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// Receivers of the PUBLISH (0: nobody got it).
+    pub delivered: i64,
+    /// `(worker, Ok(text) | Err(error text))`, in arrival order.
+    pub replies: Vec<(String, Result<String, String>)>,
+    /// Workers asked (or online, for a broadcast) that did not answer.
+    pub silent: Vec<String>,
+}
+
+/// A retry that was sent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Retried {
+    pub original: String,
+    pub id: String,
+    pub name: String,
+    pub queue: String,
+    pub source: Source,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("unknown task '{0}'")]
+    Unknown(String),
+    #[error("{0}")]
+    NoArguments(String),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+}
+
+/// Options of a task sent from the API (Flower's `apply_async` options).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SendOptions {
+    pub queue: Option<String>,
+    pub priority: Option<u8>,
+    pub eta: Option<String>,
+    pub expires: Option<String>,
+}
+
+pub struct Control {
+    pub pidbox: Arc<Pidbox>,
+    state: StateHandle,
+    naming: Naming,
+    broker: redis::Client,
+    backend: Option<redis::Client>,
+    conn: Mutex<Option<MultiplexedConnection>>,
+    timeout: Duration,
+    origin: String,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+impl Control {
+    pub fn new(
+        pidbox: Arc<Pidbox>,
+        state: StateHandle,
+        naming: Naming,
+        broker: &BrokerUrl,
+        backend: Option<&BrokerUrl>,
+        timeout: Duration,
+    ) -> Result<Control, ControlError> {
+        Ok(Control {
+            pidbox,
+            state,
+            naming,
+            broker: redis::Client::open(broker.connection_info()?)?,
+            backend: match backend {
+                Some(url) => Some(redis::Client::open(url.connection_info()?)?),
+                None => None,
+            },
+            conn: Mutex::new(None),
+            timeout,
+            origin: format!("celadon{}@{}", std::process::id(), hostname()),
+        })
+    }
+
+    pub fn has_backend(&self) -> bool {
+        self.backend.is_some()
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    async fn conn(&self) -> Result<MultiplexedConnection, ControlError> {
+        let mut conn = self.conn.lock().await;
+        if let Some(c) = conn.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = self.broker.get_multiplexed_async_connection().await?;
+        *conn = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn reset(&self) {
+        *self.conn.lock().await = None;
+    }
+
+    /// Workers the model believes online.
+    pub async fn online_workers(&self) -> Vec<String> {
+        let now = clock::now();
+        self.state
+            .read(move |model| {
+                model
+                    .workers
+                    .iter()
+                    .filter(|w| w.online && w.alive_at(now))
+                    .map(|w| w.hostname.clone())
+                    .collect()
+            })
+            .await
+            .unwrap_or_default()
+    }
+
+    pub async fn knows_worker(&self, name: &str) -> bool {
+        let name = name.to_string();
+        self.state
+            .read(move |model| model.workers.get(&name).is_some())
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Sends `command` to `destination` (every worker when `None`) and
+    /// collects replies until every expected worker answered or the
+    /// timeout passed.
+    pub async fn call(
+        &self,
+        command: Command,
+        destination: Option<Vec<String>>,
+    ) -> Result<Outcome, ControlError> {
+        let expected = match &destination {
+            Some(d) => d.clone(),
+            None => self.online_workers().await,
+        };
+        let replies = self
+            .pidbox
+            .call(
+                command.method,
+                command.arguments,
+                destination.as_deref(),
+                self.timeout,
+                Some(expected.len()).filter(|n| *n > 0),
+            )
+            .await?;
+        let answered: Vec<(String, Result<String, String>)> = replies
+            .replies
+            .iter()
+            .map(|(host, reply)| (host.clone(), commands::reply_outcome(reply)))
+            .collect();
+        let silent = expected
+            .into_iter()
+            .filter(|w| !answered.iter().any(|(h, _)| h == w))
+            .collect();
+        Ok(Outcome {
+            delivered: replies.delivered,
+            replies: answered,
+            silent,
+        })
+    }
+
+    /// Sends `command` without waiting for replies (Celery's casts:
+    /// `shutdown` answers nothing). Returns how many received it.
+    pub async fn cast(
+        &self,
+        command: Command,
+        destination: Option<Vec<String>>,
+    ) -> Result<i64, ControlError> {
+        self.pidbox
+            .cast(command.method, command.arguments, destination.as_deref())
+            .await
+    }
+
+    /// The task's original call, from the best source that has it.
+    pub async fn original(&self, id: &str) -> Result<Original, RetryError> {
+        let key = TaskKey::of(id);
+        let known = self
+            .state
+            .read(move |model| {
+                model.tasks.get(key).map(|t| {
+                    let text = |f| t.text.get(f).map(str::to_string);
+                    let sym = |s| Some(model.symbols.text(s).to_string()).filter(|s| !s.is_empty());
+                    (
+                        sym(t.name),
+                        sym(t.routing_key).or_else(|| sym(t.queue)),
+                        text(Field::Args),
+                        text(Field::Kwargs),
+                    )
+                })
+            })
+            .await
+            .ok_or(ControlError::ShuttingDown)?;
+        let from_model = |mut o: Original| {
+            if let Some((name, queue, _, _)) = &known {
+                o.name = o.name.or_else(|| name.clone());
+                o.queue = o.queue.or_else(|| queue.clone());
+            }
+            o
+        };
+        if let Some(o) = self.args_in_backend(id).await {
+            return Ok(from_model(o));
+        }
+        if let Some(o) = self.args_on_workers(id).await? {
+            return Ok(from_model(o));
+        }
+        if let Some(o) = self.args_in_unacked(id).await? {
+            return Ok(from_model(o));
+        }
+        let Some((_, _, args, kwargs)) = &known else {
+            return Err(RetryError::Unknown(id.to_string()));
+        };
+        let repr = original::from_repr(
+            args.as_deref().unwrap_or(""),
+            kwargs.as_deref().unwrap_or("{}"),
+        );
+        match repr {
+            Ok(o) => Ok(from_model(o)),
+            Err(why) => Err(RetryError::NoArguments(format!(
+                "{} (its events' repr does not parse: {why})",
+                original::HOW_TO_ENABLE
+            ))),
+        }
+    }
+
+    async fn args_in_backend(&self, id: &str) -> Option<Original> {
+        let client = self.backend.as_ref()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let found = backend::fetch(&mut conn, &[id.to_string()]).await.ok()?;
+        found
+            .first()
+            .and_then(|(_, meta)| original::from_backend(meta))
+    }
+
+    async fn args_on_workers(&self, id: &str) -> Result<Option<Original>, ControlError> {
+        let expected = self.online_workers().await;
+        if expected.is_empty() {
+            return Ok(None);
+        }
+        let replies = self
+            .pidbox
+            .call(
+                "query_task",
+                serde_json::json!({"ids": [id]}),
+                None,
+                self.timeout,
+                Some(expected.len()),
+            )
+            .await?;
+        Ok(replies
+            .replies
+            .iter()
+            .find_map(|(host, reply)| original::from_query_task(host, reply, id)))
+    }
+
+    async fn args_in_unacked(&self, id: &str) -> Result<Option<Original>, ControlError> {
+        let mut conn = self.conn().await?;
+        let key = self.naming.key("unacked");
+        let needle = format!("\"id\": \"{id}\"");
+        let mut cursor: u64 = 0;
+        let mut seen = 0;
+        loop {
+            let (next, entries): (u64, Vec<(String, Vec<u8>)>) = match redis::cmd("HSCAN")
+                .arg(&key)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(UNACKED_SCAN_COUNT)
+                .query_async(&mut conn)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    self.reset().await;
+                    return Err(e.into());
+                }
+            };
+            seen += entries.len();
+            for (_, value) in &entries {
+                // The id sits in the envelope's headers as JSON text; the
+                // substring test skips decoding every other entry.
+                let text = String::from_utf8_lossy(value);
+                if text.contains(&needle) || text.contains(&format!("\\\"id\\\": \\\"{id}\\\"")) {
+                    if let Some(o) = original::from_unacked(value, id) {
+                        return Ok(Some(o));
+                    }
+                }
+            }
+            if next == 0 || seen >= UNACKED_SCAN_LIMIT {
+                return Ok(None);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Publishes a task message and its `task-sent` event.
+    pub async fn send(&self, task: &NewTask) -> Result<(), ControlError> {
+        let mut conn = self.conn().await?;
+        let sep = &self.naming.options.sep;
+        let binding = self.naming.key(&format!("_kombu.binding.{}", task.queue));
+        let member = format!("{q}{sep}{sep}{q}", q = task.queue);
+        let result: redis::RedisResult<()> = redis::pipe()
+            .sadd(&binding, &member)
+            .ignore()
+            .lpush(
+                message::list_key(&self.naming, &task.queue, task.priority),
+                message::envelope(task),
+            )
+            .ignore()
+            .publish(
+                self.naming.event_channel("task.sent"),
+                message::sent_event(
+                    task,
+                    std::process::id(),
+                    clock::now(),
+                    &uuid::Uuid::new_v4().to_string(),
+                ),
+            )
+            .ignore()
+            .query_async(&mut conn)
+            .await;
+        if result.is_err() {
+            self.reset().await;
+        }
+        Ok(result?)
+    }
+
+    /// A new task message for `name`.
+    pub fn new_task(
+        &self,
+        name: &str,
+        args: Vec<Value>,
+        kwargs: Map<String, Value>,
+        options: SendOptions,
+    ) -> NewTask {
+        let id = uuid::Uuid::new_v4().to_string();
+        NewTask {
+            id,
+            name: name.to_string(),
+            args,
+            kwargs,
+            queue: options.queue.unwrap_or_else(|| "celery".into()),
+            priority: options.priority.unwrap_or(0),
+            eta: options.eta,
+            expires: options.expires,
+            root_id: None,
+            parent_id: None,
+            origin: self.origin.clone(),
+            delivery_tag: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// Re-sends task `id` with its original arguments, under a new id, to
+    /// its original queue; the model links the two.
+    pub async fn retry(&self, id: &str) -> Result<Retried, RetryError> {
+        let o = self.original(id).await?;
+        let name = o.name.clone().ok_or_else(|| {
+            RetryError::NoArguments(format!("the name of task '{id}' is not known"))
+        })?;
+        let task = self.new_task(
+            &name,
+            o.args,
+            o.kwargs,
+            SendOptions {
+                queue: o.queue,
+                priority: o.priority,
+                ..SendOptions::default()
+            },
+        );
+        self.send(&task).await?;
+        self.state.link_retry(id.to_string(), task.id.clone()).await;
+        Ok(Retried {
+            original: id.to_string(),
+            id: task.id,
+            name,
+            queue: task.queue,
+            source: o.source,
+        })
+    }
+
+    /// The result backend's record of `id`: `None` when it has none yet.
+    pub async fn result(&self, id: &str) -> Result<Option<backend::Meta>, ControlError> {
+        let Some(client) = &self.backend else {
+            return Ok(None);
+        };
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let raw: Option<Vec<u8>> = conn.get(backend::meta_key(id)).await?;
+        Ok(raw.as_deref().and_then(backend::Meta::parse))
+    }
+}

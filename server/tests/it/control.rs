@@ -1,0 +1,370 @@
+//! Control with real workers: revoke, terminate, faithful retry, bulk
+//! retry, worker commands, and who may do any of it.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::{
+    celadon::Celadon, celery::WorkerOptions, cluster::Cluster, redis::Redis,
+};
+
+/// A celadon without the usual websocket watcher (which would need the
+/// password).
+struct Guarded {
+    celadon: Celadon,
+}
+
+const RUN: Duration = Duration::from_secs(30);
+
+/// Polls `/api/task/info/<id>` until `done` holds.
+async fn task_until(c: &Cluster, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    c.celadon
+        .json_until(what, "/api/tasks", RUN, |tasks| done(&tasks[id]))
+        .await[id]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_eta_task_never_runs() {
+    let mut c = Cluster::start().await;
+    let (_w, name) = c.online_worker("eta").await;
+    let id = c.send("add", "[1, 2]", &["--countdown", "4"]);
+    task_until(&c, &id, "the ETA task to be received", |t| {
+        t["state"] == "RECEIVED"
+    })
+    .await;
+
+    let (status, answer) = c
+        .celadon
+        .post(&format!("/api/task/revoke/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["delivered"].as_i64().unwrap() >= 1);
+    let reply = answer["replies"][&name]["ok"].as_str().unwrap();
+    assert!(reply.contains("revoked"), "{answer}");
+
+    let task = task_until(&c, &id, "the task to show REVOKED", |t| t["state"] == "REVOKED").await;
+    assert!(task["started"].is_null(), "it ran: {task}");
+    c.celadon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_a_running_task_revokes_it_and_the_worker_keeps_serving() {
+    let mut c = Cluster::start().await;
+    let (_w, name) = c.online_worker("term").await;
+    let id = c.send("slow", "[30]", &[]);
+    task_until(&c, &id, "the slow task to start", |t| t["state"] == "STARTED").await;
+
+    let (status, answer) = c
+        .celadon
+        .post(
+            &format!("/api/task/revoke/{id}?terminate=true&signal=SIGTERM"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let reply = answer["replies"][&name]["ok"].as_str().unwrap();
+    assert!(reply.contains("terminate"), "{answer}");
+    task_until(&c, &id, "the task to show REVOKED", |t| t["state"] == "REVOKED").await;
+    let info = c.celadon.json(&format!("/api/task/info/{id}")).await;
+    assert_eq!(info["terminated"], json!(true), "{info}");
+
+    let next = c.send("add", "[2, 2]", &[]);
+    let after = task_until(&c, &next, "the worker to run the next task", |t| {
+        t["state"] == "SUCCESS"
+    })
+    .await;
+    assert_eq!(after["result"], "4");
+    c.celadon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_resends_5_kb_of_arguments_byte_for_byte() {
+    let mut c = Cluster::start().await;
+    let (_w, _name) = c.online_worker("retry").await;
+    let big: String = (0..5000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let args = json!([big, 42, {"nested": ["é", null, 1.5]}]);
+    let id = c.send(
+        "record",
+        &args.to_string(),
+        &["--kwargs", r#"{"fail": true, "note": "x"}"#],
+    );
+    task_until(&c, &id, "the task to fail", |t| t["state"] == "FAILURE").await;
+
+    let (status, answer) = c
+        .celadon
+        .post(&format!("/api/task/retry/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["source"], "result-backend", "{answer}");
+    let new = answer["task-id"].as_str().unwrap().to_string();
+    assert_ne!(new, id);
+    task_until(&c, &new, "the retry to run", |t| t["state"] == "FAILURE").await;
+
+    let recorded = |task: &str| {
+        std::fs::read(c.dir.path().join(format!("{task}.json")))
+            .unwrap_or_else(|e| panic!("the worker recorded nothing for {task}: {e}"))
+    };
+    assert_eq!(recorded(&id), recorded(&new), "the retry's arguments differ");
+    let seen: Value = serde_json::from_slice(&recorded(&new)).unwrap();
+    assert_eq!(seen[0], args);
+
+    let old = c.celadon.json(&format!("/api/task/info/{id}")).await;
+    assert_eq!(old["retried_as"], json!([new]), "{old}");
+    let fresh = c.celadon.json(&format!("/api/task/info/{new}")).await;
+    assert_eq!(fresh["retry_of"], json!(id), "{fresh}");
+    c.celadon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_source_of_exact_arguments_a_retry_is_refused() {
+    // No result backend; the worker has long forgotten the task; the
+    // events' repr of 5 KB of args is cut at 1024 characters.
+    let mut c = Cluster::start_with(|config| config.result_backend = None).await;
+    let (_w, _name) = c.online_worker("norepr").await;
+    let big = "z".repeat(5000);
+    let long = c.send("record", &json!([big]).to_string(), &["--kwargs", r#"{"fail": true}"#]);
+    let short = c.send("record", "[1, \"two\"]", &["--kwargs", r#"{"fail": true}"#]);
+    for id in [&long, &short] {
+        task_until(&c, id, "the task to fail", |t| t["state"] == "FAILURE").await;
+    }
+
+    let (status, answer) = c
+        .celadon
+        .post(&format!("/api/task/retry/{long}"), None)
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("result_extended"));
+
+    let (status, answer) = c
+        .celadon
+        .post(&format!("/api/task/retry/{short}"), None)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["source"], "repr");
+    let new = answer["task-id"].as_str().unwrap().to_string();
+    task_until(&c, &new, "the retry to run", |t| t["state"] == "FAILURE").await;
+    let seen: Value =
+        serde_json::from_slice(&std::fs::read(c.dir.path().join(format!("{new}.json"))).unwrap())
+            .unwrap();
+    assert_eq!(seen, json!([[1, "two"], {"fail": true}]));
+    c.celadon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_retry_of_twenty_failed_tasks_after_a_dry_run() {
+    let mut c = Cluster::start().await;
+    let (_w, _name) = c.online_worker_with("bulk", &WorkerOptions {
+        concurrency: 2,
+        ..WorkerOptions::default()
+    })
+    .await;
+    let ids: Vec<String> = (0..20)
+        .map(|i| c.send("fail", &json!([format!("bulk {i}")]).to_string(), &[]))
+        .collect();
+    c.finished(&ids, RUN).await;
+    let query = "search=state%3AFAILURE%20name%3Aceladon_tasks.fail";
+
+    let (status, dry) = c
+        .celadon
+        .post(&format!("/api/tasks/retry?{query}&dry_run=1"), None)
+        .await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["count"], 20, "{dry}");
+    assert!(!dry["first"].as_array().unwrap().is_empty());
+    // A dry run sends nothing.
+    let tasks = c.celadon.json("/api/tasks").await;
+    assert_eq!(tasks.as_object().unwrap().len(), 20);
+
+    let (status, done) = c
+        .celadon
+        .post(&format!("/api/tasks/retry?{query}"), None)
+        .await;
+    assert_eq!(status, 200, "{done}");
+    let retried: Vec<String> = done["retried"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["task-id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(retried.len(), 20, "{done}");
+    let after = c.finished(&retried, RUN).await;
+    for id in &retried {
+        assert_eq!(after[id]["state"], "FAILURE");
+    }
+    c.celadon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_grow_shows_in_stats_and_a_rate_limit_is_applied() {
+    let mut c = Cluster::start().await;
+    let (_w, name) = c.online_worker("pool").await;
+    let processes = |workers: &Value| workers[&name]["stats"]["pool"]["processes"].as_array().map(Vec::len);
+    let before = c.celadon.json(&format!("/api/workers?refresh=1&workername={name}")).await;
+    assert_eq!(processes(&before), Some(1), "{before}");
+
+    let (status, answer) = c
+        .celadon
+        .post(&format!("/api/worker/pool/grow/{name}?n=1"), None)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["message"], "pool will grow");
+    c.celadon
+        .json_until(
+            "stats to show two processes",
+            &format!("/api/workers?refresh=1&workername={name}"),
+            RUN,
+            |w| processes(w) == Some(2),
+        )
+        .await;
+
+    let (status, answer) = c
+        .celadon
+        .post(
+            &format!("/api/task/rate-limit/celadon_tasks.add?workername={name}&ratelimit=10/m"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["message"], "new rate limit set successfully");
+
+    let (status, answer) = c
+        .celadon
+        .post(
+            &format!("/api/task/rate-limit/celadon_tasks.add?workername={name}&ratelimit=lots"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("10/m"));
+
+    let (status, answer) = c
+        .celadon
+        .post(&format!("/api/worker/pool/autoscale/{name}?max=2&min=1"), None)
+        .await;
+    assert_eq!(status, 403, "the worker's error is passed on: {answer}");
+    assert!(answer["error"].as_str().unwrap().contains("Autoscale not enabled"));
+    c.celadon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_with_no_worker_online_is_reported_as_not_delivered() {
+    let c = Cluster::start().await;
+    let (status, answer) = c
+        .celadon
+        .post("/api/task/revoke/4f4b1c3e-0000-4000-8000-000000000001", None)
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("not delivered"));
+    c.celadon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_sent_through_the_api_run_and_their_results_are_read_back() {
+    let mut c = Cluster::start().await;
+    let (_w, _name) = c.online_worker("api").await;
+    let (status, answer) = c
+        .celadon
+        .post("/api/task/async-apply/celadon_tasks.add", Some(json!({"args": [20, 22]})))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["task-id"].as_str().unwrap().to_string();
+    task_until(&c, &id, "the sent task to succeed", |t| t["state"] == "SUCCESS").await;
+    let result = c.celadon.json(&format!("/api/task/result/{id}")).await;
+    assert_eq!(result["state"], "SUCCESS");
+    assert_eq!(result["result"], 42);
+
+    let (status, answer) = c
+        .celadon
+        .post("/api/task/apply/celadon_tasks.add", Some(json!({"args": [1, 1]})))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"], 2, "{answer}");
+
+    let (status, answer) = c
+        .celadon
+        .post("/api/task/async-apply/celadon_tasks.add", Some(json!({"args": {"x": 1}})))
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"].as_str().unwrap().starts_with("args"));
+    c.celadon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_and_basic_auth_guard_pages_api_and_websocket() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let redis = Redis::start_in(dir.path());
+    let mut config = server::Config::new(redis.broker_url());
+    config.read_only = true;
+    config.basic_auth = vec![("ann".into(), "s3cret".into())];
+    let celadon = Celadon::start_with(config).await;
+    let c = Guarded { celadon };
+    let http = reqwest::Client::new();
+    let get = |path: &str, auth: bool| {
+        let mut r = http.get(c.celadon.url(path));
+        if auth {
+            r = r.basic_auth("ann", Some("s3cret"));
+        }
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    for path in ["/", "/tasks", "/api/tasks", "/api/workers", "/ws"] {
+        assert_eq!(get(path, false).await, 401, "{path} without a password");
+    }
+    for path in ["/", "/tasks", "/api/tasks"] {
+        assert_eq!(get(path, true).await, 200, "{path} with a password");
+    }
+    for path in ["/healthcheck", "/metrics"] {
+        assert_eq!(get(path, false).await, 200, "{path} stays open");
+    }
+    let wrong = http
+        .get(c.celadon.url("/api/tasks"))
+        .basic_auth("ann", Some("guess"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let post = http
+        .post(c.celadon.url("/api/task/revoke/4f4b1c3e-0000-4000-8000-000000000001"))
+        .basic_auth("ann", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status().as_u16(), 403);
+    let body: Value = post.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("read-only"));
+    let page = http
+        .get(c.celadon.url("/tasks"))
+        .basic_auth("ann", Some("s3cret"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The page's snapshot, serialized (and escaped) for hydration.
+    assert!(
+        page.replace('\\', "").contains("\"controls\":false"),
+        "the UI is told to hide actions"
+    );
+    c.celadon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_requests_from_other_sites_are_refused() {
+    let c = Cluster::start().await;
+    let response = reqwest::Client::new()
+        .post(c.celadon.url("/api/task/revoke/4f4b1c3e-0000-4000-8000-000000000001"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let get = reqwest::Client::new()
+        .get(c.celadon.url("/api/task/revoke/4f4b1c3e-0000-4000-8000-000000000001"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status().as_u16(), 405, "control is POST only");
+    c.celadon.stop().await;
+}

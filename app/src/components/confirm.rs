@@ -114,7 +114,11 @@ fn Outcome(answer: Answer) -> impl IntoView {
         .unwrap_or_default();
     let silent: Vec<String> = b["no_reply"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let silent = (!silent.is_empty())
         .then(|| view! { <p class="subtle">"No reply from: " {silent.join(", ")}</p> });
@@ -129,7 +133,11 @@ fn Outcome(answer: Answer) -> impl IntoView {
             </p>
         }
     });
-    let class = if answer.ok { "outcome ok" } else { "outcome error" };
+    let class = if answer.ok {
+        "outcome ok"
+    } else {
+        "outcome error"
+    };
     view! {
         <div class=class data-testid="outcome">
             <p data-testid="outcome-message">{answer.text()}</p>

@@ -41,10 +41,18 @@ fn TaskBody(id: Memo<String>) -> impl IntoView {
         })
     });
     let state = Memo::new(move |_| {
-        task.with(|t| t.as_ref().and_then(|t| t.as_ref()).map(|t| t.row.state.clone()))
+        task.with(|t| {
+            t.as_ref()
+                .and_then(|t| t.as_ref())
+                .map(|t| t.row.state.clone())
+        })
     });
     let name = Memo::new(move |_| {
-        task.with(|t| t.as_ref().and_then(|t| t.as_ref()).and_then(|t| t.row.name.clone()))
+        task.with(|t| {
+            t.as_ref()
+                .and_then(|t| t.as_ref())
+                .and_then(|t| t.row.name.clone())
+        })
     });
     // The actions sit outside the task's view, which is rebuilt on every
     // change: what the workers answered stays on screen as the state moves.

@@ -27,7 +27,11 @@ fn bulk_url(action: &str, q: &TasksQuery, dry_run: bool) -> String {
     if !q.search.is_empty() {
         parts.push(format!("search={}", encode(&q.search)));
     }
-    for (key, value) in [("state", &q.state), ("workername", &q.worker), ("taskname", &q.name)] {
+    for (key, value) in [
+        ("state", &q.state),
+        ("workername", &q.worker),
+        ("taskname", &q.name),
+    ] {
         if let Some(v) = value {
             parts.push(format!("{key}={}", encode(v)));
         }
@@ -74,7 +78,9 @@ pub fn BulkActions(query: Memo<TasksQuery>) -> impl IntoView {
             </button>
         }
         .into_any(),
-        Phase::Checking(_) | Phase::Sending => view! { <span class="subtle">"Asking celadon…"</span> }.into_any(),
+        Phase::Checking(_) | Phase::Sending => {
+            view! { <span class="subtle">"Asking celadon…"</span> }.into_any()
+        }
         Phase::Confirming(action, answer) => {
             let count = answer.body["count"].as_u64().unwrap_or(0);
             let limit = answer.body["limit"].as_u64().unwrap_or(0);
@@ -91,12 +97,18 @@ pub fn BulkActions(query: Memo<TasksQuery>) -> impl IntoView {
                         .collect_view()
                 })
                 .unwrap_or_default();
-            let verb = if action == "revoke" { "Revoke" } else { "Retry" };
+            let verb = if action == "revoke" {
+                "Revoke"
+            } else {
+                "Retry"
+            };
             let sendable = count > 0 && count <= limit;
             let text = if count == 0 {
                 "No task matches this query: nothing to do.".to_string()
             } else if count > limit {
-                format!("{count} tasks match; a bulk action takes at most {limit}. Narrow the search.")
+                format!(
+                    "{count} tasks match; a bulk action takes at most {limit}. Narrow the search."
+                )
             } else {
                 format!("{verb} these {count} tasks? Nothing has been sent yet. The first of them:")
             };
@@ -115,7 +127,11 @@ pub fn BulkActions(query: Memo<TasksQuery>) -> impl IntoView {
             .into_any()
         }
         Phase::Done(answer) => {
-            let class = if answer.ok { "outcome ok" } else { "outcome error" };
+            let class = if answer.ok {
+                "outcome ok"
+            } else {
+                "outcome error"
+            };
             let refused = answer.body["refused"].as_array().map_or(0, Vec::len);
             view! {
                 <div class=class data-testid="bulk-outcome">
@@ -135,5 +151,9 @@ pub fn BulkActions(query: Memo<TasksQuery>) -> impl IntoView {
         }
         .into_any(),
     };
-    move || controls.get().then(|| view! { <div class="actions bulk">{body}</div> })
+    move || {
+        controls
+            .get()
+            .then(|| view! { <div class="actions bulk">{body}</div> })
+    }
 }

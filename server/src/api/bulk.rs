@@ -11,11 +11,7 @@ use axum::{
 use serde_json::{json, Value};
 
 use super::{
-    control::outcome_json,
-    error::ApiError,
-    json::TaskJson,
-    params::Params,
-    tasks::parse_query,
+    control::outcome_json, error::ApiError, json::TaskJson, params::Params, tasks::parse_query,
     AppState,
 };
 use crate::{
@@ -31,7 +27,10 @@ pub const BULK_LIMIT: usize = 1000;
 const DRY_RUN_ROWS: usize = 10;
 
 /// Ids (and the first rows) of what the query matches, with the total.
-async fn matching(app: &AppState, params: &Params) -> Result<(usize, Vec<String>, Vec<TaskJson>), ApiError> {
+async fn matching(
+    app: &AppState,
+    params: &Params,
+) -> Result<(usize, Vec<String>, Vec<TaskJson>), ApiError> {
     let mut q = parse_query(params)?;
     q.limit = None;
     q.offset = 0;
@@ -90,7 +89,10 @@ pub async fn bulk(
     }
     let control = &app.control;
     if action == "revoke" {
-        let signal = params.get("signal").filter(|s| !s.is_empty()).unwrap_or("SIGTERM");
+        let signal = params
+            .get("signal")
+            .filter(|s| !s.is_empty())
+            .unwrap_or("SIGTERM");
         let command = commands::revoke(&ids, terminate, signal)?;
         let outcome = control.call(command, None).await?;
         if outcome.delivered == 0 {

@@ -119,7 +119,9 @@ pub async fn pool(
     let command = match action.as_str() {
         "grow" => commands::pool_grow(u32_param(&p, "n", Some(1))?)?,
         "shrink" => commands::pool_shrink(u32_param(&p, "n", Some(1))?)?,
-        "autoscale" => commands::autoscale(u32_param(&p, "max", None)?, u32_param(&p, "min", None)?)?,
+        "autoscale" => {
+            commands::autoscale(u32_param(&p, "max", None)?, u32_param(&p, "min", None)?)?
+        }
         "restart" => commands::pool_restart(),
         other => return Err(ApiError::NotFound(format!("no pool action '{other}'"))),
     };
@@ -200,7 +202,10 @@ pub async fn revoke(
 ) -> Result<Json<Value>, ApiError> {
     let p = Params::parse(raw.as_deref());
     let terminate = p.flag("terminate")?;
-    let signal = p.get("signal").filter(|s| !s.is_empty()).unwrap_or("SIGTERM");
+    let signal = p
+        .get("signal")
+        .filter(|s| !s.is_empty())
+        .unwrap_or("SIGTERM");
     let command = commands::revoke(std::slice::from_ref(&id), terminate, signal)?;
     let outcome = app.control.call(command, None).await?;
     if outcome.delivered == 0 {
@@ -266,7 +271,12 @@ fn send_options(body: &Value) -> Result<Call, ApiError> {
             None => Ok(None),
             Some(s) => chrono::DateTime::parse_from_rfc3339(&s)
                 .map(|t| Some(t.to_rfc3339()))
-                .map_err(|_| ApiError::bad(name, format!("{s:?} is not an ISO-8601 time with an offset"))),
+                .map_err(|_| {
+                    ApiError::bad(
+                        name,
+                        format!("{s:?} is not an ISO-8601 time with an offset"),
+                    )
+                }),
         }
     };
     let mut eta = iso("eta", text("eta")?)?;
@@ -284,7 +294,10 @@ fn send_options(body: &Value) -> Result<Call, ApiError> {
                 .as_f64()
                 .filter(|s| s.is_finite() && *s >= 0.0)
                 .ok_or_else(|| ApiError::bad("expires", "must be non-negative"))?;
-            Some((chrono::Utc::now() + chrono::Duration::milliseconds((secs * 1000.0) as i64)).to_rfc3339())
+            Some(
+                (chrono::Utc::now() + chrono::Duration::milliseconds((secs * 1000.0) as i64))
+                    .to_rfc3339(),
+            )
         }
         _ => iso("expires", text("expires")?)?,
     };
@@ -341,7 +354,9 @@ pub async fn apply(
 ) -> Result<Json<Value>, ApiError> {
     commands::task_name(&name)?;
     let p = Params::parse(raw.as_deref());
-    let timeout = float_param(&p, "timeout")?.unwrap_or(10.0).clamp(0.0, 300.0);
+    let timeout = float_param(&p, "timeout")?
+        .unwrap_or(10.0)
+        .clamp(0.0, 300.0);
     let control = &app.control;
     if !control.has_backend() {
         return Err(ApiError::Unavailable(

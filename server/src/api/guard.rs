@@ -38,7 +38,11 @@ impl Access {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Basic "))
-            .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.trim()).ok())
+            .and_then(|v| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(v.trim())
+                    .ok()
+            })
         else {
             return false;
         };
@@ -60,10 +64,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Whether a browser sent this request from a page of another site.
 pub fn cross_site(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         return !matches!(site, "same-origin" | "none");
     }
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
@@ -129,7 +130,10 @@ mod tests {
     #[test]
     fn only_configured_pairs_are_let_in() {
         let access = Access {
-            users: Arc::new(vec![("ann".into(), "s3cret".into()), ("bob".into(), "pw".into())]),
+            users: Arc::new(vec![
+                ("ann".into(), "s3cret".into()),
+                ("bob".into(), "pw".into()),
+            ]),
             read_only: false,
         };
         let basic = |s: &str| {

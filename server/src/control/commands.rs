@@ -121,7 +121,9 @@ pub fn time_limit(task: &str, soft: Option<f64>, hard: Option<f64>) -> Result<Co
     }
     for (what, v) in [("soft", soft), ("hard", hard)] {
         if v.is_some_and(|v| !v.is_finite() || v <= 0.0) {
-            return Err(invalid(format!("{what} must be a positive number of seconds")));
+            return Err(invalid(format!(
+                "{what} must be a positive number of seconds"
+            )));
         }
     }
     if let (Some(s), Some(h)) = (soft, hard) {
@@ -229,7 +231,10 @@ mod tests {
     use super::*;
 
     fn fixture_arguments(name: &str) -> Value {
-        let path = format!("{}/fixtures/control/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/fixtures/control/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let raw = doc["request"]["raw"].as_str().unwrap();
         let body = crate::broker::envelope::decode_body(raw.as_bytes()).unwrap();
@@ -250,9 +255,15 @@ mod tests {
             b.sort();
             assert_eq!(a, b, "{fixture}");
         };
-        check(revoke(&["x".into()], true, "TERM").unwrap(), "revoke.terminate");
+        check(
+            revoke(&["x".into()], true, "TERM").unwrap(),
+            "revoke.terminate",
+        );
         check(rate_limit("tasks.add", "10/m").unwrap(), "rate_limit");
-        check(time_limit("tasks.slow", Some(2.0), Some(3.0)).unwrap(), "time_limit");
+        check(
+            time_limit("tasks.slow", Some(2.0), Some(3.0)).unwrap(),
+            "time_limit",
+        );
         check(pool_grow(1).unwrap(), "pool_grow");
         check(pool_shrink(1).unwrap(), "pool_shrink");
         check(autoscale(4, 1).unwrap(), "autoscale");

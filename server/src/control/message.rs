@@ -45,7 +45,9 @@ pub fn list_key(naming: &Naming, queue: &str, priority: u8) -> String {
         .map(|(i, _)| i)
         .next_back()
         .unwrap_or(0);
-    keys.get(index).cloned().unwrap_or_else(|| naming.key(queue))
+    keys.get(index)
+        .cloned()
+        .unwrap_or_else(|| naming.key(queue))
 }
 
 /// Python's repr of a JSON value (as Celery's `saferepr`), cut at

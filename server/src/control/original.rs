@@ -118,7 +118,10 @@ pub fn from_unacked(entry: &[u8], id: &str) -> Option<Original> {
     let (args, kwargs) = split(body.get(0)?, body.get(1)?)?;
     let properties = envelope.get("properties");
     Some(Original {
-        name: headers.get("task").and_then(Value::as_str).map(str::to_string),
+        name: headers
+            .get("task")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         args,
         kwargs,
         queue: entry
@@ -292,13 +295,14 @@ mod tests {
             assert!(from_repr(args, kwargs).is_err(), "{args} {kwargs}");
         }
         let long = format!("['{}']", "z".repeat(1020));
-        assert!(from_repr(&long, "{}").is_err(), "at the limit, it may be cut");
+        assert!(
+            from_repr(&long, "{}").is_err(),
+            "at the limit, it may be cut"
+        );
         for (args, kwargs) in [("(1,)", "{}")] {
             assert!(from_repr(args, kwargs).is_ok());
         }
-        for (args, kwargs) in [
-            ("(1.5e400,)", "{}"),
-        ] {
+        for (args, kwargs) in [("(1.5e400,)", "{}")] {
             assert!(from_repr(args, kwargs).is_err(), "{args} {kwargs}");
         }
     }

@@ -655,7 +655,8 @@ impl Model {
             };
             Some(format!("{kind}({})", args.join(", ")))
         };
-        let result_text = (kind == Kind::Succeeded).then(|| crate::pyrepr::from_json(&meta.result).py_repr());
+        let result_text =
+            (kind == Kind::Succeeded).then(|| crate::pyrepr::from_json(&meta.result).py_repr());
         let exception = matches!(kind, Kind::Failed | Kind::Retried)
             .then(|| exc_message(&meta.result))
             .flatten();

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{
-    celadon::Celadon, celery::WorkerOptions, cluster::Cluster, redis::Redis,
-};
+use crate::support::{celadon::Celadon, celery::WorkerOptions, cluster::Cluster, redis::Redis};
 
 /// A celadon without the usual websocket watcher (which would need the
 /// password).
@@ -44,7 +42,10 @@ async fn a_revoked_eta_task_never_runs() {
     let reply = answer["replies"][&name]["ok"].as_str().unwrap();
     assert!(reply.contains("revoked"), "{answer}");
 
-    let task = task_until(&c, &id, "the task to show REVOKED", |t| t["state"] == "REVOKED").await;
+    let task = task_until(&c, &id, "the task to show REVOKED", |t| {
+        t["state"] == "REVOKED"
+    })
+    .await;
     assert!(task["started"].is_null(), "it ran: {task}");
     c.celadon.stop().await;
 }
@@ -54,7 +55,10 @@ async fn terminating_a_running_task_revokes_it_and_the_worker_keeps_serving() {
     let mut c = Cluster::start().await;
     let (_w, name) = c.online_worker("term").await;
     let id = c.send("slow", "[30]", &[]);
-    task_until(&c, &id, "the slow task to start", |t| t["state"] == "STARTED").await;
+    task_until(&c, &id, "the slow task to start", |t| {
+        t["state"] == "STARTED"
+    })
+    .await;
 
     let (status, answer) = c
         .celadon
@@ -66,7 +70,10 @@ async fn terminating_a_running_task_revokes_it_and_the_worker_keeps_serving() {
     assert_eq!(status, 200, "{answer}");
     let reply = answer["replies"][&name]["ok"].as_str().unwrap();
     assert!(reply.contains("terminate"), "{answer}");
-    task_until(&c, &id, "the task to show REVOKED", |t| t["state"] == "REVOKED").await;
+    task_until(&c, &id, "the task to show REVOKED", |t| {
+        t["state"] == "REVOKED"
+    })
+    .await;
     let info = c.celadon.json(&format!("/api/task/info/{id}")).await;
     assert_eq!(info["terminated"], json!(true), "{info}");
 
@@ -83,7 +90,9 @@ async fn terminating_a_running_task_revokes_it_and_the_worker_keeps_serving() {
 async fn a_retry_resends_5_kb_of_arguments_byte_for_byte() {
     let mut c = Cluster::start().await;
     let (_w, _name) = c.online_worker("retry").await;
-    let big: String = (0..5000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let big: String = (0..5000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let args = json!([big, 42, {"nested": ["é", null, 1.5]}]);
     let id = c.send(
         "record",
@@ -92,10 +101,7 @@ async fn a_retry_resends_5_kb_of_arguments_byte_for_byte() {
     );
     task_until(&c, &id, "the task to fail", |t| t["state"] == "FAILURE").await;
 
-    let (status, answer) = c
-        .celadon
-        .post(&format!("/api/task/retry/{id}"), None)
-        .await;
+    let (status, answer) = c.celadon.post(&format!("/api/task/retry/{id}"), None).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["source"], "result-backend", "{answer}");
     let new = answer["task-id"].as_str().unwrap().to_string();
@@ -106,7 +112,11 @@ async fn a_retry_resends_5_kb_of_arguments_byte_for_byte() {
         std::fs::read(c.dir.path().join(format!("{task}.json")))
             .unwrap_or_else(|e| panic!("the worker recorded nothing for {task}: {e}"))
     };
-    assert_eq!(recorded(&id), recorded(&new), "the retry's arguments differ");
+    assert_eq!(
+        recorded(&id),
+        recorded(&new),
+        "the retry's arguments differ"
+    );
     let seen: Value = serde_json::from_slice(&recorded(&new)).unwrap();
     assert_eq!(seen[0], args);
 
@@ -124,7 +134,11 @@ async fn without_a_source_of_exact_arguments_a_retry_is_refused() {
     let mut c = Cluster::start_with(|config| config.result_backend = None).await;
     let (_w, _name) = c.online_worker("norepr").await;
     let big = "z".repeat(5000);
-    let long = c.send("record", &json!([big]).to_string(), &["--kwargs", r#"{"fail": true}"#]);
+    let long = c.send(
+        "record",
+        &json!([big]).to_string(),
+        &["--kwargs", r#"{"fail": true}"#],
+    );
     let short = c.send("record", "[1, \"two\"]", &["--kwargs", r#"{"fail": true}"#]);
     for id in [&long, &short] {
         task_until(&c, id, "the task to fail", |t| t["state"] == "FAILURE").await;
@@ -135,7 +149,10 @@ async fn without_a_source_of_exact_arguments_a_retry_is_refused() {
         .post(&format!("/api/task/retry/{long}"), None)
         .await;
     assert_eq!(status, 409, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("result_extended"));
+    assert!(answer["error"]
+        .as_str()
+        .unwrap()
+        .contains("result_extended"));
 
     let (status, answer) = c
         .celadon
@@ -155,11 +172,15 @@ async fn without_a_source_of_exact_arguments_a_retry_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_retry_of_twenty_failed_tasks_after_a_dry_run() {
     let mut c = Cluster::start().await;
-    let (_w, _name) = c.online_worker_with("bulk", &WorkerOptions {
-        concurrency: 2,
-        ..WorkerOptions::default()
-    })
-    .await;
+    let (_w, _name) = c
+        .online_worker_with(
+            "bulk",
+            &WorkerOptions {
+                concurrency: 2,
+                ..WorkerOptions::default()
+            },
+        )
+        .await;
     let ids: Vec<String> = (0..20)
         .map(|i| c.send("fail", &json!([format!("bulk {i}")]).to_string(), &[]))
         .collect();
@@ -200,8 +221,15 @@ async fn bulk_retry_of_twenty_failed_tasks_after_a_dry_run() {
 async fn pool_grow_shows_in_stats_and_a_rate_limit_is_applied() {
     let mut c = Cluster::start().await;
     let (_w, name) = c.online_worker("pool").await;
-    let processes = |workers: &Value| workers[&name]["stats"]["pool"]["processes"].as_array().map(Vec::len);
-    let before = c.celadon.json(&format!("/api/workers?refresh=1&workername={name}")).await;
+    let processes = |workers: &Value| {
+        workers[&name]["stats"]["pool"]["processes"]
+            .as_array()
+            .map(Vec::len)
+    };
+    let before = c
+        .celadon
+        .json(&format!("/api/workers?refresh=1&workername={name}"))
+        .await;
     assert_eq!(processes(&before), Some(1), "{before}");
 
     let (status, answer) = c
@@ -241,10 +269,16 @@ async fn pool_grow_shows_in_stats_and_a_rate_limit_is_applied() {
 
     let (status, answer) = c
         .celadon
-        .post(&format!("/api/worker/pool/autoscale/{name}?max=2&min=1"), None)
+        .post(
+            &format!("/api/worker/pool/autoscale/{name}?max=2&min=1"),
+            None,
+        )
         .await;
     assert_eq!(status, 403, "the worker's error is passed on: {answer}");
-    assert!(answer["error"].as_str().unwrap().contains("Autoscale not enabled"));
+    assert!(answer["error"]
+        .as_str()
+        .unwrap()
+        .contains("Autoscale not enabled"));
     c.celadon.stop().await;
 }
 
@@ -253,7 +287,10 @@ async fn a_revoke_with_no_worker_online_is_reported_as_not_delivered() {
     let c = Cluster::start().await;
     let (status, answer) = c
         .celadon
-        .post("/api/task/revoke/4f4b1c3e-0000-4000-8000-000000000001", None)
+        .post(
+            "/api/task/revoke/4f4b1c3e-0000-4000-8000-000000000001",
+            None,
+        )
         .await;
     assert_eq!(status, 503, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("not delivered"));
@@ -266,25 +303,37 @@ async fn tasks_sent_through_the_api_run_and_their_results_are_read_back() {
     let (_w, _name) = c.online_worker("api").await;
     let (status, answer) = c
         .celadon
-        .post("/api/task/async-apply/celadon_tasks.add", Some(json!({"args": [20, 22]})))
+        .post(
+            "/api/task/async-apply/celadon_tasks.add",
+            Some(json!({"args": [20, 22]})),
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
     let id = answer["task-id"].as_str().unwrap().to_string();
-    task_until(&c, &id, "the sent task to succeed", |t| t["state"] == "SUCCESS").await;
+    task_until(&c, &id, "the sent task to succeed", |t| {
+        t["state"] == "SUCCESS"
+    })
+    .await;
     let result = c.celadon.json(&format!("/api/task/result/{id}")).await;
     assert_eq!(result["state"], "SUCCESS");
     assert_eq!(result["result"], 42);
 
     let (status, answer) = c
         .celadon
-        .post("/api/task/apply/celadon_tasks.add", Some(json!({"args": [1, 1]})))
+        .post(
+            "/api/task/apply/celadon_tasks.add",
+            Some(json!({"args": [1, 1]})),
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["result"], 2, "{answer}");
 
     let (status, answer) = c
         .celadon
-        .post("/api/task/async-apply/celadon_tasks.add", Some(json!({"args": {"x": 1}})))
+        .post(
+            "/api/task/async-apply/celadon_tasks.add",
+            Some(json!({"args": {"x": 1}})),
+        )
         .await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"].as_str().unwrap().starts_with("args"));
@@ -325,7 +374,10 @@ async fn read_only_and_basic_auth_guard_pages_api_and_websocket() {
         .unwrap();
     assert_eq!(wrong.status().as_u16(), 401);
     let post = http
-        .post(c.celadon.url("/api/task/revoke/4f4b1c3e-0000-4000-8000-000000000001"))
+        .post(
+            c.celadon
+                .url("/api/task/revoke/4f4b1c3e-0000-4000-8000-000000000001"),
+        )
         .basic_auth("ann", Some("s3cret"))
         .send()
         .await
@@ -354,14 +406,20 @@ async fn read_only_and_basic_auth_guard_pages_api_and_websocket() {
 async fn control_requests_from_other_sites_are_refused() {
     let c = Cluster::start().await;
     let response = reqwest::Client::new()
-        .post(c.celadon.url("/api/task/revoke/4f4b1c3e-0000-4000-8000-000000000001"))
+        .post(
+            c.celadon
+                .url("/api/task/revoke/4f4b1c3e-0000-4000-8000-000000000001"),
+        )
         .header("Origin", "https://evil.example")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 403);
     let get = reqwest::Client::new()
-        .get(c.celadon.url("/api/task/revoke/4f4b1c3e-0000-4000-8000-000000000001"))
+        .get(
+            c.celadon
+                .url("/api/task/revoke/4f4b1c3e-0000-4000-8000-000000000001"),
+        )
         .send()
         .await
         .unwrap();

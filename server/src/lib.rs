@@ -59,14 +59,14 @@ pub async fn run(
         link_rx.clone(),
         cancel.clone(),
     );
-    tasks.push(tokio::spawn(subscriber::run(
+    let reader = subscriber::ReaderThread::spawn(
         config.broker.clone(),
         naming.event_pattern(),
         events_tx,
         link_tx,
         reader_stats.clone(),
         cancel.clone(),
-    )));
+    )?;
     let pidbox = Arc::new(Pidbox::new(&config.broker, naming.clone())?);
     let control = Arc::new(control::service::Control::new(
         pidbox.clone(),
@@ -133,6 +133,7 @@ pub async fn run(
     cancel.cancel();
     sockets.close();
     sockets.wait().await;
+    reader.join().await;
     for task in tasks {
         let _ = task.await;
     }

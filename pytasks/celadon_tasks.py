@@ -8,6 +8,7 @@ backend from CELADON_BACKEND (optional).
 
 import json
 import os
+import tempfile
 import time
 
 from celery import Celery
@@ -63,6 +64,20 @@ def slow(seconds=5.0):
 def echo(*args, **kwargs):
     """Returns what it was given: for large and odd arguments."""
     return {"nargs": len(args), "kwargs": sorted(kwargs)}
+
+
+@app.task
+def charge(order):
+    """Fails the first time it runs for an order (the payment gateway times
+    out) and succeeds when run again with the same order: what a retry from
+    the dashboard is for. Remembers orders in $CELADON_RECORD_DIR."""
+    folder = os.environ.get("CELADON_RECORD_DIR") or tempfile.gettempdir()
+    marker = os.path.join(folder, f"charged-{order}")
+    if not os.path.exists(marker):
+        with open(marker, "w", encoding="utf-8"):
+            pass
+        raise ConnectionError(f"payment gateway timed out charging order {order}")
+    return f"charged order {order}"
 
 
 @app.task(bind=True)

@@ -23,8 +23,10 @@ def stop(*_):
 
 def send_one(rng):
     roll = rng.random()
-    if roll < 0.55:
+    if roll < 0.5:
         t.add.delay(rng.randint(0, 100), rng.randint(0, 100))
+    elif roll < 0.55:
+        t.charge.delay(rng.randint(1000, 9999))
     elif roll < 0.67:
         t.fail.delay(rng.choice(["boom", "bad input", "upstream timed out"]))
     elif roll < 0.75:

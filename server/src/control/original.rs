@@ -299,11 +299,7 @@ mod tests {
             from_repr(&long, "{}").is_err(),
             "at the limit, it may be cut"
         );
-        for (args, kwargs) in [("(1,)", "{}")] {
-            assert!(from_repr(args, kwargs).is_ok());
-        }
-        for (args, kwargs) in [("(1.5e400,)", "{}")] {
-            assert!(from_repr(args, kwargs).is_err(), "{args} {kwargs}");
-        }
+        assert!(from_repr("(1,)", "{}").is_ok());
+        assert!(from_repr("(1.5e400,)", "{}").is_err(), "inf is not JSON");
     }
 }

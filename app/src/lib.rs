@@ -69,6 +69,7 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route path=StaticSegment("broker") view=pages::BrokerPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("graphs") view=pages::GraphsPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -1,6 +1,7 @@
 //! Widgets shared by the pages.
 
 mod badge;
+mod chart;
 mod confirm;
 mod conn;
 mod copy;
@@ -9,6 +10,7 @@ mod time;
 mod topbar;
 
 pub use badge::{state_class, StateBadge};
+pub use chart::{BarChart, Bars, Line, LineChart};
 pub use confirm::ConfirmAction;
 pub use conn::ConnIndicator;
 pub use copy::CopyButton;

@@ -15,6 +15,7 @@ pub fn TopBar() -> impl IntoView {
                 <a href="/">"Workers"</a>
                 <a href="/tasks">"Tasks"</a>
                 <a href="/broker">"Broker"</a>
+                <a href="/graphs">"Graphs"</a>
             </nav>
             <TimeToggle/>
             <ConnIndicator/>

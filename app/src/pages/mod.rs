@@ -1,6 +1,7 @@
 //! One page per route.
 
 mod broker;
+mod graphs;
 mod not_found;
 mod task;
 mod tasks;
@@ -10,6 +11,7 @@ mod worker_controls;
 mod workers;
 
 pub use broker::BrokerPage;
+pub use graphs::GraphsPage;
 pub use not_found::NotFound;
 pub use task::TaskPage;
 pub use tasks::{encode, query_from, tasks_href, TasksPage};

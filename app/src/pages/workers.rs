@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 use super::tasks::encode;
+use crate::components::{Line, LineChart};
 use crate::live::{snapshot_resource, use_live};
 use crate::wire::{Cluster, View, ViewData, WorkerRow, WorkerStatus};
 
@@ -92,8 +93,30 @@ fn WorkersBody() -> impl IntoView {
     });
     let workers = Memo::new(move |_| all.with(|(w, _)| w.clone()));
     let cluster = Memo::new(move |_| all.with(|(_, c)| c.clone()));
+    let strip = Signal::derive(move || {
+        cluster.with(|c| {
+            super::graphs::CHARTED
+                .iter()
+                .map(|(name, class)| Line {
+                    name: (*name).to_string(),
+                    class,
+                    values: c
+                        .recent
+                        .iter()
+                        .find(|o| o.outcome == *name)
+                        .map(|o| o.counts.iter().map(|n| f64::from(*n) / 5.0).collect())
+                        .unwrap_or_default(),
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    let strip_start = Signal::derive(move || cluster.with(|c| c.recent_start));
     view! {
         <Totals workers cluster/>
+        <section class="chart-panel strip">
+            <h2>"Tasks per second, last 5 minutes " <a href="/graphs">"all graphs →"</a></h2>
+            <LineChart lines=strip start=strip_start step=5.0 unit="tasks/s" testid="strip-chart"/>
+        </section>
         <Show
             when=move || !workers.with(Vec::is_empty)
             fallback=|| {

@@ -4,10 +4,12 @@
 //! renamed. The server converts its model into these types explicitly.
 
 mod broker;
+mod graphs;
 mod tasks;
 mod workers;
 
 pub use broker::{BrokerData, QueueRow};
+pub use graphs::{GraphsData, GraphsQuery, OutcomeSeries, QueueDepth, TypeRow, WINDOWS};
 pub use tasks::{
     TaskDetail, TaskRow, TasksData, TasksQuery, TimelineEntry, COLUMNS, DEFAULT_COLUMNS,
     DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
@@ -31,6 +33,8 @@ pub enum View {
     Task { id: String },
     /// Every queue (`/broker`).
     Broker,
+    /// The charts (`/graphs?…`).
+    Graphs { query: GraphsQuery },
 }
 
 /// Browser → server.
@@ -82,6 +86,7 @@ pub enum ViewData {
         task: Option<Box<TaskDetail>>,
     },
     Broker(BrokerData),
+    Graphs(GraphsData),
 }
 
 impl ViewData {
@@ -97,6 +102,9 @@ impl ViewData {
             },
             ViewData::Task { id, .. } => View::Task { id: id.clone() },
             ViewData::Broker(_) => View::Broker,
+            ViewData::Graphs(g) => View::Graphs {
+                query: g.query.clone(),
+            },
         }
     }
 }

@@ -14,6 +14,11 @@ pub struct Cluster {
     pub retried: u64,
     /// Tasks finished per second over the last minute.
     pub rate: f64,
+    /// Outcomes over the last 5 minutes in 5-second buckets, for the
+    /// Workers page's chart strip; the first bucket starts at
+    /// `recent_start`.
+    pub recent: Vec<super::OutcomeSeries>,
+    pub recent_start: f64,
 }
 
 /// A worker's reply to one remote-control inspection.

@@ -170,6 +170,21 @@ export class Cluster {
     });
   }
 
+  /** Starts the demo's producer (pytasks/producer.py) at `rate` tasks/s. */
+  startProducer(rate: number): Proc {
+    return this.start('producer', path.join(repoRoot, '.venv', 'bin', 'python'), [
+      '-u', 'producer.py', '--rate', String(rate),
+    ], {
+      cwd: path.join(repoRoot, 'pytasks'),
+      env: {
+        CELADON_BROKER: `redis+socket://${this.socket}`,
+        CELADON_BACKEND: `redis+socket://${this.socket}?virtual_host=1`,
+        CELADON_RECORD_DIR: this.dir,
+        PYTHONUNBUFFERED: '1',
+      },
+    });
+  }
+
   /** celadon's flag for the result backend the workers write to (db 1). */
   backendFlag(): string {
     return `--result-backend=unix://${this.socket}?db=1`;

@@ -12,6 +12,7 @@ mod params;
 mod queues;
 mod stats;
 mod tasks;
+mod throughput;
 mod workers;
 mod ws;
 
@@ -82,6 +83,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/queues/length", get(queues::lengths))
         .route("/api/stats", get(stats::stats))
         .route("/api/stats/types", get(stats::types))
+        .route("/api/stats/throughput", get(throughput::throughput))
         .route("/api/task/revoke/{id}", post(control::revoke))
         .route("/api/task/retry/{id}", post(control::retry))
         .route("/api/task/rate-limit/{name}", post(control::rate_limit))

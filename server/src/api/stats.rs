@@ -114,53 +114,30 @@ pub struct TypeRow {
 /// `/api/stats/types`: counts, success rate, runtime percentiles and the
 /// last failure, per task type.
 pub async fn types(State(app): State<AppState>) -> Result<Json<Vec<TypeRow>>, ApiError> {
-    use crate::state::{stats::Outcome, task::StateCode};
+    use crate::state::stats::Outcome;
     let rows = app
         .state
-        .read(|m| {
-            let mut rows: Vec<TypeRow> = m
-                .types
-                .iter()
-                .map(|(sym, t)| {
-                    let mut states = BTreeMap::new();
-                    for (i, n) in t.retained.iter().enumerate().filter(|(_, n)| **n > 0) {
-                        let name = if i < 8 {
-                            m.state_name(StateCode(i as u8)).to_string()
-                        } else {
-                            "CUSTOM".to_string()
-                        };
-                        states.insert(name, *n);
-                    }
-                    let totals: BTreeMap<&'static str, u64> = Outcome::ALL
-                        .iter()
-                        .map(|o| (o.name(), t.outcomes[*o as usize]))
-                        .collect();
-                    let (ok, bad) = (
-                        t.outcomes[Outcome::Succeeded as usize],
-                        t.outcomes[Outcome::Failed as usize],
-                    );
-                    TypeRow {
-                        name: m.symbols.text(*sym).to_string(),
-                        states,
-                        totals,
-                        success_rate: (ok + bad > 0).then(|| ok as f64 / (ok + bad) as f64),
-                        runtime: Runtime {
-                            count: t.runtime.count(),
-                            mean: t.runtime.mean(),
-                            p50: t.runtime.quantile(0.5),
-                            p95: t.runtime.quantile(0.95),
-                            p99: t.runtime.quantile(0.99),
-                        },
-                        last_failure: t
-                            .last_failure
-                            .and_then(|k| m.id_text(k).or_else(|| k.uuid_text())),
-                    }
-                })
-                .collect();
-            rows.sort_by(|a, b| a.name.cmp(&b.name));
-            rows
-        })
+        .read(|m| m.type_summaries())
         .await
-        .ok_or(ApiError::ShuttingDown)?;
+        .ok_or(ApiError::ShuttingDown)?
+        .into_iter()
+        .map(|t| TypeRow {
+            name: t.name,
+            states: t.states.into_iter().collect(),
+            totals: Outcome::ALL
+                .iter()
+                .map(|o| (o.name(), t.totals[*o as usize]))
+                .collect(),
+            success_rate: t.success_rate,
+            runtime: Runtime {
+                count: t.runtime_count,
+                mean: t.runtime_mean,
+                p50: t.p50,
+                p95: t.p95,
+                p99: t.p99,
+            },
+            last_failure: t.last_failure,
+        })
+        .collect();
     Ok(Json(rows))
 }

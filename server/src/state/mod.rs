@@ -6,6 +6,7 @@
 //! Replaying a stored stream of `(payload, received_at)` into a fresh model
 //! rebuilds the same state: nothing here reads a clock.
 
+pub mod graphs;
 pub mod key;
 pub mod links;
 pub mod metrics;
@@ -13,6 +14,7 @@ pub mod owner;
 pub mod query;
 pub mod queues;
 pub mod search;
+pub mod series;
 pub mod stats;
 pub mod symbols;
 pub mod task;
@@ -99,6 +101,24 @@ impl TypeStats {
     }
 }
 
+/// What the per-type table shows of one task type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeSummary {
+    pub name: String,
+    /// Retained tasks by state name (only states with tasks).
+    pub states: Vec<(String, u64)>,
+    /// Every task of the type seen since start, by [`stats::Outcome`].
+    pub totals: [u64; OUTCOMES],
+    /// succeeded / (succeeded + failed), over every task seen.
+    pub success_rate: Option<f64>,
+    pub runtime_count: u64,
+    pub runtime_mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub last_failure: Option<String>,
+}
+
 /// A stretch of time in which events may have been lost (the broker
 /// connection was down).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -141,6 +161,11 @@ pub struct Model {
     kind_syms: [Sym; 9],
     /// Retries made from celadon, both ways.
     pub retry_links: links::RetryLinks,
+    /// Outcomes over time for the charts: the cluster, each name, each worker.
+    pub series: series::SeriesSet,
+    /// Bumped whenever the charts' current second moves.
+    pub series_version: u64,
+    series_second: u64,
 }
 
 impl Default for Model {
@@ -174,6 +199,9 @@ impl Model {
             joined: Vec::new(),
             task_version: 0,
             retry_links: links::RetryLinks::default(),
+            series: series::SeriesSet::default(),
+            series_version: 0,
+            series_second: 0,
         }
     }
 
@@ -260,6 +288,52 @@ impl Model {
     }
 
     /// The name of a state code.
+    /// Every task type's counts, success rate, runtimes and last failure,
+    /// by name.
+    pub fn type_summaries(&self) -> Vec<TypeSummary> {
+        let mut rows: Vec<TypeSummary> = self
+            .types
+            .iter()
+            .filter(|(sym, _)| !sym.is_none())
+            .map(|(sym, t)| {
+                let states = t
+                    .retained
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(i, n)| {
+                        let name = if i < 8 {
+                            self.state_name(StateCode(i as u8)).to_string()
+                        } else {
+                            "CUSTOM".to_string()
+                        };
+                        (name, *n)
+                    })
+                    .collect();
+                let (ok, bad) = (
+                    t.outcomes[Outcome::Succeeded as usize],
+                    t.outcomes[Outcome::Failed as usize],
+                );
+                TypeSummary {
+                    name: self.symbols.text(*sym).to_string(),
+                    states,
+                    totals: t.outcomes,
+                    success_rate: (ok + bad > 0).then(|| ok as f64 / (ok + bad) as f64),
+                    runtime_count: t.runtime.count(),
+                    runtime_mean: t.runtime.mean(),
+                    p50: t.runtime.quantile(0.5),
+                    p95: t.runtime.quantile(0.95),
+                    p99: t.runtime.quantile(0.99),
+                    last_failure: t
+                        .last_failure
+                        .and_then(|k| self.id_text(k).or_else(|| k.uuid_text())),
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        rows
+    }
+
     pub fn state_name(&self, state: StateCode) -> &str {
         if let Some(name) = state.builtin_name() {
             return name;
@@ -421,6 +495,7 @@ impl Model {
             Kind::Custom => return,
         };
         self.throughput.add(received_at, outcome);
+        self.series.add(received_at, outcome, t.name, t.worker);
         let stats = self.type_stats(t.name);
         stats.outcomes[outcome as usize] += 1;
         if kind == Kind::Failed {
@@ -472,6 +547,12 @@ impl Model {
     pub fn expire(&mut self, now: f64, purge_after: Option<f64>) {
         self.workers.expire(now);
         self.throughput.advance(now);
+        let second = now.floor() as u64;
+        if second != self.series_second {
+            self.series_second = second;
+            self.series.advance(now);
+            self.series_version += 1;
+        }
         if let Some(after) = purge_after {
             for hostname in self.workers.purge_offline(now, after) {
                 if let Some(sym) = self.symbols.lookup(&hostname) {
@@ -575,6 +656,7 @@ impl Model {
     pub fn heap_bytes(&self) -> usize {
         self.tasks.heap_bytes()
             + self.retry_links.heap_bytes()
+            + self.series.heap_bytes()
             + self.symbols.heap_bytes()
             + self.workers.heap_bytes()
             + self.throughput.heap_bytes()

@@ -224,6 +224,11 @@ fn whole_version(view: &View, model: &Model) -> u64 {
         View::Worker { .. } => model.inspect_version,
         View::Broker => model.queues.version,
         View::Task { .. } | View::Tasks { .. } | View::Workers => model.task_version,
+        // Each counter only grows, so the sum moves whenever one does.
+        View::Graphs { .. } => model
+            .task_version
+            .wrapping_add(model.series_version)
+            .wrapping_add(model.queues.version),
     }
 }
 

@@ -76,11 +76,14 @@ fn round2(x: f64) -> f64 {
 pub fn cluster(model: &Model, now: f64) -> Cluster {
     let sum = |k: Kind| model.workers.iter().map(|w| w.task_count(k)).sum();
     let rate: f64 = model.workers.iter().map(|w| w.rate(now)).sum();
+    let (recent, recent_start) = super::graphs::recent(model, now);
     Cluster {
         succeeded: sum(Kind::Succeeded),
         failed: sum(Kind::Failed),
         retried: sum(Kind::Retried),
         rate: round2(rate),
+        recent,
+        recent_start,
     }
 }
 
@@ -103,6 +106,7 @@ pub fn snapshot(
             task: task_detail(model, id).map(Box::new),
         },
         View::Broker => ViewData::Broker(broker_data(model, config)),
+        View::Graphs { query } => ViewData::Graphs(super::graphs::graphs_data(model, query, now)),
     };
     Snapshot {
         broker,

@@ -7,6 +7,7 @@
 
 mod cli;
 mod control;
+mod graphs;
 mod model;
 mod support;
 mod workers;

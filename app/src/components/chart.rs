@@ -98,21 +98,22 @@ pub fn LineChart(
         });
         nice_scale(max)
     });
+    // Grid lines are drawn in the SVG, which stretches to the box; labels
+    // are HTML placed by percentage, so text is never stretched with it.
+    let pct = |v: f64, of: f64| format!("{:.2}%", 100.0 * v / of);
     let y_ticks = move || {
         let (top, tick) = scale.get();
-        let mut out = Vec::new();
+        let mut lines = Vec::new();
+        let mut labels = Vec::new();
         let mut v = 0.0;
         while v <= top + tick * 0.01 {
             let y = TOP + (H - TOP - BOTTOM) * (1.0 - v / top);
-            out.push(view! {
-                <g class="tick">
-                    <line x1=LEFT x2=W - RIGHT y1=y y2=y class="grid-line"/>
-                    <text x=LEFT - 6.0 y=y + 4.0 text-anchor="end">{short_number(v)}</text>
-                </g>
-            });
+            lines.push(view! { <line x1=LEFT x2=W - RIGHT y1=y y2=y class="grid-line"/> });
+            let style = format!("top: {}; width: {}", pct(y, H), pct(LEFT - 6.0, W));
+            labels.push(view! { <span class="ylab" style=style>{short_number(v)}</span> });
             v += tick;
         }
-        out
+        (lines, labels)
     };
     let x_ticks = move || {
         let n = len.get();
@@ -125,13 +126,14 @@ pub fn LineChart(
             .map(|k| {
                 let i = (n - 1) * k / 4;
                 let x = LEFT + (W - LEFT - RIGHT) * i as f64 / (n - 1) as f64;
-                let anchor = match k {
-                    0 => "start",
-                    4 => "end",
-                    _ => "middle",
+                let shift = match k {
+                    0 => "0%",
+                    4 => "-100%",
+                    _ => "-50%",
                 };
+                let style = format!("left: {}; transform: translateX({shift})", pct(x, W));
                 view! {
-                    <text x=x y=H - 6.0 text-anchor=anchor>{clock_label(s + st * i as f64, with_seconds)}</text>
+                    <span class="xlab" style=style>{clock_label(s + st * i as f64, with_seconds)}</span>
                 }
             })
             .collect::<Vec<_>>()
@@ -215,9 +217,14 @@ pub fn LineChart(
                 .collect::<Vec<_>>()
         })
     };
+    let grid = move || y_ticks().0;
+    let y_labels = move || y_ticks().1;
     view! {
         <figure class="chart" data-testid=testid>
-            <ul class="legend plain">{legend}</ul>
+            <ul class="legend plain">
+                <li class="unit">{unit}</li>
+                {legend}
+            </ul>
             <div class="chart-box">
                 <svg
                     viewBox=format!("0 0 {W} {H}")
@@ -226,11 +233,11 @@ pub fn LineChart(
                     on:mousemove=on_move
                     on:mouseleave=move |_| hover.set(None)
                 >
-                    <g class="axis">{y_ticks}{x_ticks}</g>
-                    <text class="unit" x=4.0 y=TOP + 4.0>{unit}</text>
+                    <g class="axis">{grid}</g>
                     {paths}
                     {cursor}
                 </svg>
+                <div class="labels">{y_labels}{x_ticks}</div>
                 {tooltip}
             </div>
         </figure>

@@ -6,7 +6,8 @@
 
 use leptos::prelude::*;
 
-use super::format_duration;
+use super::{format_duration, time_of_day};
+use crate::live::use_live;
 
 /// One line: a name for the legend, a CSS class for its color, and one
 /// value per time step.
@@ -53,10 +54,10 @@ pub fn short_number(v: f64) -> String {
     }
 }
 
-/// Clock time of `t` (UTC seconds) as HH:MM or HH:MM:SS, for an axis.
-fn clock_label(t: f64, with_seconds: bool) -> String {
-    let secs = t.rem_euclid(86_400.0) as u64;
-    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
+/// Clock time of `t` as HH:MM or HH:MM:SS, for an axis: in the browser's
+/// zone when `local`, else UTC.
+fn clock_label(t: f64, with_seconds: bool, local: bool) -> String {
+    let (h, m, s) = time_of_day(t, local);
     if with_seconds {
         format!("{h:02}:{m:02}:{s:02}")
     } else {
@@ -88,6 +89,9 @@ pub fn LineChart(
     testid: &'static str,
 ) -> impl IntoView {
     let hover: RwSignal<Option<usize>> = RwSignal::new(None);
+    // UTC until the browser's clock runs (as the server rendered), then local.
+    let live = use_live();
+    let local = Memo::new(move |_| live.now.with(Option::is_some));
     let len =
         Memo::new(move |_| lines.with(|l| l.iter().map(|l| l.values.len()).max().unwrap_or(0)));
     let scale = Memo::new(move |_| {
@@ -133,7 +137,7 @@ pub fn LineChart(
                 };
                 let style = format!("left: {}; transform: translateX({shift})", pct(x, W));
                 view! {
-                    <span class="xlab" style=style>{clock_label(s + st * i as f64, with_seconds)}</span>
+                    <span class="xlab" style=style>{clock_label(s + st * i as f64, with_seconds, local.get())}</span>
                 }
             })
             .collect::<Vec<_>>()
@@ -176,7 +180,10 @@ pub fn LineChart(
             (i < len.get()).then(|| {
                 view! {
                     <div class="chart-tip" data-testid="chart-tip">
-                        <b>{clock_label(at, step.get() < 60.0)} " UTC"</b>
+                        <b>
+                            {clock_label(at, step.get() < 60.0, local.get())}
+                            {if local.get() { "" } else { " UTC" }}
+                        </b>
                         <ul class="plain">{rows}</ul>
                     </div>
                 }

@@ -15,5 +15,5 @@ pub use confirm::ConfirmAction;
 pub use conn::ConnIndicator;
 pub use copy::CopyButton;
 pub use json::{scalar_text, JsonView};
-pub use time::{format_duration, format_relative, format_utc, Time, TimeToggle};
+pub use time::{format_duration, format_relative, format_utc, time_of_day, Time, TimeToggle};
 pub use topbar::TopBar;

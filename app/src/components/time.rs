@@ -25,6 +25,19 @@ fn utc_parts(t: f64) -> (i64, u32, u32, u32, u32, u32) {
     (year, month, day, h as u32, m as u32, s as u32)
 }
 
+/// Hours, minutes and seconds of `t`: in the browser's time zone when
+/// `local` (only once hydrated, so the server's render matches), else UTC.
+pub fn time_of_day(t: f64, local: bool) -> (u32, u32, u32) {
+    #[cfg(feature = "hydrate")]
+    if local {
+        let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(t * 1000.0));
+        return (d.get_hours(), d.get_minutes(), d.get_seconds());
+    }
+    let _ = local;
+    let (_, _, _, h, m, s) = utc_parts(t);
+    (h, m, s)
+}
+
 /// `2026-11-21 15:04:05 UTC`.
 pub fn format_utc(t: f64) -> String {
     let (y, mo, d, h, mi, s) = utc_parts(t);

@@ -66,6 +66,11 @@ test('after a minute of the producer, each chart has a series that agrees with /
   const queue = page.getByTestId('queue-chart').locator('li[data-series^="celery"]');
   await expect(queue).toHaveCount(1);
   expect(Number(await queue.getAttribute('data-total'))).toBeGreaterThan(0);
+  // Queue wait p95 and workers online have values.
+  const wait = page.getByTestId('wait-chart').locator('li[data-series="p95 wait"]');
+  expect(Number(await wait.getAttribute('data-total'))).toBeGreaterThan(0);
+  const online = page.getByTestId('online-chart').locator('li[data-series=online]');
+  expect(Number(await online.getAttribute('data-total'))).toBeGreaterThan(0);
   const add = page.getByTestId('types-table').locator('tr[data-type="celadon_tasks.add"]');
   await expect(add.locator('[data-col=succeeded]')).toHaveText(String(count('SUCCESS', 'celadon_tasks.add')));
 

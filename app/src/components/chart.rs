@@ -65,16 +65,24 @@ fn clock_label(t: f64, with_seconds: bool, local: bool) -> String {
     }
 }
 
+/// The SVG path of `values`; a NaN (no value in that bucket) breaks the
+/// line.
 fn path(values: &[f64], top: f64) -> String {
     let n = values.len().max(2) - 1;
     let x = |i: usize| LEFT + (W - LEFT - RIGHT) * i as f64 / n as f64;
     let y = |v: f64| TOP + (H - TOP - BOTTOM) * (1.0 - (v / top).clamp(0.0, 1.0));
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| format!("{}{:.1},{:.1}", if i == 0 { "M" } else { "L" }, x(i), y(*v)))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut out = Vec::with_capacity(values.len());
+    let mut pen_down = false;
+    for (i, v) in values.iter().enumerate() {
+        if v.is_nan() {
+            pen_down = false;
+            continue;
+        }
+        let op = if pen_down { "L" } else { "M" };
+        out.push(format!("{op}{:.1},{:.1}", x(i), y(*v)));
+        pen_down = true;
+    }
+    out.join(" ")
 }
 
 /// A line chart of `lines` over time: step `i` starts at `start + i * step`
@@ -169,10 +177,11 @@ pub fn LineChart(
             let rows = lines.with(|ls| {
                 ls.iter()
                     .map(|l| {
-                        let v = l.values.get(i).copied().unwrap_or(0.0);
+                        let v = l.values.get(i).copied().unwrap_or(f64::NAN);
+                        let text = if v.is_nan() { "–".to_string() } else { short_number(v) };
                         let class = format!("swatch {}", l.class);
                         view! {
-                            <li><span class=class></span>{l.name.clone()} ": " {short_number(v)} " " {unit}</li>
+                            <li><span class=class></span>{l.name.clone()} ": " {text} " " {unit}</li>
                         }
                     })
                     .collect::<Vec<_>>()
@@ -213,7 +222,7 @@ pub fn LineChart(
         lines.with(|ls| {
             ls.iter()
                 .map(|l| {
-                    let total: f64 = l.values.iter().sum();
+                    let total: f64 = l.values.iter().filter(|v| v.is_finite()).sum();
                     let class = format!("swatch {}", l.class);
                     view! {
                         <li data-series=l.name.clone() data-total=total.to_string()>

@@ -137,6 +137,32 @@ fn GraphsBody(query: Memo<GraphsQuery>) -> impl IntoView {
     });
     let queues =
         Signal::derive(move || data.with(|d| d.as_ref().map(queue_lines).unwrap_or_default()));
+    let waits = Signal::derive(move || {
+        data.with(|d| {
+            d.as_ref()
+                .map(|d| {
+                    vec![Line {
+                        name: "p95 wait".into(),
+                        class: "q0",
+                        values: d.wait_p95.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
+                    }]
+                })
+                .unwrap_or_default()
+        })
+    });
+    let online = Signal::derive(move || {
+        data.with(|d| {
+            d.as_ref()
+                .map(|d| {
+                    vec![Line {
+                        name: "online".into(),
+                        class: "ok",
+                        values: d.online.iter().map(|n| f64::from(*n)).collect(),
+                    }]
+                })
+                .unwrap_or_default()
+        })
+    });
     view! {
         <Filters query data/>
         {move || data.with(|d| d.as_ref().and_then(|d| d.error.clone())).map(|e| view! {
@@ -154,9 +180,21 @@ fn GraphsBody(query: Memo<GraphsQuery>) -> impl IntoView {
             <section class="chart-panel">
                 <h2>"Queue depth"</h2>
                 <LineChart lines=queues start step unit="messages" testid="queue-chart"/>
-                <p class="subtle">
-                    {move || data.with(|d| d.as_ref().map(|d| format!("Workers online: {}", d.workers_online)))}
-                </p>
+            </section>
+        </div>
+        <div class="columns-2">
+            <section class="chart-panel">
+                <h2>"Queue wait, p95 (task-sent → task-started, without ETA tasks)"</h2>
+                <LineChart lines=waits start step unit="seconds" testid="wait-chart"/>
+            </section>
+            <section class="chart-panel">
+                <h2>
+                    "Workers online "
+                    <span class="subtle">
+                        {move || data.with(|d| d.as_ref().map(|d| format!("(now {})", d.workers_online)))}
+                    </span>
+                </h2>
+                <LineChart lines=online start step unit="workers" testid="online-chart"/>
             </section>
         </div>
         <TypeTable data/>

@@ -68,6 +68,11 @@ pub struct GraphsData {
     pub start: f64,
     pub outcomes: Vec<OutcomeSeries>,
     pub workers_online: u32,
+    /// Workers online per bucket (the most seen in it).
+    pub online: Vec<u32>,
+    /// The p95 queue wait (task-sent → task-started, ETA tasks left out)
+    /// per bucket, in seconds; `None` where no task started.
+    pub wait_p95: Vec<Option<f64>>,
     pub types: Vec<TypeRow>,
     pub queues: Vec<QueueDepth>,
     /// Names to filter by.

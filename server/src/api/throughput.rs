@@ -32,6 +32,12 @@ pub struct Throughput {
     /// `retried`, `revoked`, `rejected`): one count per bucket.
     pub counts: BTreeMap<&'static str, Vec<u32>>,
     pub totals: BTreeMap<&'static str, u64>,
+    /// The cluster's workers online per bucket (the most seen in it),
+    /// whatever the filter.
+    pub workers_online: Vec<u32>,
+    /// The cluster's p95 queue wait per bucket in seconds (task-sent to
+    /// task-started, ETA tasks left out); `null` where none started.
+    pub wait_p95: Vec<Option<f64>>,
 }
 
 pub async fn throughput(
@@ -70,9 +76,13 @@ pub async fn throughput(
                 (_, Some(w)) => m.symbols.lookup(w).map(Filter::Worker),
                 _ => Some(Filter::All),
             };
-            filter
-                .and_then(|f| m.series.get(f))
-                .map(|series| series.window(window, now))
+            filter.and_then(|f| m.series.get(f)).map(|series| {
+                (
+                    series.window(window, now),
+                    m.series.gauges.online(window, now),
+                    m.series.gauges.wait_p95(window, now),
+                )
+            })
         })
         .await
         .ok_or(ApiError::ShuttingDown)?
@@ -87,6 +97,7 @@ pub async fn throughput(
                 crate::state::series::MAX_KEYS
             ))
         })?;
+    let (buckets, workers_online, wait_p95) = buckets;
     let mut counts: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
     let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
     for outcome in Outcome::ALL {
@@ -103,5 +114,7 @@ pub async fn throughput(
         times: buckets.iter().map(|(t, _)| *t).collect(),
         counts,
         totals,
+        workers_online,
+        wait_p95,
     }))
 }

@@ -104,6 +104,8 @@ pub fn graphs_data(model: &Model, query: &GraphsQuery, now: f64) -> GraphsData {
             .iter()
             .filter(|w| w.online && w.alive_at(now))
             .count() as u32,
+        online: model.series.gauges.online(window, now),
+        wait_p95: model.series.gauges.wait_p95(window, now),
         types,
         queues: model
             .queues

@@ -496,6 +496,11 @@ impl Model {
         };
         self.throughput.add(received_at, outcome);
         self.series.add(received_at, outcome, t.name, t.worker);
+        if kind == Kind::Started && !t.has_eta {
+            self.series
+                .gauges
+                .record_wait(received_at, t.times.started - t.times.sent);
+        }
         let stats = self.type_stats(t.name);
         stats.outcomes[outcome as usize] += 1;
         if kind == Kind::Failed {
@@ -551,6 +556,12 @@ impl Model {
         if second != self.series_second {
             self.series_second = second;
             self.series.advance(now);
+            let online = self
+                .workers
+                .iter()
+                .filter(|w| w.online && w.alive_at(now))
+                .count();
+            self.series.gauges.record_online(now, online as u64);
             self.series_version += 1;
         }
         if let Some(after) = purge_after {

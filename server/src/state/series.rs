@@ -4,7 +4,10 @@
 //! filtered by either is exact, not sampled from the retained tasks. Each
 //! series is a fixed amount of memory (1,116 buckets of 8 counters, 36 KB);
 //! at most [`MAX_KEYS`] names and as many workers get one, the rest count
-//! only in the cluster's. Pure: times come in.
+//! only in the cluster's. Alongside, for the cluster only: the workers
+//! online (the most seen in each bucket) and the queue wait (task-sent to
+//! task-started, ETA tasks left out) as a coarse histogram per bucket, for
+//! its p95. Pure: times come in.
 
 use foldhash::HashMap;
 
@@ -93,15 +96,169 @@ impl Windows {
     /// first: exactly `window.buckets()` of them, the last one the bucket
     /// `now` falls in (still filling).
     pub fn window(&self, window: Window, now: f64) -> Vec<(f64, [u32; OUTCOMES])> {
-        let width = f64::from(window.bucket());
-        let last = (now / width).floor() * width;
-        let first = last - width * (window.buckets() - 1) as f64;
+        let (first, last) = bounds(window, now);
         self.0[window.index()].window(first, last)
     }
 
     pub fn heap_bytes(&self) -> usize {
         self.0.iter().map(Ring::heap_bytes).sum()
     }
+}
+
+/// Queue-wait histogram buckets: two per power of two from 1 ms (each
+/// within ±19 %), up to 2^24 ms (4.7 h); longer waits count in the last.
+const WAIT_BUCKETS: usize = 48;
+const WAIT_MIN: f64 = 0.001;
+
+fn wait_bucket(seconds: f64) -> usize {
+    if seconds <= WAIT_MIN {
+        return 0;
+    }
+    ((2.0 * (seconds / WAIT_MIN).log2()).floor() as usize).min(WAIT_BUCKETS - 1)
+}
+
+/// The upper edge of histogram bucket `i`, in seconds.
+fn wait_edge(i: usize) -> f64 {
+    WAIT_MIN * 2f64.powf((i + 1) as f64 / 2.0)
+}
+
+/// Per-bucket histograms of queue waits at one window.
+#[derive(Clone, Debug, PartialEq)]
+struct WaitRing {
+    width: u32,
+    hist: Box<[[u32; WAIT_BUCKETS]]>,
+    head: i64,
+}
+
+impl WaitRing {
+    fn new(width: u32, len: usize) -> WaitRing {
+        WaitRing {
+            width,
+            hist: vec![[0; WAIT_BUCKETS]; len].into_boxed_slice(),
+            head: i64::MIN,
+        }
+    }
+
+    fn number(&self, t: f64) -> i64 {
+        (t / f64::from(self.width)).floor() as i64
+    }
+
+    fn advance(&mut self, now: f64) {
+        let n = self.number(now);
+        if self.head == i64::MIN {
+            self.head = n;
+            return;
+        }
+        let len = self.hist.len() as i64;
+        for k in 1..=(n - self.head).clamp(0, len) {
+            self.hist[(self.head + k).rem_euclid(len) as usize] = [0; WAIT_BUCKETS];
+        }
+        self.head = self.head.max(n);
+    }
+
+    fn record(&mut self, t: f64, wait: f64) {
+        self.advance(t);
+        let n = self.number(t);
+        let len = self.hist.len() as i64;
+        if n <= self.head - len {
+            return;
+        }
+        self.hist[n.rem_euclid(len) as usize][wait_bucket(wait)] += 1;
+    }
+
+    /// The p95 of each bucket from `first` to `last` (bucket numbers), or
+    /// `None` where nothing started.
+    fn p95(&self, first: i64, last: i64) -> Vec<Option<f64>> {
+        let len = self.hist.len() as i64;
+        (first..=last)
+            .map(|n| {
+                let known = self.head != i64::MIN && n <= self.head && n > self.head - len;
+                if !known {
+                    return None;
+                }
+                let h = &self.hist[n.rem_euclid(len) as usize];
+                let total: u64 = h.iter().map(|c| u64::from(*c)).sum();
+                if total == 0 {
+                    return None;
+                }
+                let rank = (0.95 * total as f64).ceil() as u64;
+                let mut seen = 0u64;
+                h.iter().enumerate().find_map(|(i, c)| {
+                    seen += u64::from(*c);
+                    (seen >= rank).then(|| wait_edge(i))
+                })
+            })
+            .collect()
+    }
+}
+
+/// The cluster's gauges over time: workers online and queue wait.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gauges {
+    online: [super::queues::DepthRing; 4],
+    wait: [WaitRing; 4],
+}
+
+impl Default for Gauges {
+    fn default() -> Self {
+        Gauges {
+            online: Window::ALL.map(|w| super::queues::DepthRing::new(w.bucket(), w.buckets())),
+            wait: Window::ALL.map(|w| WaitRing::new(w.bucket(), w.buckets())),
+        }
+    }
+}
+
+impl Gauges {
+    /// Notes `n` workers online at `now` (each bucket keeps its highest).
+    pub fn record_online(&mut self, now: f64, n: u64) {
+        for ring in &mut self.online {
+            ring.record(now, n);
+        }
+    }
+
+    /// Notes a task that waited `wait` seconds in its queue, started at `t`.
+    pub fn record_wait(&mut self, t: f64, wait: f64) {
+        // A little clock skew between client and worker reads as zero.
+        if wait.is_finite() {
+            for ring in &mut self.wait {
+                ring.record(t, wait.max(0.0));
+            }
+        }
+    }
+
+    /// Workers online per bucket of `window` ending at `now` (0 where not
+    /// recorded).
+    pub fn online(&self, window: Window, now: f64) -> Vec<u32> {
+        let (first, last) = bounds(window, now);
+        self.online[window.index()]
+            .window(first, last)
+            .into_iter()
+            .map(|(_, v)| v.unwrap_or(0))
+            .collect()
+    }
+
+    /// The p95 queue wait per bucket of `window` ending at `now`.
+    pub fn wait_p95(&self, window: Window, now: f64) -> Vec<Option<f64>> {
+        let (first, last) = bounds(window, now);
+        let w = f64::from(window.bucket());
+        self.wait[window.index()].p95((first / w).floor() as i64, (last / w).floor() as i64)
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.online.iter().map(|r| r.heap_bytes()).sum::<usize>()
+            + self
+                .wait
+                .iter()
+                .map(|r| r.hist.len() * WAIT_BUCKETS * 4)
+                .sum::<usize>()
+    }
+}
+
+/// Start of the first and of the last bucket of `window` ending at `now`.
+fn bounds(window: Window, now: f64) -> (f64, f64) {
+    let width = f64::from(window.bucket());
+    let last = (now / width).floor() * width;
+    (last - width * (window.buckets() - 1) as f64, last)
 }
 
 /// What a chart can be filtered by.
@@ -120,6 +277,7 @@ pub struct SeriesSet {
     by_worker: HashMap<Sym, Windows>,
     /// Names and workers left without a series of their own.
     pub untracked: u64,
+    pub gauges: Gauges,
 }
 
 fn keyed<'a>(
@@ -177,7 +335,7 @@ impl SeriesSet {
         let map = |m: &HashMap<Sym, Windows>| {
             m.values().map(Windows::heap_bytes).sum::<usize>() + m.capacity() * 16
         };
-        self.all.heap_bytes() + map(&self.by_task) + map(&self.by_worker)
+        self.all.heap_bytes() + map(&self.by_task) + map(&self.by_worker) + self.gauges.heap_bytes()
     }
 }
 
@@ -224,6 +382,30 @@ mod tests {
         assert_eq!(total(&w, Window::Hour, later, Outcome::Succeeded), 0);
         assert_eq!(total(&w, Window::Day, later, Outcome::Succeeded), 1);
         assert_eq!(total(&w, Window::Week, later, Outcome::Succeeded), 1);
+    }
+
+    #[test]
+    fn queue_wait_p95_and_workers_online_per_bucket() {
+        let mut g = Gauges::default();
+        let t = 1_800_000_000.0;
+        for i in 0..100 {
+            g.record_wait(t, if i < 94 { 0.010 } else { 2.0 });
+        }
+        g.record_online(t, 3);
+        g.record_online(t + 0.5, 2);
+        let p95 = g.wait_p95(Window::FiveMinutes, t);
+        let last = p95.last().copied().flatten().unwrap();
+        assert!((1.5..2.9).contains(&last), "p95 {last}");
+        assert_eq!(
+            p95[p95.len() - 2],
+            None,
+            "nothing started the second before"
+        );
+        assert_eq!(
+            g.online(Window::Hour, t).last(),
+            Some(&3),
+            "a bucket keeps its highest"
+        );
     }
 
     #[test]

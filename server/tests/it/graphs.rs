@@ -22,6 +22,19 @@ async fn throughput_totals_match_the_tasks_for_the_cluster_a_name_and_a_worker()
     assert_eq!(all["totals"]["succeeded"], 6, "{all}");
     assert_eq!(all["totals"]["failed"], 3);
     assert_eq!(all["totals"]["sent"], 9);
+    let online = all["workers_online"].as_array().unwrap();
+    assert_eq!(online.len(), 300);
+    assert_eq!(online.iter().filter_map(|v| v.as_u64()).max(), Some(1));
+    let waits: Vec<f64> = all["wait_p95"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .collect();
+    assert!(
+        !waits.is_empty() && waits.iter().all(|w| *w >= 0.0 && *w < 30.0),
+        "{waits:?}"
+    );
 
     let fails = c
         .celadon

@@ -23,6 +23,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context;
 use clap::Parser;
 use generator::{Spec, Templates};
 use procs::Server;
@@ -307,9 +308,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The under-load stage's summary lines.
-fn print_ui(figures: Option<&ui::UiFigures>, args: &Args) {
+fn print_ui(figures: Option<&(ui::UiFigures, ui::UiFigures)>, args: &Args) {
     let verdict = |ok: bool| if ok { "met" } else { "NOT MET" };
-    let Some(f) = figures else {
+    let Some((f, g)) = figures else {
         println!(
             "  Tasks page under {} ev/s            skipped: node or end2end/node_modules missing (run scripts/setup)",
             group(args.ui_rate)
@@ -342,6 +343,17 @@ fn print_ui(figures: Option<&ui::UiFigures>, args: &Args) {
         f.latencies.len(),
         f.probes,
         verdict(f.latency(0.95) <= 300.0)
+    );
+    println!(
+        "  Graphs page in Chromium, {} ev/s, {:.0} s  long tasks > 100 ms: {} (of {} over 50 ms; longest {:.0} ms; {} DOM updates){}   target none: {}",
+        group(g.rate),
+        g.window.as_secs_f64(),
+        g.over(100.0),
+        g.long_tasks.len(),
+        g.longest(),
+        g.updates,
+        if g.calibrated { "" } else { " — the long-task probe did NOT see a deliberate 150 ms task" },
+        verdict(g.calibrated && g.over(100.0) == 0)
     );
 }
 
@@ -485,15 +497,23 @@ impl Bench {
 
     /// The Tasks page in Chromium under a steady stream (see [`ui`]);
     /// `None` when the watcher cannot run here.
-    async fn ui_stage(&mut self) -> anyhow::Result<Option<ui::UiFigures>> {
+    /// The Tasks page, then the Graphs page, each under its own run of
+    /// the same stream.
+    async fn ui_stage(&mut self) -> anyhow::Result<Option<(ui::UiFigures, ui::UiFigures)>> {
         if !ui::available() {
             return Ok(None);
         }
-        let spec = self.spec(24, Some(self.args.ui_rate), 0.0, None);
         let window = Duration::from_secs_f64(self.args.ui_seconds);
-        Ok(Some(
-            ui::under_load(&self.args.celadon, &self.templates, spec, window).await?,
-        ))
+        let mut pages = Vec::new();
+        for page in [ui::TASKS_PAGE, ui::GRAPHS_PAGE] {
+            let spec = self.spec(24, Some(self.args.ui_rate), 0.0, None);
+            pages.push(
+                ui::under_load(&self.args.celadon, &self.templates, spec, window, page).await?,
+            );
+        }
+        let graphs = pages.pop().context("the Graphs page's figures")?;
+        let tasks = pages.pop().context("the Tasks page's figures")?;
+        Ok(Some((tasks, graphs)))
     }
 
     async fn json(&self, url: &str) -> anyhow::Result<serde_json::Value> {

@@ -81,13 +81,19 @@ pub fn available() -> bool {
             .is_ok_and(|s| s.success())
 }
 
-/// Runs the stage at `rate` events/s (24 per PUBLISH), recording for
-/// `window`.
+/// The Tasks page the probes are watched on.
+pub const TASKS_PAGE: &str = "/tasks?sort=-name";
+/// The Graphs page, whose charts move with every update.
+pub const GRAPHS_PAGE: &str = "/graphs?window=5m";
+
+/// Runs the stage at `rate` events/s (24 per PUBLISH) with `page` open,
+/// recording for `window`.
 pub async fn under_load(
     celadon: &Path,
     templates: &Templates,
     spec: Spec,
     window: Duration,
+    page: &str,
 ) -> anyhow::Result<UiFigures> {
     anyhow::ensure!(spec.rate.is_some(), "the under-load stage needs a rate");
     let first_probe = spec.first_task + (1 << 31);
@@ -110,7 +116,7 @@ pub async fn under_load(
 
     let mut watcher = tokio::process::Command::new("node")
         .arg("end2end/under-load.mjs")
-        .arg(format!("{}/tasks?sort=-name", ours.base))
+        .arg(format!("{}{page}", ours.base))
         .arg(r"zzz\.probe\.\d{4}")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

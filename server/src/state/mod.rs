@@ -495,7 +495,14 @@ impl Model {
             Kind::Custom => return,
         };
         self.throughput.add(received_at, outcome);
-        self.series.add(received_at, outcome, t.name, t.worker);
+        // A task-sent is the client's, even when it arrives after the
+        // worker's task-received has set the task's worker.
+        let worker = if kind == Kind::Sent {
+            Sym::NONE
+        } else {
+            t.worker
+        };
+        self.series.add(received_at, outcome, t.name, worker);
         if kind == Kind::Started && !t.has_eta {
             self.series
                 .gauges

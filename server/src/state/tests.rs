@@ -512,3 +512,36 @@ fn a_retry_announced_before_its_retried_event_is_a_new_attempt_not_a_duplicate()
         2
     );
 }
+
+#[test]
+fn a_task_sent_arriving_after_received_counts_for_no_worker() {
+    use super::series::{Filter, Window};
+    let mut model = Model::default();
+    let id = "00000000-0000-4000-8000-000000000001";
+    let at = 1_800_000_000.0;
+    ingest(
+        &mut model,
+        &[event("task-received", id, at, json!({"name": "t.a"}))],
+        at,
+    );
+    ingest(
+        &mut model,
+        &[event("task-sent", id, at, json!({"name": "t.a"}))],
+        at,
+    );
+    let worker = model.symbols.lookup("w1@h").unwrap();
+    let series = model.series.get(Filter::Worker(worker)).unwrap();
+    let counts = |o: Outcome| -> u32 {
+        series
+            .window(Window::FiveMinutes, at)
+            .iter()
+            .map(|(_, c)| c[o as usize])
+            .sum()
+    };
+    assert_eq!(counts(Outcome::Received), 1);
+    assert_eq!(
+        counts(Outcome::Sent),
+        0,
+        "the client sent it, not the worker"
+    );
+}

@@ -163,17 +163,21 @@ pub async fn shutdown(
     ))
 }
 
+/// Flower's `workername` parameter: the worker a task-type command is for.
+fn workername(p: &Params) -> Result<String, ApiError> {
+    p.get("workername")
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad("workername", "missing"))
+}
+
 pub async fn rate_limit(
     State(app): State<AppState>,
     Path(task): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(raw.as_deref());
-    let worker = p
-        .get("workername")
-        .filter(|w| !w.is_empty())
-        .ok_or_else(|| ApiError::bad("workername", "missing"))?
-        .to_string();
+    let worker = workername(&p)?;
     let command = commands::rate_limit(&task, p.get("ratelimit").unwrap_or(""))?;
     to_worker(&app, &worker, command).await
 }
@@ -184,11 +188,7 @@ pub async fn time_limit(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = Params::parse(raw.as_deref());
-    let worker = p
-        .get("workername")
-        .filter(|w| !w.is_empty())
-        .ok_or_else(|| ApiError::bad("workername", "missing"))?
-        .to_string();
+    let worker = workername(&p)?;
     let command = commands::time_limit(&task, float_param(&p, "soft")?, float_param(&p, "hard")?)?;
     to_worker(&app, &worker, command).await
 }

@@ -11,7 +11,7 @@
 // many times the DOM changed meanwhile; `calibrated` whether a deliberate
 // 150 ms task afterwards was seen as one (if not, the long-task figures
 // are worthless and the bench says so).
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 import { createInterface } from 'node:readline';
 
 const [url, pattern] = process.argv.slice(2);
@@ -19,11 +19,7 @@ if (!url || !pattern) {
   console.error('usage: node under-load.mjs URL PATTERN');
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 await page.goto(url);
 await page.locator('.conn[data-state="live"]').waitFor();

@@ -101,13 +101,7 @@ impl TaskJson {
             root,
             parent_id: parent.clone(),
             parent,
-            children: t
-                .children
-                .as_deref()
-                .unwrap_or(&[])
-                .iter()
-                .filter_map(|c| model.link_text(*c, None))
-                .collect(),
+            children: model.children_text(t),
             queue: sym(t.queue),
             terminated: revoked.then_some(t.flags & flags::TERMINATED != 0),
             signum: (t.signum != i16::MIN).then_some(i32::from(t.signum)),

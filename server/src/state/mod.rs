@@ -661,6 +661,16 @@ impl Model {
             .or_else(|| self.id_text(key))
     }
 
+    /// The ids of a task's children, as text.
+    pub fn children_text(&self, t: &task::Task) -> Vec<String> {
+        t.children
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|c| self.link_text(*c, None))
+            .collect()
+    }
+
     /// The text form of a task id.
     pub fn id_text(&self, key: TaskKey) -> Option<String> {
         key.uuid_text().or_else(|| {

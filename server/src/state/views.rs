@@ -263,13 +263,7 @@ pub fn task_detail(model: &Model, id: &str) -> Option<TaskDetail> {
         client: t.text.get(Field::Client).map(str::to_string),
         parent: model.link_text(t.parent, t.text.get(Field::ParentIdText)),
         root: model.link_text(t.root, t.text.get(Field::RootIdText)),
-        children: t
-            .children
-            .as_deref()
-            .unwrap_or(&[])
-            .iter()
-            .filter_map(|c| model.link_text(*c, None))
-            .collect(),
+        children: model.children_text(t),
         succeeded: time(t.times.succeeded),
         failed: time(t.times.failed),
         retried: time(t.times.retried),

@@ -214,7 +214,7 @@ pub fn text(model: &Model, outside: Outside) -> String {
         "counter",
         "Events received, by type",
     );
-    for (kind, n) in &model.counters.events_by_type {
+    for (kind, n) in &model.counters.events_by_type() {
         out.sample("celadon_events_total", &[("type", kind)], *n as f64);
     }
     out.header(

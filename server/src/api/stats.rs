@@ -66,7 +66,7 @@ pub async fn stats(State(app): State<AppState>) -> Result<Json<Stats>, ApiError>
                     evicted: m.tasks.evicted_total(),
                 },
                 events: EventStats {
-                    by_type: m.counters.events_by_type.clone(),
+                    by_type: m.counters.events_by_type(),
                     undecodable: m.counters.undecodable,
                     duplicates: m.counters.duplicates,
                     dropped,

@@ -70,15 +70,81 @@ impl Default for ModelConfig {
     }
 }
 
+/// The event types Celery sends, counted in an array: a map lookup per
+/// event is a measurable share of ingestion at 100k events/s.
+const KNOWN_TYPES: [&str; 11] = [
+    "task-sent",
+    "task-received",
+    "task-started",
+    "task-succeeded",
+    "task-failed",
+    "task-retried",
+    "task-revoked",
+    "task-rejected",
+    "worker-online",
+    "worker-heartbeat",
+    "worker-offline",
+];
+
 /// Counts of what arrived on the event channels.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Counters {
-    /// Events decoded, by type.
-    pub events_by_type: BTreeMap<String, u64>,
+    /// Events decoded, of each of [`KNOWN_TYPES`].
+    known_types: [u64; KNOWN_TYPES.len()],
+    /// Events decoded, of any other type.
+    other_types: BTreeMap<String, u64>,
     /// Payloads or events that could not be decoded at all.
     pub undecodable: u64,
     /// Task events that repeated one already applied (redeliveries).
     pub duplicates: u64,
+}
+
+impl Counters {
+    /// Events decoded, by type.
+    pub fn events_by_type(&self) -> BTreeMap<String, u64> {
+        let known = KNOWN_TYPES
+            .iter()
+            .zip(self.known_types)
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| (name.to_string(), n));
+        let mut all = self.other_types.clone();
+        all.extend(known);
+        all
+    }
+
+    fn count(&mut self, event: &Event<'_>) {
+        use crate::broker::events::WorkerEventKind as W;
+        let known = match event {
+            Event::Task(t) => match t.kind {
+                TaskEventKind::Sent => Some(0),
+                TaskEventKind::Received => Some(1),
+                TaskEventKind::Started => Some(2),
+                TaskEventKind::Succeeded => Some(3),
+                TaskEventKind::Failed => Some(4),
+                TaskEventKind::Retried => Some(5),
+                TaskEventKind::Revoked => Some(6),
+                TaskEventKind::Rejected => Some(7),
+                TaskEventKind::Custom(_) => None,
+            },
+            Event::Worker(w) => Some(match w.kind {
+                W::Online => 8,
+                W::Heartbeat => 9,
+                W::Offline => 10,
+            }),
+            Event::Other { .. } => None,
+        };
+        if let Some(i) = known {
+            self.known_types[i] += 1;
+            return;
+        }
+        let name = event.type_name();
+        match self.other_types.get_mut(name.as_ref()) {
+            Some(n) => *n += 1,
+            None => {
+                self.other_types.insert(name.into_owned(), 1);
+            }
+        }
+    }
 }
 
 /// Per task type: what its retained tasks are doing, what all of its tasks
@@ -232,7 +298,7 @@ impl Model {
 
     /// Folds in one decoded event, received at `received_at`.
     pub fn apply(&mut self, event: Event<'_>, received_at: f64) {
-        self.count_type(&event);
+        self.counters.count(&event);
         match event {
             Event::Worker(w) => {
                 let hostname = self.symbols.intern(&w.hostname);
@@ -253,16 +319,6 @@ impl Model {
             }
             Event::Task(t) => self.apply_task(&t, received_at),
             Event::Other { .. } => {}
-        }
-    }
-
-    fn count_type(&mut self, event: &Event<'_>) {
-        let name = event.type_name();
-        match self.counters.events_by_type.get_mut(name.as_ref()) {
-            Some(n) => *n += 1,
-            None => {
-                self.counters.events_by_type.insert(name.into_owned(), 1);
-            }
         }
     }
 

@@ -159,6 +159,11 @@ pub struct Ring {
     /// Number (time / width) of the newest bucket; buckets older than
     /// `head - len + 1` have been overwritten.
     head: i64,
+    /// The newest bucket's time span and index, so that adding at a time
+    /// inside it (nearly every add: events arrive in time order) costs two
+    /// comparisons instead of divisions.
+    head_span: (f64, f64),
+    head_idx: usize,
 }
 
 impl Ring {
@@ -167,6 +172,8 @@ impl Ring {
             width: width_seconds.max(1),
             buckets: vec![[0; OUTCOMES]; len.max(1)].into_boxed_slice(),
             head: i64::MIN,
+            head_span: (f64::INFINITY, f64::NEG_INFINITY),
+            head_idx: 0,
         }
     }
 
@@ -174,11 +181,25 @@ impl Ring {
         (t / f64::from(self.width)).floor() as i64
     }
 
+    fn index(&self, n: i64) -> usize {
+        n.rem_euclid(self.buckets.len() as i64) as usize
+    }
+
+    fn set_head(&mut self, n: i64) {
+        self.head = n;
+        let start = n as f64 * f64::from(self.width);
+        self.head_span = (start, start + f64::from(self.width));
+        self.head_idx = self.index(n);
+    }
+
     /// Moves the ring forward to `now`, clearing the buckets it passes.
     pub fn advance(&mut self, now: f64) {
+        if now < self.head_span.1 {
+            return;
+        }
         let n = self.number(now);
         if self.head == i64::MIN {
-            self.head = n;
+            self.set_head(n);
             return;
         }
         if n <= self.head {
@@ -187,21 +208,26 @@ impl Ring {
         let len = self.buckets.len() as i64;
         let steps = (n - self.head).min(len);
         for k in 1..=steps {
-            let idx = (self.head + k).rem_euclid(len) as usize;
+            let idx = self.index(self.head + k);
             self.buckets[idx] = [0; OUTCOMES];
         }
-        self.head = n;
+        self.set_head(n);
     }
 
     /// Counts `outcome` at time `t`; too old to be in the ring is dropped.
     pub fn add(&mut self, t: f64, outcome: Outcome) {
+        let (start, end) = self.head_span;
+        if start <= t && t < end {
+            self.buckets[self.head_idx][outcome as usize] += 1;
+            return;
+        }
         self.advance(t);
         let n = self.number(t);
         let len = self.buckets.len() as i64;
         if n <= self.head - len {
             return;
         }
-        let idx = n.rem_euclid(len) as usize;
+        let idx = self.index(n);
         self.buckets[idx][outcome as usize] += 1;
     }
 

@@ -155,7 +155,8 @@ fn a_duplicate_delivery_changes_nothing_and_is_not_counted_twice() {
     let name = task(&model, ADD_ID).name;
     assert_eq!(model.types[&name].outcomes[Outcome::Received as usize], 1);
     assert_eq!(
-        model.counters.events_by_type["task-received"], 2,
+        model.counters.events_by_type()["task-received"],
+        2,
         "both arrived"
     );
 }

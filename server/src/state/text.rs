@@ -38,29 +38,32 @@ impl Text {
 
     /// Byte range of `field` within the block, if present.
     fn range(&self, field: Field) -> Option<(usize, usize)> {
-        let block = self.0.as_deref()?;
-        let mask = self.mask();
-        let bit = field as u16;
-        if mask & (1 << bit) == 0 {
+        if self.mask() & (1 << field as u16) == 0 {
             return None;
         }
-        let present = mask.count_ones() as usize;
-        let mut offset = HEADER + 4 * present;
-        let mut slot = 0;
-        for f in 0..FIELDS as u16 {
+        self.ranges()[field as usize]
+    }
+
+    /// Byte ranges of every field within the block, in one pass.
+    fn ranges(&self) -> [Option<(usize, usize)>; FIELDS] {
+        let mut out = [None; FIELDS];
+        let Some(block) = self.0.as_deref() else {
+            return out;
+        };
+        let mask = self.mask();
+        let mut offset = HEADER + 4 * mask.count_ones() as usize;
+        let mut at = HEADER;
+        for (f, range) in out.iter_mut().enumerate() {
             if mask & (1 << f) == 0 {
                 continue;
             }
-            let at = HEADER + 4 * slot;
             let len = u32::from_le_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]])
                 as usize;
-            if f == bit {
-                return Some((offset, offset + len));
-            }
+            *range = Some((offset, offset + len));
             offset += len;
-            slot += 1;
+            at += 4;
         }
-        None
+        out
     }
 
     /// The bytes of `field` (valid UTF-8: they came from JSON strings).
@@ -76,22 +79,20 @@ impl Text {
     /// Sets several fields at once (one reallocation). `None` values are
     /// skipped: an event that omits a field leaves it as it was.
     pub fn set_many(&mut self, updates: &[(Field, Option<&str>)]) {
-        if updates
-            .iter()
-            .all(|(f, v)| v.is_none_or(|v| self.get(*f) == Some(v)))
-        {
-            return;
-        }
-        let mut values: [Option<&[u8]>; FIELDS] = [None; FIELDS];
-        for (f, slot) in values.iter_mut().enumerate() {
-            *slot = self.bytes(field_at(f));
-        }
+        let ranges = self.ranges();
+        let block = self.0.as_deref().unwrap_or_default();
+        let mut values: [Option<&[u8]>; FIELDS] = ranges.map(|r| r.map(|(a, b)| &block[a..b]));
+        let mut changed = false;
         for (field, value) in updates {
             if let Some(v) = value {
-                values[*field as usize] = Some(v.as_bytes());
+                let slot = &mut values[*field as usize];
+                changed |= *slot != Some(v.as_bytes());
+                *slot = Some(v.as_bytes());
             }
         }
-        self.0 = Some(encode(&values));
+        if changed {
+            self.0 = Some(encode(&values));
+        }
     }
 
     /// Heap bytes held.

@@ -62,6 +62,60 @@ fn bytes_equal(w: u64, c: u8) -> u64 {
     bytes_below(w ^ (ONES * u64::from(c)), 1)
 }
 
+/// A key of at most 15 bytes as one number (its bytes, little-endian, and
+/// its length in the top byte), so that matching it against the keys
+/// celadon reads is an integer switch, not a string comparison per arm.
+/// Longer keys get [`LONG_KEY`], which matches none.
+const fn key_code(key: &[u8]) -> u128 {
+    if key.len() > 15 {
+        return LONG_KEY;
+    }
+    let mut code = (key.len() as u128) << 120;
+    let mut i = 0;
+    while i < key.len() {
+        code |= (key[i] as u128) << (8 * i);
+        i += 1;
+    }
+    code
+}
+
+/// The code of every key longer than 15 bytes.
+const LONG_KEY: u128 = u128::MAX;
+
+const K_TYPE: u128 = key_code(b"type");
+const K_HOSTNAME: u128 = key_code(b"hostname");
+const K_TIMESTAMP: u128 = key_code(b"timestamp");
+const K_UTCOFFSET: u128 = key_code(b"utcoffset");
+const K_PID: u128 = key_code(b"pid");
+const K_CLOCK: u128 = key_code(b"clock");
+const K_FREQ: u128 = key_code(b"freq");
+const K_ACTIVE: u128 = key_code(b"active");
+const K_PROCESSED: u128 = key_code(b"processed");
+const K_LOADAVG: u128 = key_code(b"loadavg");
+const K_SW_IDENT: u128 = key_code(b"sw_ident");
+const K_SW_VER: u128 = key_code(b"sw_ver");
+const K_SW_SYS: u128 = key_code(b"sw_sys");
+const K_UUID: u128 = key_code(b"uuid");
+const K_NAME: u128 = key_code(b"name");
+const K_ARGS: u128 = key_code(b"args");
+const K_KWARGS: u128 = key_code(b"kwargs");
+const K_ROOT_ID: u128 = key_code(b"root_id");
+const K_PARENT_ID: u128 = key_code(b"parent_id");
+const K_RETRIES: u128 = key_code(b"retries");
+const K_ETA: u128 = key_code(b"eta");
+const K_EXPIRES: u128 = key_code(b"expires");
+const K_QUEUE: u128 = key_code(b"queue");
+const K_EXCHANGE: u128 = key_code(b"exchange");
+const K_ROUTING_KEY: u128 = key_code(b"routing_key");
+const K_RESULT: u128 = key_code(b"result");
+const K_RUNTIME: u128 = key_code(b"runtime");
+const K_EXCEPTION: u128 = key_code(b"exception");
+const K_TRACEBACK: u128 = key_code(b"traceback");
+const K_TERMINATED: u128 = key_code(b"terminated");
+const K_SIGNUM: u128 = key_code(b"signum");
+const K_EXPIRED: u128 = key_code(b"expired");
+const K_REQUEUE: u128 = key_code(b"requeue");
+
 /// How far [`each_event`] got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scanned {
@@ -219,6 +273,45 @@ impl<'a> Scanner<'a> {
             .iter()
             .position(|c| STOP[usize::from(*c)])
             .map(|p| k + p)
+    }
+
+    /// An object key, as its [`key_code`].
+    fn key(&mut self) -> Option<u128> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.i + 1;
+        // The usual key: short, plain, and followed by more text, read as
+        // one 16-byte word whose first stop byte ends it.
+        if let Some(chunk) = self.b.get(start..start + 16) {
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(chunk);
+            let word = u128::from_le_bytes(bytes);
+            let stops =
+                |w: u64| bytes_equal(w, b'"') | bytes_equal(w, b'\\') | bytes_below(w, 0x20);
+            let (low, high) = (stops(word as u64), stops((word >> 64) as u64));
+            let len = if low != 0 {
+                (low.trailing_zeros() / 8) as usize
+            } else {
+                8 + (high.trailing_zeros() / 8) as usize
+            };
+            if len < 16 && bytes[len] == b'"' {
+                self.i = start + len + 1;
+                let text = if len == 0 {
+                    0
+                } else {
+                    word & (u128::MAX >> (128 - 8 * len))
+                };
+                return Some(text | ((len as u128) << 120));
+            }
+        }
+        let end = self.stop(start)?;
+        if self.b[end] == b'"' {
+            self.i = end + 1;
+            return Some(key_code(&self.b[start..end]));
+        }
+        // Escapes in a key: rare, decoded the long way.
+        self.string().map(|k| key_code(k.as_bytes()))
     }
 
     fn string(&mut self) -> Option<Cow<'a, str>> {
@@ -450,46 +543,46 @@ impl<'a> Scanner<'a> {
         }
         loop {
             self.ws();
-            let key = self.string()?;
+            let key = self.key()?;
             self.ws();
             if self.next()? != b':' {
                 return None;
             }
             self.ws();
-            match key.as_ref() {
-                "type" => set!(seen, 0, kind, Some(self.string()?)),
-                "hostname" => set!(seen, 1, e.hostname, self.opt_string()?),
-                "timestamp" => set!(seen, 2, e.timestamp, self.float()?),
-                "utcoffset" => set!(seen, 3, e.utcoffset, self.float()?),
-                "pid" => set!(seen, 4, e.pid, self.int()?),
-                "clock" => set!(seen, 5, e.clock, self.int()?),
-                "freq" => set!(seen, 6, e.freq, self.float()?),
-                "active" => set!(seen, 7, e.active, self.int()?),
-                "processed" => set!(seen, 8, e.processed, self.int()?),
-                "loadavg" => set!(seen, 9, e.loadavg, self.loadavg()?),
-                "sw_ident" => set!(seen, 10, e.sw_ident, self.opt_string()?),
-                "sw_ver" => set!(seen, 11, e.sw_ver, self.opt_string()?),
-                "sw_sys" => set!(seen, 12, e.sw_sys, self.opt_string()?),
-                "uuid" => set!(seen, 13, e.uuid, self.opt_string()?),
-                "name" => set!(seen, 14, e.name, self.opt_string()?),
-                "args" => set!(seen, 15, e.args, self.opt_string()?),
-                "kwargs" => set!(seen, 16, e.kwargs, self.opt_string()?),
-                "root_id" => set!(seen, 17, e.root_id, self.opt_string()?),
-                "parent_id" => set!(seen, 18, e.parent_id, self.opt_string()?),
-                "retries" => set!(seen, 19, e.retries, self.int()?),
-                "eta" => set!(seen, 20, e.eta, self.opt_string()?),
-                "expires" => set!(seen, 21, e.expires, self.opt_string()?),
-                "queue" => set!(seen, 22, e.queue, self.opt_string()?),
-                "exchange" => set!(seen, 23, e.exchange, self.opt_string()?),
-                "routing_key" => set!(seen, 24, e.routing_key, self.opt_string()?),
-                "result" => set!(seen, 25, e.result, self.opt_string()?),
-                "runtime" => set!(seen, 26, e.runtime, self.float()?),
-                "exception" => set!(seen, 27, e.exception, self.opt_string()?),
-                "traceback" => set!(seen, 28, e.traceback, self.opt_string()?),
-                "terminated" => set!(seen, 29, e.terminated, self.bool()?),
-                "signum" => set!(seen, 30, e.signum, self.int()?),
-                "expired" => set!(seen, 31, e.expired, self.bool()?),
-                "requeue" => set!(seen, 32, e.requeue, self.bool()?),
+            match key {
+                K_TYPE => set!(seen, 0, kind, Some(self.string()?)),
+                K_HOSTNAME => set!(seen, 1, e.hostname, self.opt_string()?),
+                K_TIMESTAMP => set!(seen, 2, e.timestamp, self.float()?),
+                K_UTCOFFSET => set!(seen, 3, e.utcoffset, self.float()?),
+                K_PID => set!(seen, 4, e.pid, self.int()?),
+                K_CLOCK => set!(seen, 5, e.clock, self.int()?),
+                K_FREQ => set!(seen, 6, e.freq, self.float()?),
+                K_ACTIVE => set!(seen, 7, e.active, self.int()?),
+                K_PROCESSED => set!(seen, 8, e.processed, self.int()?),
+                K_LOADAVG => set!(seen, 9, e.loadavg, self.loadavg()?),
+                K_SW_IDENT => set!(seen, 10, e.sw_ident, self.opt_string()?),
+                K_SW_VER => set!(seen, 11, e.sw_ver, self.opt_string()?),
+                K_SW_SYS => set!(seen, 12, e.sw_sys, self.opt_string()?),
+                K_UUID => set!(seen, 13, e.uuid, self.opt_string()?),
+                K_NAME => set!(seen, 14, e.name, self.opt_string()?),
+                K_ARGS => set!(seen, 15, e.args, self.opt_string()?),
+                K_KWARGS => set!(seen, 16, e.kwargs, self.opt_string()?),
+                K_ROOT_ID => set!(seen, 17, e.root_id, self.opt_string()?),
+                K_PARENT_ID => set!(seen, 18, e.parent_id, self.opt_string()?),
+                K_RETRIES => set!(seen, 19, e.retries, self.int()?),
+                K_ETA => set!(seen, 20, e.eta, self.opt_string()?),
+                K_EXPIRES => set!(seen, 21, e.expires, self.opt_string()?),
+                K_QUEUE => set!(seen, 22, e.queue, self.opt_string()?),
+                K_EXCHANGE => set!(seen, 23, e.exchange, self.opt_string()?),
+                K_ROUTING_KEY => set!(seen, 24, e.routing_key, self.opt_string()?),
+                K_RESULT => set!(seen, 25, e.result, self.opt_string()?),
+                K_RUNTIME => set!(seen, 26, e.runtime, self.float()?),
+                K_EXCEPTION => set!(seen, 27, e.exception, self.opt_string()?),
+                K_TRACEBACK => set!(seen, 28, e.traceback, self.opt_string()?),
+                K_TERMINATED => set!(seen, 29, e.terminated, self.bool()?),
+                K_SIGNUM => set!(seen, 30, e.signum, self.int()?),
+                K_EXPIRED => set!(seen, 31, e.expired, self.bool()?),
+                K_REQUEUE => set!(seen, 32, e.requeue, self.bool()?),
                 _ => self.skip(0)?,
             }
             self.ws();
@@ -817,6 +910,35 @@ mod tests {
             let ours = events(&body).unwrap_or_else(|| panic!("{} fell back", path.display()));
             assert_eq!(Some(ours), serde_events(&body), "{}", path.display());
         }
+    }
+
+    #[test]
+    fn keys_are_read_whole_at_any_length_and_with_escapes() {
+        for body in [
+            // Escaped keys are the keys they spell.
+            r#"{"typ\u0065": "task-sent", "\u0075uid": "u1"}"#,
+            // Keys of 15 and 16 bytes, and prefixes of ours, are not ours.
+            r#"{"type": "x", "hostname_suffix": "a", "hostname_suffix2": "b", "nam": "c"}"#,
+            // A key ending at the end of the text's 16-byte window.
+            r#"{"type": "x", "name": "n","#,
+            r#"{"": 1, "type": "x"}"#,
+        ] {
+            assert_eq!(
+                events(body.as_bytes()),
+                serde_events(body.as_bytes()),
+                "{body}"
+            );
+        }
+        let read = events(br#"{"typ\u0065": "task-sent", "\u0075uid": "u1"}"#).unwrap();
+        assert_eq!(
+            (read[0].kind.as_ref(), read[0].uuid.as_deref()),
+            ("task-sent", Some("u1"))
+        );
+        let read = events(br#"{"type": "x", "hostname_suffix": "a", "nam": "c"}"#).unwrap();
+        assert_eq!(
+            (read[0].hostname.as_deref(), read[0].name.as_deref()),
+            (None, None)
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::{
     search::{Expr, SearchField},
     symbols::Sym,
     task::{StateCode, Task},
+    tasks::{Columns, BLOCK},
     text::Field,
     Model,
 };
@@ -379,6 +380,68 @@ fn offer(heap: &mut BinaryHeap<Ranked>, want: Option<usize>, ranked: Ranked) {
     }
 }
 
+/// The only symbol of `syms`, if there is exactly one.
+fn single(syms: &[Sym]) -> Option<Sym> {
+    match syms {
+        [one] => Some(*one),
+        _ => None,
+    }
+}
+
+/// The filters that compare one column with one value: the first pass of a
+/// query, over every slot.
+struct Exact {
+    state: Option<StateCode>,
+    name: Option<Sym>,
+    worker: Option<Sym>,
+}
+
+impl Exact {
+    /// Which slots of `start..end` (at most 64) hold a task that passes
+    /// these filters: bit `i` for slot `start + i`. Branch-free, so a
+    /// filter that keeps an unpredictable few costs no mispredictions, and
+    /// the rest of a query looks only at the slots it keeps.
+    fn mask(&self, cols: &Columns, start: usize, end: usize) -> u64 {
+        // Equality as masked XOR: a zero mask lets every value through.
+        let (want_state, state_mask) = self.state.map_or((0, 0), |s| (s.0, u8::MAX));
+        let (want_name, name_mask) = self.name.map_or((0, 0), |s| (s.0, u32::MAX));
+        let (want_worker, worker_mask) = self.worker.map_or((0, 0), |s| (s.0, u32::MAX));
+        let state = &cols.state[start..end];
+        let name = &cols.name[start..end];
+        let worker = &cols.worker[start..end];
+        // One byte per slot first (a loop the compiler vectorizes), then
+        // eight bytes of 0/1 to eight bits at a time by one multiplication.
+        let mut ok = [0u8; BLOCK];
+        for (i, ok) in ok.iter_mut().enumerate().take(state.len()) {
+            let st = state[i].0;
+            *ok = u8::from(
+                (st != StateCode::FREE.0)
+                    & ((st ^ want_state) & state_mask == 0)
+                    & ((name[i].0 ^ want_name) & name_mask == 0)
+                    & ((worker[i].0 ^ want_worker) & worker_mask == 0),
+            );
+        }
+        let mut mask = 0u64;
+        for (j, bytes) in ok.chunks_exact(8).enumerate() {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(bytes);
+            let bits = u64::from_le_bytes(word).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+            mask |= bits << (8 * j);
+        }
+        mask
+    }
+}
+
+/// The bound of `key`'s column per block, if it has one.
+fn block_bounds(cols: &Columns, key: SortKey) -> Option<&[f64]> {
+    match key {
+        SortKey::Received => Some(&cols.block_max[0]),
+        SortKey::Started => Some(&cols.block_max[1]),
+        SortKey::Timestamp => Some(&cols.block_max[2]),
+        _ => None,
+    }
+}
+
 pub fn run(model: &Model, q: &TaskQuery) -> Page {
     let store = &model.tasks;
     let total = store.len();
@@ -411,87 +474,123 @@ pub fn run(model: &Model, q: &TaskQuery) -> Page {
     let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
     let mut filtered = 0usize;
 
+    let exact = Exact {
+        state,
+        name: names.as_deref().and_then(single),
+        worker: workers.as_deref().and_then(single),
+    };
+    // When the exact filters are the whole query, a block's mask counts its
+    // matches, and a newest-first page can skip blocks whose newest time
+    // cannot beat the worst entry it holds without reading their times.
+    let complete = matcher.is_none()
+        && names.as_ref().is_none_or(|n| n.len() == 1)
+        && workers.as_ref().is_none_or(|w| w.len() == 1)
+        && q.received == (None, None)
+        && q.started == (None, None);
+    let bounds = block_bounds(cols, q.sort.key).filter(|_| complete && q.sort.descending);
+    let ranges = (q.received, q.started) != ((None, None), (None, None));
+    let slot_count = store.slot_count();
     // Newest slots first: for the usual newest-first page, later entries
     // then rarely beat the ones kept.
-    for slot in (0..store.slot_count()).rev() {
-        let st = cols.state[slot];
-        if st == StateCode::FREE || state.is_some_and(|s| s != st) {
+    for block in (0..slot_count.div_ceil(BLOCK)).rev() {
+        let start = block * BLOCK;
+        let mut mask = exact.mask(cols, start, slot_count.min(start + BLOCK));
+        if mask == 0 {
             continue;
         }
-        if let Some(names) = &names {
-            if !names.contains(&cols.name[slot]) {
+        if let (Some(bounds), Some(k)) = (bounds, want) {
+            let full = k == 0 || heap.len() >= k;
+            if full
+                && heap
+                    .peek()
+                    .is_none_or(|worst| num(bounds[block]) < worst.value)
+            {
+                filtered += mask.count_ones() as usize;
                 continue;
             }
         }
-        if let Some(workers) = &workers {
-            if !workers.contains(&cols.worker[slot]) {
-                continue;
-            }
-        }
-        if !in_range(cols.received[slot], q.received) || !in_range(cols.started[slot], q.started) {
-            continue;
-        }
-        // The usual page sorts by a column and has no search: rank by the
-        // column first and touch the task (a cache miss per row, at 1M
-        // tasks most of the time) only if it can still make the page.
-        let column_value = match q.sort.key {
-            SortKey::Received => Some(num(cols.received[slot])),
-            SortKey::Started => Some(num(cols.started[slot])),
-            SortKey::Timestamp => Some(num(cols.timestamp[slot])),
-            _ => None,
-        };
-        if let (None, Some(k)) = (&matcher, want) {
-            if let Some(value) = column_value {
-                filtered += 1;
-                let best_case = Ranked {
-                    value,
-                    key: if q.sort.descending {
-                        TaskKey(u128::MAX)
-                    } else {
-                        TaskKey(0)
-                    },
-                    slot: slot as u32,
-                    descending: q.sort.descending,
-                };
-                if k == 0
-                    || (heap.len() >= k && heap.peek().is_some_and(|worst| best_case >= *worst))
-                {
+        while mask != 0 {
+            let top = 63 - mask.leading_zeros() as usize;
+            mask &= !(1u64 << top);
+            let slot = start + top;
+            if let Some(names) = &names {
+                if !names.contains(&cols.name[slot]) {
                     continue;
                 }
-                let Some(task) = store.at(slot as u32) else {
+            }
+            if let Some(workers) = &workers {
+                if !workers.contains(&cols.worker[slot]) {
                     continue;
-                };
-                offer(
-                    &mut heap,
-                    want,
-                    Ranked {
-                        key: task.key,
-                        ..best_case
-                    },
-                );
+                }
+            }
+            if ranges
+                && (!in_range(cols.received[slot], q.received)
+                    || !in_range(cols.started[slot], q.started))
+            {
                 continue;
             }
-        }
-        let Some(task) = store.at(slot as u32) else {
-            continue;
-        };
-        if let Some(m) = &matcher {
-            if !m.matches(model, task) {
-                continue;
+            // The usual page sorts by a column and has no search: rank by the
+            // column first and touch the task (a cache miss per row, at 1M
+            // tasks most of the time) only if it can still make the page.
+            let column_value = match q.sort.key {
+                SortKey::Received => Some(num(cols.received[slot])),
+                SortKey::Started => Some(num(cols.started[slot])),
+                SortKey::Timestamp => Some(num(cols.timestamp[slot])),
+                _ => None,
+            };
+            if let (None, Some(k)) = (&matcher, want) {
+                if let Some(value) = column_value {
+                    filtered += 1;
+                    let best_case = Ranked {
+                        value,
+                        key: if q.sort.descending {
+                            TaskKey(u128::MAX)
+                        } else {
+                            TaskKey(0)
+                        },
+                        slot: slot as u32,
+                        descending: q.sort.descending,
+                    };
+                    if k == 0
+                        || (heap.len() >= k && heap.peek().is_some_and(|worst| best_case >= *worst))
+                    {
+                        continue;
+                    }
+                    let Some(task) = store.at(slot as u32) else {
+                        continue;
+                    };
+                    offer(
+                        &mut heap,
+                        want,
+                        Ranked {
+                            key: task.key,
+                            ..best_case
+                        },
+                    );
+                    continue;
+                }
             }
+            let Some(task) = store.at(slot as u32) else {
+                continue;
+            };
+            if let Some(m) = &matcher {
+                if !m.matches(model, task) {
+                    continue;
+                }
+            }
+            filtered += 1;
+            let value = match column_value {
+                Some(v) => v,
+                None => sort_value(model, task, q.sort.key),
+            };
+            let ranked = Ranked {
+                value,
+                key: task.key,
+                slot: slot as u32,
+                descending: q.sort.descending,
+            };
+            offer(&mut heap, want, ranked);
         }
-        filtered += 1;
-        let value = match column_value {
-            Some(v) => v,
-            None => sort_value(model, task, q.sort.key),
-        };
-        let ranked = Ranked {
-            value,
-            key: task.key,
-            slot: slot as u32,
-            descending: q.sort.descending,
-        };
-        offer(&mut heap, want, ranked);
     }
     let slots = heap
         .into_sorted_vec()
@@ -589,6 +688,77 @@ mod tests {
             ..TaskQuery::default()
         };
         assert_eq!(run(&model, &q).filtered, 0);
+    }
+
+    #[test]
+    fn newest_first_pages_that_skip_blocks_agree_with_a_full_sort() {
+        // Received times out of slot order, so block bounds overlap; some
+        // tasks never received (no time) to sort last.
+        let names = ["tasks.add", "tasks.mul", "tasks.div"];
+        let states = ["SUCCESS", "FAILURE", "STARTED", "RECEIVED"];
+        let workers = ["w1@h", "w2@h"];
+        let rows: Vec<(&str, &str, &str, f64, &str)> = (0..700u64)
+            .map(|i| {
+                let jitter = ((i * 7919) % 997) as f64;
+                let received = if i % 97 == 5 {
+                    f64::NAN
+                } else {
+                    i as f64 * 3.0 + jitter
+                };
+                (
+                    names[(i % 3) as usize],
+                    states[(i % 4) as usize],
+                    workers[(i % 2) as usize],
+                    received,
+                    "{}",
+                )
+            })
+            .collect();
+        let model = model_with(&rows);
+        for (state, name, worker) in [
+            (None, None, None),
+            (Some("FAILURE"), None, None),
+            (None, Some("tasks.mul"), Some("w2@h")),
+            (Some("SUCCESS"), Some("tasks.add"), None),
+        ] {
+            for (offset, limit) in [(0, 15), (30, 15), (0, 0), (690, 50)] {
+                let q = TaskQuery {
+                    state: state.map(Into::into),
+                    name: name.map(Into::into),
+                    worker: worker.map(Into::into),
+                    sort: Sort {
+                        key: SortKey::Received,
+                        descending: true,
+                    },
+                    offset,
+                    limit: Some(limit),
+                    ..TaskQuery::default()
+                };
+                let mut expected: Vec<(Value, TaskKey, usize)> = rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| {
+                        state.is_none_or(|s| s == r.1)
+                            && name.is_none_or(|n| n == r.0)
+                            && worker.is_none_or(|w| w == r.2)
+                    })
+                    .map(|(i, r)| {
+                        let id = format!("00000000-0000-4000-8000-{i:012}");
+                        (num(r.3), TaskKey::of(&id), i)
+                    })
+                    .collect();
+                expected.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+                let page = run(&model, &q);
+                assert_eq!(page.filtered, expected.len(), "{q:?}");
+                let want: Vec<usize> = expected
+                    .iter()
+                    .skip(offset)
+                    .take(limit)
+                    .map(|e| e.2)
+                    .collect();
+                assert_eq!(ids(&model, &page), want, "{q:?}");
+            }
+        }
     }
 
     #[test]

@@ -40,7 +40,15 @@ pub struct Columns {
     pub received: Vec<f64>,
     pub started: Vec<f64>,
     pub timestamp: Vec<f64>,
+    /// For each [`BLOCK`] of slots, a value no time in it exceeds, for
+    /// received, started and timestamp: a newest-first page skips blocks
+    /// that cannot beat what it holds. Only raised, never lowered (a freed
+    /// slot leaves its time counted), so it stays an upper bound.
+    pub block_max: [Vec<f64>; 3],
 }
+
+/// Slots per entry of [`Columns::block_max`] (one mask word of a query).
+pub const BLOCK: usize = 64;
 
 impl Columns {
     fn push(&mut self) {
@@ -50,6 +58,11 @@ impl Columns {
         self.received.push(f64::NAN);
         self.started.push(f64::NAN);
         self.timestamp.push(f64::NAN);
+        if self.state.len() % BLOCK == 1 {
+            for max in &mut self.block_max {
+                max.push(f64::NEG_INFINITY);
+            }
+        }
     }
 
     fn sync(&mut self, slot: usize, task: &Task) {
@@ -59,12 +72,23 @@ impl Columns {
         self.received[slot] = task.times.received;
         self.started[slot] = task.times.started;
         self.timestamp[slot] = task.times.timestamp;
+        let times = [
+            task.times.received,
+            task.times.started,
+            task.times.timestamp,
+        ];
+        for (max, t) in self.block_max.iter_mut().zip(times) {
+            // NaN (no time) leaves the bound as it is.
+            let m = &mut max[slot / BLOCK];
+            *m = m.max(t);
+        }
     }
 
     fn heap_bytes(&self) -> usize {
         self.state.capacity()
             + 4 * (self.name.capacity() + self.worker.capacity())
             + 8 * (self.received.capacity() + self.started.capacity() + self.timestamp.capacity())
+            + 8 * self.block_max.iter().map(Vec::capacity).sum::<usize>()
     }
 }
 

@@ -69,6 +69,10 @@ struct Args {
     /// tasks, then exit: for profilers.
     #[arg(long)]
     micro: Option<u64>,
+    /// Only measure the two `/api/tasks` queries in-process (no HTTP) over
+    /// this many tasks, then exit: for profilers.
+    #[arg(long)]
+    query_micro: Option<u64>,
     /// Only publish load to the Redis at this unix socket (at the first of
     /// --rates, for --stage-seconds), then exit: to profile a running server.
     #[arg(long, value_name = "SOCKET")]
@@ -122,6 +126,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "ingested {events} events in {payloads} payloads ({} MB): {ns:.0} ns per event",
             bytes / 1_000_000
         );
+        return Ok(());
+    }
+    if let Some(tasks) = args.query_micro {
+        for (query, p50, p99) in query_cost(&templates, tasks, args.workers)? {
+            println!("{query:<80} p50 {p50:.2} ms p99 {p99:.2} ms");
+        }
         return Ok(());
     }
     if let Some(socket) = &args.publish_only {
@@ -395,6 +405,79 @@ fn ingest_cost(
         plan.bytes(),
         elapsed.as_nanos() as f64 / plan.sent.events as f64,
     ))
+}
+
+/// The large stage's queries run in-process on a model of `tasks` tasks,
+/// 200 times each: `(query, p50 ms, p99 ms)`.
+fn query_cost(
+    templates: &Templates,
+    tasks: u64,
+    workers: usize,
+) -> anyhow::Result<Vec<(String, f64, f64)>> {
+    use server::state::{query, tasks::Limits, Model, ModelConfig};
+    let spec = Spec {
+        rate: None,
+        duration: Duration::from_secs(3600),
+        batch: 24,
+        first_task: 1,
+        workers,
+        fail_every: FAIL_EVERY,
+        max_tasks: Some(tasks),
+    };
+    let plan = generator::render(templates, &spec, generator::clock_now());
+    let mut model = Model::new(ModelConfig {
+        limits: Limits {
+            max_tasks: tasks as usize,
+            max_bytes: usize::MAX,
+        },
+        ..ModelConfig::default()
+    });
+    let now = generator::clock_now();
+    for p in &plan.publishes {
+        model.ingest(p.payload.as_bytes(), now);
+    }
+    drop(plan);
+    let queries = [
+        query::TaskQuery {
+            state: Some("FAILURE".into()),
+            sort: query::Sort {
+                key: query::SortKey::Received,
+                descending: true,
+            },
+            limit: Some(15),
+            ..query::TaskQuery::default()
+        },
+        query::TaskQuery {
+            name: Some("tasks.add".into()),
+            worker: Some("bench3@loadgen".into()),
+            sort: query::Sort {
+                key: query::SortKey::Received,
+                descending: true,
+            },
+            offset: 30,
+            limit: Some(15),
+            ..query::TaskQuery::default()
+        },
+    ];
+    let mut out = Vec::new();
+    for q in queries {
+        let mut times = Vec::new();
+        let mut page = None;
+        for _ in 0..200 {
+            let start = Instant::now();
+            page = Some(query::run(&model, &q));
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        let page = page.unwrap_or_else(|| unreachable!("ran 200 times"));
+        out.push((
+            format!("{q:?}").chars().take(60).collect::<String>()
+                + &format!(" → {} of {}", page.filtered, page.total),
+            times[99],
+            times[197],
+        ));
+    }
+    Ok(out)
 }
 
 struct Row {

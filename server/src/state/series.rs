@@ -288,14 +288,12 @@ fn keyed<'a>(
     if key.is_none() {
         return None;
     }
-    if !map.contains_key(&key) {
-        if map.len() >= MAX_KEYS {
-            *untracked += 1;
-            return None;
-        }
-        map.insert(key, Windows::default());
+    // One lookup while there is room; a full map looks twice.
+    if map.len() >= MAX_KEYS && !map.contains_key(&key) {
+        *untracked += 1;
+        return None;
     }
-    map.get_mut(&key)
+    Some(map.entry(key).or_default())
 }
 
 impl SeriesSet {

@@ -79,6 +79,9 @@ impl Text {
     /// Sets several fields at once (one reallocation). `None` values are
     /// skipped: an event that omits a field leaves it as it was.
     pub fn set_many(&mut self, updates: &[(Field, Option<&str>)]) {
+        if updates.iter().all(|(_, v)| v.is_none()) {
+            return;
+        }
         let ranges = self.ranges();
         let block = self.0.as_deref().unwrap_or_default();
         let mut values: [Option<&[u8]>; FIELDS] = ranges.map(|r| r.map(|(a, b)| &block[a..b]));

@@ -118,6 +118,8 @@ pub struct Workers {
     /// Hostnames changed since the last `take_changed`.
     changed: BTreeSet<String>,
     last_rev: u64,
+    /// `last_rev` at the last `take_changed`.
+    taken_rev: u64,
     max_workers: usize,
 }
 
@@ -134,6 +136,7 @@ impl Workers {
             index: HashMap::default(),
             changed: BTreeSet::new(),
             last_rev: 0,
+            taken_rev: 0,
             max_workers: max_workers.max(1),
         }
     }
@@ -183,10 +186,12 @@ impl Workers {
     fn touched(&mut self, i: usize) {
         self.last_rev += 1;
         let w = &mut self.list[i];
-        w.rev = self.last_rev;
-        if !self.changed.contains(&w.hostname) {
+        // A worker touched since the last take is in the set already: one
+        // insertion per flush, not a set lookup per event.
+        if w.rev <= self.taken_rev {
             self.changed.insert(w.hostname.clone());
         }
+        w.rev = self.last_rev;
     }
 
     /// Folds in one worker event received at `received_at`.
@@ -277,6 +282,7 @@ impl Workers {
 
     /// Hostnames changed since the last call (including removed ones).
     pub fn take_changed(&mut self) -> BTreeSet<String> {
+        self.taken_rev = self.last_rev;
         std::mem::take(&mut self.changed)
     }
 

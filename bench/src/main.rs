@@ -382,13 +382,14 @@ fn print_ui(figures: Option<&(ui::UiFigures, ui::UiFigures)>, args: &Args) {
     );
 }
 
-/// Ingestion alone: the model's owner's work per event over `tasks`
-/// tasks, without Redis, as (events, payloads, bytes, ns per event).
-fn ingest_cost(
+/// `tasks` tasks' events across `workers` workers, rendered flat out, and
+/// an empty model that keeps up to `max_tasks` of them.
+fn plan_and_model(
     templates: &Templates,
     tasks: u64,
     workers: usize,
-) -> anyhow::Result<(u64, usize, usize, f64)> {
+    max_tasks: usize,
+) -> (generator::Plan, server::state::Model) {
     use server::state::{tasks::Limits, Model, ModelConfig};
     let spec = Spec {
         rate: None,
@@ -400,13 +401,24 @@ fn ingest_cost(
         max_tasks: Some(tasks),
     };
     let plan = generator::render(templates, &spec, generator::clock_now());
-    let mut model = Model::new(ModelConfig {
+    let model = Model::new(ModelConfig {
         limits: Limits {
-            max_tasks: 100_000,
+            max_tasks,
             max_bytes: usize::MAX,
         },
         ..ModelConfig::default()
     });
+    (plan, model)
+}
+
+/// Ingestion alone: the model's owner's work per event over `tasks`
+/// tasks, without Redis, as (events, payloads, bytes, ns per event).
+fn ingest_cost(
+    templates: &Templates,
+    tasks: u64,
+    workers: usize,
+) -> anyhow::Result<(u64, usize, usize, f64)> {
+    let (plan, mut model) = plan_and_model(templates, tasks, workers, 100_000);
     let now = generator::clock_now();
     let start = Instant::now();
     for p in &plan.publishes {
@@ -429,24 +441,8 @@ fn query_cost(
     tasks: u64,
     workers: usize,
 ) -> anyhow::Result<Vec<(String, f64, f64)>> {
-    use server::state::{query, tasks::Limits, Model, ModelConfig};
-    let spec = Spec {
-        rate: None,
-        duration: Duration::from_secs(3600),
-        batch: 24,
-        first_task: 1,
-        workers,
-        fail_every: FAIL_EVERY,
-        max_tasks: Some(tasks),
-    };
-    let plan = generator::render(templates, &spec, generator::clock_now());
-    let mut model = Model::new(ModelConfig {
-        limits: Limits {
-            max_tasks: tasks as usize,
-            max_bytes: usize::MAX,
-        },
-        ..ModelConfig::default()
-    });
+    use server::state::query;
+    let (plan, mut model) = plan_and_model(templates, tasks, workers, tasks as usize);
     let now = generator::clock_now();
     for p in &plan.publishes {
         model.ingest(p.payload.as_bytes(), now);

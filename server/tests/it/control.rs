@@ -226,9 +226,19 @@ async fn pool_grow_shows_in_stats_and_a_rate_limit_is_applied() {
             .as_array()
             .map(Vec::len)
     };
+    // A worker just started may answer its first `stats` after the
+    // inspect timeout when the machine is busy (seen in CI): ask again.
+    c.celadon
+        .json_until(
+            "stats to show one process",
+            &format!("/api/workers?refresh=1&workername={name}"),
+            RUN,
+            |w| processes(w).is_some(),
+        )
+        .await;
     let before = c
         .celadon
-        .json(&format!("/api/workers?refresh=1&workername={name}"))
+        .json(&format!("/api/workers?workername={name}"))
         .await;
     assert_eq!(processes(&before), Some(1), "{before}");
 

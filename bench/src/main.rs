@@ -268,7 +268,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (_, _, _, model_ns) = ingest_cost(&bench.templates, 200_000, bench.args.workers)?;
     println!();
     println!("Summary (targets on a 2-core machine)");
-    let verdict = |ok: bool| if ok { "met" } else { "NOT MET" };
     let flower_text = |v: f64| {
         if flower_there {
             format!("{} ev/s", group(v))
@@ -301,7 +300,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 /// The memory and query lines of the summary.
 fn print_large(memory: &[Memory], queries: &[Query]) {
-    let verdict = |ok: bool| if ok { "met" } else { "NOT MET" };
     for m in memory {
         println!(
             "  RSS per retained task at {:>9}  celadon {:>6.0} B ({:>4.0} B beyond its {:.0} B of text; model says {:.0} B){}   target ≤ 400 B beyond text: {}",
@@ -334,7 +332,6 @@ fn print_large(memory: &[Memory], queries: &[Query]) {
 
 /// The under-load stage's summary lines.
 fn print_ui(figures: Option<&(ui::UiFigures, ui::UiFigures)>, args: &Args) {
-    let verdict = |ok: bool| if ok { "met" } else { "NOT MET" };
     let Some((f, g)) = figures else {
         println!(
             "  Tasks page under {} ev/s            skipped: node or end2end/node_modules missing (run scripts/setup)",
@@ -342,17 +339,7 @@ fn print_ui(figures: Option<&(ui::UiFigures, ui::UiFigures)>, args: &Args) {
         );
         return;
     };
-    println!(
-        "  Tasks page in Chromium, {} ev/s, {:.0} s   long tasks > 100 ms: {} (of {} over 50 ms; longest {:.0} ms; {} DOM updates){}   target none: {}",
-        group(f.rate),
-        f.window.as_secs_f64(),
-        f.over(100.0),
-        f.long_tasks.len(),
-        f.longest(),
-        f.updates,
-        if f.calibrated { "" } else { " — the long-task probe did NOT see a deliberate 150 ms task" },
-        verdict(f.calibrated && f.over(100.0) == 0)
-    );
+    long_tasks_line("Tasks page in Chromium, ", f);
     let shown = |ms: f64| {
         if ms.is_finite() {
             format!("{ms:.0} ms")
@@ -369,16 +356,30 @@ fn print_ui(figures: Option<&(ui::UiFigures, ui::UiFigures)>, args: &Args) {
         f.probes,
         verdict(f.latency(0.95) <= 300.0)
     );
+    long_tasks_line("Graphs page in Chromium,", g);
+}
+
+/// A summary line's verdict on its target.
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "NOT MET"
+    }
+}
+
+/// One page's long-task summary line.
+fn long_tasks_line(page: &str, f: &ui::UiFigures) {
     println!(
-        "  Graphs page in Chromium, {} ev/s, {:.0} s  long tasks > 100 ms: {} (of {} over 50 ms; longest {:.0} ms; {} DOM updates){}   target none: {}",
-        group(g.rate),
-        g.window.as_secs_f64(),
-        g.over(100.0),
-        g.long_tasks.len(),
-        g.longest(),
-        g.updates,
-        if g.calibrated { "" } else { " — the long-task probe did NOT see a deliberate 150 ms task" },
-        verdict(g.calibrated && g.over(100.0) == 0)
+        "  {page} {} ev/s, {:.0} s   long tasks > 100 ms: {} (of {} over 50 ms; longest {:.0} ms; {} DOM updates){}   target none: {}",
+        group(f.rate),
+        f.window.as_secs_f64(),
+        f.over(100.0),
+        f.long_tasks.len(),
+        f.longest(),
+        f.updates,
+        if f.calibrated { "" } else { " — the long-task probe did NOT see a deliberate 150 ms task" },
+        verdict(f.calibrated && f.over(100.0) == 0)
     );
 }
 

@@ -115,6 +115,10 @@ const K_TERMINATED: u128 = key_code(b"terminated");
 const K_SIGNUM: u128 = key_code(b"signum");
 const K_EXPIRED: u128 = key_code(b"expired");
 const K_REQUEUE: u128 = key_code(b"requeue");
+const K_BODY: u128 = key_code(b"body");
+const K_CONTENT_TYPE: u128 = key_code(b"content-type");
+const K_PROPERTIES: u128 = key_code(b"properties");
+const K_BODY_ENCODING: u128 = key_code(b"body_encoding");
 
 /// How far [`each_event`] got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +280,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// An object key, as its [`key_code`].
+    #[inline(always)]
     fn key(&mut self) -> Option<u128> {
         if self.peek()? != b'"' {
             return None;
@@ -312,6 +317,18 @@ impl<'a> Scanner<'a> {
         }
         // Escapes in a key: rare, decoded the long way.
         self.string().map(|k| key_code(k.as_bytes()))
+    }
+
+    /// Moves past a string whose value is not needed.
+    fn skip_string(&mut self) -> Option<()> {
+        let start = self.i + 1;
+        let end = self.stop(start)?;
+        if self.b[end] == b'"' {
+            self.i = end + 1;
+            return Some(());
+        }
+        // Escapes (or junk): the full reader checks them.
+        self.string().map(|_| ())
     }
 
     fn string(&mut self) -> Option<Cow<'a, str>> {
@@ -423,7 +440,50 @@ impl<'a> Scanner<'a> {
         if self.null()? {
             return Some(None);
         }
-        let v: f64 = self.number_text()?.parse().ok()?;
+        let start = self.i;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.i += 1;
+        }
+        // The digits as one integer, read while checking JSON's grammar;
+        // it is only used when there are at most 19 of them (no overflow).
+        let mut w = 0u64;
+        let int_start = self.i;
+        while let Some(c) = self.peek().filter(u8::is_ascii_digit) {
+            w = w.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+            self.i += 1;
+        }
+        let int_digits = self.i - int_start;
+        if int_digits == 0 || (int_digits > 1 && self.b[int_start] == b'0') {
+            return None;
+        }
+        let mut k = 0;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            let fraction_start = self.i;
+            while let Some(c) = self.peek().filter(u8::is_ascii_digit) {
+                w = w.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+                self.i += 1;
+            }
+            k = self.i - fraction_start;
+            if k == 0 {
+                return None;
+            }
+        }
+        let quick = match self.peek() {
+            Some(b'e' | b'E') => {
+                self.i = start;
+                self.number_text()?;
+                None
+            }
+            _ if int_digits + k <= 19 => quick_float(w, k),
+            _ => None,
+        };
+        let v = match quick {
+            Some(v) if negative => -v,
+            Some(v) => v,
+            None => self.s.get(start..self.i)?.parse().ok()?,
+        };
         v.is_finite().then_some(Some(v))
     }
 
@@ -496,7 +556,7 @@ impl<'a> Scanner<'a> {
             return None;
         }
         match self.peek()? {
-            b'"' => self.string().map(|_| ()),
+            b'"' => self.skip_string(),
             b'n' => self.literal(b"null"),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
@@ -510,7 +570,7 @@ impl<'a> Scanner<'a> {
                 loop {
                     if close == b'}' {
                         self.ws();
-                        self.string()?;
+                        self.key()?;
                         self.ws();
                         if self.next()? != b':' {
                             return None;
@@ -611,18 +671,18 @@ pub fn envelope_rest(members: &[u8]) -> Option<EnvelopeRest<'_>> {
     if s.peek()? != b'}' {
         loop {
             s.ws();
-            let key = s.string()?;
+            let key = s.key()?;
             s.ws();
             if s.next()? != b':' {
                 return None;
             }
             s.ws();
-            match key.as_ref() {
-                "content-type" => set!(seen, 0, content_type, s.opt_string()?),
-                "properties" => {
+            match key {
+                K_CONTENT_TYPE => set!(seen, 0, content_type, s.opt_string()?),
+                K_PROPERTIES => {
                     set!(seen, 1, encoding, s.properties_encoding()?);
                 }
-                "body" => return None,
+                K_BODY => return None,
                 _ => s.skip(0)?,
             }
             s.ws();
@@ -654,13 +714,13 @@ impl<'a> Scanner<'a> {
         }
         loop {
             self.ws();
-            let key = self.string()?;
+            let key = self.key()?;
             self.ws();
             if self.next()? != b':' {
                 return None;
             }
             self.ws();
-            if key == "body_encoding" {
+            if key == K_BODY_ENCODING {
                 set!(seen, 0, encoding, self.opt_string()?);
             } else {
                 self.skip(0)?;
@@ -673,6 +733,63 @@ impl<'a> Scanner<'a> {
             }
         }
     }
+}
+
+/// Powers of ten that are exact in an `f64`.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Powers of ten as integers, for [`nearest`].
+const POW10_INT: [u128; 23] = {
+    let mut t = [1u128; 23];
+    let mut k = 1;
+    while k < 23 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
+
+/// `w / 10^k` (the digits of a JSON number without an exponent, and how
+/// many of them follow the point: every timestamp, runtime and offset
+/// Celery sends) as the nearest `f64`, by one division whose result is
+/// then proven nearest with integer arithmetic; `None` when the proof
+/// fails, and the caller parses the text the long way. Either way the
+/// value is the one `str::parse` gives, at a fraction of its cost.
+fn quick_float(w: u64, k: usize) -> Option<f64> {
+    if k == 0 {
+        // An integer converts with one rounding, to nearest.
+        return Some(w as f64);
+    }
+    let r = w as f64 / *POW10.get(k)?;
+    (w == 0 || nearest(w, k, r)).then_some(r)
+}
+
+/// Whether `r` is the `f64` nearest to `w / 10^k` (ties to even).
+fn nearest(w: u64, k: usize, r: f64) -> bool {
+    let bits = r.to_bits();
+    let biased = (bits >> 52) & 0x7ff;
+    let m = (bits & ((1 << 52) - 1)) | (1 << 52);
+    // Subnormals, and powers of two (whose gap below is half the gap
+    // above), are left to the long way.
+    if biased == 0 || m == 1 << 52 {
+        return false;
+    }
+    // r = m · 2^-shift; only fractions of a modest size are checked.
+    let Some(shift) = 1075u64.checked_sub(biased).filter(|s| *s <= 62) else {
+        return false;
+    };
+    let p = POW10_INT[k];
+    // |w/p − r| against half a unit in the last place, everything
+    // multiplied by 2·p·2^shift to stay in integers.
+    let lhs = u128::from(w) << (shift + 1);
+    let Some(rhs) = u128::from(m).checked_mul(p).and_then(|x| x.checked_mul(2)) else {
+        return false;
+    };
+    let d = lhs.abs_diff(rhs);
+    d < p || (d == p && m.is_multiple_of(2))
 }
 
 fn hex4(b: &[u8]) -> Option<u32> {
@@ -910,6 +1027,60 @@ mod tests {
             let ours = events(&body).unwrap_or_else(|| panic!("{} fell back", path.display()));
             assert_eq!(Some(ours), serde_events(&body), "{}", path.display());
         }
+    }
+
+    #[test]
+    fn quick_floats_are_the_nearest_like_the_standard_parser() {
+        let mut r = Rng(0xf10a_7000_1234_5678);
+        let mut quick = 0;
+        let mut check = |text: &str| {
+            let expected: f64 = text.parse().unwrap();
+            let mut s = Scanner::new(text.as_bytes()).unwrap();
+            let v = s.float().unwrap().unwrap();
+            assert_eq!(v.to_bits(), expected.to_bits(), "{text}");
+            assert_eq!(s.i, text.len());
+            let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+            let k = text.split_once('.').map_or(0, |(_, f)| f.len());
+            if digits.len() <= 19 && quick_float(digits.parse().unwrap(), k).is_some() {
+                quick += 1;
+            }
+        };
+        for text in [
+            "0.0",
+            "-0.0",
+            "0",
+            "1795274093.0944142",
+            "0.011028618999944229",
+            "2.0",
+            "1e5",
+            "9007199254740993",
+            "1844674407370955161",
+            "18446744073709551616",
+            "0.1",
+            "-3.25",
+            "1.5e3",
+            "-0.25E-2",
+        ] {
+            check(text);
+        }
+        for _ in 0..300_000 {
+            let digits = 1 + r.next() % 21;
+            let mut text: String = (0..digits)
+                .map(|_| char::from(b'0' + (r.next() % 10) as u8))
+                .collect();
+            let point = r.next() % (digits + 1);
+            if text.starts_with('0') && point != 1 {
+                text.replace_range(..1, "1");
+            }
+            if point > 0 && point < digits {
+                text.insert(point as usize, '.');
+            }
+            if r.next().is_multiple_of(4) {
+                text.insert(0, '-');
+            }
+            check(&text);
+        }
+        assert!(quick > 200_000, "most numbers take the quick way: {quick}");
     }
 
     #[test]

@@ -319,7 +319,8 @@ impl<'a> Scanner<'a> {
         self.string().map(|k| key_code(k.as_bytes()))
     }
 
-    /// Moves past a string whose value is not needed.
+    /// Moves past a string (the scanner is at its opening quote) whose
+    /// value is not needed.
     fn skip_string(&mut self) -> Option<()> {
         let start = self.i + 1;
         let end = self.stop(start)?;
@@ -399,60 +400,16 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// The text of a JSON number, checked against JSON's grammar.
-    fn number_text(&mut self) -> Option<&'a str> {
+    /// A JSON number, checked against JSON's grammar: its text, and,
+    /// when it has no exponent and at most 19 digits (so no overflow), its
+    /// digits as one integer and how many of them follow the point.
+    fn number(&mut self) -> Option<(&'a str, Option<(u64, usize)>)> {
         let start = self.i;
         if self.peek() == Some(b'-') {
             self.i += 1;
         }
-        match self.next()? {
-            b'0' => {}
-            b'1'..=b'9' => self.digits(),
-            _ => return None,
-        }
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            if !self.peek()?.is_ascii_digit() {
-                return None;
-            }
-            self.digits();
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
-            }
-            if !self.peek()?.is_ascii_digit() {
-                return None;
-            }
-            self.digits();
-        }
-        self.s.get(start..self.i)
-    }
-
-    fn digits(&mut self) {
-        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
-            self.i += 1;
-        }
-    }
-
-    fn float(&mut self) -> Option<Option<f64>> {
-        if self.null()? {
-            return Some(None);
-        }
-        let start = self.i;
-        let negative = self.peek() == Some(b'-');
-        if negative {
-            self.i += 1;
-        }
-        // The digits as one integer, read while checking JSON's grammar;
-        // it is only used when there are at most 19 of them (no overflow).
-        let mut w = 0u64;
         let int_start = self.i;
-        while let Some(c) = self.peek().filter(u8::is_ascii_digit) {
-            w = w.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
-            self.i += 1;
-        }
+        let mut w = self.digits(0);
         let int_digits = self.i - int_start;
         if int_digits == 0 || (int_digits > 1 && self.b[int_start] == b'0') {
             return None;
@@ -461,28 +418,49 @@ impl<'a> Scanner<'a> {
         if self.peek() == Some(b'.') {
             self.i += 1;
             let fraction_start = self.i;
-            while let Some(c) = self.peek().filter(u8::is_ascii_digit) {
-                w = w.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
-                self.i += 1;
-            }
+            w = self.digits(w);
             k = self.i - fraction_start;
             if k == 0 {
                 return None;
             }
         }
-        let quick = match self.peek() {
-            Some(b'e' | b'E') => {
-                self.i = start;
-                self.number_text()?;
-                None
+        let mut exponent = false;
+        if let Some(b'e' | b'E') = self.peek() {
+            exponent = true;
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
             }
-            _ if int_digits + k <= 19 => quick_float(w, k),
-            _ => None,
-        };
+            let exponent_start = self.i;
+            self.digits(0);
+            if self.i == exponent_start {
+                return None;
+            }
+        }
+        let digits = (!exponent && int_digits + k <= 19).then_some((w, k));
+        Some((self.s.get(start..self.i)?, digits))
+    }
+
+    /// Moves past ASCII digits, accumulating them onto `w` (wrapping: the
+    /// value is only used when there are at most 19 digits).
+    fn digits(&mut self, mut w: u64) -> u64 {
+        while let Some(c) = self.peek().filter(u8::is_ascii_digit) {
+            w = w.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+            self.i += 1;
+        }
+        w
+    }
+
+    fn float(&mut self) -> Option<Option<f64>> {
+        if self.null()? {
+            return Some(None);
+        }
+        let (text, digits) = self.number()?;
+        let quick = digits.and_then(|(w, k)| quick_float(w, k));
         let v = match quick {
-            Some(v) if negative => -v,
+            Some(v) if text.starts_with('-') => -v,
             Some(v) => v,
-            None => self.s.get(start..self.i)?.parse().ok()?,
+            None => text.parse().ok()?,
         };
         v.is_finite().then_some(Some(v))
     }
@@ -586,7 +564,7 @@ impl<'a> Scanner<'a> {
                     }
                 }
             }
-            _ => self.number_text().map(|_| ()),
+            _ => self.number().map(|_| ()),
         }
     }
 

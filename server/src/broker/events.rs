@@ -283,7 +283,7 @@ pub fn decode_events(
 }
 
 fn parse_event(item: &RawValue) -> Result<Event<'_>, EventError> {
-    let raw: RawEvent<'_> = match serde_json::from_str(item.get()) {
+    let mut raw: RawEvent<'_> = match serde_json::from_str(item.get()) {
         Ok(raw) => raw,
         Err(e) => {
             return match serde_json::from_str::<KindOnly<'_>>(item.get()) {
@@ -296,10 +296,11 @@ fn parse_event(item: &RawValue) -> Result<Event<'_>, EventError> {
             };
         }
     };
-    from_raw(raw)
+    from_raw(&mut raw)
 }
 
-fn from_raw(raw: RawEvent<'_>) -> Result<Event<'_>, EventError> {
+/// Takes an event's fields out of `raw` (the scanner's slot, reused).
+fn from_raw<'a>(raw: &mut RawEvent<'a>) -> Result<Event<'a>, EventError> {
     if let Some(subject) = raw.kind.strip_prefix("task-") {
         let kind = match subject {
             "sent" => TaskEventKind::Sent,
@@ -321,12 +322,13 @@ fn from_raw(raw: RawEvent<'_>) -> Result<Event<'_>, EventError> {
         "worker-offline" => WorkerEventKind::Offline,
         _ => {
             return Ok(Event::Other {
-                kind: raw.kind.into_owned(),
+                kind: std::mem::take(&mut raw.kind).into_owned(),
             })
         }
     };
     let hostname = raw
         .hostname
+        .take()
         .filter(|h| !h.is_empty())
         .ok_or_else(|| EventError::Event(format!("{} without hostname", raw.kind)))?;
     Ok(Event::Worker(WorkerEvent {
@@ -340,42 +342,46 @@ fn from_raw(raw: RawEvent<'_>) -> Result<Event<'_>, EventError> {
         active: raw.active,
         processed: raw.processed,
         loadavg: raw.loadavg,
-        sw_ident: raw.sw_ident.map(Cow::into_owned),
-        sw_ver: raw.sw_ver.map(Cow::into_owned),
-        sw_sys: raw.sw_sys.map(Cow::into_owned),
+        sw_ident: raw.sw_ident.take().map(Cow::into_owned),
+        sw_ver: raw.sw_ver.take().map(Cow::into_owned),
+        sw_sys: raw.sw_sys.take().map(Cow::into_owned),
     }))
 }
 
-fn task_event<'a>(kind: TaskEventKind<'a>, raw: RawEvent<'a>) -> Result<TaskEvent<'a>, EventError> {
+fn task_event<'a>(
+    kind: TaskEventKind<'a>,
+    raw: &mut RawEvent<'a>,
+) -> Result<TaskEvent<'a>, EventError> {
     let uuid = raw
         .uuid
+        .take()
         .filter(|u| !u.is_empty())
         .ok_or_else(|| EventError::Event(format!("{} without uuid", raw.kind)))?;
     Ok(TaskEvent {
         kind,
         uuid,
         origin: Origin {
-            hostname: raw.hostname.unwrap_or(Cow::Borrowed("")),
+            hostname: raw.hostname.take().unwrap_or(Cow::Borrowed("")),
             timestamp: raw.timestamp,
             utcoffset: raw.utcoffset,
             pid: raw.pid,
             clock: raw.clock,
         },
-        name: raw.name,
-        args: raw.args,
-        kwargs: raw.kwargs,
-        root_id: raw.root_id,
-        parent_id: raw.parent_id,
+        name: raw.name.take(),
+        args: raw.args.take(),
+        kwargs: raw.kwargs.take(),
+        root_id: raw.root_id.take(),
+        parent_id: raw.parent_id.take(),
         retries: raw.retries,
-        eta: raw.eta,
-        expires: raw.expires,
-        queue: raw.queue,
-        exchange: raw.exchange,
-        routing_key: raw.routing_key,
-        result: raw.result,
+        eta: raw.eta.take(),
+        expires: raw.expires.take(),
+        queue: raw.queue.take(),
+        exchange: raw.exchange.take(),
+        routing_key: raw.routing_key.take(),
+        result: raw.result.take(),
         runtime: raw.runtime,
-        exception: raw.exception,
-        traceback: raw.traceback,
+        exception: raw.exception.take(),
+        traceback: raw.traceback.take(),
         terminated: raw.terminated,
         signum: raw.signum,
         expired: raw.expired,

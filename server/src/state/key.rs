@@ -50,40 +50,48 @@ impl TaskKey {
 
 /// Only the canonical lowercase form, so that the text round-trips.
 fn parse_uuid(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
-    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+    let b: &[u8; 36] = s.as_bytes().try_into().ok()?;
+    if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
         return None;
     }
-    let mut value: u128 = 0;
-    for group in [&b[0..8], &b[9..13], &b[14..18], &b[19..23], &b[24..36]] {
-        let mut part: u64 = 0;
-        for c in group {
-            let digit = HEX[usize::from(*c)];
-            if digit == 0xff {
-                return None;
-            }
-            part = (part << 4) | u64::from(digit);
-        }
-        value = (value << (4 * group.len())) | u128::from(part);
-    }
-    Some(value)
+    let four = |at: usize| u64::from(u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]));
+    let eight = |first: usize, second: usize| hex8((four(first) << 32) | four(second));
+    let high = eight(0, 4)?;
+    let mid_high = eight(9, 14)?;
+    let mid_low = eight(19, 24)?;
+    let low = eight(28, 32)?;
+    Some(
+        (u128::from(high) << 96)
+            | (u128::from(mid_high) << 64)
+            | (u128::from(mid_low) << 32)
+            | u128::from(low),
+    )
 }
 
-/// Lowercase hex digit values; 0xff for anything else.
-const HEX: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
+/// Eight lowercase hex digits (the first in the top byte) as their value,
+/// all bytes at once: a task id is parsed at every task event.
+fn hex8(w: u64) -> Option<u32> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    if w & HIGHS != 0 {
+        return None;
     }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
+    // High bit of each byte that is at least `n` (exact per byte: every
+    // byte is below 0x80, so no borrow crosses a byte).
+    let at_least = |n: u8| ((w | HIGHS) - ONES * u64::from(n)) & HIGHS;
+    let digit = at_least(b'0') & !at_least(b'9' + 1);
+    let letter = at_least(b'a') & !at_least(b'f' + 1);
+    if digit | letter != HIGHS {
+        return None;
     }
-    t
-};
+    // '0'..'9' are 0x30..0x39 and 'a'..'f' are 0x61..0x66: the low nibble,
+    // plus 9 for a letter.
+    let mut v = (w & (ONES * 0x0f)) + (letter >> 7) * 9;
+    v = (v | (v >> 4)) & 0x00ff_00ff_00ff_00ff;
+    v = (v | (v >> 8)) & 0x0000_ffff_0000_ffff;
+    v = (v | (v >> 16)) & 0x0000_0000_ffff_ffff;
+    u32::try_from(v).ok()
+}
 
 fn hash128(s: &str) -> u128 {
     let half = |seed: u64| {
@@ -115,5 +123,30 @@ mod tests {
             assert_eq!(k, TaskKey::of(other), "stable");
             assert_ne!(k, key);
         }
+    }
+
+    #[test]
+    fn every_byte_either_parses_as_a_hex_digit_or_spoils_the_uuid() {
+        let id = *b"dcd84637-0b39-4792-afaa-9a5f315b7cf6";
+        let hex_at = |i: &usize| ![8, 13, 18, 23].contains(i);
+        let reference = |b: &[u8]| -> Option<u128> {
+            let hex: String = (0..36).filter(hex_at).map(|i| b[i] as char).collect();
+            let lower = hex
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+            lower.then(|| u128::from_str_radix(&hex, 16).ok()).flatten()
+        };
+        for at in (0..36).filter(hex_at) {
+            for c in 0..=255u8 {
+                let mut b = id;
+                b[at] = c;
+                let Ok(s) = std::str::from_utf8(&b) else {
+                    continue;
+                };
+                assert_eq!(parse_uuid(s), reference(&b), "{s:?}");
+            }
+        }
+        assert_eq!(parse_uuid("dcd84637-0b39-4792-afaa-9a5f315b7cf"), None);
+        assert_eq!(parse_uuid("dcd84637x0b39-4792-afaa-9a5f315b7cf6"), None);
     }
 }

@@ -36,12 +36,22 @@ impl Text {
         }
     }
 
-    /// Byte range of `field` within the block, if present.
+    /// Byte range of `field` within the block, if present: after the
+    /// lengths, past the bytes of the present fields before it.
     fn range(&self, field: Field) -> Option<(usize, usize)> {
-        if self.mask() & (1 << field as u16) == 0 {
+        let mask = self.mask();
+        let bit = 1u16 << field as u16;
+        if mask & bit == 0 {
             return None;
         }
-        self.ranges()[field as usize]
+        let block = self.0.as_deref()?;
+        let len = |i: usize| {
+            let at = HEADER + 4 * i;
+            u32::from_le_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]]) as usize
+        };
+        let before = (mask & (bit - 1)).count_ones() as usize;
+        let start = HEADER + 4 * mask.count_ones() as usize + (0..before).map(len).sum::<usize>();
+        Some((start, start + len(before)))
     }
 
     /// Byte ranges of every field within the block, in one pass.
@@ -78,24 +88,25 @@ impl Text {
 
     /// Sets several fields at once (one reallocation). `None` values are
     /// skipped: an event that omits a field leaves it as it was.
+    /// Most events carry no text or repeat what the task holds (a
+    /// task-received repeats its task-sent's args), so the fields are
+    /// compared one by one first and the block rebuilt only for a change.
     pub fn set_many(&mut self, updates: &[(Field, Option<&str>)]) {
-        if updates.iter().all(|(_, v)| v.is_none()) {
+        let changed = updates
+            .iter()
+            .any(|(field, value)| value.is_some_and(|v| self.bytes(*field) != Some(v.as_bytes())));
+        if !changed {
             return;
         }
         let ranges = self.ranges();
         let block = self.0.as_deref().unwrap_or_default();
         let mut values: [Option<&[u8]>; FIELDS] = ranges.map(|r| r.map(|(a, b)| &block[a..b]));
-        let mut changed = false;
         for (field, value) in updates {
             if let Some(v) = value {
-                let slot = &mut values[*field as usize];
-                changed |= *slot != Some(v.as_bytes());
-                *slot = Some(v.as_bytes());
+                values[*field as usize] = Some(v.as_bytes());
             }
         }
-        if changed {
-            self.0 = Some(encode(&values));
-        }
+        self.0 = Some(encode(&values));
     }
 
     /// Heap bytes held.
@@ -167,5 +178,39 @@ mod tests {
         t.set_many(&[(Field::Args, Some("é ü"))]);
         assert_eq!(t.get(Field::Args), Some("é ü"));
         assert_eq!(t.get(Field::Result), Some("3"));
+    }
+
+    #[test]
+    fn any_sequence_of_sets_reads_back_like_a_map_of_fields() {
+        let values = ["", "a", "(1, 2)", "{'k': 'v'}", "é ü", "x"];
+        let mut seed = 0x2545_f491_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..200 {
+            let mut t = Text::default();
+            let mut expect: [Option<&str>; FIELDS] = [None; FIELDS];
+            for _ in 0..12 {
+                let updates: Vec<(Field, Option<&str>)> = (0..1 + next(4))
+                    .map(|_| {
+                        let field = field_at(next(FIELDS));
+                        let value = (next(4) > 0).then(|| values[next(values.len())]);
+                        (field, value)
+                    })
+                    .collect();
+                t.set_many(&updates);
+                for (field, value) in &updates {
+                    if value.is_some() {
+                        expect[*field as usize] = *value;
+                    }
+                }
+                for (f, want) in expect.iter().enumerate() {
+                    assert_eq!(t.get(field_at(f)), *want, "{updates:?}");
+                }
+            }
+        }
     }
 }

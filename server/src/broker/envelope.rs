@@ -48,16 +48,25 @@ const BODY_FIRST: &[u8] = b"{\"body\": \"";
 /// The payload bytes carried by one envelope (JSON text, for everything
 /// Celery sends over Redis).
 pub fn decode_body(raw: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-    if let Some(decoded) = fast_path(raw) {
+    let mut body = Vec::new();
+    decode_body_into(raw, &mut body)?;
+    Ok(body)
+}
+
+/// [`decode_body`] into `out` (cleared first), so that a caller reading
+/// many envelopes reuses one buffer.
+pub fn decode_body_into(raw: &[u8], out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
+    out.clear();
+    if let Some(decoded) = fast_path(raw, out) {
         return decoded;
     }
     let envelope: Envelope<'_> =
         serde_json::from_slice(raw).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
-    finish(envelope.body.as_bytes(), &envelope.rest)
+    finish(envelope.body.as_bytes(), &envelope.rest, out)
 }
 
 /// `None` when the envelope is not laid out as Celery writes it.
-fn fast_path(raw: &[u8]) -> Option<Result<Vec<u8>, EnvelopeError>> {
+fn fast_path(raw: &[u8], out: &mut Vec<u8>) -> Option<Result<(), EnvelopeError>> {
     let rest = raw.strip_prefix(BODY_FIRST)?;
     let end = memchr::memchr2(b'"', b'\\', rest)?;
     if rest[end] != b'"' {
@@ -71,10 +80,10 @@ fn fast_path(raw: &[u8]) -> Option<Result<Vec<u8>, EnvelopeError>> {
         content_type,
         properties: Properties { body_encoding },
     };
-    Some(finish(body, &rest))
+    Some(finish(body, &rest, out))
 }
 
-fn finish(body: &[u8], rest: &Rest<'_>) -> Result<Vec<u8>, EnvelopeError> {
+fn finish(body: &[u8], rest: &Rest<'_>, out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
     if let Some(ct) = rest.content_type.as_deref() {
         if ct != "application/json" {
             return Err(EnvelopeError::ContentType(ct.to_string()));
@@ -82,9 +91,12 @@ fn finish(body: &[u8], rest: &Rest<'_>) -> Result<Vec<u8>, EnvelopeError> {
     }
     match rest.properties.body_encoding.as_deref() {
         Some("base64") => base64_simd::STANDARD
-            .decode_to_vec(body)
+            .decode_append(body, out)
             .map_err(|e| EnvelopeError::BadBase64(e.to_string())),
-        _ => Ok(body.to_vec()),
+        _ => {
+            out.extend_from_slice(body);
+            Ok(())
+        }
     }
 }
 
@@ -113,9 +125,12 @@ mod tests {
             let Some(raw) = doc["raw"].as_str() else {
                 continue;
             };
-            let fast = fast_path(raw.as_bytes()).expect("Celery's layout").unwrap();
+            let (mut fast, mut general) = (Vec::new(), Vec::new());
+            fast_path(raw.as_bytes(), &mut fast)
+                .expect("Celery's layout")
+                .unwrap();
             let envelope: Envelope<'_> = serde_json::from_str(raw).unwrap();
-            let general = finish(envelope.body.as_bytes(), &envelope.rest).unwrap();
+            finish(envelope.body.as_bytes(), &envelope.rest, &mut general).unwrap();
             assert_eq!(fast, general, "{}", path.display());
         }
     }

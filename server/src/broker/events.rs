@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    envelope::{decode_body, EnvelopeError},
+    envelope::{decode_body_into, EnvelopeError},
     scan::Scanned,
 };
 
@@ -230,15 +230,18 @@ struct KindOnly<'a> {
 
 /// Decodes one PUBLISH payload from an event channel and calls `each` with
 /// every event in it, in order. The error means nothing in the payload could
-/// be read; per-event errors are passed to `each`.
+/// be read; per-event errors are passed to `each`. The body is decoded into
+/// `scratch`, which a caller reading many payloads keeps between them.
 pub fn for_each_event(
     payload: &[u8],
+    scratch: &mut Vec<u8>,
     mut each: impl FnMut(Result<Event<'_>, EventError>),
 ) -> Result<(), EventError> {
-    let body = decode_body(payload)?;
-    let rest = match super::scan::each_event(&body, |raw| each(from_raw(raw))) {
+    decode_body_into(payload, scratch)?;
+    let body = &scratch[..];
+    let rest = match super::scan::each_event(body, |raw| each(from_raw(raw))) {
         Scanned::All => return Ok(()),
-        Scanned::Nothing => &body[..],
+        Scanned::Nothing => body,
         // The events before it were fine; serde reads the rest as a list,
         // so one bad event or a cut-off tail spoils only itself.
         Scanned::Until(at) => {
@@ -278,7 +281,9 @@ pub fn decode_events(
     payload: &[u8],
 ) -> Result<Vec<Result<Event<'static>, EventError>>, EventError> {
     let mut out = Vec::new();
-    for_each_event(payload, |e| out.push(e.map(Event::into_owned)))?;
+    for_each_event(payload, &mut Vec::new(), |e| {
+        out.push(e.map(Event::into_owned))
+    })?;
     Ok(out)
 }
 

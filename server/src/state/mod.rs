@@ -232,7 +232,14 @@ pub struct Model {
     /// Bumped whenever the charts' current second moves.
     pub series_version: u64,
     series_second: u64,
+    /// The decoded body of the payload being ingested, kept between
+    /// payloads: a fresh buffer for each made glibc consolidate its free
+    /// lists at every payload.
+    scratch: Vec<u8>,
 }
+
+/// A scratch buffer grown past this by an unusually large payload is let go.
+const SCRATCH_KEPT: usize = 1 << 20;
 
 impl Default for Model {
     fn default() -> Self {
@@ -268,6 +275,7 @@ impl Model {
             series: series::SeriesSet::default(),
             series_version: 0,
             series_second: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -282,13 +290,17 @@ impl Model {
     /// the caller can log them.
     pub fn ingest(&mut self, payload: &[u8], received_at: f64) -> Vec<EventError> {
         let mut errors = Vec::new();
-        let decoded = for_each_event(payload, |event| match event {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let decoded = for_each_event(payload, &mut scratch, |event| match event {
             Ok(event) => self.apply(event, received_at),
             Err(error) => {
                 self.counters.undecodable += 1;
                 errors.push(error);
             }
         });
+        if scratch.capacity() <= SCRATCH_KEPT {
+            self.scratch = scratch;
+        }
         if let Err(error) = decoded {
             self.counters.undecodable += 1;
             errors.push(error);

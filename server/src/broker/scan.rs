@@ -64,11 +64,12 @@ fn bytes_equal(w: u64, c: u8) -> u64 {
     bytes_below(w ^ (ONES * u64::from(c)), 1)
 }
 
-/// The object keys celadon reads, in events and in envelopes. Each has a
-/// bit in an object's `seen` mask, at its discriminant.
+/// The object members celadon reads, in events and in envelopes, named by
+/// their keys. Each has a bit in an object's `seen` mask, at its
+/// discriminant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-enum Key {
+enum Member {
     Type,
     Hostname,
     Timestamp,
@@ -110,45 +111,45 @@ enum Key {
     Other,
 }
 
-/// Every key but [`Key::Other`], with its text.
-const KEYS: [(Key, &[u8]); Key::Other as usize] = [
-    (Key::Type, b"type"),
-    (Key::Hostname, b"hostname"),
-    (Key::Timestamp, b"timestamp"),
-    (Key::Utcoffset, b"utcoffset"),
-    (Key::Pid, b"pid"),
-    (Key::Clock, b"clock"),
-    (Key::Freq, b"freq"),
-    (Key::Active, b"active"),
-    (Key::Processed, b"processed"),
-    (Key::Loadavg, b"loadavg"),
-    (Key::SwIdent, b"sw_ident"),
-    (Key::SwVer, b"sw_ver"),
-    (Key::SwSys, b"sw_sys"),
-    (Key::Uuid, b"uuid"),
-    (Key::Name, b"name"),
-    (Key::Args, b"args"),
-    (Key::Kwargs, b"kwargs"),
-    (Key::RootId, b"root_id"),
-    (Key::ParentId, b"parent_id"),
-    (Key::Retries, b"retries"),
-    (Key::Eta, b"eta"),
-    (Key::Expires, b"expires"),
-    (Key::Queue, b"queue"),
-    (Key::Exchange, b"exchange"),
-    (Key::RoutingKey, b"routing_key"),
-    (Key::Result, b"result"),
-    (Key::Runtime, b"runtime"),
-    (Key::Exception, b"exception"),
-    (Key::Traceback, b"traceback"),
-    (Key::Terminated, b"terminated"),
-    (Key::Signum, b"signum"),
-    (Key::Expired, b"expired"),
-    (Key::Requeue, b"requeue"),
-    (Key::Body, b"body"),
-    (Key::ContentType, b"content-type"),
-    (Key::Properties, b"properties"),
-    (Key::BodyEncoding, b"body_encoding"),
+/// Every key but [`Member::Other`], with its text.
+const KEYS: [(Member, &[u8]); Member::Other as usize] = [
+    (Member::Type, b"type"),
+    (Member::Hostname, b"hostname"),
+    (Member::Timestamp, b"timestamp"),
+    (Member::Utcoffset, b"utcoffset"),
+    (Member::Pid, b"pid"),
+    (Member::Clock, b"clock"),
+    (Member::Freq, b"freq"),
+    (Member::Active, b"active"),
+    (Member::Processed, b"processed"),
+    (Member::Loadavg, b"loadavg"),
+    (Member::SwIdent, b"sw_ident"),
+    (Member::SwVer, b"sw_ver"),
+    (Member::SwSys, b"sw_sys"),
+    (Member::Uuid, b"uuid"),
+    (Member::Name, b"name"),
+    (Member::Args, b"args"),
+    (Member::Kwargs, b"kwargs"),
+    (Member::RootId, b"root_id"),
+    (Member::ParentId, b"parent_id"),
+    (Member::Retries, b"retries"),
+    (Member::Eta, b"eta"),
+    (Member::Expires, b"expires"),
+    (Member::Queue, b"queue"),
+    (Member::Exchange, b"exchange"),
+    (Member::RoutingKey, b"routing_key"),
+    (Member::Result, b"result"),
+    (Member::Runtime, b"runtime"),
+    (Member::Exception, b"exception"),
+    (Member::Traceback, b"traceback"),
+    (Member::Terminated, b"terminated"),
+    (Member::Signum, b"signum"),
+    (Member::Expired, b"expired"),
+    (Member::Requeue, b"requeue"),
+    (Member::Body, b"body"),
+    (Member::ContentType, b"content-type"),
+    (Member::Properties, b"properties"),
+    (Member::BodyEncoding, b"body_encoding"),
 ];
 
 /// A key of at most 15 bytes as one number (its bytes, little-endian, and
@@ -202,8 +203,8 @@ const KEY_SEED: u64 = {
     }
 };
 
-const KEY_SLOTS: [Key; 256] = {
-    let mut slots = [Key::Other; 256];
+const KEY_SLOTS: [Member; 256] = {
+    let mut slots = [Member::Other; 256];
     let mut i = 0;
     while i < KEYS.len() {
         slots[key_slot(key_code(KEYS[i].1), KEY_SEED)] = KEYS[i].0;
@@ -212,10 +213,10 @@ const KEY_SLOTS: [Key; 256] = {
     slots
 };
 
-/// Each key's code, at its discriminant; [`Key::Other`]'s matches only
+/// Each key's code, at its discriminant; [`Member::Other`]'s matches only
 /// long keys, which are other keys too.
-const KEY_CODES: [u128; Key::Other as usize + 1] = {
-    let mut codes = [LONG_KEY; Key::Other as usize + 1];
+const KEY_CODES: [u128; Member::Other as usize + 1] = {
+    let mut codes = [LONG_KEY; Member::Other as usize + 1];
     let mut i = 0;
     while i < KEYS.len() {
         codes[KEYS[i].0 as usize] = key_code(KEYS[i].1);
@@ -224,12 +225,12 @@ const KEY_CODES: [u128; Key::Other as usize + 1] = {
     codes
 };
 
-fn key_of(code: u128) -> Key {
+fn key_of(code: u128) -> Member {
     let key = KEY_SLOTS[key_slot(code, KEY_SEED)];
     if KEY_CODES[key as usize] == code {
         key
     } else {
-        Key::Other
+        Member::Other
     }
 }
 
@@ -345,7 +346,7 @@ pub fn events(body: &[u8]) -> Option<Vec<RawEvent<'_>>> {
 macro_rules! first_time {
     ($seen:ident, $key:expr) => {{
         let key = $key;
-        if key != Key::Other {
+        if key != Member::Other {
             let bit = 1u64 << key as u32;
             if $seen & bit != 0 {
                 return None;
@@ -414,7 +415,7 @@ impl<'a> Scanner<'a> {
 
     /// An object key: which of ours it is.
     #[inline(always)]
-    fn key(&mut self) -> Option<Key> {
+    fn key(&mut self) -> Option<Member> {
         if self.peek()? != b'"' {
             return None;
         }
@@ -721,39 +722,39 @@ impl<'a> Scanner<'a> {
             }
             self.ws();
             match key {
-                Key::Type => kind = Some(self.string()?),
-                Key::Hostname => e.hostname = self.opt_string()?,
-                Key::Timestamp => e.timestamp = self.float()?,
-                Key::Utcoffset => e.utcoffset = self.float()?,
-                Key::Pid => e.pid = self.int()?,
-                Key::Clock => e.clock = self.int()?,
-                Key::Freq => e.freq = self.float()?,
-                Key::Active => e.active = self.int()?,
-                Key::Processed => e.processed = self.int()?,
-                Key::Loadavg => e.loadavg = self.loadavg()?,
-                Key::SwIdent => e.sw_ident = self.opt_string()?,
-                Key::SwVer => e.sw_ver = self.opt_string()?,
-                Key::SwSys => e.sw_sys = self.opt_string()?,
-                Key::Uuid => e.uuid = self.opt_string()?,
-                Key::Name => e.name = self.opt_string()?,
-                Key::Args => e.args = self.opt_string()?,
-                Key::Kwargs => e.kwargs = self.opt_string()?,
-                Key::RootId => e.root_id = self.opt_string()?,
-                Key::ParentId => e.parent_id = self.opt_string()?,
-                Key::Retries => e.retries = self.int()?,
-                Key::Eta => e.eta = self.opt_string()?,
-                Key::Expires => e.expires = self.opt_string()?,
-                Key::Queue => e.queue = self.opt_string()?,
-                Key::Exchange => e.exchange = self.opt_string()?,
-                Key::RoutingKey => e.routing_key = self.opt_string()?,
-                Key::Result => e.result = self.opt_string()?,
-                Key::Runtime => e.runtime = self.float()?,
-                Key::Exception => e.exception = self.opt_string()?,
-                Key::Traceback => e.traceback = self.opt_string()?,
-                Key::Terminated => e.terminated = self.bool()?,
-                Key::Signum => e.signum = self.int()?,
-                Key::Expired => e.expired = self.bool()?,
-                Key::Requeue => e.requeue = self.bool()?,
+                Member::Type => kind = Some(self.string()?),
+                Member::Hostname => e.hostname = self.opt_string()?,
+                Member::Timestamp => e.timestamp = self.float()?,
+                Member::Utcoffset => e.utcoffset = self.float()?,
+                Member::Pid => e.pid = self.int()?,
+                Member::Clock => e.clock = self.int()?,
+                Member::Freq => e.freq = self.float()?,
+                Member::Active => e.active = self.int()?,
+                Member::Processed => e.processed = self.int()?,
+                Member::Loadavg => e.loadavg = self.loadavg()?,
+                Member::SwIdent => e.sw_ident = self.opt_string()?,
+                Member::SwVer => e.sw_ver = self.opt_string()?,
+                Member::SwSys => e.sw_sys = self.opt_string()?,
+                Member::Uuid => e.uuid = self.opt_string()?,
+                Member::Name => e.name = self.opt_string()?,
+                Member::Args => e.args = self.opt_string()?,
+                Member::Kwargs => e.kwargs = self.opt_string()?,
+                Member::RootId => e.root_id = self.opt_string()?,
+                Member::ParentId => e.parent_id = self.opt_string()?,
+                Member::Retries => e.retries = self.int()?,
+                Member::Eta => e.eta = self.opt_string()?,
+                Member::Expires => e.expires = self.opt_string()?,
+                Member::Queue => e.queue = self.opt_string()?,
+                Member::Exchange => e.exchange = self.opt_string()?,
+                Member::RoutingKey => e.routing_key = self.opt_string()?,
+                Member::Result => e.result = self.opt_string()?,
+                Member::Runtime => e.runtime = self.float()?,
+                Member::Exception => e.exception = self.opt_string()?,
+                Member::Traceback => e.traceback = self.opt_string()?,
+                Member::Terminated => e.terminated = self.bool()?,
+                Member::Signum => e.signum = self.int()?,
+                Member::Expired => e.expired = self.bool()?,
+                Member::Requeue => e.requeue = self.bool()?,
                 _ => self.skip(0)?,
             }
             self.ws();
@@ -789,9 +790,9 @@ pub fn envelope_rest(members: &[u8]) -> Option<EnvelopeRest<'_>> {
             }
             s.ws();
             match key {
-                Key::ContentType => content_type = s.opt_string()?,
-                Key::Properties => encoding = s.properties_encoding()?,
-                Key::Body => return None,
+                Member::ContentType => content_type = s.opt_string()?,
+                Member::Properties => encoding = s.properties_encoding()?,
+                Member::Body => return None,
                 _ => s.skip(0)?,
             }
             s.ws();
@@ -829,7 +830,7 @@ impl<'a> Scanner<'a> {
                 return None;
             }
             self.ws();
-            if key == Key::BodyEncoding {
+            if key == Member::BodyEncoding {
                 encoding = self.opt_string()?;
             } else {
                 self.skip(0)?;
@@ -1208,7 +1209,7 @@ mod tests {
             b"hostname_suffix",
             b"Type",
         ] {
-            assert_eq!(key_of(key_code(other)), Key::Other, "{other:?}");
+            assert_eq!(key_of(key_code(other)), Member::Other, "{other:?}");
         }
     }
 

@@ -443,156 +443,45 @@ fn block_bounds(cols: &Columns, key: SortKey) -> Option<&[f64]> {
 }
 
 pub fn run(model: &Model, q: &TaskQuery) -> Page {
-    let store = &model.tasks;
-    let total = store.len();
-    let empty = Page {
-        slots: Vec::new(),
-        filtered: 0,
-        total,
+    let total = model.tasks.len();
+    let Some(mut pass) = Pass::new(model, q) else {
+        return Page {
+            slots: Vec::new(),
+            filtered: 0,
+            total,
+        };
     };
-    let state = match &q.state {
-        Some(s) => match model.state_code(&s.to_uppercase()) {
-            Some(code) => Some(code),
-            None => return empty,
-        },
-        None => None,
-    };
-    let names = q
-        .name
-        .as_ref()
-        .map(|n| matching_syms(model, n, model.types.keys().map(|s| model.symbols.text(*s))));
-    let workers = q
-        .worker
-        .as_ref()
-        .map(|w| matching_syms(model, w, model.workers.iter().map(|x| x.hostname.as_str())));
-    if names.as_ref().is_some_and(Vec::is_empty) || workers.as_ref().is_some_and(Vec::is_empty) {
-        return empty;
-    }
-    let matcher = q.search.as_ref().map(|e| compile(model, e));
-    let cols = &store.cols;
-    let want = q.limit.map(|l| q.offset.saturating_add(l));
-    let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
-    let mut filtered = 0usize;
-
-    let exact = Exact {
-        state,
-        name: names.as_deref().and_then(single),
-        worker: workers.as_deref().and_then(single),
-    };
-    // When the exact filters are the whole query, a block's mask counts its
-    // matches, and a newest-first page can skip blocks whose newest time
-    // cannot beat the worst entry it holds without reading their times.
-    let complete = matcher.is_none()
-        && names.as_ref().is_none_or(|n| n.len() == 1)
-        && workers.as_ref().is_none_or(|w| w.len() == 1)
-        && q.received == (None, None)
-        && q.started == (None, None);
-    let bounds = block_bounds(cols, q.sort.key).filter(|_| complete && q.sort.descending);
-    let ranges = (q.received, q.started) != ((None, None), (None, None));
-    let slot_count = store.slot_count();
+    let cols = &model.tasks.cols;
+    let bounds = block_bounds(cols, q.sort.key).filter(|_| pass.complete && q.sort.descending);
+    let slot_count = model.tasks.slot_count();
     // Newest slots first: for the usual newest-first page, later entries
     // then rarely beat the ones kept.
     for block in (0..slot_count.div_ceil(BLOCK)).rev() {
         let start = block * BLOCK;
-        let mut mask = exact.mask(cols, start, slot_count.min(start + BLOCK));
+        let mut mask = pass.exact.mask(cols, start, slot_count.min(start + BLOCK));
         if mask == 0 {
             continue;
         }
-        if let (Some(bounds), Some(k)) = (bounds, want) {
-            let full = k == 0 || heap.len() >= k;
+        if let (Some(bounds), Some(k)) = (bounds, pass.want) {
+            let full = k == 0 || pass.heap.len() >= k;
             if full
-                && heap
+                && pass
+                    .heap
                     .peek()
                     .is_none_or(|worst| num(bounds[block]) < worst.value)
             {
-                filtered += mask.count_ones() as usize;
+                pass.filtered += mask.count_ones() as usize;
                 continue;
             }
         }
         while mask != 0 {
             let top = 63 - mask.leading_zeros() as usize;
             mask &= !(1u64 << top);
-            let slot = start + top;
-            if let Some(names) = &names {
-                if !names.contains(&cols.name[slot]) {
-                    continue;
-                }
-            }
-            if let Some(workers) = &workers {
-                if !workers.contains(&cols.worker[slot]) {
-                    continue;
-                }
-            }
-            if ranges
-                && (!in_range(cols.received[slot], q.received)
-                    || !in_range(cols.started[slot], q.started))
-            {
-                continue;
-            }
-            // The usual page sorts by a column and has no search: rank by the
-            // column first and touch the task (a cache miss per row, at 1M
-            // tasks most of the time) only if it can still make the page.
-            let column_value = match q.sort.key {
-                SortKey::Received => Some(num(cols.received[slot])),
-                SortKey::Started => Some(num(cols.started[slot])),
-                SortKey::Timestamp => Some(num(cols.timestamp[slot])),
-                _ => None,
-            };
-            if let (None, Some(k)) = (&matcher, want) {
-                if let Some(value) = column_value {
-                    filtered += 1;
-                    let best_case = Ranked {
-                        value,
-                        key: if q.sort.descending {
-                            TaskKey(u128::MAX)
-                        } else {
-                            TaskKey(0)
-                        },
-                        slot: slot as u32,
-                        descending: q.sort.descending,
-                    };
-                    if k == 0
-                        || (heap.len() >= k && heap.peek().is_some_and(|worst| best_case >= *worst))
-                    {
-                        continue;
-                    }
-                    let Some(task) = store.at(slot as u32) else {
-                        continue;
-                    };
-                    offer(
-                        &mut heap,
-                        want,
-                        Ranked {
-                            key: task.key,
-                            ..best_case
-                        },
-                    );
-                    continue;
-                }
-            }
-            let Some(task) = store.at(slot as u32) else {
-                continue;
-            };
-            if let Some(m) = &matcher {
-                if !m.matches(model, task) {
-                    continue;
-                }
-            }
-            filtered += 1;
-            let value = match column_value {
-                Some(v) => v,
-                None => sort_value(model, task, q.sort.key),
-            };
-            let ranked = Ranked {
-                value,
-                key: task.key,
-                slot: slot as u32,
-                descending: q.sort.descending,
-            };
-            offer(&mut heap, want, ranked);
+            pass.consider(start + top);
         }
     }
-    let slots = heap
+    let slots = pass
+        .heap
         .into_sorted_vec()
         .into_iter()
         .skip(q.offset)
@@ -600,8 +489,157 @@ pub fn run(model: &Model, q: &TaskQuery) -> Page {
         .collect();
     Page {
         slots,
-        filtered,
+        filtered: pass.filtered,
         total,
+    }
+}
+
+/// One query's pass over the slots: its compiled filters, and the best
+/// entries and the count of matches so far.
+struct Pass<'a> {
+    model: &'a Model,
+    q: &'a TaskQuery,
+    exact: Exact,
+    names: Option<Vec<Sym>>,
+    workers: Option<Vec<Sym>>,
+    matcher: Option<Matcher>,
+    /// Whether the exact filters are the whole query: then a block's mask
+    /// counts its matches, and a newest-first page can skip blocks whose
+    /// newest time cannot beat the worst entry it holds.
+    complete: bool,
+    /// Whether a received or started range is asked for.
+    ranges: bool,
+    /// How many entries the page needs (offset + limit), if limited.
+    want: Option<usize>,
+    heap: BinaryHeap<Ranked>,
+    filtered: usize,
+}
+
+impl<'a> Pass<'a> {
+    /// `None` when nothing can match (an unknown state, name or worker).
+    fn new(model: &'a Model, q: &'a TaskQuery) -> Option<Pass<'a>> {
+        let state = match &q.state {
+            Some(s) => Some(model.state_code(&s.to_uppercase())?),
+            None => None,
+        };
+        let names = q
+            .name
+            .as_ref()
+            .map(|n| matching_syms(model, n, model.types.keys().map(|s| model.symbols.text(*s))));
+        let workers = q
+            .worker
+            .as_ref()
+            .map(|w| matching_syms(model, w, model.workers.iter().map(|x| x.hostname.as_str())));
+        if names.as_ref().is_some_and(Vec::is_empty) || workers.as_ref().is_some_and(Vec::is_empty)
+        {
+            return None;
+        }
+        let matcher = q.search.as_ref().map(|e| compile(model, e));
+        let complete = matcher.is_none()
+            && names.as_ref().is_none_or(|n| n.len() == 1)
+            && workers.as_ref().is_none_or(|w| w.len() == 1)
+            && q.received == (None, None)
+            && q.started == (None, None);
+        Some(Pass {
+            model,
+            q,
+            exact: Exact {
+                state,
+                name: names.as_deref().and_then(single),
+                worker: workers.as_deref().and_then(single),
+            },
+            names,
+            workers,
+            matcher,
+            complete,
+            ranges: (q.received, q.started) != ((None, None), (None, None)),
+            want: q.limit.map(|l| q.offset.saturating_add(l)),
+            heap: BinaryHeap::new(),
+            filtered: 0,
+        })
+    }
+
+    /// Offers the task in `slot`, which passed the exact filters, to the
+    /// page if it passes the rest.
+    #[inline]
+    fn consider(&mut self, slot: usize) {
+        let (store, q) = (&self.model.tasks, self.q);
+        let cols = &store.cols;
+        if self
+            .names
+            .as_ref()
+            .is_some_and(|n| !n.contains(&cols.name[slot]))
+            || self
+                .workers
+                .as_ref()
+                .is_some_and(|w| !w.contains(&cols.worker[slot]))
+        {
+            return;
+        }
+        if self.ranges
+            && (!in_range(cols.received[slot], q.received)
+                || !in_range(cols.started[slot], q.started))
+        {
+            return;
+        }
+        // The usual page sorts by a column and has no search: rank by the
+        // column first and touch the task (a cache miss per row, at 1M
+        // tasks most of the time) only if it can still make the page.
+        let column_value = match q.sort.key {
+            SortKey::Received => Some(num(cols.received[slot])),
+            SortKey::Started => Some(num(cols.started[slot])),
+            SortKey::Timestamp => Some(num(cols.timestamp[slot])),
+            _ => None,
+        };
+        if let (None, Some(k), Some(value)) = (&self.matcher, self.want, column_value.clone()) {
+            self.filtered += 1;
+            let best_case = Ranked {
+                value,
+                key: if q.sort.descending {
+                    TaskKey(u128::MAX)
+                } else {
+                    TaskKey(0)
+                },
+                slot: slot as u32,
+                descending: q.sort.descending,
+            };
+            if k == 0
+                || (self.heap.len() >= k
+                    && self.heap.peek().is_some_and(|worst| best_case >= *worst))
+            {
+                return;
+            }
+            if let Some(task) = store.at(slot as u32) {
+                let ranked = Ranked {
+                    key: task.key,
+                    ..best_case
+                };
+                offer(&mut self.heap, self.want, ranked);
+            }
+            return;
+        }
+        let Some(task) = store.at(slot as u32) else {
+            return;
+        };
+        if self
+            .matcher
+            .as_ref()
+            .is_some_and(|m| !m.matches(self.model, task))
+        {
+            return;
+        }
+        self.filtered += 1;
+        let value = match column_value {
+            Some(v) => v,
+            None => sort_value(self.model, task, q.sort.key),
+        };
+        let ranked = Ranked {
+            value,
+            key: task.key,
+            slot: slot as u32,
+            descending: q.sort.descending,
+        };
+        offer(&mut self.heap, self.want, ranked);
     }
 }
 

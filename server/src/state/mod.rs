@@ -233,8 +233,9 @@ pub struct Model {
     pub series_version: u64,
     series_second: u64,
     /// The decoded body of the payload being ingested, kept between
-    /// payloads: a fresh buffer for each made glibc consolidate its free
-    /// lists at every payload.
+    /// payloads: a fresh buffer of ~10 KB for each was among the owner's
+    /// larger allocations (glibc's free-list consolidation, which large
+    /// requests trigger, fell from 0.6–0.8 % to 0.4 % of its time).
     scratch: Vec<u8>,
 }
 
@@ -761,6 +762,7 @@ impl Model {
                 * (std::mem::size_of::<TypeStats>() + LogHistogram::default().heap_bytes())
             + self.pending_children.len() * 64
             + self.queues.heap_bytes()
+            + self.scratch.capacity()
     }
 }
 

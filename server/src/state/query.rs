@@ -585,16 +585,16 @@ impl<'a> Pass<'a> {
         // The usual page sorts by a column and has no search: rank by the
         // column first and touch the task (a cache miss per row, at 1M
         // tasks most of the time) only if it can still make the page.
-        let column_value = match q.sort.key {
-            SortKey::Received => Some(num(cols.received[slot])),
-            SortKey::Started => Some(num(cols.started[slot])),
-            SortKey::Timestamp => Some(num(cols.timestamp[slot])),
+        let column = match q.sort.key {
+            SortKey::Received => Some(cols.received[slot]),
+            SortKey::Started => Some(cols.started[slot]),
+            SortKey::Timestamp => Some(cols.timestamp[slot]),
             _ => None,
         };
-        if let (None, Some(k), Some(value)) = (&self.matcher, self.want, column_value.clone()) {
+        if let (None, Some(k), Some(column)) = (&self.matcher, self.want, column) {
             self.filtered += 1;
             let best_case = Ranked {
-                value,
+                value: num(column),
                 key: if q.sort.descending {
                     TaskKey(u128::MAX)
                 } else {
@@ -629,8 +629,8 @@ impl<'a> Pass<'a> {
             return;
         }
         self.filtered += 1;
-        let value = match column_value {
-            Some(v) => v,
+        let value = match column {
+            Some(v) => num(v),
             None => sort_value(self.model, task, q.sort.key),
         };
         let ranked = Ranked {

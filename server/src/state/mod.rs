@@ -7,6 +7,7 @@
 //! rebuilds the same state: nothing here reads a clock.
 
 pub mod graphs;
+pub mod index;
 pub mod key;
 pub mod links;
 pub mod metrics;

@@ -7,9 +7,8 @@
 
 use std::collections::VecDeque;
 
-use foldhash::HashMap;
-
 use super::{
+    index::{self, Index},
     key::TaskKey,
     symbols::Sym,
     task::{StateCode, Task},
@@ -98,7 +97,7 @@ pub struct TaskStore {
     /// Bumped when a slot is freed, so queue entries can tell it was reused.
     generation: Vec<u32>,
     pub cols: Columns,
-    index: HashMap<TaskKey, u32>,
+    index: Index,
     free: Vec<u32>,
     /// Slots in creation order (for evicting unfinished tasks, last resort).
     created: VecDeque<(u32, u32)>,
@@ -121,7 +120,7 @@ impl TaskStore {
             slots: Vec::new(),
             generation: Vec::new(),
             cols: Columns::default(),
-            index: HashMap::default(),
+            index: Index::default(),
             free: Vec::new(),
             created: VecDeque::new(),
             finished: VecDeque::new(),
@@ -149,11 +148,12 @@ impl TaskStore {
     }
 
     pub fn get(&self, key: TaskKey) -> Option<&Task> {
-        self.index.get(&key).map(|slot| &self.slots[*slot as usize])
+        self.slot_of(key).map(|slot| &self.slots[slot as usize])
     }
 
     pub fn slot_of(&self, key: TaskKey) -> Option<u32> {
-        self.index.get(&key).copied()
+        let slots = &self.slots;
+        self.index.get(key, |s| slots[s as usize].key)
     }
 
     /// The task in `slot`, if the slot is in use.
@@ -185,8 +185,8 @@ impl TaskStore {
     /// result and whether the task was created. Does not evict: call
     /// [`TaskStore::evict_over_limits`] after.
     pub fn upsert<R>(&mut self, key: TaskKey, f: impl FnOnce(&mut Task, bool) -> R) -> (R, bool) {
-        let (slot, created) = match self.index.get(&key) {
-            Some(slot) => (*slot as usize, false),
+        let (slot, created) = match self.slot_of(key) {
+            Some(slot) => (slot as usize, false),
             None => (self.allocate(key), true),
         };
         let task = &mut self.slots[slot];
@@ -218,7 +218,7 @@ impl TaskStore {
     /// Changes an existing task without touching its state-dependent
     /// bookkeeping (links, text that does not affect queries).
     pub fn update_in_place(&mut self, key: TaskKey, f: impl FnOnce(&mut Task)) -> bool {
-        let Some(slot) = self.index.get(&key).map(|s| *s as usize) else {
+        let Some(slot) = self.slot_of(key).map(|s| s as usize) else {
             return false;
         };
         let task = &mut self.slots[slot];
@@ -239,7 +239,9 @@ impl TaskStore {
             }
         };
         self.slots[slot] = Task::new(key);
-        self.index.insert(key, slot as u32);
+        let slots = &self.slots;
+        self.index
+            .insert(key, slot as u32, |s| slots[s as usize].key);
         slot
     }
 
@@ -267,7 +269,7 @@ impl TaskStore {
 
     /// Removes one task (if retained) and returns it.
     pub fn remove(&mut self, key: TaskKey) -> Option<Task> {
-        let slot = *self.index.get(&key)? as usize;
+        let slot = self.slot_of(key)? as usize;
         let task = self.slots[slot].clone();
         self.remove_slot(slot);
         Some(task)
@@ -294,7 +296,7 @@ impl TaskStore {
 
     fn remove_slot(&mut self, slot: usize) {
         let task = std::mem::replace(&mut self.slots[slot], Task::new(TaskKey::NONE));
-        self.index.remove(&task.key);
+        self.index.remove(task.key, slot as u32);
         if task.state.is_finished() {
             self.finished_count -= 1;
         }
@@ -329,11 +331,10 @@ impl TaskStore {
 
     /// Heap bytes held by the store, from the containers' capacities.
     pub fn heap_bytes(&self) -> usize {
-        let map_entry = std::mem::size_of::<(TaskKey, u32)>() + 1;
         self.slots.capacity() * std::mem::size_of::<Task>()
             + self.generation.capacity() * 4
             + self.cols.heap_bytes()
-            + self.index.capacity() * map_entry
+            + self.index.capacity() * index::BUCKET_BYTES
             + self.free.capacity() * 4
             + (self.created.capacity() + self.finished.capacity()) * 8
             + self.owned_bytes
@@ -360,7 +361,7 @@ fn owned_bytes(task: &Task) -> usize {
 /// The fixed cost of one retained task: its record, its columns, its index
 /// entry (at the map's load factor), its generation and queue entries.
 pub fn per_task_fixed_bytes() -> usize {
-    let map_entry = (std::mem::size_of::<(TaskKey, u32)>() + 1) * 8 / 7;
+    let map_entry = index::BUCKET_BYTES * 8 / 7;
     std::mem::size_of::<Task>() + 1 + 4 + 4 + 8 + 8 + 8 + map_entry + 4 + 2 * 8
 }
 

@@ -69,7 +69,8 @@ impl Celadon {
         )
     }
 
-    /// Polls `path` until `done` holds for its JSON, or panics with `what`.
+    /// Polls `path` until it answers 200 with JSON for which `done` holds,
+    /// or panics with `what` after `deadline`.
     pub async fn json_until(
         &self,
         what: &str,
@@ -79,12 +80,17 @@ impl Celadon {
     ) -> serde_json::Value {
         let start = tokio::time::Instant::now();
         loop {
-            let value = self.json(path).await;
-            if done(&value) {
+            // Not there yet (a task not yet ingested is a 404) counts as
+            // not done, until the deadline.
+            let (status, body) = self.get(path).await;
+            let value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+            if status == 200 && done(&value) {
                 return value;
             }
             if start.elapsed() > deadline {
-                panic!("timed out after {deadline:?} waiting for {what}; last {path}: {value:#}");
+                panic!(
+                    "timed out after {deadline:?} waiting for {what}; last {path}: {status} {body}"
+                );
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }

@@ -47,11 +47,46 @@ pub enum Frame {
     Array(Option<Vec<Frame>>),
 }
 
-/// A message published on a channel matching our pattern.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    pub channel: Bytes,
-    pub payload: Bytes,
+/// Messages published on channels matching our pattern, cut from the
+/// socket in one go: their bytes, and where each message's channel and
+/// payload lie in them. One shared buffer for all of them, so handing a
+/// read to another thread costs one reference count, not one per message.
+#[derive(Debug, Clone, Default)]
+pub struct Messages {
+    bytes: Bytes,
+    spans: Vec<Span>,
+}
+
+/// Where one message's channel and payload lie in [`Messages`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    channel: (u32, u32),
+    payload: (u32, u32),
+}
+
+impl Messages {
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Payload bytes of all messages.
+    pub fn payload_bytes(&self) -> usize {
+        self.spans
+            .iter()
+            .map(|s| (s.payload.1 - s.payload.0) as usize)
+            .sum()
+    }
+
+    /// Message `i`: `(channel, payload)`.
+    pub fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        let s = self.spans.get(i)?;
+        let at = |(a, b): (u32, u32)| &self.bytes[a as usize..b as usize];
+        Some((at(s.channel), at(s.payload)))
+    }
 }
 
 pub struct PubSub {
@@ -256,84 +291,80 @@ impl PubSub {
         Ok(())
     }
 
-    /// Every message already received, then waits for more if there were
-    /// none. Appends to `out`.
-    pub async fn messages(&mut self, out: &mut Vec<Message>) -> Result<(), RespError> {
+    /// Every message already received, waiting for more if there were
+    /// none.
+    pub async fn messages(&mut self) -> Result<Messages, RespError> {
         loop {
-            self.drain(out)?;
-            if !out.is_empty() {
-                return Ok(());
+            let messages = cut_messages(&mut self.buf)?;
+            if !messages.is_empty() {
+                return Ok(messages);
             }
             self.fill().await?;
         }
     }
-
-    fn drain(&mut self, out: &mut Vec<Message>) -> Result<(), RespError> {
-        // Frames end at offsets of the buffer; cut them all at once.
-        let mut ends = Vec::new();
-        let mut pos = 0;
-        while let Some(end) = frame_len(&self.buf, pos)? {
-            ends.push(end);
-            pos = end;
-        }
-        if ends.is_empty() {
-            return Ok(());
-        }
-        let whole = self.buf.split_to(pos).freeze();
-        let mut start = 0;
-        for end in ends {
-            let frame = whole.slice(start..end);
-            start = end;
-            if let Some(message) = pmessage(&frame)? {
-                out.push(message);
-            }
-        }
-        Ok(())
-    }
 }
 
-/// The bulk string at `at` of a frame already known to be complete:
-/// `(start, end)` of its data, and where the next element starts.
+/// Cuts every complete frame off `buf` at once and keeps the messages
+/// among them. A `pmessage` is read where it lies, in one pass; any other
+/// frame is built (and only an error reply matters).
+fn cut_messages(buf: &mut BytesMut) -> Result<Messages, RespError> {
+    let mut spans = Vec::new();
+    let mut pos = 0;
+    loop {
+        if let Some((span, end)) = pmessage_at(buf, pos) {
+            spans.push(span);
+            pos = end;
+            continue;
+        }
+        let Some(end) = frame_len(buf, pos)? else {
+            break;
+        };
+        let frame = Bytes::copy_from_slice(&buf[pos..end]);
+        if let Frame::Error(e) = build(&frame, 0)?.0 {
+            return Err(RespError::Server(String::from_utf8_lossy(&e).into_owned()));
+        }
+        pos = end;
+    }
+    let bytes = buf.split_to(pos).freeze();
+    Ok(Messages { bytes, spans })
+}
+
+/// The complete `pmessage` frame at `at` of `b`, read in place: where its
+/// channel and payload lie, and where it ends. `None` when `b` holds
+/// anything else there (another frame, or only part of one).
+fn pmessage_at(b: &[u8], at: usize) -> Option<(Span, usize)> {
+    const HEAD: &[u8] = b"*4\r\n$8\r\npmessage\r\n";
+    if !b.get(at..)?.starts_with(HEAD) {
+        return None;
+    }
+    let (_, _, next) = bulk_at(b, at + HEAD.len())?;
+    let (cs, ce, next) = bulk_at(b, next)?;
+    let (ps, pe, end) = bulk_at(b, next)?;
+    if b.get(pe..end)? != b"\r\n" || b.get(ce..ce + 2)? != b"\r\n" {
+        return None;
+    }
+    let offset = |x: usize| u32::try_from(x).ok();
+    let span = Span {
+        channel: (offset(cs)?, offset(ce)?),
+        payload: (offset(ps)?, offset(pe)?),
+    };
+    Some((span, end))
+}
+
+/// The bulk string at `at`: `(start, end)` of its data, and where the
+/// next element starts; `None` if it is not one or not all there.
 fn bulk_at(b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
     if b.get(at) != Some(&b'$') {
         return None;
     }
     let eol = line_end(b, at + 1)?;
-    let n = usize::try_from(int(&b[at + 1..eol]).ok()?).ok()?;
+    let n = usize::try_from(int(b.get(at + 1..eol)?).ok()?).ok()?;
+    if n > MAX_BULK {
+        return None;
+    }
     let start = eol + 2;
-    Some((start, start + n, start + n + 2))
-}
-
-/// The message in a `pmessage` frame; `None` for other pub/sub frames.
-fn pmessage(frame: &Bytes) -> Result<Option<Message>, RespError> {
-    // The common case, read in place: no element is built.
-    if let Some(rest) = frame.strip_prefix(b"*4\r\n$8\r\npmessage\r\n") {
-        let base = frame.len() - rest.len();
-        let parsed = bulk_at(frame, base)
-            .and_then(|(_, _, next)| bulk_at(frame, next))
-            .and_then(|(cs, ce, next)| bulk_at(frame, next).map(|(ps, pe, _)| (cs, ce, ps, pe)));
-        if let Some((cs, ce, ps, pe)) = parsed {
-            return Ok(Some(Message {
-                channel: frame.slice(cs..ce),
-                payload: frame.slice(ps..pe),
-            }));
-        }
-    }
-    match build(frame, 0)?.0 {
-        Frame::Array(Some(items)) => match items.as_slice() {
-            [Frame::Bulk(Some(kind)), _, Frame::Bulk(Some(channel)), Frame::Bulk(Some(payload))]
-                if &kind[..] == b"pmessage" =>
-            {
-                Ok(Some(Message {
-                    channel: channel.clone(),
-                    payload: payload.clone(),
-                }))
-            }
-            _ => Ok(None),
-        },
-        Frame::Error(e) => Err(RespError::Server(String::from_utf8_lossy(&e).into_owned())),
-        _ => Ok(None),
-    }
+    let next = start + n + 2;
+    (b.len() >= next).then_some((start, start + n, next))
 }
 
 #[cfg(test)]
@@ -348,18 +379,35 @@ mod tests {
     #[test]
     fn pmessages_are_cut_from_the_buffer_and_partial_frames_wait() {
         let msg = b"*4\r\n$8\r\npmessage\r\n$13\r\n/0.celeryev/*\r\n$21\r\n/0.celeryev/task.sent\r\n$5\r\nhe\r\no\r\n";
-        let frame = Bytes::copy_from_slice(msg);
-        let m = pmessage(&frame).unwrap().unwrap();
-        assert_eq!(&m.channel[..], b"/0.celeryev/task.sent");
-        assert_eq!(&m.payload[..], b"he\r\no", "payloads may hold CRLF");
-        for cut in 0..msg.len() {
-            assert_eq!(
-                frame_len(&msg[..cut], 0).unwrap(),
-                None,
-                "{cut} bytes are not a frame"
-            );
+        let confirm = b"*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:1\r\n";
+        let mut stream = Vec::new();
+        stream.extend_from_slice(msg);
+        stream.extend_from_slice(confirm);
+        stream.extend_from_slice(msg);
+        // Every cut of the stream: the whole frames before it come out as
+        // messages, and the rest stays for the next read.
+        for cut in 0..=stream.len() {
+            let mut buf = BytesMut::from(&stream[..cut]);
+            let got = cut_messages(&mut buf).unwrap();
+            let whole = [msg.len(), msg.len() + confirm.len(), stream.len()]
+                .iter()
+                .filter(|end| **end <= cut)
+                .count();
+            let expected = [0, 1, 1, 2][whole];
+            assert_eq!(got.len(), expected, "{cut} bytes");
+            for i in 0..got.len() {
+                let (channel, payload) = got.get(i).unwrap();
+                assert_eq!(channel, b"/0.celeryev/task.sent");
+                assert_eq!(payload, b"he\r\no", "payloads may hold CRLF");
+            }
+            let consumed = [0, msg.len(), msg.len() + confirm.len(), stream.len()][whole];
+            assert_eq!(&buf[..], &stream[consumed..cut], "{cut} bytes");
         }
-        assert_eq!(frame_len(msg, 0).unwrap(), Some(msg.len()));
+        let mut error = BytesMut::from(&b"-ERR no\r\n"[..]);
+        assert!(matches!(
+            cut_messages(&mut error),
+            Err(RespError::Server(_))
+        ));
     }
 
     #[test]

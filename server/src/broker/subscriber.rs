@@ -5,12 +5,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    resp::{PubSub, RespError},
+    resp::{Messages, PubSub, RespError},
     url::BrokerUrl,
     BrokerLink, LinkState,
 };
@@ -52,16 +51,16 @@ const RETRY_DELAYS: [Duration; 5] = [
 /// How long a connection attempt may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One message from an event channel, sliced from the reader's buffer.
+/// The messages one read from the socket brought, in the reader's buffer.
 #[derive(Debug)]
 pub struct Published {
-    pub channel: Bytes,
-    pub payload: Bytes,
-    /// Unix seconds when the reader took it off the socket.
+    pub messages: Messages,
+    /// Unix seconds when the reader took them off the socket.
     pub received_at: f64,
 }
 
-/// What one read brought.
+/// What the reader hands over at once: one read, or the reads it held
+/// while the owner's queue was full.
 pub type Batch = Vec<Published>;
 
 /// Counters the reader keeps about itself; shared read-only with reporting.
@@ -149,22 +148,20 @@ async fn read_until_disconnected(
     conn.psubscribe(pattern).await?;
     tracing::info!(broker = %url.masked(), pattern, "subscribed to events");
     set_link(link, LinkState::Connected, None);
-    let mut messages = Vec::new();
     // What the owner had no room for yet, and its payload bytes.
     let mut held: Batch = Vec::new();
     let mut held_bytes = 0usize;
     loop {
-        conn.messages(&mut messages).await?;
+        let messages = conn.messages().await?;
         // One clock read per read from the socket: they arrived together.
         let received_at = clock::now();
-        let read_bytes: usize = messages.iter().map(|m| m.payload.len()).sum();
+        let read_bytes = messages.payload_bytes();
         let small = read_bytes < SMALL_READ;
         held_bytes += read_bytes;
-        held.extend(messages.drain(..).map(|m| Published {
-            channel: m.channel,
-            payload: m.payload,
+        held.push(Published {
+            messages,
             received_at,
-        }));
+        });
         match out.try_send(std::mem::take(&mut held)) {
             Ok(()) => held_bytes = 0,
             Err(mpsc::error::TrySendError::Full(batch)) if held_bytes <= HOLD_LIMIT => {
@@ -172,9 +169,10 @@ async fn read_until_disconnected(
             }
             Err(mpsc::error::TrySendError::Full(batch)) => {
                 held_bytes = 0;
+                let messages: usize = batch.iter().map(|p| p.messages.len()).sum();
                 stats
                     .dropped
-                    .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(messages as u64, std::sync::atomic::Ordering::Relaxed);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
         }

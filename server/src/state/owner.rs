@@ -345,6 +345,54 @@ impl Subscriber {
     }
 }
 
+/// Messages from the reader not applied yet, in order.
+#[derive(Default)]
+struct Pending {
+    reads: std::collections::VecDeque<Published>,
+    /// Messages of the first read already applied.
+    done: usize,
+    /// Messages left in all reads.
+    left: usize,
+}
+
+impl Pending {
+    fn extend(&mut self, batch: Batch) {
+        self.left += batch.iter().map(|p| p.messages.len()).sum::<usize>();
+        self.reads.extend(batch);
+    }
+
+    fn len(&self) -> usize {
+        self.left
+    }
+
+    fn is_empty(&self) -> bool {
+        self.left == 0
+    }
+
+    /// Hands the next `n` messages (or all left) to `each`.
+    fn take(&mut self, n: usize, mut each: impl FnMut(&[u8], &[u8], f64)) {
+        let mut budget = n;
+        while budget > 0 {
+            let Some(read) = self.reads.front() else {
+                break;
+            };
+            while budget > 0 {
+                let Some((channel, payload)) = read.messages.get(self.done) else {
+                    break;
+                };
+                each(channel, payload, read.received_at);
+                self.done += 1;
+                self.left -= 1;
+                budget -= 1;
+            }
+            if self.done == read.messages.len() {
+                self.reads.pop_front();
+                self.done = 0;
+            }
+        }
+    }
+}
+
 struct Owner {
     model: Model,
     /// Where workers that came online are sent to be inspected.
@@ -403,7 +451,7 @@ impl Owner {
         let mut flush = tokio::time::interval(FLUSH_INTERVAL);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         // The rest of a batch from the reader, applied a turn at a time.
-        let mut pending: std::collections::VecDeque<Published> = std::collections::VecDeque::new();
+        let mut pending = Pending::default();
         let mut rest_until: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
@@ -428,22 +476,22 @@ impl Owner {
                 }
                 () = sleep_until(rest_until), if rest_until.is_some() => rest_until = None,
                 () = std::future::ready(()), if !pending.is_empty() => {
-                    for published in pending.drain(..EVENTS_PER_TURN.min(pending.len())) {
-                        self.ingest(published);
-                    }
+                    pending.take(EVENTS_PER_TURN, |channel, payload, received_at| {
+                        self.ingest(channel, payload, received_at);
+                    });
                     self.request_inspections();
                 }
             }
         }
     }
 
-    fn ingest(&mut self, published: Published) {
-        let errors = self.model.ingest(&published.payload, published.received_at);
+    fn ingest(&mut self, channel: &[u8], payload: &[u8], received_at: f64) {
+        let errors = self.model.ingest(payload, received_at);
         for error in errors {
             if let Some(suppressed) = self.junk_log.allow() {
                 tracing::warn!(
                     %error,
-                    channel = %String::from_utf8_lossy(&published.channel),
+                    channel = %String::from_utf8_lossy(channel),
                     suppressed,
                     "skipping an undecodable event"
                 );

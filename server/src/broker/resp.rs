@@ -81,6 +81,28 @@ impl Messages {
             .sum()
     }
 
+    /// Messages laid end to end, as a read would bring them (for tests of
+    /// their consumers).
+    #[cfg(test)]
+    pub fn of(messages: &[(&[u8], &[u8])]) -> Messages {
+        let mut bytes = Vec::new();
+        let mut spans = Vec::new();
+        let mut put = |b: &[u8]| {
+            let start = bytes.len() as u32;
+            bytes.extend_from_slice(b);
+            (start, bytes.len() as u32)
+        };
+        for (channel, payload) in messages {
+            let channel = put(channel);
+            let payload = put(payload);
+            spans.push(Span { channel, payload });
+        }
+        Messages {
+            bytes: bytes.into(),
+            spans,
+        }
+    }
+
     /// Message `i`: `(channel, payload)`.
     pub fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
         let s = self.spans.get(i)?;

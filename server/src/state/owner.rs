@@ -652,3 +652,39 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod pending_tests {
+    use super::*;
+    use crate::broker::resp::Messages;
+
+    fn read(names: &[&str], at: f64) -> Published {
+        let pairs: Vec<(&[u8], &[u8])> = names.iter().map(|n| (&b"ch"[..], n.as_bytes())).collect();
+        Published {
+            messages: Messages::of(&pairs),
+            received_at: at,
+        }
+    }
+
+    /// Turns of two take every message once, in order, across reads and
+    /// batches, with each read's receive time.
+    #[test]
+    fn turns_take_every_message_once_in_order() {
+        let mut pending = Pending::default();
+        pending.extend(vec![read(&["a", "b", "c"], 1.0), read(&[], 2.0)]);
+        pending.extend(vec![read(&["d", "e"], 3.0)]);
+        assert_eq!(pending.len(), 5);
+        let mut seen = Vec::new();
+        while !pending.is_empty() {
+            let before = seen.len();
+            pending.take(2, |channel, payload, at| {
+                assert_eq!(channel, b"ch");
+                seen.push((String::from_utf8_lossy(payload).into_owned(), at));
+            });
+            assert!(seen.len() - before <= 2, "a turn takes at most its share");
+        }
+        let expected = [("a", 1.0), ("b", 1.0), ("c", 1.0), ("d", 3.0), ("e", 3.0)];
+        assert_eq!(seen, expected.map(|(p, at)| (p.to_string(), at)).to_vec());
+        assert!(pending.reads.is_empty(), "finished reads are let go");
+    }
+}

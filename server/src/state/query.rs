@@ -429,14 +429,16 @@ impl Exact {
         let worker = &cols.worker[start..end];
         // One byte per slot first (a loop the compiler vectorizes), then
         // eight bytes of 0/1 to eight bits at a time by one multiplication.
+        // Zipped, so that no index is bounds-checked and the loop
+        // vectorizes (indexing the columns kept it scalar: 3.5 ns a slot).
         let mut ok = [0u8; BLOCK];
-        for (i, ok) in ok.iter_mut().enumerate().take(state.len()) {
-            let st = state[i].0;
+        let slots = ok.iter_mut().zip(state).zip(name).zip(worker);
+        for (((ok, st), nm), wk) in slots {
             *ok = u8::from(
-                (st != StateCode::FREE.0)
-                    & ((st ^ want_state) & state_mask == 0)
-                    & (!NAME || name[i].0 == want_name)
-                    & (!WORKER || worker[i].0 == want_worker),
+                (st.0 != StateCode::FREE.0)
+                    & ((st.0 ^ want_state) & state_mask == 0)
+                    & (!NAME || nm.0 == want_name)
+                    & (!WORKER || wk.0 == want_worker),
             );
         }
         let mut mask = 0u64;

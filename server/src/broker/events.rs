@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    envelope::{decode_body_into, EnvelopeError},
+    envelope::{Decoder, EnvelopeError},
     scan::Scanned,
 };
 
@@ -230,15 +230,15 @@ struct KindOnly<'a> {
 
 /// Decodes one PUBLISH payload from an event channel and calls `each` with
 /// every event in it, in order. The error means nothing in the payload could
-/// be read; per-event errors are passed to `each`. The body is decoded into
-/// `scratch`, which a caller reading many payloads keeps between them.
+/// be read; per-event errors are passed to `each`. A caller reading many
+/// payloads keeps one `decoder` for them all.
 pub fn for_each_event(
     payload: &[u8],
-    scratch: &mut Vec<u8>,
+    decoder: &mut Decoder,
     mut each: impl FnMut(Result<Event<'_>, EventError>),
 ) -> Result<(), EventError> {
-    decode_body_into(payload, scratch)?;
-    let body = &scratch[..];
+    decoder.decode(payload)?;
+    let body = &decoder.body[..];
     let rest = match super::scan::each_event(body, |raw| each(from_raw(raw))) {
         Scanned::All => return Ok(()),
         Scanned::Nothing => body,
@@ -281,7 +281,7 @@ pub fn decode_events(
     payload: &[u8],
 ) -> Result<Vec<Result<Event<'static>, EventError>>, EventError> {
     let mut out = Vec::new();
-    for_each_event(payload, &mut Vec::new(), |e| {
+    for_each_event(payload, &mut Decoder::default(), |e| {
         out.push(e.map(Event::into_owned))
     })?;
     Ok(out)

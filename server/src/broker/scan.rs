@@ -769,15 +769,23 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// An envelope's `content-type` and `properties.body_encoding`.
-pub type EnvelopeRest<'a> = (Option<Cow<'a, str>>, Option<Cow<'a, str>>);
+/// What an envelope's members after `body` say.
+#[derive(Debug, Default)]
+pub struct EnvelopeRest<'a> {
+    pub content_type: Option<Cow<'a, str>>,
+    pub body_encoding: Option<Cow<'a, str>>,
+    /// Where the value of the last member starts, when it is a string that
+    /// decides nothing above (in Celery's layout, the delivery tag, new in
+    /// every message): the members before it decide the rest.
+    pub skipped_last: Option<usize>,
+}
 
 /// `content-type` and `properties.body_encoding` from `members`: the
 /// envelope's members after `body`, up to and including its closing `}`.
 /// `None` to take the serde path.
 pub fn envelope_rest(members: &[u8]) -> Option<EnvelopeRest<'_>> {
     let mut s = Scanner::new(members)?;
-    let (mut content_type, mut encoding) = (None, None);
+    let mut rest = EnvelopeRest::default();
     let mut seen = 0u64;
     s.ws();
     if s.peek()? != b'}' {
@@ -789,11 +797,14 @@ pub fn envelope_rest(members: &[u8]) -> Option<EnvelopeRest<'_>> {
                 return None;
             }
             s.ws();
+            rest.skipped_last = None;
             match key {
-                Member::ContentType => content_type = s.opt_string()?,
-                Member::Properties => encoding = s.properties_encoding()?,
+                Member::ContentType => rest.content_type = s.opt_string()?,
+                Member::Properties => {
+                    (rest.body_encoding, rest.skipped_last) = s.properties_encoding()?;
+                }
                 Member::Body => return None,
-                _ => s.skip(0)?,
+                _ => rest.skipped_last = s.skip_noting_string()?,
             }
             s.ws();
             match s.next()? {
@@ -806,21 +817,23 @@ pub fn envelope_rest(members: &[u8]) -> Option<EnvelopeRest<'_>> {
         s.i += 1;
     }
     s.ws();
-    (s.i == s.b.len()).then_some((content_type, encoding))
+    (s.i == s.b.len()).then_some(rest)
 }
 
 impl<'a> Scanner<'a> {
-    /// `body_encoding` inside the `properties` object.
-    fn properties_encoding(&mut self) -> Option<Option<Cow<'a, str>>> {
+    /// `body_encoding` inside the `properties` object, and where its last
+    /// member's value starts if it is a skipped string.
+    fn properties_encoding(&mut self) -> Option<(Option<Cow<'a, str>>, Option<usize>)> {
         if self.next()? != b'{' {
             return None;
         }
         let mut encoding = None;
+        let mut skipped_last;
         let mut seen = 0u64;
         self.ws();
         if self.peek()? == b'}' {
             self.i += 1;
-            return Some(None);
+            return Some((None, None));
         }
         loop {
             self.ws();
@@ -832,16 +845,24 @@ impl<'a> Scanner<'a> {
             self.ws();
             if key == Member::BodyEncoding {
                 encoding = self.opt_string()?;
+                skipped_last = None;
             } else {
-                self.skip(0)?;
+                skipped_last = self.skip_noting_string()?;
             }
             self.ws();
             match self.next()? {
                 b',' => continue,
-                b'}' => return Some(encoding),
+                b'}' => return Some((encoding, skipped_last)),
                 _ => return None,
             }
         }
+    }
+
+    /// Skips a value; where it starts if it is a string.
+    fn skip_noting_string(&mut self) -> Option<Option<usize>> {
+        let at = self.i;
+        self.skip(0)?;
+        Some((self.b[at] == b'"').then_some(at))
     }
 }
 

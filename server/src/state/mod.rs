@@ -28,7 +28,10 @@ use std::collections::BTreeMap;
 
 use foldhash::{HashMap, HashSet};
 
-use crate::broker::events::{for_each_event, Event, EventError, TaskEvent, TaskEventKind};
+use crate::broker::{
+    envelope::Decoder,
+    events::{for_each_event, Event, EventError, TaskEvent, TaskEventKind},
+};
 use key::TaskKey;
 pub use metrics::Metrics;
 use queues::Queues;
@@ -233,15 +236,14 @@ pub struct Model {
     /// Bumped whenever the charts' current second moves.
     pub series_version: u64,
     series_second: u64,
-    /// The decoded body of the payload being ingested, kept between
-    /// payloads: a fresh buffer of ~10 KB for each was among the owner's
-    /// larger allocations (glibc's free-list consolidation, which large
-    /// requests trigger, fell from 0.6–0.8 % to 0.4 % of its time).
-    scratch: Vec<u8>,
+    /// Decodes payloads, kept between them: its body buffer (a fresh
+    /// buffer of ~10 KB for each was among the owner's larger allocations)
+    /// and the envelope tails it knows.
+    decoder: Decoder,
 }
 
-/// A scratch buffer grown past this by an unusually large payload is let go.
-const SCRATCH_KEPT: usize = 1 << 20;
+/// A body buffer grown past this by an unusually large payload is let go.
+const BODY_KEPT: usize = 1 << 20;
 
 impl Default for Model {
     fn default() -> Self {
@@ -277,7 +279,7 @@ impl Model {
             series: series::SeriesSet::default(),
             series_version: 0,
             series_second: 0,
-            scratch: Vec::new(),
+            decoder: Decoder::default(),
         }
     }
 
@@ -292,17 +294,18 @@ impl Model {
     /// the caller can log them.
     pub fn ingest(&mut self, payload: &[u8], received_at: f64) -> Vec<EventError> {
         let mut errors = Vec::new();
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let decoded = for_each_event(payload, &mut scratch, |event| match event {
+        let mut decoder = std::mem::take(&mut self.decoder);
+        let decoded = for_each_event(payload, &mut decoder, |event| match event {
             Ok(event) => self.apply(event, received_at),
             Err(error) => {
                 self.counters.undecodable += 1;
                 errors.push(error);
             }
         });
-        if scratch.capacity() <= SCRATCH_KEPT {
-            self.scratch = scratch;
+        if decoder.body.capacity() > BODY_KEPT {
+            decoder.body = Vec::new();
         }
+        self.decoder = decoder;
         if let Err(error) = decoded {
             self.counters.undecodable += 1;
             errors.push(error);
@@ -763,7 +766,7 @@ impl Model {
                 * (std::mem::size_of::<TypeStats>() + LogHistogram::default().heap_bytes())
             + self.pending_children.len() * 64
             + self.queues.heap_bytes()
-            + self.scratch.capacity()
+            + self.decoder.heap_bytes()
     }
 }
 

@@ -59,8 +59,12 @@ pub const TAILS_KEPT: usize = 64;
 pub struct Decoder {
     /// The body of the last envelope.
     pub body: Vec<u8>,
-    tails: HashMap<Box<[u8]>, Known, foldhash::fast::RandomState>,
+    tails: Tails,
 }
+
+/// Known tails, each up to and including the opening quote of its last
+/// value, with what it says.
+type Tails = HashMap<Box<[u8]>, Known, foldhash::fast::RandomState>;
 
 /// What a tail up to its last value says.
 #[derive(Debug)]
@@ -79,7 +83,8 @@ impl Decoder {
         general_path(raw, &mut self.body)
     }
 
-    /// Heap bytes held.
+    /// Heap bytes held (estimated: a known tail's two short strings and
+    /// allocator overhead are counted as 64 bytes).
     pub fn heap_bytes(&self) -> usize {
         self.body.capacity()
             + self.tails.capacity() * std::mem::size_of::<(Box<[u8]>, Known)>()
@@ -127,7 +132,7 @@ fn general_path(raw: &[u8], out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
 fn fast_path(
     raw: &[u8],
     out: &mut Vec<u8>,
-    tails: Option<&mut HashMap<Box<[u8]>, Known, foldhash::fast::RandomState>>,
+    tails: Option<&mut Tails>,
 ) -> Option<Result<(), EnvelopeError>> {
     let rest = raw.strip_prefix(BODY_FIRST)?;
     let end = memchr::memchr2(b'"', b'\\', rest)?;

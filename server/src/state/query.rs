@@ -778,6 +778,7 @@ mod tests {
             (Some("FAILURE"), None, None),
             (None, Some("tasks.mul"), Some("w2@h")),
             (Some("SUCCESS"), Some("tasks.add"), None),
+            (None, None, Some("w1@h")),
         ] {
             for (offset, limit) in [(0, 15), (30, 15), (0, 0), (690, 50)] {
                 let q = TaskQuery {

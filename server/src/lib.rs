@@ -58,7 +58,7 @@ pub async fn run(
         events_rx,
         link_rx.clone(),
         cancel.clone(),
-    );
+    )?;
     let reader = subscriber::ReaderThread::spawn(
         config.broker.clone(),
         naming.event_pattern(),
@@ -137,7 +137,7 @@ pub async fn run(
     for task in tasks {
         let _ = task.await;
     }
-    let _ = owner_task.await;
+    owner_task.join().await;
     served?;
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The task that owns the [`Model`]. The event reader feeds it payloads;
+//! The thread that owns the [`Model`]. The event reader feeds it payloads;
 //! HTTP handlers and websockets send it commands. Every `FLUSH_INTERVAL` it
 //! applies heartbeat expiry and sends each subscribed websocket one delta
 //! with what changed for its view.
@@ -10,10 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use app::wire::{
     BrokerStatus, Cluster, Delta, ServerMsg, Snapshot, TaskRow, View, ViewData, ViewPatch,
 };
-use tokio::{
-    sync::{mpsc, oneshot, watch},
-    task::JoinHandle,
-};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -418,13 +415,13 @@ pub struct OwnerSetup {
     pub views: ViewConfig,
 }
 
-/// Starts the owner. It stops when `cancel` fires.
+/// Starts the owner on its own thread. It stops when `cancel` fires.
 pub fn spawn(
     setup: OwnerSetup,
     events: mpsc::Receiver<Batch>,
     link: watch::Receiver<BrokerLink>,
     cancel: CancellationToken,
-) -> (StateHandle, JoinHandle<()>) {
+) -> std::io::Result<(StateHandle, OwnerThread)> {
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let broker_url = setup.broker_url;
     let owner = Owner {
@@ -438,8 +435,28 @@ pub fn spawn(
         junk_log: RateLimit::new(JUNK_LOG_INTERVAL),
         config: setup.views,
     };
-    let task = tokio::spawn(owner.run(events, command_rx, link, cancel));
-    (StateHandle { commands }, task)
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let thread = std::thread::Builder::new()
+        .name("celadon-model".into())
+        .spawn(move || runtime.block_on(owner.run(events, command_rx, link, cancel)))?;
+    Ok((StateHandle { commands }, OwnerThread(thread)))
+}
+
+/// The owner on its own OS thread, with its own single-threaded runtime.
+/// On the shared runtime the owner's task moved between the pool's
+/// threads, and every wake-up after a rest could wake a second pool
+/// thread to look for work; on its own thread it wakes alone, on its own
+/// timer, and keeps its caches. (Its reads and commands still come from
+/// the shared runtime's handlers, over bounded channels.)
+pub struct OwnerThread(std::thread::JoinHandle<()>);
+
+impl OwnerThread {
+    /// Waits for the thread to end (after its cancellation token fired).
+    pub async fn join(self) {
+        let _ = tokio::task::spawn_blocking(move || self.0.join()).await;
+    }
 }
 
 impl Owner {

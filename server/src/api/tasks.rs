@@ -87,8 +87,7 @@ pub async fn list(
     let keys = app
         .state
         .read(move |model| {
-            let page = query::run(model, &query);
-            page.slots
+            query::page(model, &query)
                 .iter()
                 .filter_map(|s| model.tasks.at(*s).map(|t| t.key))
                 .collect::<Vec<TaskKey>>()

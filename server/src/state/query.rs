@@ -2,7 +2,10 @@
 //! started ranges, search syntax), sorting on any column, paging. Exact
 //! filters run on the store's columns; the search expression only on the
 //! tasks they let through; the page is chosen with a bounded heap, so a page
-//! of 15 out of a million tasks never sorts a million. Pure.
+//! of 15 out of a million tasks never sorts a million. A page that need not
+//! count its matches (Flower's `/api/tasks`) and runs newest first visits
+//! blocks of slots by the newest time in them and stops at the first that
+//! cannot make the page. Pure.
 //!
 //! One extension to Flower: a bare term also searches the exception, so
 //! `boom` finds the tasks that failed with `ValueError('boom')`.
@@ -462,6 +465,44 @@ fn block_bounds(cols: &Columns, key: SortKey) -> Option<&[f64]> {
     }
 }
 
+/// Whether no task in a block whose times are at most `bound` can beat
+/// `worst`. An infinite time sorts as missing, so a block that held one
+/// has lost its bound and is never passed over.
+fn beaten(bound: f64, worst: &Value) -> bool {
+    bound != f64::INFINITY && num(bound) < *worst
+}
+
+/// Blocks per group in [`Pass::newest_blocks`]'s order: a million tasks
+/// make 15,625 blocks but only 245 groups.
+const GROUP: usize = 64;
+
+/// A group of blocks or one block, under the bound of its times.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum At {
+    Group(usize),
+    Block(usize),
+}
+
+/// An entry of the newest-first order: a max-heap yields the highest bound.
+#[derive(PartialEq)]
+struct Newest(f64, At);
+
+impl Eq for Newest {}
+
+impl Ord for Newest {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
+}
+
+impl PartialOrd for Newest {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The page and how many tasks match: what the Tasks page shows ("16-30
+/// of 1,204"). Every block's mask is computed, to count.
 pub fn run(model: &Model, q: &TaskQuery) -> Page {
     let total = model.tasks.len();
     let Some(mut pass) = Pass::new(model, q) else {
@@ -471,47 +512,30 @@ pub fn run(model: &Model, q: &TaskQuery) -> Page {
             total,
         };
     };
-    let cols = &model.tasks.cols;
-    let bounds = block_bounds(cols, q.sort.key).filter(|_| pass.complete && q.sort.descending);
-    let slot_count = model.tasks.slot_count();
-    // Newest slots first: for the usual newest-first page, later entries
-    // then rarely beat the ones kept.
-    for block in (0..slot_count.div_ceil(BLOCK)).rev() {
-        let start = block * BLOCK;
-        let mut mask = pass.exact.mask(cols, start, slot_count.min(start + BLOCK));
-        if mask == 0 {
-            continue;
-        }
-        if let (Some(bounds), Some(k)) = (bounds, pass.want) {
-            let full = k == 0 || pass.heap.len() >= k;
-            if full
-                && pass
-                    .heap
-                    .peek()
-                    .is_none_or(|worst| num(bounds[block]) < worst.value)
-            {
-                pass.filtered += mask.count_ones() as usize;
-                continue;
-            }
-        }
-        while mask != 0 {
-            let top = 63 - mask.leading_zeros() as usize;
-            mask &= !(1u64 << top);
-            pass.consider(start + top);
-        }
-    }
-    let slots = pass
-        .heap
-        .into_sorted_vec()
-        .into_iter()
-        .skip(q.offset)
-        .map(|r| r.slot)
-        .collect();
+    pass.every_block();
+    let filtered = pass.filtered;
     Page {
-        slots,
-        filtered: pass.filtered,
+        slots: pass.into_slots(),
+        filtered,
         total,
     }
+}
+
+/// The page alone, without the count: Flower's `/api/tasks` returns none.
+/// A limited newest-first page by a time column then visits blocks newest
+/// bound first and stops at the first that cannot beat the page, so at a
+/// million tasks it reads tens of blocks, not all of them (and not the 9 MB
+/// of columns a count streams through). The same slots as [`run`]'s.
+pub fn page(model: &Model, q: &TaskQuery) -> Vec<u32> {
+    let Some(mut pass) = Pass::new(model, q) else {
+        return Vec::new();
+    };
+    let bounds = block_bounds(&model.tasks.cols, q.sort.key).filter(|_| q.sort.descending);
+    match (bounds, pass.want) {
+        (Some(bounds), Some(_)) => pass.newest_blocks(bounds),
+        _ => pass.every_block(),
+    }
+    pass.into_slots()
 }
 
 /// One query's pass over the slots: its compiled filters, and the best
@@ -577,6 +601,103 @@ impl<'a> Pass<'a> {
             heap: BinaryHeap::new(),
             filtered: 0,
         })
+    }
+
+    /// Whether the page holds all the entries it needs.
+    fn full(&self) -> bool {
+        self.want.is_some_and(|k| self.heap.len() >= k)
+    }
+
+    /// Whether the worst entry kept beats every task of a block whose
+    /// times are at most `bound`.
+    fn beats(&self, bound: f64) -> bool {
+        self.full()
+            && self
+                .heap
+                .peek()
+                .is_some_and(|worst| beaten(bound, &worst.value))
+    }
+
+    /// Offers every task of `block` that passes the exact filters.
+    fn visit(&mut self, block: usize, mut mask: u64) {
+        while mask != 0 {
+            let top = 63 - mask.leading_zeros() as usize;
+            mask &= !(1u64 << top);
+            self.consider(block * BLOCK + top);
+        }
+    }
+
+    fn mask(&self, block: usize) -> u64 {
+        let slot_count = self.model.tasks.slot_count();
+        let start = block * BLOCK;
+        self.exact
+            .mask(&self.model.tasks.cols, start, slot_count.min(start + BLOCK))
+    }
+
+    /// Every block, newest slots first (for the usual newest-first page,
+    /// later entries then rarely beat the ones kept), counting matches.
+    fn every_block(&mut self) {
+        let (model, q) = (self.model, self.q);
+        let bounds = block_bounds(&model.tasks.cols, q.sort.key)
+            .filter(|_| self.complete && q.sort.descending);
+        for block in (0..model.tasks.slot_count().div_ceil(BLOCK)).rev() {
+            let mask = self.mask(block);
+            if mask == 0 {
+                continue;
+            }
+            // The mask is the whole filter here, so it counts the block's
+            // matches without looking at them.
+            if bounds.is_some_and(|b| self.want == Some(0) || self.beats(b[block])) {
+                self.filtered += mask.count_ones() as usize;
+                continue;
+            }
+            self.visit(block, mask);
+        }
+    }
+
+    /// Blocks in order of their bound, newest first, until the page is full
+    /// and the next block cannot beat it. The order is a heap of groups of
+    /// blocks under their greatest bound; a group popped is replaced by its
+    /// blocks. A newest-first page opens a few groups, so the cost is one
+    /// read of the bounds (128 KB at 1M tasks) and the blocks visited.
+    fn newest_blocks(&mut self, bounds: &[f64]) {
+        if self.want == Some(0) {
+            return;
+        }
+        let mut order: BinaryHeap<Newest> = bounds
+            .chunks(GROUP)
+            .enumerate()
+            .map(|(group, chunk)| {
+                let bound = chunk.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                Newest(bound, At::Group(group))
+            })
+            .collect();
+        while let Some(Newest(bound, at)) = order.pop() {
+            if self.beats(bound) {
+                break;
+            }
+            match at {
+                At::Group(group) => {
+                    let first = group * GROUP;
+                    let blocks = bounds[first..].iter().take(GROUP).enumerate();
+                    order.extend(blocks.map(|(i, b)| Newest(*b, At::Block(first + i))));
+                }
+                At::Block(block) => {
+                    let mask = self.mask(block);
+                    self.visit(block, mask);
+                }
+            }
+        }
+    }
+
+    /// The page's slots, in page order.
+    fn into_slots(self) -> Vec<u32> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .skip(self.q.offset)
+            .map(|r| r.slot)
+            .collect()
     }
 
     /// Offers the task in `slot`, which passed the exact filters, to the
@@ -671,7 +792,10 @@ mod tests {
     use crate::state::search;
 
     fn model_with(tasks: &[(&str, &str, &str, f64, &str)]) -> Model {
-        let mut model = Model::default();
+        fill(Model::default(), tasks)
+    }
+
+    fn fill(mut model: Model, tasks: &[(&str, &str, &str, f64, &str)]) -> Model {
         for (i, (name, state, worker, received, kwargs)) in tasks.iter().enumerate() {
             let id = format!("00000000-0000-4000-8000-{i:012}");
             let mut events = vec![
@@ -818,6 +942,108 @@ mod tests {
                 assert_eq!(ids(&model, &page), want, "{q:?}");
             }
         }
+    }
+
+    /// `tasks` tasks through a store of `kept`: eviction hands the oldest
+    /// finished tasks' slots to the newest, so newest-first is not slot
+    /// order. Times are rounded so that ties span blocks, and the task id
+    /// decides them.
+    fn evicted_model(tasks: u64, kept: usize) -> Model {
+        let names = ["tasks.add", "tasks.mul", "tasks.div"];
+        let states = ["SUCCESS", "FAILURE", "STARTED", "RECEIVED"];
+        let rows: Vec<(&str, &str, &str, f64, &str)> = (0..tasks)
+            .map(|i| {
+                let jitter = ((i * 7919) % 997) as f64;
+                let received = if i % 97 == 5 {
+                    f64::NAN
+                } else {
+                    ((i as f64 * 3.0 + jitter) / 400.0).floor() * 400.0
+                };
+                let worker = if i % 2 == 0 { "w1@h" } else { "w2@h" };
+                let (name, state) = (names[(i % 3) as usize], states[(i % 4) as usize]);
+                (name, state, worker, received, "{}")
+            })
+            .collect();
+        let config = crate::state::ModelConfig {
+            limits: crate::state::tasks::Limits {
+                max_tasks: kept,
+                max_bytes: usize::MAX,
+            },
+            ..crate::state::ModelConfig::default()
+        };
+        let model = fill(Model::new(config), &rows);
+        assert_eq!(model.tasks.len(), kept);
+        model
+    }
+
+    /// Checks that `run` and `page` give each page of the whole sorted
+    /// list (an unlimited query keeps every match and skips nothing).
+    fn check_pages(model: &Model, pages: &[(usize, Option<usize>)]) {
+        let searches = [None, Some("name:tasks.mul"), Some("state:SUCCESS")];
+        for (key, descending) in [
+            (SortKey::Received, true),
+            (SortKey::Timestamp, true),
+            (SortKey::Started, true),
+            (SortKey::Received, false),
+            (SortKey::Name, true),
+        ] {
+            for (state, worker, search) in [
+                (None, None, searches[0]),
+                (Some("FAILURE"), None, searches[0]),
+                (None, Some("w2@h"), searches[1]),
+                (None, None, searches[2]),
+            ] {
+                for &(offset, limit) in pages {
+                    let q = TaskQuery {
+                        state: state.map(Into::into),
+                        worker: worker.map(Into::into),
+                        search: search.map(|s| search::parse(s).unwrap()),
+                        sort: Sort { key, descending },
+                        offset,
+                        limit,
+                        ..TaskQuery::default()
+                    };
+                    let unlimited = TaskQuery {
+                        offset: 0,
+                        limit: None,
+                        ..q.clone()
+                    };
+                    let whole = run(model, &unlimited);
+                    let want: Vec<u32> = whole
+                        .slots
+                        .iter()
+                        .skip(offset)
+                        .take(limit.unwrap_or(usize::MAX))
+                        .copied()
+                        .collect();
+                    assert!(offset > 0 || limit == Some(0) || !want.is_empty(), "{q:?}");
+                    let counted = run(model, &q);
+                    assert_eq!(counted.slots, want, "{q:?}");
+                    assert_eq!(counted.filtered, whole.filtered, "{q:?}");
+                    assert_eq!(page(model, &q), want, "{q:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pages_without_a_count_are_the_counted_pages() {
+        let pages = [
+            (0, Some(15)),
+            (30, Some(15)),
+            (0, Some(0)),
+            (480, Some(50)),
+            (5, None),
+        ];
+        check_pages(&evicted_model(700, 500), &pages);
+    }
+
+    #[test]
+    fn pages_without_a_count_are_the_counted_pages_across_groups_of_blocks() {
+        // Over 64 blocks of 64 slots: more than one group.
+        let model = evicted_model(9_000, 8_200);
+        assert!(model.tasks.slot_count() > GROUP * BLOCK);
+        check_pages(&model, &[(0, Some(15)), (30, Some(15)), (700, Some(20))]);
     }
 
     #[test]

@@ -874,28 +874,7 @@ mod tests {
 
     #[test]
     fn newest_first_pages_that_skip_blocks_agree_with_a_full_sort() {
-        // Received times out of slot order, so block bounds overlap; some
-        // tasks never received (no time) to sort last.
-        let names = ["tasks.add", "tasks.mul", "tasks.div"];
-        let states = ["SUCCESS", "FAILURE", "STARTED", "RECEIVED"];
-        let workers = ["w1@h", "w2@h"];
-        let rows: Vec<(&str, &str, &str, f64, &str)> = (0..700u64)
-            .map(|i| {
-                let jitter = ((i * 7919) % 997) as f64;
-                let received = if i % 97 == 5 {
-                    f64::NAN
-                } else {
-                    i as f64 * 3.0 + jitter
-                };
-                (
-                    names[(i % 3) as usize],
-                    states[(i % 4) as usize],
-                    workers[(i % 2) as usize],
-                    received,
-                    "{}",
-                )
-            })
-            .collect();
+        let rows = spread_rows(700, 1.0);
         let model = model_with(&rows);
         for (state, name, worker) in [
             (None, None, None),
@@ -944,26 +923,36 @@ mod tests {
         }
     }
 
-    /// `tasks` tasks through a store of `kept`: eviction hands the oldest
-    /// finished tasks' slots to the newest, so newest-first is not slot
-    /// order. Times are rounded so that ties span blocks, and the task id
-    /// decides them.
-    fn evicted_model(tasks: u64, kept: usize) -> Model {
+    type Row = (&'static str, &'static str, &'static str, f64, &'static str);
+
+    /// `n` tasks over three names, four states and two workers, received
+    /// out of slot order (so block bounds overlap), every 97th never
+    /// received (no time, to sort last). Times are rounded down to a
+    /// multiple of `round`: a coarse one makes ties that span blocks.
+    fn spread_rows(n: u64, round: f64) -> Vec<Row> {
         let names = ["tasks.add", "tasks.mul", "tasks.div"];
         let states = ["SUCCESS", "FAILURE", "STARTED", "RECEIVED"];
-        let rows: Vec<(&str, &str, &str, f64, &str)> = (0..tasks)
+        let workers = ["w1@h", "w2@h"];
+        (0..n)
             .map(|i| {
                 let jitter = ((i * 7919) % 997) as f64;
                 let received = if i % 97 == 5 {
                     f64::NAN
                 } else {
-                    ((i as f64 * 3.0 + jitter) / 400.0).floor() * 400.0
+                    ((i as f64 * 3.0 + jitter) / round).floor() * round
                 };
-                let worker = if i % 2 == 0 { "w1@h" } else { "w2@h" };
                 let (name, state) = (names[(i % 3) as usize], states[(i % 4) as usize]);
-                (name, state, worker, received, "{}")
+                (name, state, workers[(i % 2) as usize], received, "{}")
             })
-            .collect();
+            .collect()
+    }
+
+    /// `tasks` tasks through a store of `kept`: eviction hands the oldest
+    /// finished tasks' slots to the newest, so newest-first is not slot
+    /// order. Times are rounded so that ties span blocks, and the task id
+    /// decides them.
+    fn evicted_model(tasks: u64, kept: usize) -> Model {
+        let rows = spread_rows(tasks, 400.0);
         let config = crate::state::ModelConfig {
             limits: crate::state::tasks::Limits {
                 max_tasks: kept,

@@ -70,7 +70,8 @@ struct Args {
     #[arg(long)]
     micro: Option<u64>,
     /// Only measure the two `/api/tasks` queries in-process (no HTTP) over
-    /// this many tasks, then exit: for profilers.
+    /// this many tasks, as the API runs them (the page alone) and as the
+    /// Tasks page does (counted), then exit: for profilers.
     #[arg(long)]
     query_micro: Option<u64>,
     /// Only publish load to the Redis at this unix socket (at the first of
@@ -441,8 +442,6 @@ fn ingest_cost(
     ))
 }
 
-/// The large stage's queries run in-process on a model of `tasks` tasks,
-/// 200 times each, as a page alone and counted: `(query, p50 ms, p99 ms)`.
 /// p50 and p99 of 200 calls of `f`, in ms.
 fn time_200(mut f: impl FnMut() -> usize) -> (f64, f64) {
     let mut times = Vec::with_capacity(200);
@@ -455,6 +454,8 @@ fn time_200(mut f: impl FnMut() -> usize) -> (f64, f64) {
     (times[99], times[197])
 }
 
+/// The large stage's queries run in-process on a model of `tasks` tasks,
+/// 200 times each, as a page alone and counted: `(query, p50 ms, p99 ms)`.
 fn query_cost(
     templates: &Templates,
     tasks: u64,

@@ -9,14 +9,14 @@ use leptos_router::{hooks::use_query_map, params::ParamsMap};
 use super::tasks::encode;
 use crate::components::{format_duration, BarChart, Bars, Line, LineChart};
 use crate::live::{snapshot_resource, use_live};
-use crate::wire::{GraphsData, GraphsQuery, View, ViewData, WINDOWS};
+use crate::wire::{celery::TaskEventKind, GraphsData, GraphsQuery, View, ViewData, WINDOWS};
 
 /// The outcomes charted, with their CSS classes.
-pub const CHARTED: [(&str, &str); 4] = [
-    ("succeeded", "ok"),
-    ("failed", "bad"),
-    ("retried", "warn"),
-    ("revoked", "muted"),
+pub const CHARTED: [(TaskEventKind, &str); 4] = [
+    (TaskEventKind::Succeeded, "ok"),
+    (TaskEventKind::Failed, "bad"),
+    (TaskEventKind::Retried, "warn"),
+    (TaskEventKind::Revoked, "muted"),
 ];
 
 pub fn graphs_query(p: &ParamsMap) -> GraphsQuery {
@@ -45,13 +45,13 @@ pub fn outcome_lines(d: &GraphsData) -> Vec<Line> {
     let step = f64::from(d.bucket_seconds.max(1));
     CHARTED
         .iter()
-        .map(|(name, class)| Line {
-            name: (*name).to_string(),
+        .map(|(outcome, class)| Line {
+            name: outcome.name().to_string(),
             class,
             values: d
                 .outcomes
                 .iter()
-                .find(|o| o.outcome == *name)
+                .find(|o| o.outcome == *outcome)
                 .map(|o| o.counts.iter().map(|c| f64::from(*c) / step).collect())
                 .unwrap_or_default(),
         })

@@ -97,13 +97,13 @@ fn WorkersBody() -> impl IntoView {
         cluster.with(|c| {
             super::graphs::CHARTED
                 .iter()
-                .map(|(name, class)| Line {
-                    name: (*name).to_string(),
+                .map(|(outcome, class)| Line {
+                    name: outcome.name().to_string(),
                     class,
                     values: c
                         .recent
                         .iter()
-                        .find(|o| o.outcome == *name)
+                        .find(|o| o.outcome == *outcome)
                         .map(|o| o.counts.iter().map(|n| f64::from(*n) / 5.0).collect())
                         .unwrap_or_default(),
                 })

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::celery::TaskEventKind;
+
 /// Windows the charts offer, by name; the first is the default.
 pub const WINDOWS: [&str; 4] = ["5m", "1h", "24h", "7d"];
 
@@ -28,8 +30,8 @@ impl Default for GraphsQuery {
 /// Counts of one outcome per bucket.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct OutcomeSeries {
-    /// `succeeded`, `failed`, `retried`, `revoked`.
-    pub outcome: String,
+    /// `succeeded`, `failed`, `retried`, `revoked` on the charts.
+    pub outcome: TaskEventKind,
     pub counts: Vec<u32>,
 }
 

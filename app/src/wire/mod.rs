@@ -4,6 +4,7 @@
 //! renamed. The server converts its model into these types explicitly.
 
 mod broker;
+pub mod celery;
 mod graphs;
 mod tasks;
 mod workers;

@@ -114,7 +114,7 @@ pub struct TypeRow {
 /// `/api/stats/types`: counts, success rate, runtime percentiles and the
 /// last failure, per task type.
 pub async fn types(State(app): State<AppState>) -> Result<Json<Vec<TypeRow>>, ApiError> {
-    use crate::state::stats::Outcome;
+    use app::wire::celery::TaskEventKind;
     let rows = app
         .state
         .read(|m| m.type_summaries())
@@ -124,9 +124,9 @@ pub async fn types(State(app): State<AppState>) -> Result<Json<Vec<TypeRow>>, Ap
         .map(|t| TypeRow {
             name: t.name,
             states: t.states.into_iter().collect(),
-            totals: Outcome::ALL
+            totals: TaskEventKind::ALL
                 .iter()
-                .map(|o| (o.name(), t.totals[*o as usize]))
+                .map(|o| (o.name(), t.totals[o.index()]))
                 .collect(),
             success_rate: t.success_rate,
             runtime: Runtime {

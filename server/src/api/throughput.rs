@@ -3,6 +3,7 @@
 //! per bucket (divide by `bucket_seconds` for a rate), oldest first; the
 //! last bucket is the one still filling.
 
+use app::wire::celery::TaskEventKind;
 use std::collections::BTreeMap;
 
 use axum::{
@@ -16,7 +17,7 @@ use crate::{
     clock,
     state::{
         series::{Filter, Window},
-        stats::{Outcome, OUTCOMES},
+        stats::OUTCOMES,
     },
 };
 
@@ -100,8 +101,8 @@ pub async fn throughput(
     let (buckets, workers_online, wait_p95) = buckets;
     let mut counts: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
     let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
-    for outcome in Outcome::ALL {
-        let column: Vec<u32> = buckets.iter().map(|(_, c)| c[outcome as usize]).collect();
+    for outcome in TaskEventKind::ALL {
+        let column: Vec<u32> = buckets.iter().map(|(_, c)| c[outcome.index()]).collect();
         totals.insert(outcome.name(), column.iter().map(|c| u64::from(*c)).sum());
         counts.insert(outcome.name(), column);
     }

@@ -13,15 +13,11 @@ use serde_json::{json, Map, Value};
 use super::{error::ApiError, params::Params, AppState};
 use crate::{
     control::inspector::{self, BACKGROUND_METHODS, WORKER_METHODS},
-    state::{task::Kind, workers::Worker, Model},
+    state::{workers::Worker, Model},
 };
 
 fn events_json(w: &Worker) -> Value {
-    let counts: BTreeMap<&str, u64> = Kind::ALL
-        .iter()
-        .map(|k| (k.type_name(), w.task_count(*k)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
+    let counts: BTreeMap<&str, u64> = w.task_events_by_type().into_iter().collect();
     json!({
         "status": w.online,
         "active": w.active,

@@ -8,6 +8,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+pub use app::wire::celery::{TaskEventKind, WorkerEventKind};
+
 use super::{
     envelope::{Decoder, EnvelopeError},
     scan::Scanned,
@@ -45,52 +47,43 @@ pub struct WorkerEvent {
     pub sw_sys: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WorkerEventKind {
-    Online,
-    Heartbeat,
-    Offline,
-}
-
-impl WorkerEventKind {
-    pub fn type_name(self) -> &'static str {
-        match self {
-            WorkerEventKind::Online => "worker-online",
-            WorkerEventKind::Heartbeat => "worker-heartbeat",
-            WorkerEventKind::Offline => "worker-offline",
-        }
-    }
-}
-
-/// The task event types Celery sends, plus any other `task-*` a user sends.
+/// A task event's type: one Celery sends, or any other `task-*` a user
+/// sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TaskEventKind<'a> {
-    Sent,
-    Received,
-    Started,
-    Succeeded,
-    Failed,
-    Retried,
-    Revoked,
-    Rejected,
+pub enum TaskEventType<'a> {
+    Celery(TaskEventKind),
     /// `task-<subject>` for any other subject; its state is the subject in
     /// upper case, as Celery's `State` does.
     Custom(Cow<'a, str>),
 }
 
-impl TaskEventKind<'_> {
+impl TaskEventType<'_> {
     pub fn type_name(&self) -> Cow<'_, str> {
-        Cow::Borrowed(match self {
-            TaskEventKind::Sent => "task-sent",
-            TaskEventKind::Received => "task-received",
-            TaskEventKind::Started => "task-started",
-            TaskEventKind::Succeeded => "task-succeeded",
-            TaskEventKind::Failed => "task-failed",
-            TaskEventKind::Retried => "task-retried",
-            TaskEventKind::Revoked => "task-revoked",
-            TaskEventKind::Rejected => "task-rejected",
-            TaskEventKind::Custom(subject) => return Cow::Owned(format!("task-{subject}")),
-        })
+        match self {
+            TaskEventType::Celery(kind) => Cow::Borrowed(kind.type_name()),
+            TaskEventType::Custom(subject) => Cow::Owned(format!("task-{subject}")),
+        }
+    }
+
+    /// The Celery event kind, unless the event is a custom one.
+    pub fn celery(&self) -> Option<TaskEventKind> {
+        match self {
+            TaskEventType::Celery(kind) => Some(*kind),
+            TaskEventType::Custom(_) => None,
+        }
+    }
+
+    fn into_owned(self) -> TaskEventType<'static> {
+        match self {
+            TaskEventType::Celery(kind) => TaskEventType::Celery(kind),
+            TaskEventType::Custom(s) => TaskEventType::Custom(Cow::Owned(s.into_owned())),
+        }
+    }
+}
+
+impl PartialEq<TaskEventKind> for TaskEventType<'_> {
+    fn eq(&self, other: &TaskEventKind) -> bool {
+        self.celery() == Some(*other)
     }
 }
 
@@ -98,7 +91,7 @@ impl TaskEventKind<'_> {
 /// the type does not carry is `None`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskEvent<'a> {
-    pub kind: TaskEventKind<'a>,
+    pub kind: TaskEventType<'a>,
     pub uuid: Cow<'a, str>,
     pub origin: Origin<'a>,
     pub name: Option<Cow<'a, str>>,
@@ -307,24 +300,17 @@ fn parse_event(item: &RawValue) -> Result<Event<'_>, EventError> {
 /// Takes an event's fields out of `raw` (the scanner's slot, reused).
 fn from_raw<'a>(raw: &mut RawEvent<'a>) -> Result<Event<'a>, EventError> {
     if let Some(subject) = raw.kind.strip_prefix("task-") {
-        let kind = match subject {
-            "sent" => TaskEventKind::Sent,
-            "received" => TaskEventKind::Received,
-            "started" => TaskEventKind::Started,
-            "succeeded" => TaskEventKind::Succeeded,
-            "failed" => TaskEventKind::Failed,
-            "retried" => TaskEventKind::Retried,
-            "revoked" => TaskEventKind::Revoked,
-            "rejected" => TaskEventKind::Rejected,
-            "" => return Err(EventError::Event("empty task event type".into())),
-            other => TaskEventKind::Custom(Cow::Owned(other.to_string())),
+        let kind = match TaskEventKind::of_type_name(&raw.kind) {
+            Some(kind) => TaskEventType::Celery(kind),
+            None if subject.is_empty() => {
+                return Err(EventError::Event("empty task event type".into()))
+            }
+            None => TaskEventType::Custom(Cow::Owned(subject.to_string())),
         };
         return task_event(kind, raw).map(Event::Task);
     }
-    let kind = match raw.kind.as_ref() {
-        "worker-online" => WorkerEventKind::Online,
-        "worker-heartbeat" => WorkerEventKind::Heartbeat,
-        "worker-offline" => WorkerEventKind::Offline,
+    let kind = match WorkerEventKind::of_type_name(&raw.kind) {
+        Some(kind) => kind,
         _ => {
             return Ok(Event::Other {
                 kind: std::mem::take(&mut raw.kind).into_owned(),
@@ -354,7 +340,7 @@ fn from_raw<'a>(raw: &mut RawEvent<'a>) -> Result<Event<'a>, EventError> {
 }
 
 fn task_event<'a>(
-    kind: TaskEventKind<'a>,
+    kind: TaskEventType<'a>,
     raw: &mut RawEvent<'a>,
 ) -> Result<TaskEvent<'a>, EventError> {
     let uuid = raw
@@ -405,17 +391,7 @@ impl Event<'_> {
             Event::Worker(w) => Event::Worker(w),
             Event::Other { kind } => Event::Other { kind },
             Event::Task(t) => Event::Task(TaskEvent {
-                kind: match t.kind {
-                    TaskEventKind::Sent => TaskEventKind::Sent,
-                    TaskEventKind::Received => TaskEventKind::Received,
-                    TaskEventKind::Started => TaskEventKind::Started,
-                    TaskEventKind::Succeeded => TaskEventKind::Succeeded,
-                    TaskEventKind::Failed => TaskEventKind::Failed,
-                    TaskEventKind::Retried => TaskEventKind::Retried,
-                    TaskEventKind::Revoked => TaskEventKind::Revoked,
-                    TaskEventKind::Rejected => TaskEventKind::Rejected,
-                    TaskEventKind::Custom(s) => TaskEventKind::Custom(Cow::Owned(s.into_owned())),
-                },
+                kind: t.kind.into_owned(),
                 uuid: Cow::Owned(t.uuid.into_owned()),
                 origin: Origin {
                     hostname: Cow::Owned(t.origin.hostname.into_owned()),
@@ -601,7 +577,7 @@ mod tests {
         let Ok(Event::Task(t)) = &events[0] else {
             panic!("{events:?}")
         };
-        assert_eq!(t.kind, TaskEventKind::Custom("progress".into()));
+        assert_eq!(t.kind, TaskEventType::Custom("progress".into()));
     }
 
     #[test]

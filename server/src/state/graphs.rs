@@ -2,21 +2,21 @@
 //! series for the chosen window and filter, the per-type summaries, queue
 //! depths and the workers online.
 
+use app::wire::celery::TaskEventKind;
 use app::wire::{GraphsData, GraphsQuery, OutcomeSeries, QueueDepth, TypeRow};
 
 use super::{
     queues::Queue,
     series::{Filter, Window},
-    stats::Outcome,
     Model,
 };
 
 /// Outcomes the page charts.
-const CHARTED: [Outcome; 4] = [
-    Outcome::Succeeded,
-    Outcome::Failed,
-    Outcome::Retried,
-    Outcome::Revoked,
+const CHARTED: [TaskEventKind; 4] = [
+    TaskEventKind::Succeeded,
+    TaskEventKind::Failed,
+    TaskEventKind::Retried,
+    TaskEventKind::Revoked,
 ];
 
 /// Seconds per bucket of the Workers page's strip.
@@ -30,10 +30,10 @@ pub fn recent(model: &Model, now: f64) -> (Vec<OutcomeSeries>, f64) {
     let series = CHARTED
         .iter()
         .map(|o| OutcomeSeries {
-            outcome: o.name().to_string(),
+            outcome: *o,
             counts: seconds
                 .chunks(RECENT_BUCKET)
-                .map(|chunk| chunk.iter().map(|(_, c)| c[*o as usize]).sum())
+                .map(|chunk| chunk.iter().map(|(_, c)| c[o.index()]).sum())
                 .collect(),
         })
         .collect();
@@ -64,8 +64,8 @@ pub fn graphs_data(model: &Model, query: &GraphsQuery, now: f64) -> GraphsData {
     let outcomes = CHARTED
         .iter()
         .map(|o| OutcomeSeries {
-            outcome: o.name().to_string(),
-            counts: buckets.iter().map(|(_, c)| c[*o as usize]).collect(),
+            outcome: *o,
+            counts: buckets.iter().map(|(_, c)| c[o.index()]).collect(),
         })
         .collect();
     let types = model
@@ -75,8 +75,8 @@ pub fn graphs_data(model: &Model, query: &GraphsQuery, now: f64) -> GraphsData {
         .map(|t| TypeRow {
             name: t.name,
             states: t.states,
-            succeeded: t.totals[Outcome::Succeeded as usize],
-            failed: t.totals[Outcome::Failed as usize],
+            succeeded: t.totals[TaskEventKind::Succeeded.index()],
+            failed: t.totals[TaskEventKind::Failed.index()],
             success_rate: t.success_rate,
             p50: t.p50,
             p95: t.p95,

@@ -2,12 +2,13 @@
 //! labels, so existing dashboards and alerts keep working) and celadon's own
 //! queue wait times. Keyed by interned symbols; rendered by `api::metrics`.
 
+use app::wire::celery::TaskEventKind;
 use foldhash::HashMap;
 
 use super::{
     stats::{LogHistogram, PromHistogram},
     symbols::Sym,
-    task::{Kind, Times},
+    task::Times,
 };
 
 /// Upper bounds of `celadon_queue_wait_seconds`: from a busy queue's
@@ -62,7 +63,7 @@ impl Metrics {
     /// Tasks with an ETA wait on purpose and are left out, as Flower does.
     pub fn on_task_progress(
         &mut self,
-        kind: Kind,
+        kind: TaskEventKind,
         worker: Sym,
         task: Sym,
         queue: Sym,
@@ -74,10 +75,10 @@ impl Metrics {
         }
         let key = (worker, task);
         match kind {
-            Kind::Received if times.received.is_finite() => {
+            TaskEventKind::Received if times.received.is_finite() => {
                 *self.prefetched.entry(key).or_insert(0) += 1;
             }
-            Kind::Started => {
+            TaskEventKind::Started => {
                 if times.received.is_finite() && times.started.is_finite() {
                     self.prefetch_time
                         .insert(key, times.started - times.received);
@@ -95,7 +96,7 @@ impl Metrics {
                         .record(wait);
                 }
             }
-            Kind::Succeeded | Kind::Failed
+            TaskEventKind::Succeeded | TaskEventKind::Failed
                 if times.received.is_finite() && times.started.is_finite() =>
             {
                 self.prefetch_time.insert(key, 0.0);

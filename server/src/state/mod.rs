@@ -30,14 +30,15 @@ use foldhash::{HashMap, HashSet};
 
 use crate::broker::{
     envelope::Decoder,
-    events::{for_each_event, Event, EventError, TaskEvent, TaskEventKind},
+    events::{for_each_event, Event, EventError, TaskEvent, TaskEventType},
 };
+use app::wire::celery::{TaskEventKind, TaskState, WorkerEventKind};
 use key::TaskKey;
 pub use metrics::Metrics;
 use queues::Queues;
-use stats::{LogHistogram, Outcome, Throughput, OUTCOMES};
+use stats::{LogHistogram, Throughput, OUTCOMES};
 use symbols::{Sym, Symbols};
-use task::{Kind, StateCode, Update};
+use task::{StateCode, Step, Update};
 use tasks::{Limits, TaskStore};
 use text::Field;
 use workers::Workers;
@@ -45,6 +46,10 @@ use workers::Workers;
 /// Celery's `CLIENT_CLOCK_SKEW`: clients never sync their Lamport clocks, so
 /// a `task-sent` is stamped just behind the receiver's clock.
 const CLIENT_CLOCK_SKEW: i64 = -1;
+
+/// The `type` every custom task event is counted under, per worker and in
+/// `flower_events_total`.
+pub const CUSTOM_EVENT_TYPE: &str = "task-custom";
 
 /// Child links remembered for parents not seen yet. Past this, new ones are
 /// dropped (the child still names its parent).
@@ -74,27 +79,14 @@ impl Default for ModelConfig {
     }
 }
 
-/// The event types Celery sends, counted in an array: a map lookup per
-/// event is a measurable share of ingestion at 100k events/s.
-const KNOWN_TYPES: [&str; 11] = [
-    "task-sent",
-    "task-received",
-    "task-started",
-    "task-succeeded",
-    "task-failed",
-    "task-retried",
-    "task-revoked",
-    "task-rejected",
-    "worker-online",
-    "worker-heartbeat",
-    "worker-offline",
-];
-
 /// Counts of what arrived on the event channels.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Counters {
-    /// Events decoded, of each of [`KNOWN_TYPES`].
-    known_types: [u64; KNOWN_TYPES.len()],
+    /// Events decoded, of each Celery task event kind and worker event
+    /// kind: arrays, because a map lookup per event is a measurable share
+    /// of ingestion at 100k events/s.
+    task_types: [u64; TaskEventKind::COUNT],
+    worker_types: [u64; WorkerEventKind::COUNT],
     /// Events decoded, of any other type.
     other_types: BTreeMap<String, u64>,
     /// Payloads or events that could not be decoded at all.
@@ -106,9 +98,14 @@ pub struct Counters {
 impl Counters {
     /// Events decoded, by type.
     pub fn events_by_type(&self) -> BTreeMap<String, u64> {
-        let known = KNOWN_TYPES
+        let tasks = TaskEventKind::ALL
             .iter()
-            .zip(self.known_types)
+            .map(|k| (k.type_name(), self.task_types[k.index()]));
+        let workers = WorkerEventKind::ALL
+            .iter()
+            .map(|k| (k.type_name(), self.worker_types[k.index()]));
+        let known = tasks
+            .chain(workers)
             .filter(|(_, n)| *n > 0)
             .map(|(name, n)| (name.to_string(), n));
         let mut all = self.other_types.clone();
@@ -117,29 +114,18 @@ impl Counters {
     }
 
     fn count(&mut self, event: &Event<'_>) {
-        use crate::broker::events::WorkerEventKind as W;
-        let known = match event {
-            Event::Task(t) => match t.kind {
-                TaskEventKind::Sent => Some(0),
-                TaskEventKind::Received => Some(1),
-                TaskEventKind::Started => Some(2),
-                TaskEventKind::Succeeded => Some(3),
-                TaskEventKind::Failed => Some(4),
-                TaskEventKind::Retried => Some(5),
-                TaskEventKind::Revoked => Some(6),
-                TaskEventKind::Rejected => Some(7),
-                TaskEventKind::Custom(_) => None,
-            },
-            Event::Worker(w) => Some(match w.kind {
-                W::Online => 8,
-                W::Heartbeat => 9,
-                W::Offline => 10,
-            }),
-            Event::Other { .. } => None,
-        };
-        if let Some(i) = known {
-            self.known_types[i] += 1;
-            return;
+        match event {
+            Event::Task(t) => {
+                if let Some(kind) = t.kind.celery() {
+                    self.task_types[kind.index()] += 1;
+                    return;
+                }
+            }
+            Event::Worker(w) => {
+                self.worker_types[w.kind.index()] += 1;
+                return;
+            }
+            Event::Other { .. } => {}
         }
         let name = event.type_name();
         match self.other_types.get_mut(name.as_ref()) {
@@ -155,9 +141,9 @@ impl Counters {
 /// ever did, and how long they ran.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TypeStats {
-    /// Retained tasks by state (Celery's states; custom states share the
-    /// last entry).
-    pub retained: [u64; 9],
+    /// Retained tasks by state: Celery's states by [`TaskState`] index,
+    /// then one entry ([`CUSTOM_SLOT`]) shared by every custom state.
+    pub retained: [u64; RETAINED_SLOTS],
     /// Every task of the type seen since start, by outcome.
     pub outcomes: [u64; OUTCOMES],
     pub runtime: LogHistogram,
@@ -165,9 +151,19 @@ pub struct TypeStats {
     pub last_failure: Option<TaskKey>,
 }
 
+/// Entries of [`TypeStats::retained`].
+pub const RETAINED_SLOTS: usize = TaskState::COUNT + 1;
+/// The entry of every custom state.
+pub const CUSTOM_SLOT: usize = TaskState::COUNT;
+
 impl TypeStats {
     fn retained_slot(state: StateCode) -> usize {
-        usize::from(state.0).min(8)
+        state.builtin().map_or(CUSTOM_SLOT, TaskState::index)
+    }
+
+    /// The state name of a [`TypeStats::retained`] entry.
+    pub fn retained_name(slot: usize) -> &'static str {
+        TaskState::ALL.get(slot).map_or("CUSTOM", |s| s.name())
     }
 }
 
@@ -177,7 +173,7 @@ pub struct TypeSummary {
     pub name: String,
     /// Retained tasks by state name (only states with tasks).
     pub states: Vec<(String, u64)>,
-    /// Every task of the type seen since start, by [`stats::Outcome`].
+    /// Every task of the type seen since start, by [`TaskEventKind`].
     pub totals: [u64; OUTCOMES],
     /// succeeded / (succeeded + failed), over every task seen.
     pub success_rate: Option<f64>,
@@ -227,8 +223,10 @@ pub struct Model {
     pub joined: Vec<String>,
     /// Bumped whenever any task changes; views compare it.
     pub task_version: u64,
-    /// The interned type names of task events, by [`Kind`].
-    kind_syms: [Sym; 9],
+    /// The interned type names of Celery's task events, by kind, and the
+    /// one name every custom event is counted under.
+    kind_syms: [Sym; TaskEventKind::COUNT],
+    custom_sym: Sym,
     /// Retries made from celadon, both ways.
     pub retry_links: links::RetryLinks,
     /// Outcomes over time for the charts: the cluster, each name, each worker.
@@ -254,12 +252,14 @@ impl Default for Model {
 impl Model {
     pub fn new(config: ModelConfig) -> Model {
         let mut symbols = Symbols::default();
-        let kind_syms = Kind::ALL.map(|k| symbols.intern(k.type_name()));
+        let kind_syms = TaskEventKind::ALL.map(|k| symbols.intern(k.type_name()));
+        let custom_sym = symbols.intern(CUSTOM_EVENT_TYPE);
         Model {
             workers: Workers::new(config.max_workers),
             tasks: TaskStore::new(config.limits),
             symbols,
             kind_syms,
+            custom_sym,
             custom_states: Vec::new(),
             clock: 0,
             pending_children: HashMap::default(),
@@ -324,7 +324,7 @@ impl Model {
                     self.adjust_clock(clock);
                 }
                 self.metrics.count_event(hostname, kind, Sym::NONE);
-                let came_online = w.kind == crate::broker::events::WorkerEventKind::Online
+                let came_online = w.kind == WorkerEventKind::Online
                     || self
                         .workers
                         .get(&w.hostname)
@@ -336,6 +336,14 @@ impl Model {
             }
             Event::Task(t) => self.apply_task(&t, received_at),
             Event::Other { .. } => {}
+        }
+    }
+
+    /// The interned `type` a step is counted under in `flower_events_total`.
+    fn kind_sym(&self, step: Step) -> Sym {
+        match step {
+            Step::Event(kind) => self.kind_syms[kind.index()],
+            Step::Custom(_) => self.custom_sym,
         }
     }
 
@@ -374,18 +382,11 @@ impl Model {
                     .iter()
                     .enumerate()
                     .filter(|(_, n)| **n > 0)
-                    .map(|(i, n)| {
-                        let name = if i < 8 {
-                            self.state_name(StateCode(i as u8)).to_string()
-                        } else {
-                            "CUSTOM".to_string()
-                        };
-                        (name, *n)
-                    })
+                    .map(|(slot, n)| (TypeStats::retained_name(slot).to_string(), *n))
                     .collect();
                 let (ok, bad) = (
-                    t.outcomes[Outcome::Succeeded as usize],
-                    t.outcomes[Outcome::Failed as usize],
+                    t.outcomes[TaskEventKind::Succeeded.index()],
+                    t.outcomes[TaskEventKind::Failed.index()],
                 );
                 TypeSummary {
                     name: self.symbols.text(*sym).to_string(),
@@ -426,18 +427,11 @@ impl Model {
     }
 
     fn apply_task(&mut self, ev: &TaskEvent<'_>, received_at: f64) {
-        let (kind, custom_state) = match &ev.kind {
-            TaskEventKind::Sent => (Kind::Sent, None),
-            TaskEventKind::Received => (Kind::Received, None),
-            TaskEventKind::Started => (Kind::Started, None),
-            TaskEventKind::Succeeded => (Kind::Succeeded, None),
-            TaskEventKind::Failed => (Kind::Failed, None),
-            TaskEventKind::Retried => (Kind::Retried, None),
-            TaskEventKind::Revoked => (Kind::Revoked, None),
-            TaskEventKind::Rejected => (Kind::Rejected, None),
-            TaskEventKind::Custom(subject) => (Kind::Custom, Some(self.custom_state(subject))),
+        let step = match &ev.kind {
+            TaskEventType::Celery(kind) => Step::Event(*kind),
+            TaskEventType::Custom(subject) => Step::Custom(self.custom_state(subject)),
         };
-        let is_sent = kind == Kind::Sent;
+        let is_sent = step == Step::Event(TaskEventKind::Sent);
         let clock = if is_sent {
             let c = (self.clock.max(1) as i64 + CLIENT_CLOCK_SKEW).max(0) as u64;
             self.adjust_clock(c);
@@ -475,8 +469,7 @@ impl Model {
                 .map(|s| (TaskKey::of(s), s))
         }
         let update = Update {
-            kind,
-            custom_state,
+            step,
             timestamp: ev.origin.timestamp.unwrap_or(received_at),
             clock,
             worker,
@@ -531,12 +524,12 @@ impl Model {
         }
 
         self.metrics
-            .count_event(host_sym, self.kind_syms[kind as usize], after.name);
+            .count_event(host_sym, self.kind_sym(step), after.name);
         if !is_sent {
             self.workers
-                .on_task_event(hostname, kind, folded.duplicate, received_at);
+                .on_task_event(hostname, step.event(), folded.duplicate, received_at);
         }
-        if !folded.duplicate {
+        if let Some(kind) = step.event().filter(|_| !folded.duplicate) {
             self.count_outcome(kind, key, &after, received_at);
         }
         self.link_child(key, after.parent, created);
@@ -555,38 +548,28 @@ impl Model {
 
     /// Throughput, per-type outcomes and runtimes, and Flower's metrics,
     /// for an event applied for the first time.
-    fn count_outcome(&mut self, kind: Kind, key: TaskKey, t: &After, received_at: f64) {
-        let outcome = match kind {
-            Kind::Sent => Outcome::Sent,
-            Kind::Received => Outcome::Received,
-            Kind::Started => Outcome::Started,
-            Kind::Succeeded => Outcome::Succeeded,
-            Kind::Failed => Outcome::Failed,
-            Kind::Retried => Outcome::Retried,
-            Kind::Revoked => Outcome::Revoked,
-            Kind::Rejected => Outcome::Rejected,
-            Kind::Custom => return,
-        };
+    fn count_outcome(&mut self, kind: TaskEventKind, key: TaskKey, t: &After, received_at: f64) {
+        let outcome = kind;
         self.throughput.add(received_at, outcome);
         // A task-sent is the client's, even when it arrives after the
         // worker's task-received has set the task's worker.
-        let worker = if kind == Kind::Sent {
+        let worker = if kind == TaskEventKind::Sent {
             Sym::NONE
         } else {
             t.worker
         };
         self.series.add(received_at, outcome, t.name, worker);
-        if kind == Kind::Started && !t.has_eta {
+        if kind == TaskEventKind::Started && !t.has_eta {
             self.series
                 .gauges
                 .record_wait(received_at, t.times.started - t.times.sent);
         }
         let stats = self.type_stats(t.name);
-        stats.outcomes[outcome as usize] += 1;
-        if kind == Kind::Failed {
+        stats.outcomes[outcome.index()] += 1;
+        if kind == TaskEventKind::Failed {
             stats.last_failure = Some(key);
         }
-        if kind == Kind::Succeeded && t.runtime.is_finite() {
+        if kind == TaskEventKind::Succeeded && t.runtime.is_finite() {
             stats.runtime.record(t.runtime);
             self.metrics.observe_runtime(t.worker, t.name, t.runtime);
         }
@@ -815,15 +798,9 @@ impl Model {
     /// event had arrived: for states reached while events were lost. Does
     /// nothing for a task no longer retained, or one already further along.
     pub fn reconcile(&mut self, key: TaskKey, meta: &crate::broker::backend::Meta, now: f64) {
-        let kind = match meta.status.as_str() {
-            "SUCCESS" => Kind::Succeeded,
-            "FAILURE" => Kind::Failed,
-            "REVOKED" => Kind::Revoked,
-            "STARTED" => Kind::Started,
-            "RETRY" => Kind::Retried,
-            "RECEIVED" => Kind::Received,
-            "REJECTED" => Kind::Rejected,
-            _ => return,
+        let kind = match TaskState::of_name(&meta.status) {
+            None | Some(TaskState::Pending) => return,
+            Some(state) => state.event(),
         };
         if self.tasks.get(key).is_none() {
             return;
@@ -840,8 +817,8 @@ impl Model {
             Some(format!("{kind}({})", args.join(", ")))
         };
         let result_text =
-            (kind == Kind::Succeeded).then(|| crate::pyrepr::from_json(&meta.result).py_repr());
-        let exception = matches!(kind, Kind::Failed | Kind::Retried)
+            (kind == TaskEventKind::Succeeded).then(|| crate::pyrepr::from_json(&meta.result).py_repr());
+        let exception = matches!(kind, TaskEventKind::Failed | TaskEventKind::Retried)
             .then(|| exc_message(&meta.result))
             .flatten();
         let reason = meta.result["exc_message"][0].as_str();
@@ -861,8 +838,7 @@ impl Model {
             .as_deref()
             .map_or(Sym::NONE, |q| self.symbols.intern(q));
         let update = Update {
-            kind,
-            custom_state: None,
+            step: Step::Event(kind),
             timestamp: meta.done_at().unwrap_or(now),
             clock: self.clock,
             worker,
@@ -882,9 +858,9 @@ impl Model {
             runtime: None,
             exception: exception.as_deref(),
             traceback: meta.traceback.as_deref(),
-            terminated: (kind == Kind::Revoked).then_some(reason == Some("terminated")),
+            terminated: (kind == TaskEventKind::Revoked).then_some(reason == Some("terminated")),
             signum: None,
-            expired: (kind == Kind::Revoked).then_some(reason == Some("expired")),
+            expired: (kind == TaskEventKind::Revoked).then_some(reason == Some("expired")),
             requeue: None,
         };
         let ((folded, name_before, after), _) = self.tasks.upsert(key, |task, _| {

@@ -9,10 +9,11 @@
 //! task-started, ETA tasks left out) as a coarse histogram per bucket, for
 //! its p95. Pure: times come in.
 
+use app::wire::celery::TaskEventKind;
 use foldhash::HashMap;
 
 use super::{
-    stats::{Outcome, Ring, OUTCOMES},
+    stats::{Ring, OUTCOMES},
     symbols::Sym,
 };
 
@@ -80,7 +81,7 @@ impl Default for Windows {
 }
 
 impl Windows {
-    pub fn add(&mut self, t: f64, outcome: Outcome) {
+    pub fn add(&mut self, t: f64, outcome: TaskEventKind) {
         for ring in &mut self.0 {
             ring.add(t, outcome);
         }
@@ -300,7 +301,7 @@ impl SeriesSet {
     /// Counts `outcome` at `t` for the cluster, task name `task` and
     /// worker `worker` (either may be `Sym::NONE`: a task-sent has no
     /// worker yet).
-    pub fn add(&mut self, t: f64, outcome: Outcome, task: Sym, worker: Sym) {
+    pub fn add(&mut self, t: f64, outcome: TaskEventKind, task: Sym, worker: Sym) {
         self.all.add(t, outcome);
         if let Some(w) = keyed(&mut self.by_task, task, &mut self.untracked) {
             w.add(t, outcome);
@@ -341,10 +342,10 @@ impl SeriesSet {
 mod tests {
     use super::*;
 
-    fn total(w: &Windows, window: Window, now: f64, outcome: Outcome) -> u32 {
+    fn total(w: &Windows, window: Window, now: f64, outcome: TaskEventKind) -> u32 {
         w.window(window, now)
             .iter()
-            .map(|(_, c)| c[outcome as usize])
+            .map(|(_, c)| c[outcome.index()])
             .sum()
     }
 
@@ -353,19 +354,19 @@ mod tests {
         let mut w = Windows::default();
         let t0 = 1_800_000_000.0;
         for i in 0..120 {
-            w.add(t0 + f64::from(i), Outcome::Succeeded);
+            w.add(t0 + f64::from(i), TaskEventKind::Succeeded);
         }
-        w.add(t0 + 5.0, Outcome::Failed);
+        w.add(t0 + 5.0, TaskEventKind::Failed);
         let now = t0 + 130.0;
         for window in Window::ALL {
             let buckets = w.window(window, now);
             assert_eq!(buckets.len(), window.buckets(), "{window:?}");
             assert_eq!(
-                total(&w, window, now, Outcome::Succeeded),
+                total(&w, window, now, TaskEventKind::Succeeded),
                 120,
                 "{window:?}"
             );
-            assert_eq!(total(&w, window, now, Outcome::Failed), 1, "{window:?}");
+            assert_eq!(total(&w, window, now, TaskEventKind::Failed), 1, "{window:?}");
         }
     }
 
@@ -373,13 +374,13 @@ mod tests {
     fn old_events_leave_the_short_windows_first() {
         let mut w = Windows::default();
         let t0 = 1_800_000_000.0;
-        w.add(t0, Outcome::Succeeded);
+        w.add(t0, TaskEventKind::Succeeded);
         let later = t0 + 2.0 * 3600.0;
         w.advance(later);
-        assert_eq!(total(&w, Window::FiveMinutes, later, Outcome::Succeeded), 0);
-        assert_eq!(total(&w, Window::Hour, later, Outcome::Succeeded), 0);
-        assert_eq!(total(&w, Window::Day, later, Outcome::Succeeded), 1);
-        assert_eq!(total(&w, Window::Week, later, Outcome::Succeeded), 1);
+        assert_eq!(total(&w, Window::FiveMinutes, later, TaskEventKind::Succeeded), 0);
+        assert_eq!(total(&w, Window::Hour, later, TaskEventKind::Succeeded), 0);
+        assert_eq!(total(&w, Window::Day, later, TaskEventKind::Succeeded), 1);
+        assert_eq!(total(&w, Window::Week, later, TaskEventKind::Succeeded), 1);
     }
 
     #[test]
@@ -410,16 +411,16 @@ mod tests {
     fn names_and_workers_get_their_own_series_up_to_the_limit() {
         let mut set = SeriesSet::default();
         let t = 1_800_000_000.0;
-        set.add(t, Outcome::Succeeded, Sym(10 + 1), Sym(10 + 2));
-        set.add(t, Outcome::Sent, Sym(10 + 1), Sym::NONE);
+        set.add(t, TaskEventKind::Succeeded, Sym(10 + 1), Sym(10 + 2));
+        set.add(t, TaskEventKind::Sent, Sym(10 + 1), Sym::NONE);
         let task = set.get(Filter::Task(Sym(10 + 1))).unwrap();
-        assert_eq!(total(task, Window::FiveMinutes, t, Outcome::Succeeded), 1);
-        assert_eq!(total(task, Window::FiveMinutes, t, Outcome::Sent), 1);
+        assert_eq!(total(task, Window::FiveMinutes, t, TaskEventKind::Succeeded), 1);
+        assert_eq!(total(task, Window::FiveMinutes, t, TaskEventKind::Sent), 1);
         let worker = set.get(Filter::Worker(Sym(10 + 2))).unwrap();
-        assert_eq!(total(worker, Window::FiveMinutes, t, Outcome::Sent), 0);
+        assert_eq!(total(worker, Window::FiveMinutes, t, TaskEventKind::Sent), 0);
         assert!(set.get(Filter::Worker(Sym(10 + 9))).is_none());
         for i in 0..(MAX_KEYS as u32 + 10) {
-            set.add(t, Outcome::Received, Sym(10 + 100 + i), Sym::NONE);
+            set.add(t, TaskEventKind::Received, Sym(10 + 100 + i), Sym::NONE);
         }
         assert_eq!(
             set.untracked, 11,
@@ -427,7 +428,7 @@ mod tests {
         );
         let all = set.get(Filter::All).unwrap();
         assert_eq!(
-            total(all, Window::FiveMinutes, t, Outcome::Received),
+            total(all, Window::FiveMinutes, t, TaskEventKind::Received),
             MAX_KEYS as u32 + 10
         );
     }

@@ -2,6 +2,8 @@
 //! Prometheus-style histograms, and fixed-size throughput rings. Each is a
 //! fixed amount of memory, whatever the number of tasks. Pure.
 
+use app::wire::celery::TaskEventKind;
+
 /// Runtime (or wait) distribution with logarithmic buckets: 16 per power of
 /// two from 1 µs to about 36 hours, so any percentile is within about 2 %.
 #[derive(Clone, Debug, PartialEq)]
@@ -109,46 +111,8 @@ pub const DEFAULT_RUNTIME_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
-/// What happened to tasks, counted per time bucket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Sent = 0,
-    Received,
-    Started,
-    Succeeded,
-    Failed,
-    Retried,
-    Revoked,
-    Rejected,
-}
-
-pub const OUTCOMES: usize = 8;
-
-impl Outcome {
-    pub const ALL: [Outcome; OUTCOMES] = [
-        Outcome::Sent,
-        Outcome::Received,
-        Outcome::Started,
-        Outcome::Succeeded,
-        Outcome::Failed,
-        Outcome::Retried,
-        Outcome::Revoked,
-        Outcome::Rejected,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Sent => "sent",
-            Outcome::Received => "received",
-            Outcome::Started => "started",
-            Outcome::Succeeded => "succeeded",
-            Outcome::Failed => "failed",
-            Outcome::Retried => "retried",
-            Outcome::Revoked => "revoked",
-            Outcome::Rejected => "rejected",
-        }
-    }
-}
+/// Counts per bucket: one per Celery task event kind (an outcome).
+pub const OUTCOMES: usize = TaskEventKind::COUNT;
 
 /// Counts per outcome for the last `len` buckets of `width` seconds each:
 /// a fixed ring, advanced by the time of what is added.
@@ -218,17 +182,17 @@ impl Ring {
     /// Inlined: an event counts in a dozen rings, almost always in the
     /// newest bucket.
     #[inline]
-    pub fn add(&mut self, t: f64, outcome: Outcome) {
+    pub fn add(&mut self, t: f64, outcome: TaskEventKind) {
         let (start, end) = self.head_span;
         if start <= t && t < end {
-            self.buckets[self.head_idx][outcome as usize] += 1;
+            self.buckets[self.head_idx][outcome.index()] += 1;
         } else {
             self.add_elsewhere(t, outcome);
         }
     }
 
     #[inline(never)]
-    fn add_elsewhere(&mut self, t: f64, outcome: Outcome) {
+    fn add_elsewhere(&mut self, t: f64, outcome: TaskEventKind) {
         self.advance(t);
         let n = self.number(t);
         let len = self.buckets.len() as i64;
@@ -236,7 +200,7 @@ impl Ring {
             return;
         }
         let idx = self.index(n);
-        self.buckets[idx][outcome as usize] += 1;
+        self.buckets[idx][outcome.index()] += 1;
     }
 
     pub fn width(&self) -> u32 {
@@ -283,7 +247,7 @@ impl Default for Throughput {
 }
 
 impl Throughput {
-    pub fn add(&mut self, t: f64, outcome: Outcome) {
+    pub fn add(&mut self, t: f64, outcome: TaskEventKind) {
         self.per_second.add(t, outcome);
         self.per_minute.add(t, outcome);
     }
@@ -319,28 +283,28 @@ mod tests {
     #[test]
     fn rings_keep_the_last_buckets_and_forget_older_ones() {
         let mut r = Ring::new(1, 4);
-        r.add(100.2, Outcome::Succeeded);
-        r.add(100.7, Outcome::Succeeded);
-        r.add(101.0, Outcome::Failed);
-        r.add(103.5, Outcome::Succeeded);
+        r.add(100.2, TaskEventKind::Succeeded);
+        r.add(100.7, TaskEventKind::Succeeded);
+        r.add(101.0, TaskEventKind::Failed);
+        r.add(103.5, TaskEventKind::Succeeded);
         let w = r.window(100.0, 103.0);
         let succeeded: Vec<u32> = w
             .iter()
-            .map(|(_, c)| c[Outcome::Succeeded as usize])
+            .map(|(_, c)| c[TaskEventKind::Succeeded.index()])
             .collect();
         assert_eq!(succeeded, [2, 0, 0, 1]);
-        r.add(105.0, Outcome::Failed);
+        r.add(105.0, TaskEventKind::Failed);
         let failed: Vec<u32> = r
             .window(100.0, 105.0)
             .iter()
-            .map(|(_, c)| c[Outcome::Failed as usize])
+            .map(|(_, c)| c[TaskEventKind::Failed.index()])
             .collect();
         assert_eq!(
             failed,
             [0, 0, 0, 0, 0, 1],
             "100 and 101 fell out of a 4-bucket ring"
         );
-        r.add(90.0, Outcome::Failed);
+        r.add(90.0, TaskEventKind::Failed);
         assert_eq!(r.window(90.0, 90.0)[0].1, [0; OUTCOMES], "too old: dropped");
         r.advance(1000.0);
         assert!(r

@@ -3,132 +3,105 @@
 //! arriving out of order, twice, or for a task never seen before leave the
 //! same state Celery's `State` (and so Flower) would. Pure.
 
+pub use app::wire::celery::{TaskEventKind, TaskState};
+
 use super::{key::TaskKey, symbols::Sym, text::Text};
 
-/// A task state. Celery's states are fixed codes; custom states (from
-/// custom `task-*` events) are interned after them.
+/// A task state as the task store keeps it, in one byte: Celery's states
+/// are their [`TaskState`] index; custom states (from custom `task-*`
+/// events) are interned after them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StateCode(pub u8);
 
 impl StateCode {
-    pub const PENDING: StateCode = StateCode(0);
-    pub const RECEIVED: StateCode = StateCode(1);
-    pub const STARTED: StateCode = StateCode(2);
-    pub const SUCCESS: StateCode = StateCode(3);
-    pub const FAILURE: StateCode = StateCode(4);
-    pub const RETRY: StateCode = StateCode(5);
-    pub const REVOKED: StateCode = StateCode(6);
-    pub const REJECTED: StateCode = StateCode(7);
+    pub const PENDING: StateCode = StateCode::of(TaskState::Pending);
+    pub const RECEIVED: StateCode = StateCode::of(TaskState::Received);
+    pub const STARTED: StateCode = StateCode::of(TaskState::Started);
+    pub const SUCCESS: StateCode = StateCode::of(TaskState::Success);
+    pub const FAILURE: StateCode = StateCode::of(TaskState::Failure);
+    pub const RETRY: StateCode = StateCode::of(TaskState::Retry);
+    pub const REVOKED: StateCode = StateCode::of(TaskState::Revoked);
+    pub const REJECTED: StateCode = StateCode::of(TaskState::Rejected);
     /// The first code for custom states.
-    pub const FIRST_CUSTOM: u8 = 8;
+    pub const FIRST_CUSTOM: u8 = TaskState::COUNT as u8;
     /// Marks an unused slot in the task store's columns.
     pub const FREE: StateCode = StateCode(255);
     /// Custom states past the table's capacity share this code.
     pub const CUSTOM_OVERFLOW: StateCode = StateCode(254);
 
-    pub const BUILTIN: [(StateCode, &'static str); 8] = [
-        (StateCode::PENDING, "PENDING"),
-        (StateCode::RECEIVED, "RECEIVED"),
-        (StateCode::STARTED, "STARTED"),
-        (StateCode::SUCCESS, "SUCCESS"),
-        (StateCode::FAILURE, "FAILURE"),
-        (StateCode::RETRY, "RETRY"),
-        (StateCode::REVOKED, "REVOKED"),
-        (StateCode::REJECTED, "REJECTED"),
-    ];
+    pub const fn of(state: TaskState) -> StateCode {
+        StateCode(state as u8)
+    }
+
+    /// The Celery state, unless the code is a custom one.
+    pub fn builtin(self) -> Option<TaskState> {
+        TaskState::ALL.get(usize::from(self.0)).copied()
+    }
 
     pub fn builtin_name(self) -> Option<&'static str> {
-        Self::BUILTIN.get(usize::from(self.0)).map(|(_, n)| *n)
+        self.builtin().map(TaskState::name)
     }
 
     pub fn builtin_by_name(name: &str) -> Option<StateCode> {
-        Self::BUILTIN
-            .iter()
-            .find(|(_, n)| *n == name)
-            .map(|(c, _)| *c)
+        TaskState::of_name(name).map(StateCode::of)
     }
 
     /// Celery's `states.precedence`: position in
     /// `SUCCESS, FAILURE, <custom>, REVOKED, STARTED, RECEIVED, REJECTED, RETRY, PENDING`;
     /// lower comes later in a task's life.
     pub fn precedence(self) -> u8 {
-        match self {
-            StateCode::SUCCESS => 0,
-            StateCode::FAILURE => 1,
-            StateCode::REVOKED => 3,
-            StateCode::STARTED => 4,
-            StateCode::RECEIVED => 5,
-            StateCode::REJECTED => 6,
-            StateCode::RETRY => 7,
-            StateCode::PENDING => 8,
-            _ => 2,
+        match self.builtin() {
+            Some(TaskState::Success) => 0,
+            Some(TaskState::Failure) => 1,
+            None => 2,
+            Some(TaskState::Revoked) => 3,
+            Some(TaskState::Started) => 4,
+            Some(TaskState::Received) => 5,
+            Some(TaskState::Rejected) => 6,
+            Some(TaskState::Retry) => 7,
+            Some(TaskState::Pending) => 8,
         }
     }
 
     /// Finished: nothing more is expected for the task. Evicted first.
     pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            StateCode::SUCCESS | StateCode::FAILURE | StateCode::REVOKED | StateCode::REJECTED
-        )
+        self.builtin().is_some_and(TaskState::is_finished)
     }
 }
 
-/// The kind of a task event, as a small number (bit position in
-/// `Task::seen`).
+/// What an update does to a task: a Celery event, or a custom event that
+/// puts the task in a state of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Sent = 0,
-    Received,
-    Started,
-    Succeeded,
-    Failed,
-    Retried,
-    Revoked,
-    Rejected,
-    Custom,
+pub enum Step {
+    Event(TaskEventKind),
+    Custom(StateCode),
 }
 
-impl Kind {
-    pub const ALL: [Kind; 9] = [
-        Kind::Sent,
-        Kind::Received,
-        Kind::Started,
-        Kind::Succeeded,
-        Kind::Failed,
-        Kind::Retried,
-        Kind::Revoked,
-        Kind::Rejected,
-        Kind::Custom,
-    ];
-
-    pub fn type_name(self) -> &'static str {
+impl Step {
+    /// The Celery event, unless the step is a custom one.
+    pub fn event(self) -> Option<TaskEventKind> {
         match self {
-            Kind::Sent => "task-sent",
-            Kind::Received => "task-received",
-            Kind::Started => "task-started",
-            Kind::Succeeded => "task-succeeded",
-            Kind::Failed => "task-failed",
-            Kind::Retried => "task-retried",
-            Kind::Revoked => "task-revoked",
-            Kind::Rejected => "task-rejected",
-            Kind::Custom => "task-custom",
+            Step::Event(kind) => Some(kind),
+            Step::Custom(_) => None,
         }
     }
 
-    /// The state an event of this kind means (`TASK_EVENT_TO_STATE`).
-    fn state(self) -> Option<StateCode> {
-        Some(match self {
-            Kind::Sent => StateCode::PENDING,
-            Kind::Received => StateCode::RECEIVED,
-            Kind::Started => StateCode::STARTED,
-            Kind::Succeeded => StateCode::SUCCESS,
-            Kind::Failed => StateCode::FAILURE,
-            Kind::Retried => StateCode::RETRY,
-            Kind::Revoked => StateCode::REVOKED,
-            Kind::Rejected => StateCode::REJECTED,
-            Kind::Custom => return None,
-        })
+    /// The state the step means (`TASK_EVENT_TO_STATE`).
+    fn state(self) -> StateCode {
+        match self {
+            Step::Event(kind) => StateCode::of(kind.state()),
+            Step::Custom(state) => state,
+        }
+    }
+
+    /// Its bit in [`Task::seen`]: one per Celery kind, then one shared by
+    /// every custom event.
+    fn seen_bit(self) -> u16 {
+        let position = match self {
+            Step::Event(kind) => kind.index(),
+            Step::Custom(_) => TaskEventKind::COUNT,
+        };
+        1 << position
     }
 }
 
@@ -180,17 +153,16 @@ impl Default for Times {
 }
 
 impl Times {
-    fn set(&mut self, kind: Kind, at: f64) {
+    fn set(&mut self, kind: TaskEventKind, at: f64) {
         let slot = match kind {
-            Kind::Sent => &mut self.sent,
-            Kind::Received => &mut self.received,
-            Kind::Started => &mut self.started,
-            Kind::Succeeded => &mut self.succeeded,
-            Kind::Failed => &mut self.failed,
-            Kind::Retried => &mut self.retried,
-            Kind::Revoked => &mut self.revoked,
-            Kind::Rejected => &mut self.rejected,
-            Kind::Custom => return,
+            TaskEventKind::Sent => &mut self.sent,
+            TaskEventKind::Received => &mut self.received,
+            TaskEventKind::Started => &mut self.started,
+            TaskEventKind::Succeeded => &mut self.succeeded,
+            TaskEventKind::Failed => &mut self.failed,
+            TaskEventKind::Retried => &mut self.retried,
+            TaskEventKind::Revoked => &mut self.revoked,
+            TaskEventKind::Rejected => &mut self.rejected,
         };
         *slot = at;
     }
@@ -202,7 +174,7 @@ pub struct Task {
     pub state: StateCode,
     /// `flags::*`.
     pub flags: u8,
-    /// Event kinds applied in the current attempt (bit per [`Kind`]), to
+    /// Event kinds applied in the current attempt ([`Step::seen_bit`]), to
     /// tell a duplicate delivery from a new event.
     pub seen: u16,
     /// The attempt (`retries`) `seen` is about; `NO_RETRIES` until known.
@@ -266,9 +238,9 @@ impl Task {
 /// One task event, its strings interned by the caller.
 #[derive(Clone, Debug)]
 pub struct Update<'a> {
-    pub kind: Kind,
-    /// The state of a custom event (`task-progress` → `PROGRESS`).
-    pub custom_state: Option<StateCode>,
+    /// A Celery event, or a custom one with its state (`task-progress` →
+    /// `PROGRESS`).
+    pub step: Step,
     pub timestamp: f64,
     pub clock: u64,
     /// The worker, for worker-side events; `NONE` for `task-sent`.
@@ -318,7 +290,7 @@ impl Task {
     /// what an earlier event said (Celery would store `None`).
     pub fn fold(&mut self, u: &Update<'_>) -> Folded {
         let before = self.state;
-        let bit = 1u16 << (u.kind as u16);
+        let bit = u.step.seen_bit();
         // Retries reuse the uuid: events naming another attempt (`task-sent`
         // and `task-received` carry `retries`) start a fresh `seen`.
         if let Some(r) = u.retries {
@@ -329,19 +301,17 @@ impl Task {
                 self.seen_attempt = r;
             }
         }
-        let duplicate = u.kind != Kind::Custom && self.seen & bit != 0;
+        let duplicate = u.step.event().is_some() && self.seen & bit != 0;
         self.seen |= bit;
 
-        self.times.set(u.kind, u.timestamp);
+        if let Some(kind) = u.step.event() {
+            self.times.set(kind, u.timestamp);
+        }
         if !u.worker.is_none() {
             self.worker = u.worker;
         }
 
-        let state = match (u.kind.state(), u.custom_state) {
-            (Some(s), _) => s,
-            (None, Some(s)) => s,
-            (None, None) => StateCode::CUSTOM_OVERFLOW,
-        };
+        let state = u.step.state();
         let happened_before = state != StateCode::RETRY
             && self.state != StateCode::RETRY
             && state.precedence() > self.state.precedence();

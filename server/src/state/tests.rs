@@ -1,13 +1,13 @@
 //! Model behaviour, driven by the captured fixtures (PROTOCOL.md's exact
 //! bytes) and by events built in their image.
 
+use app::wire::celery::TaskEventKind;
 use base64::Engine;
 use serde_json::{json, Value};
 
 use super::{
     key::TaskKey,
-    stats::Outcome,
-    task::{flags, Kind, StateCode, Task},
+    task::{flags, StateCode, Task},
     tasks::Limits,
     text::Field,
     Model, ModelConfig,
@@ -95,12 +95,12 @@ fn a_full_lifecycle_ends_in_success_with_runtime_worker_args_and_result() {
     assert_eq!(t.text.get(Field::Client), Some("gen10658@vm"));
 
     let add = &model.types[&t.name];
-    assert_eq!(add.outcomes[Outcome::Succeeded as usize], 1);
+    assert_eq!(add.outcomes[TaskEventKind::Succeeded.index()], 1);
     assert_eq!(add.retained[StateCode::SUCCESS.0 as usize], 1);
     assert_eq!(add.runtime.count(), 1);
     let w2 = model.workers.get("w2@vm").unwrap();
-    assert_eq!(w2.task_count(Kind::Received), 1);
-    assert_eq!(w2.task_count(Kind::Succeeded), 1);
+    assert_eq!(w2.task_count(TaskEventKind::Received), 1);
+    assert_eq!(w2.task_count(TaskEventKind::Succeeded), 1);
     assert!(
         model.workers.get("gen10658@vm").is_none(),
         "a client is not a worker"
@@ -149,11 +149,11 @@ fn a_duplicate_delivery_changes_nothing_and_is_not_counted_twice() {
             .workers
             .get("w2@vm")
             .unwrap()
-            .task_count(Kind::Received),
+            .task_count(TaskEventKind::Received),
         1
     );
     let name = task(&model, ADD_ID).name;
-    assert_eq!(model.types[&name].outcomes[Outcome::Received as usize], 1);
+    assert_eq!(model.types[&name].outcomes[TaskEventKind::Received.index()], 1);
     assert_eq!(
         model.counters.events_by_type()["task-received"],
         2,
@@ -197,13 +197,13 @@ fn retries_reuse_the_uuid_and_end_in_the_final_state() {
         "the retry's exception stays visible"
     );
     let flaky = &model.types[&t.name];
-    assert_eq!(flaky.outcomes[Outcome::Retried as usize], 1);
+    assert_eq!(flaky.outcomes[TaskEventKind::Retried.index()], 1);
     assert_eq!(
-        flaky.outcomes[Outcome::Started as usize],
+        flaky.outcomes[TaskEventKind::Started.index()],
         2,
         "each attempt started"
     );
-    assert_eq!(flaky.outcomes[Outcome::Succeeded as usize], 1);
+    assert_eq!(flaky.outcomes[TaskEventKind::Succeeded.index()], 1);
     assert_eq!(
         model.counters.duplicates, 0,
         "a new attempt is not a duplicate"
@@ -337,7 +337,7 @@ fn max_tasks_evicts_finished_tasks_first_and_keeps_counts_right() {
     let fast = model.symbols.lookup("fast").unwrap();
     assert_eq!(model.types[&fast].retained.iter().sum::<u64>(), 9);
     assert_eq!(
-        model.types[&fast].outcomes[Outcome::Succeeded as usize],
+        model.types[&fast].outcomes[TaskEventKind::Succeeded.index()],
         100,
         "all-time counts stay"
     );
@@ -424,7 +424,7 @@ fn throughput_counts_outcomes_in_the_second_they_arrived() {
     let window = model.throughput.per_second.window(10.0, 12.0);
     let failed: Vec<u32> = window
         .iter()
-        .map(|(_, c)| c[Outcome::Failed as usize])
+        .map(|(_, c)| c[TaskEventKind::Failed.index()])
         .collect();
     assert_eq!(failed, [2, 0, 1]);
 }
@@ -509,7 +509,7 @@ fn a_retry_announced_before_its_retried_event_is_a_new_attempt_not_a_duplicate()
             .workers
             .get("w1@h")
             .unwrap()
-            .task_count(Kind::Received),
+            .task_count(TaskEventKind::Received),
         2
     );
 }
@@ -532,16 +532,16 @@ fn a_task_sent_arriving_after_received_counts_for_no_worker() {
     );
     let worker = model.symbols.lookup("w1@h").unwrap();
     let series = model.series.get(Filter::Worker(worker)).unwrap();
-    let counts = |o: Outcome| -> u32 {
+    let counts = |o: TaskEventKind| -> u32 {
         series
             .window(Window::FiveMinutes, at)
             .iter()
-            .map(|(_, c)| c[o as usize])
+            .map(|(_, c)| c[o.index()])
             .sum()
     };
-    assert_eq!(counts(Outcome::Received), 1);
+    assert_eq!(counts(TaskEventKind::Received), 1);
     assert_eq!(
-        counts(Outcome::Sent),
+        counts(TaskEventKind::Sent),
         0,
         "the client sent it, not the worker"
     );

@@ -12,7 +12,7 @@ use super::{
     key::TaskKey,
     query::{self, Sort, SortKey, TaskQuery},
     search,
-    task::{flags, Kind, Task, NO_RETRIES},
+    task::{flags, Task, TaskEventKind, NO_RETRIES},
     text::Field,
     workers::Worker,
     Model,
@@ -59,9 +59,9 @@ pub fn worker_row(w: &Worker, now: f64) -> WorkerRow {
         sw_sys: w.sw_sys.clone(),
         pid: w.pid,
         freq: Some(w.freq),
-        succeeded: w.task_count(Kind::Succeeded),
-        failed: w.task_count(Kind::Failed),
-        retried: w.task_count(Kind::Retried),
+        succeeded: w.task_count(TaskEventKind::Succeeded),
+        failed: w.task_count(TaskEventKind::Failed),
+        retried: w.task_count(TaskEventKind::Retried),
         rate: round2(w.rate(now)),
         last_heartbeat: w.last_heartbeat,
         rev: w.rev,
@@ -74,13 +74,13 @@ fn round2(x: f64) -> f64 {
 }
 
 pub fn cluster(model: &Model, now: f64) -> Cluster {
-    let sum = |k: Kind| model.workers.iter().map(|w| w.task_count(k)).sum();
+    let sum = |k: TaskEventKind| model.workers.iter().map(|w| w.task_count(k)).sum();
     let rate: f64 = model.workers.iter().map(|w| w.rate(now)).sum();
     let (recent, recent_start) = super::graphs::recent(model, now);
     Cluster {
-        succeeded: sum(Kind::Succeeded),
-        failed: sum(Kind::Failed),
-        retried: sum(Kind::Retried),
+        succeeded: sum(TaskEventKind::Succeeded),
+        failed: sum(TaskEventKind::Failed),
+        retried: sum(TaskEventKind::Retried),
         rate: round2(rate),
         recent,
         recent_start,
@@ -173,7 +173,7 @@ pub fn task_query(q: &TasksQuery) -> Result<TaskQuery, String> {
 
 /// Retained tasks by state, over every task type, most common first.
 fn state_counts(model: &Model) -> Vec<(String, u64)> {
-    let mut by_slot = [0u64; 9];
+    let mut by_slot = [0u64; super::RETAINED_SLOTS];
     for t in model.types.values() {
         for (slot, n) in t.retained.iter().enumerate() {
             by_slot[slot] += n;
@@ -183,13 +183,7 @@ fn state_counts(model: &Model) -> Vec<(String, u64)> {
         .iter()
         .enumerate()
         .filter(|(_, n)| **n > 0)
-        .map(|(slot, n)| {
-            let name = match u8::try_from(slot) {
-                Ok(code) if slot < 8 => model.state_name(super::task::StateCode(code)),
-                _ => "CUSTOM",
-            };
-            (name.to_string(), *n)
-        })
+        .map(|(slot, n)| (super::TypeStats::retained_name(slot).to_string(), *n))
         .collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     out
@@ -228,21 +222,21 @@ fn timeline(model: &Model, t: &Task) -> Vec<TimelineEntry> {
     let client = t.text.get(Field::Client).map(str::to_string);
     let times = &t.times;
     let mut out: Vec<TimelineEntry> = [
-        (Kind::Sent, times.sent),
-        (Kind::Received, times.received),
-        (Kind::Started, times.started),
-        (Kind::Retried, times.retried),
-        (Kind::Succeeded, times.succeeded),
-        (Kind::Failed, times.failed),
-        (Kind::Rejected, times.rejected),
-        (Kind::Revoked, times.revoked),
+        (TaskEventKind::Sent, times.sent),
+        (TaskEventKind::Received, times.received),
+        (TaskEventKind::Started, times.started),
+        (TaskEventKind::Retried, times.retried),
+        (TaskEventKind::Succeeded, times.succeeded),
+        (TaskEventKind::Failed, times.failed),
+        (TaskEventKind::Rejected, times.rejected),
+        (TaskEventKind::Revoked, times.revoked),
     ]
     .into_iter()
     .filter(|(_, at)| at.is_finite())
     .map(|(kind, at)| TimelineEntry {
         event: kind.type_name().to_string(),
         at,
-        by: if kind == Kind::Sent {
+        by: if kind == TaskEventKind::Sent {
             client.clone()
         } else {
             worker.clone()
@@ -282,10 +276,9 @@ pub fn worker_data(model: &Model, name: &str, now: f64) -> WorkerData {
     let worker = model.workers.get(name);
     let events = worker
         .map(|w| {
-            Kind::ALL
-                .iter()
-                .map(|k| (k.type_name().to_string(), w.task_count(*k)))
-                .filter(|(_, n)| *n > 0)
+            w.task_events_by_type()
+                .into_iter()
+                .map(|(t, n)| (t.to_string(), n))
                 .collect()
         })
         .unwrap_or_default();

@@ -2,13 +2,13 @@
 //! counters and load they report, and how many events of each task kind
 //! they sent. Pure: `now` is always a parameter.
 
+use app::wire::celery::TaskEventKind;
 use std::collections::BTreeSet;
 
 use foldhash::HashMap;
 
 use super::{
-    stats::{Outcome, Ring},
-    task::Kind,
+    stats::Ring,
 };
 use crate::broker::events::{WorkerEvent, WorkerEventKind};
 
@@ -47,10 +47,12 @@ pub struct Worker {
     pub online: bool,
     /// When it went offline (server clock), while it is.
     pub offline_since: Option<f64>,
-    /// Task events this worker sent, by kind (duplicates not counted).
-    pub task_events: [u64; Kind::ALL.len()],
-    /// Worker events (online, heartbeat, offline) it sent.
-    pub worker_events: [u64; 3],
+    /// Celery task events this worker sent, by kind (duplicates not
+    /// counted), and custom task events.
+    pub task_events: [u64; TaskEventKind::COUNT],
+    pub custom_events: u64,
+    /// Worker events (online, heartbeat, offline) it sent, by kind.
+    pub worker_events: [u64; WorkerEventKind::COUNT],
     /// Tasks it finished, per 5 s for the last minute (server clock).
     pub recent: Ring,
     /// Bumped whenever anything above changes.
@@ -74,8 +76,9 @@ impl Worker {
             last_heartbeat: None,
             online: false,
             offline_since: None,
-            task_events: [0; Kind::ALL.len()],
-            worker_events: [0; 3],
+            task_events: [0; TaskEventKind::COUNT],
+            custom_events: 0,
+            worker_events: [0; WorkerEventKind::COUNT],
             recent: Ring::new(RECENT_BUCKET_SECONDS, RECENT_BUCKETS),
             rev: 0,
         }
@@ -92,8 +95,19 @@ impl Worker {
         finished_per_second(&self.recent, now)
     }
 
-    pub fn task_count(&self, kind: Kind) -> u64 {
-        self.task_events[kind as usize]
+    pub fn task_count(&self, kind: TaskEventKind) -> u64 {
+        self.task_events[kind.index()]
+    }
+
+    /// Task events it sent, by `type`, only the types it sent.
+    pub fn task_events_by_type(&self) -> Vec<(&'static str, u64)> {
+        let celery = TaskEventKind::ALL
+            .iter()
+            .map(|k| (k.type_name(), self.task_count(*k)));
+        celery
+            .chain([(super::CUSTOM_EVENT_TYPE, self.custom_events)])
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// When its heartbeat window ran out (or it said goodbye).
@@ -216,11 +230,7 @@ impl Workers {
         if let Some(clock) = ev.clock {
             worker.clock = clock;
         }
-        let kind_index = match ev.kind {
-            WorkerEventKind::Online => 0,
-            WorkerEventKind::Heartbeat => 1,
-            WorkerEventKind::Offline => 2,
-        };
+        let kind_index = ev.kind.index();
         worker.worker_events[kind_index] += 1;
         worker.last_heartbeat = match ev.kind {
             WorkerEventKind::Online | WorkerEventKind::Heartbeat => Some(received_at),
@@ -234,15 +244,23 @@ impl Workers {
     /// A task event from `hostname`: as in Celery's `State`, it is a sign of
     /// life of the worker (created if unknown). Counts it unless it is a
     /// duplicate delivery.
-    pub fn on_task_event(&mut self, hostname: &str, kind: Kind, duplicate: bool, received_at: f64) {
+    /// `kind` is `None` for a custom event.
+    pub fn on_task_event(
+        &mut self,
+        hostname: &str,
+        kind: Option<TaskEventKind>,
+        duplicate: bool,
+        received_at: f64,
+    ) {
         let i = self.slot(hostname);
         let worker = &mut self.list[i];
         if !duplicate {
-            worker.task_events[kind as usize] += 1;
             match kind {
-                Kind::Succeeded => worker.recent.add(received_at, Outcome::Succeeded),
-                Kind::Failed => worker.recent.add(received_at, Outcome::Failed),
-                _ => {}
+                Some(kind) => worker.task_events[kind.index()] += 1,
+                None => worker.custom_events += 1,
+            }
+            if let Some(kind @ (TaskEventKind::Succeeded | TaskEventKind::Failed)) = kind {
+                worker.recent.add(received_at, kind);
             }
         }
         if worker.last_heartbeat.is_none_or(|t| t < received_at) {
@@ -327,7 +345,7 @@ pub fn finished_per_second(ring: &Ring, now: f64) -> f64 {
     let buckets = ring.window(now - 60.0, now - width);
     let n: u64 = buckets
         .iter()
-        .map(|(_, c)| u64::from(c[Outcome::Succeeded as usize] + c[Outcome::Failed as usize]))
+        .map(|(_, c)| u64::from(c[TaskEventKind::Succeeded.index()] + c[TaskEventKind::Failed.index()]))
         .sum();
     n as f64 / (buckets.len() as f64 * width).max(1.0)
 }
@@ -411,18 +429,18 @@ mod tests {
     fn task_events_count_by_kind_and_keep_a_worker_alive() {
         let mut w = Workers::default();
         w.apply(event(WorkerEventKind::Heartbeat, "a@h"), 100.0);
-        w.on_task_event("a@h", Kind::Received, false, 103.0);
-        w.on_task_event("a@h", Kind::Received, true, 103.1);
-        w.on_task_event("a@h", Kind::Succeeded, false, 103.2);
+        w.on_task_event("a@h", Some(TaskEventKind::Received), false, 103.0);
+        w.on_task_event("a@h", Some(TaskEventKind::Received), true, 103.1);
+        w.on_task_event("a@h", Some(TaskEventKind::Succeeded), false, 103.2);
         w.expire(106.0);
         let a = w.get("a@h").unwrap();
         assert!(a.online, "the task event at 103 counts as a sign of life");
         assert_eq!(
-            a.task_count(Kind::Received),
+            a.task_count(TaskEventKind::Received),
             1,
             "the duplicate is not counted"
         );
-        assert_eq!(a.task_count(Kind::Succeeded), 1);
+        assert_eq!(a.task_count(TaskEventKind::Succeeded), 1);
     }
 
     #[test]

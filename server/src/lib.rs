@@ -11,6 +11,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod poll;
 pub mod pyrepr;
 pub mod state;
 
@@ -25,7 +26,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use broker::{naming::Naming, subscriber, BrokerLink};
 pub use config::Config;
-use control::{inspector, pidbox::Pidbox};
+use control::pidbox::Pidbox;
+use poll::inspector;
 use state::{owner, Model};
 
 /// Serves celadon on `listener` until `shutdown` completes, then stops every
@@ -84,14 +86,14 @@ pub async fn run(
         config.inspect_timeout,
         cancel.clone(),
     )));
-    tasks.push(tokio::spawn(broker::queues::run(
+    tasks.push(tokio::spawn(poll::depths::run(
         config.broker.clone(),
         naming.clone(),
         state.clone(),
         cancel.clone(),
     )));
     if let Some(backend) = config.result_backend.clone() {
-        tasks.push(tokio::spawn(broker::backend::run(
+        tasks.push(tokio::spawn(poll::reconcile::run(
             backend,
             state.clone(),
             link_rx,

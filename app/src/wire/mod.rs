@@ -5,7 +5,9 @@
 
 mod broker;
 pub mod celery;
+pub mod control;
 mod graphs;
+pub mod rest;
 mod tasks;
 mod workers;
 

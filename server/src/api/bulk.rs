@@ -10,13 +10,10 @@ use axum::{
 };
 use serde_json::{json, Value};
 
-use super::{
-    control::outcome_json, error::ApiError, json::TaskJson, params::Params, tasks::parse_query,
-    AppState,
-};
+use super::{control::outcome_json, error::ApiError, params::Params, tasks::parse_query, AppState};
 use crate::{
     control::{commands, service::RetryError},
-    state::query,
+    state::read::Matching,
 };
 
 /// The most tasks one bulk action touches; a query matching more is
@@ -27,35 +24,9 @@ pub const BULK_LIMIT: usize = 1000;
 const DRY_RUN_ROWS: usize = 10;
 
 /// Ids (and the first rows) of what the query matches, with the total.
-async fn matching(
-    app: &AppState,
-    params: &Params,
-) -> Result<(usize, Vec<String>, Vec<TaskJson>), ApiError> {
-    let mut q = parse_query(params)?;
-    q.limit = None;
-    q.offset = 0;
-    app.state
-        .read(move |model| {
-            let page = query::run(model, &q);
-            let tasks: Vec<_> = page
-                .slots
-                .iter()
-                .filter_map(|s| model.tasks.at(*s))
-                .collect();
-            let ids = tasks
-                .iter()
-                .take(BULK_LIMIT + 1)
-                .filter_map(|t| model.id_text(t.key))
-                .collect::<Vec<_>>();
-            let rows = tasks
-                .iter()
-                .take(DRY_RUN_ROWS)
-                .map(|t| TaskJson::of(model, t))
-                .collect();
-            (tasks.len(), ids, rows)
-        })
-        .await
-        .ok_or(ApiError::ShuttingDown)
+async fn matching(app: &AppState, params: &Params) -> Result<Matching, ApiError> {
+    let q = parse_query(params)?;
+    Ok(app.state.matching(q, BULK_LIMIT, DRY_RUN_ROWS).await?)
 }
 
 pub async fn bulk(
@@ -69,7 +40,11 @@ pub async fn bulk(
     if !matches!(action.as_str(), "revoke" | "retry") {
         return Err(ApiError::NotFound(format!("no bulk action '{action}'")));
     }
-    let (count, ids, rows) = matching(&app, &params).await?;
+    let Matching {
+        count,
+        ids,
+        first: rows,
+    } = matching(&app, &params).await?;
     if dry_run {
         return Ok(Json(json!({
             "action": action,

@@ -41,6 +41,12 @@ impl ApiError {
     }
 }
 
+impl From<crate::state::owner::Stopped> for ApiError {
+    fn from(_: crate::state::owner::Stopped) -> ApiError {
+        ApiError::ShuttingDown
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self {

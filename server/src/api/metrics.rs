@@ -12,37 +12,17 @@ use axum::{
 };
 
 use super::{error::ApiError, AppState};
-use crate::state::{stats::PromHistogram, symbols::Sym, Model};
+use crate::state::{metrics::QUEUE_WAIT_BUCKETS, read::MetricsSample, stats::PromHistogram};
 
-/// Everything the reader and the server know that the model does not.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Outside {
-    pub dropped: u64,
-    pub broker_connected: bool,
-}
-
+/// The model's series are copied out on its owner's thread; the text is
+/// formatted here, on the handler's.
 pub async fn render(State(app): State<AppState>) -> Result<Response, ApiError> {
-    let outside = Outside {
-        dropped: app
-            .reader
-            .dropped
-            .load(std::sync::atomic::Ordering::Relaxed),
-        broker_connected: false,
-    };
-    let text = app
-        .state
-        .read(move |model| {
-            let connected = model.broker_connected;
-            text(
-                model,
-                Outside {
-                    broker_connected: connected,
-                    ..outside
-                },
-            )
-        })
-        .await
-        .ok_or(ApiError::ShuttingDown)?;
+    let dropped = app
+        .reader
+        .dropped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let sample = app.state.metrics().await?;
+    let text = text(&sample, dropped);
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -106,33 +86,25 @@ impl Out {
     }
 }
 
-/// Series sorted by their labels, so the output is stable.
-fn sorted<K: Ord + Copy, V, S>(map: &std::collections::HashMap<K, V, S>) -> Vec<(K, &V)> {
-    let mut v: Vec<_> = map.iter().map(|(k, v)| (*k, v)).collect();
-    v.sort_by_key(|a| a.0);
-    v
-}
-
-pub fn text(model: &Model, outside: Outside) -> String {
-    let s = |sym: Sym| model.symbols.text(sym);
-    let m = &model.metrics;
+/// Prometheus' text for `m`, with the reader's `dropped` count.
+pub fn text(m: &MetricsSample, dropped: u64) -> String {
     let mut out = Out {
         text: String::new(),
     };
 
     out.header("flower_events_total", "counter", "Number of events");
-    for ((worker, kind, task), n) in sorted(&m.events) {
+    for ([worker, kind, task], n) in &m.events {
         out.sample(
             "flower_events_total",
-            &[("worker", s(worker)), ("type", s(kind)), ("task", s(task))],
+            &[("worker", worker), ("type", kind), ("task", task)],
             *n as f64,
         );
     }
     out.header("flower_task_runtime_seconds", "histogram", "Task runtime");
-    for ((worker, task), h) in sorted(&m.runtime) {
+    for ([worker, task], h) in &m.runtime {
         out.histogram(
             "flower_task_runtime_seconds",
-            &[("worker", s(worker)), ("task", s(task))],
+            &[("worker", worker), ("task", task)],
             &m.runtime_bounds,
             h,
         );
@@ -142,10 +114,10 @@ pub fn text(model: &Model, outside: Outside) -> String {
         "gauge",
         "The time the task spent waiting at the celery worker to be executed.",
     );
-    for ((worker, task), v) in sorted(&m.prefetch_time) {
+    for ([worker, task], v) in &m.prefetch_time {
         out.sample(
             "flower_task_prefetch_time_seconds",
-            &[("worker", s(worker)), ("task", s(task))],
+            &[("worker", worker), ("task", task)],
             *v,
         );
     }
@@ -154,19 +126,19 @@ pub fn text(model: &Model, outside: Outside) -> String {
         "gauge",
         "Number of tasks of given type prefetched at a worker",
     );
-    for ((worker, task), v) in sorted(&m.prefetched) {
+    for ([worker, task], v) in &m.prefetched {
         out.sample(
             "flower_worker_prefetched_tasks",
-            &[("worker", s(worker)), ("task", s(task))],
+            &[("worker", worker), ("task", task)],
             *v as f64,
         );
     }
     out.header("flower_worker_online", "gauge", "Worker online status");
-    for w in model.workers.iter() {
+    for (worker, online, _) in &m.workers {
         out.sample(
             "flower_worker_online",
-            &[("worker", &w.hostname)],
-            if w.online { 1.0 } else { 0.0 },
+            &[("worker", worker)],
+            if *online { 1.0 } else { 0.0 },
         );
     }
     out.header(
@@ -174,12 +146,12 @@ pub fn text(model: &Model, outside: Outside) -> String {
         "gauge",
         "Number of tasks currently executing at a worker",
     );
-    for w in model.workers.iter() {
-        if let Some(active) = w.active {
+    for (worker, _, active) in &m.workers {
+        if let Some(active) = active {
             out.sample(
                 "flower_worker_number_of_currently_executing_tasks",
-                &[("worker", &w.hostname)],
-                active as f64,
+                &[("worker", worker)],
+                *active as f64,
             );
         }
     }
@@ -189,11 +161,11 @@ pub fn text(model: &Model, outside: Outside) -> String {
         "gauge",
         "Messages waiting in a queue, all priorities",
     );
-    for q in model.queues.iter() {
+    for (queue, messages) in &m.queue_lengths {
         out.sample(
             "celadon_queue_length",
-            &[("queue", &q.name)],
-            q.messages() as f64,
+            &[("queue", queue)],
+            *messages as f64,
         );
     }
     out.header(
@@ -201,11 +173,11 @@ pub fn text(model: &Model, outside: Outside) -> String {
         "histogram",
         "Time from task-sent to task-started, tasks without an ETA",
     );
-    for (queue, h) in sorted(&m.queue_wait) {
+    for (queue, h) in &m.queue_wait {
         out.histogram(
             "celadon_queue_wait_seconds",
-            &[("queue", s(queue))],
-            &crate::state::metrics::QUEUE_WAIT_BUCKETS,
+            &[("queue", queue)],
+            &QUEUE_WAIT_BUCKETS,
             h,
         );
     }
@@ -214,7 +186,7 @@ pub fn text(model: &Model, outside: Outside) -> String {
         "counter",
         "Events received, by type",
     );
-    for (kind, n) in &model.counters.events_by_type() {
+    for (kind, n) in &m.events_by_type {
         out.sample("celadon_events_total", &[("type", kind)], *n as f64);
     }
     out.header(
@@ -225,24 +197,20 @@ pub fn text(model: &Model, outside: Outside) -> String {
     out.sample(
         "celadon_events_undecodable_total",
         &[],
-        model.counters.undecodable as f64,
+        m.undecodable as f64,
     );
     out.header(
         "celadon_events_duplicate_total",
         "counter",
         "Task events delivered again",
     );
-    out.sample(
-        "celadon_events_duplicate_total",
-        &[],
-        model.counters.duplicates as f64,
-    );
+    out.sample("celadon_events_duplicate_total", &[], m.duplicates as f64);
     out.header(
         "celadon_events_dropped_total",
         "counter",
         "Payloads dropped because ingestion fell behind",
     );
-    out.sample("celadon_events_dropped_total", &[], outside.dropped as f64);
+    out.sample("celadon_events_dropped_total", &[], dropped as f64);
     out.header(
         "celadon_broker_connected",
         "gauge",
@@ -251,52 +219,39 @@ pub fn text(model: &Model, outside: Outside) -> String {
     out.sample(
         "celadon_broker_connected",
         &[],
-        if outside.broker_connected { 1.0 } else { 0.0 },
+        if m.broker_connected { 1.0 } else { 0.0 },
     );
     out.header(
         "celadon_broker_gaps_total",
         "counter",
         "Times the event stream was interrupted",
     );
-    out.sample("celadon_broker_gaps_total", &[], model.gaps.len() as f64);
+    out.sample("celadon_broker_gaps_total", &[], m.gaps as f64);
     out.header("celadon_model_tasks", "gauge", "Tasks retained");
-    out.sample("celadon_model_tasks", &[], model.tasks.len() as f64);
+    out.sample("celadon_model_tasks", &[], m.tasks as f64);
     out.header(
         "celadon_model_bytes",
         "gauge",
         "Measured heap size of the model",
     );
-    out.sample("celadon_model_bytes", &[], model.heap_bytes() as f64);
+    out.sample("celadon_model_bytes", &[], m.bytes as f64);
     out.header("celadon_model_max_tasks", "gauge", "--max-tasks");
-    out.sample(
-        "celadon_model_max_tasks",
-        &[],
-        model.tasks.limits().max_tasks as f64,
-    );
+    out.sample("celadon_model_max_tasks", &[], m.max_tasks as f64);
     out.header(
         "celadon_model_max_bytes",
         "gauge",
         "--max-memory (0: no byte budget)",
     );
-    let max_bytes = model.tasks.limits().max_bytes;
     out.sample(
         "celadon_model_max_bytes",
         &[],
-        if max_bytes == usize::MAX {
-            0.0
-        } else {
-            max_bytes as f64
-        },
+        m.max_bytes.map_or(0.0, |b| b as f64),
     );
     out.header(
         "celadon_tasks_evicted_total",
         "counter",
         "Tasks evicted to stay within the limits",
     );
-    out.sample(
-        "celadon_tasks_evicted_total",
-        &[],
-        model.tasks.evicted_total() as f64,
-    );
+    out.sample("celadon_tasks_evicted_total", &[], m.evicted as f64);
     out.text
 }

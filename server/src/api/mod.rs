@@ -6,7 +6,6 @@ mod bulk;
 mod control;
 mod error;
 pub mod guard;
-pub mod json;
 pub mod metrics;
 mod params;
 mod queues;
@@ -111,7 +110,7 @@ fn page_context(state: StateHandle) -> impl Fn() + Clone + Send + Sync + 'static
         let state = state.clone();
         provide_context(SnapshotSource::new(move |view| {
             let state = state.clone();
-            Box::pin(async move { state.snapshot(view).await })
+            Box::pin(async move { state.snapshot(view).await.ok() })
         }));
     }
 }

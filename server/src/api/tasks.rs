@@ -1,27 +1,37 @@
 //! `/api/tasks`, `/api/task/info/<id>`, `/api/task/types`: Flower's read API
 //! for tasks, with its parameters and shapes.
 
+use std::collections::HashSet;
+
+use app::wire::rest;
 use axum::{
     extract::{Path, RawQuery, State},
     Json,
 };
 use chrono::{Local, NaiveDateTime, TimeZone};
+use serde::{ser::SerializeMap, Serialize, Serializer};
 
-use super::{
-    error::ApiError,
-    json::{Ordered, TaskJson},
-    params::Params,
-    AppState,
-};
+use super::{error::ApiError, params::Params, AppState};
 use crate::state::{
     key::TaskKey,
-    query::{self, Sort, SortKey, TaskQuery},
+    query::{Sort, SortKey, TaskQuery},
+    read::{MAX_READ_ROWS, MAX_READ_SPAN},
     search,
 };
 
-/// Tasks copied out of the model per owner turn, so that a huge page never
-/// holds up event ingestion.
-const FETCH_CHUNK: usize = 2000;
+/// A JSON object whose keys keep the given order (Flower's `/api/tasks`
+/// is an ordered mapping from task id to task).
+pub struct Ordered<T>(pub Vec<(String, T)>);
+
+impl<T: Serialize> Serialize for Ordered<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
 
 /// Flower's `received_start`/`received_end`: local time, to the minute.
 fn local_minute(name: &'static str, value: &str) -> Result<f64, ApiError> {
@@ -78,36 +88,37 @@ pub fn parse_query(params: &Params) -> Result<TaskQuery, ApiError> {
     Ok(q)
 }
 
+/// Flower's listing, read from the model a bounded page at a time (each
+/// page continues from the last one's cursor, so a listing of every task
+/// never holds up event ingestion for long). A task whose place in the
+/// order moved between pages is listed once.
 pub async fn list(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Ordered<TaskJson>>, ApiError> {
+) -> Result<Json<Ordered<rest::Task>>, ApiError> {
     let params = Params::parse(raw.as_deref());
-    let query = parse_query(&params)?;
-    let keys = app
-        .state
-        .read(move |model| {
-            query::page(model, &query)
-                .iter()
-                .filter_map(|s| model.tasks.at(*s).map(|t| t.key))
-                .collect::<Vec<TaskKey>>()
-        })
-        .await
-        .ok_or(ApiError::ShuttingDown)?;
-    let mut out = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(FETCH_CHUNK) {
-        let chunk = chunk.to_vec();
-        let rows = app
-            .state
-            .read(move |model| {
-                chunk
-                    .iter()
-                    .filter_map(|k| model.tasks.get(*k).map(|t| TaskJson::of(model, t)))
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .ok_or(ApiError::ShuttingDown)?;
-        out.extend(rows.into_iter().map(|t| (t.uuid.clone(), t)));
+    let mut query = parse_query(&params)?;
+    let mut skip = std::mem::take(&mut query.offset);
+    let mut left = query.limit.take().unwrap_or(usize::MAX);
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    while left > 0 {
+        // Skip ahead in reads of at most MAX_READ_SPAN, then take.
+        let take = left.min(MAX_READ_ROWS);
+        let skip_now = skip.min(MAX_READ_SPAN - take);
+        let take = if skip > skip_now { 0 } else { take };
+        let page = app.state.task_list(query.clone(), skip_now, take).await?;
+        skip -= skip_now;
+        left -= page.rows.len();
+        for row in page.rows {
+            if seen.insert(row.uuid.clone()) {
+                out.push((row.uuid.clone(), row));
+            }
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
     }
     Ok(Json(Ordered(out)))
 }
@@ -115,30 +126,14 @@ pub async fn list(
 pub async fn info(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<TaskJson>, ApiError> {
-    let key = TaskKey::of(&id);
-    let task = app
-        .state
-        .read(move |model| model.tasks.get(key).map(|t| TaskJson::of(model, t)))
-        .await
-        .ok_or(ApiError::ShuttingDown)?;
+) -> Result<Json<rest::Task>, ApiError> {
+    let task = app.state.task(TaskKey::of(&id)).await?;
     task.map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("Unknown task '{id}'")))
 }
 
-pub async fn types(State(app): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut names = app
-        .state
-        .read(|model| {
-            model
-                .types
-                .keys()
-                .filter(|s| !s.is_none())
-                .map(|s| model.symbols.text(*s).to_string())
-                .collect::<Vec<_>>()
-        })
-        .await
-        .ok_or(ApiError::ShuttingDown)?;
-    names.sort();
-    Ok(Json(serde_json::json!({ "task-types": names })))
+pub async fn types(State(app): State<AppState>) -> Result<Json<rest::TaskTypes>, ApiError> {
+    Ok(Json(rest::TaskTypes {
+        task_types: app.state.task_types().await?,
+    }))
 }

@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 use super::AppState;
-use crate::control::inspector;
+use crate::poll::inspector;
 
 /// Largest message a browser may send; its messages are tiny.
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
@@ -71,7 +71,7 @@ async fn serve(socket: WebSocket, app: AppState) {
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientMsg>(&text) {
                     Ok(ClientMsg::Subscribe { view }) => {
-                        let Some(updates) = app.state.subscribe(view.clone()).await else { break };
+                        let Ok(updates) = app.state.subscribe(view.clone()).await else { break };
                         if matches!(view, View::Worker { .. }) {
                             refresh.reset_immediately();
                         }
@@ -105,7 +105,7 @@ async fn serve(socket: WebSocket, app: AppState) {
                 // behind): start over with a fresh snapshot.
                 None => {
                     let Some((view, _)) = current.take() else { continue };
-                    let Some(updates) = app.state.subscribe(view.clone()).await else { break };
+                    let Ok(updates) = app.state.subscribe(view.clone()).await else { break };
                     current = Some((view, updates));
                 }
             },

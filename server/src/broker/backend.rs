@@ -1,25 +1,13 @@
 //! The Redis result backend (PROTOCOL.md §7): `celery-task-meta-<id>` holds
-//! each task's last stored state. After the event stream was interrupted,
-//! and periodically for tasks that have sent no event in a while, celadon
-//! reads these for every unfinished task and lets the model catch up, so a
-//! lost `task-succeeded` does not leave a task "STARTED" forever.
-
-use std::time::Duration;
+//! each task's last stored state: its decoding, and the reads of it. After
+//! the event stream was interrupted, and periodically for tasks that have
+//! sent no event in a while, `poll::reconcile` reads these for every
+//! unfinished task and lets the model catch up, so a lost `task-succeeded`
+//! does not leave a task "STARTED" forever. IO and pure decoding only.
 
 use redis::AsyncCommands;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
-
-use super::{url::BrokerUrl, BrokerLink, LinkState};
-use crate::{clock, state::owner::StateHandle};
-
-/// How often tasks without news are checked against the backend.
-pub const STUCK_CHECK_INTERVAL: Duration = Duration::from_secs(300);
-
-/// A task unfinished and silent for this long is checked.
-pub const STUCK_AFTER: Duration = Duration::from_secs(60);
 
 /// Keys fetched per MGET.
 const BATCH: usize = 500;
@@ -83,86 +71,6 @@ pub async fn fetch(
         }
     }
     Ok(found)
-}
-
-/// Reconciles tasks when the event stream comes back after a gap, and
-/// tasks silent for [`STUCK_AFTER`] every [`STUCK_CHECK_INTERVAL`].
-pub async fn run(
-    backend: BrokerUrl,
-    state: StateHandle,
-    mut link: watch::Receiver<BrokerLink>,
-    cancel: CancellationToken,
-) {
-    let mut was_connected = link.borrow().state == LinkState::Connected;
-    let mut had_gap = false;
-    let mut stuck = tokio::time::interval(STUCK_CHECK_INTERVAL);
-    stuck.tick().await;
-    loop {
-        let silent_for = tokio::select! {
-            () = cancel.cancelled() => return,
-            changed = link.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                let connected = link.borrow_and_update().state == LinkState::Connected;
-                had_gap |= was_connected && !connected;
-                let reconnected = connected && !was_connected && had_gap;
-                was_connected = connected;
-                if !reconnected {
-                    continue;
-                }
-                had_gap = false;
-                0.0
-            }
-            _ = stuck.tick() => STUCK_AFTER.as_secs_f64(),
-        };
-        if let Err(error) = reconcile(&backend, &state, silent_for).await {
-            tracing::warn!(%error, "could not read the result backend to reconcile tasks");
-        }
-    }
-}
-
-async fn reconcile(
-    backend: &BrokerUrl,
-    state: &StateHandle,
-    silent_for: f64,
-) -> redis::RedisResult<()> {
-    let cutoff = clock::now() - silent_for;
-    let Some(ids) = state
-        .read(move |m| {
-            m.tasks
-                .iter()
-                .filter(|t| {
-                    !t.state.is_finished()
-                        && (t.times.timestamp.is_nan() || t.times.timestamp <= cutoff)
-                })
-                .filter_map(|t| m.id_text(t.key).map(|id| (t.key, id)))
-                .collect::<Vec<_>>()
-        })
-        .await
-    else {
-        return Ok(());
-    };
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let client = redis::Client::open(backend.connection_info()?)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let texts: Vec<String> = ids.iter().map(|(_, id)| id.clone()).collect();
-    let found = fetch(&mut conn, &texts).await?;
-    let keys: std::collections::HashMap<&str, crate::state::key::TaskKey> =
-        ids.iter().map(|(k, id)| (id.as_str(), *k)).collect();
-    let found: Vec<_> = found
-        .into_iter()
-        .filter_map(|(id, meta)| keys.get(id.as_str()).map(|k| (*k, meta)))
-        .collect();
-    tracing::info!(
-        checked = ids.len(),
-        found = found.len(),
-        "reconciled unfinished tasks with the result backend"
-    );
-    state.reconcile(found).await;
-    Ok(())
 }
 
 #[cfg(test)]

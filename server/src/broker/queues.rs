@@ -1,23 +1,15 @@
 //! Queue depths, measured as kombu and Flower measure them (PROTOCOL.md
 //! §6.7): the sum of `LLEN` over a queue's priority lists, pipelined. The
-//! queues are every one the model knows (from events and `active_queues`)
-//! plus those in kombu's binding tables, so a queue that no worker consumes
-//! is still measured; that is the queue that fills up.
+//! queues to measure are every one the model knows (from events and
+//! `active_queues`) plus those [`discover`] finds in kombu's binding
+//! tables, so a queue that no worker consumes is still measured; that is
+//! the queue that fills up. IO only; `poll::depths` runs it.
 
-use std::{collections::BTreeSet, time::Duration};
+use std::collections::BTreeSet;
 
 use redis::AsyncCommands;
-use tokio_util::sync::CancellationToken;
 
-use super::{naming::Naming, url::BrokerUrl};
-use crate::{clock, state::owner::StateHandle};
-
-/// How often depths are measured.
-pub const DEPTH_INTERVAL: Duration = Duration::from_secs(2);
-
-/// How often the binding tables are scanned for queues. SCAN walks the
-/// whole keyspace of the db, so not every round.
-pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(30);
+use super::naming::Naming;
 
 /// Above this many unacknowledged messages only their total is measured:
 /// the breakdown by queue reads every held envelope (`HVALS unacked`),
@@ -118,64 +110,4 @@ pub async fn measure(
         .zip(lengths.chunks(steps))
         .map(|(q, l)| (q.clone(), l.to_vec()))
         .collect())
-}
-
-pub async fn run(url: BrokerUrl, naming: Naming, state: StateHandle, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(DEPTH_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
-    let mut declared = BTreeSet::new();
-    let mut last_discovery: Option<tokio::time::Instant> = None;
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        if conn.is_none() {
-            conn = match url.connection_info().and_then(redis::Client::open) {
-                Ok(client) => client.get_multiplexed_async_connection().await.ok(),
-                Err(_) => None,
-            };
-        }
-        let Some(c) = conn.as_mut() else { continue };
-        if last_discovery.is_none_or(|t| t.elapsed() >= DISCOVERY_INTERVAL) {
-            match discover(c, &naming).await {
-                Ok(found) => {
-                    declared = found;
-                    last_discovery = Some(tokio::time::Instant::now());
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "queue discovery failed");
-                    conn = None;
-                    continue;
-                }
-            }
-        }
-        let Some(known) = state.read(|m| m.queues.names()).await else {
-            return;
-        };
-        let all: Vec<String> = declared
-            .iter()
-            .cloned()
-            .chain(known)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let measured = match measure(c, &naming, &all).await {
-            Ok(depths) => measure_unacked(c, &naming).await.map(|u| (depths, u)),
-            Err(error) => Err(error),
-        };
-        match measured {
-            Ok((depths, unacked)) => {
-                let declared = declared.iter().cloned().collect();
-                state
-                    .record_queue_depths(clock::now(), declared, depths, Some(unacked))
-                    .await;
-            }
-            Err(error) => {
-                tracing::debug!(%error, "queue depths not measured");
-                conn = None;
-            }
-        }
-    }
 }

@@ -256,7 +256,8 @@ mod tests {
         let mut model = crate::state::Model::new(crate::state::ModelConfig::default());
         assert!(model.ingest(raw.as_bytes(), 1795274093.0).is_empty());
         let key = crate::state::key::TaskKey::of("cee29735-4451-42a3-9c87-0eaa10bdb1fe");
-        let task = model.tasks.get(key).expect("the task is known");
-        assert_eq!(model.symbols.text(task.name), "tasks.add");
+        let task = model.rest_task(key).expect("the task is known");
+        assert_eq!(task.name.as_deref(), Some("tasks.add"));
+        assert_eq!(task.state, "PENDING");
     }
 }

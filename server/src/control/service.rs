@@ -18,7 +18,7 @@ use super::{
 use crate::{
     broker::{backend, naming::Naming, url::BrokerUrl},
     clock,
-    state::{key::TaskKey, owner::StateHandle, text::Field},
+    state::{key::TaskKey, owner::StateHandle},
 };
 
 /// `unacked` entries read per HSCAN step while looking for a task.
@@ -134,24 +134,15 @@ impl Control {
 
     /// Workers the model believes online.
     pub async fn online_workers(&self) -> Vec<String> {
-        let now = clock::now();
         self.state
-            .read(move |model| {
-                model
-                    .workers
-                    .iter()
-                    .filter(|w| w.online && w.alive_at(now))
-                    .map(|w| w.hostname.clone())
-                    .collect()
-            })
+            .online_workers(clock::now())
             .await
             .unwrap_or_default()
     }
 
     pub async fn knows_worker(&self, name: &str) -> bool {
-        let name = name.to_string();
         self.state
-            .read(move |model| model.workers.get(&name).is_some())
+            .knows_worker(name.to_string())
             .await
             .unwrap_or(false)
     }
@@ -211,20 +202,10 @@ impl Control {
         let key = TaskKey::of(id);
         let known = self
             .state
-            .read(move |model| {
-                model.tasks.get(key).map(|t| {
-                    let text = |f| t.text.get(f).map(str::to_string);
-                    let sym = |s| Some(model.symbols.text(s).to_string()).filter(|s| !s.is_empty());
-                    (
-                        sym(t.name),
-                        sym(t.routing_key).or_else(|| sym(t.queue)),
-                        text(Field::Args),
-                        text(Field::Kwargs),
-                    )
-                })
-            })
+            .retry_seed(key)
             .await
-            .ok_or(ControlError::ShuttingDown)?;
+            .map_err(|_| ControlError::ShuttingDown)?
+            .map(|seed| (seed.name, seed.queue, seed.args_repr, seed.kwargs_repr));
         let from_model = |mut o: Original| {
             if let Some((name, queue, _, _)) = &known {
                 o.name = o.name.or_else(|| name.clone());

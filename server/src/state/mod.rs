@@ -14,6 +14,8 @@ pub mod metrics;
 pub mod owner;
 pub mod query;
 pub mod queues;
+pub mod read;
+pub mod rest;
 pub mod search;
 pub mod series;
 pub mod stats;
@@ -198,41 +200,41 @@ const MAX_GAPS: usize = 100;
 
 #[derive(Debug)]
 pub struct Model {
-    pub workers: Workers,
-    pub tasks: TaskStore,
-    pub symbols: Symbols,
+    workers: Workers,
+    tasks: TaskStore,
+    symbols: Symbols,
     custom_states: Vec<Box<str>>,
     /// The receiver's Lamport clock (Celery's `EventReceiver.clock`).
     clock: u64,
     pending_children: HashMap<TaskKey, Vec<TaskKey>>,
-    pub types: HashMap<Sym, TypeStats>,
-    pub throughput: Throughput,
-    pub metrics: Metrics,
-    pub counters: Counters,
-    pub gaps: Vec<Gap>,
+    types: HashMap<Sym, TypeStats>,
+    throughput: Throughput,
+    metrics: Metrics,
+    counters: Counters,
+    gaps: Vec<Gap>,
     /// Whether the event stream is connected now.
-    pub broker_connected: bool,
-    pub queues: Queues,
+    broker_connected: bool,
+    queues: Queues,
     /// Queue names from `task-sent` events, as symbols, to note each once.
     queue_syms: HashSet<Sym>,
     /// Replies to inspections, by worker and method, with when they came.
-    pub inspected: BTreeMap<String, BTreeMap<String, (serde_json::Value, f64)>>,
+    inspected: BTreeMap<String, BTreeMap<String, (serde_json::Value, f64)>>,
     /// Bumped whenever `inspected` changes, so views know when to look.
-    pub inspect_version: u64,
+    inspect_version: u64,
     /// Workers that came online since the owner last looked, to inspect.
-    pub joined: Vec<String>,
+    joined: Vec<String>,
     /// Bumped whenever any task changes; views compare it.
-    pub task_version: u64,
+    task_version: u64,
     /// The interned type names of Celery's task events, by kind, and the
     /// one name every custom event is counted under.
     kind_syms: [Sym; TaskEventKind::COUNT],
     custom_sym: Sym,
     /// Retries made from celadon, both ways.
-    pub retry_links: links::RetryLinks,
+    retry_links: links::RetryLinks,
     /// Outcomes over time for the charts: the cluster, each name, each worker.
-    pub series: series::SeriesSet,
+    series: series::SeriesSet,
     /// Bumped whenever the charts' current second moves.
-    pub series_version: u64,
+    series_version: u64,
     series_second: u64,
     /// Decodes payloads, kept between them: its body buffer (a fresh
     /// buffer of ~10 KB for each was among the owner's larger allocations)
@@ -638,6 +640,35 @@ impl Model {
         }
     }
 
+    /// Workers that came online since the last call, to inspect.
+    pub fn take_joined(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.joined)
+    }
+
+    /// Workers whose rows changed since the last call.
+    pub fn take_changed_workers(&mut self) -> std::collections::BTreeSet<String> {
+        self.workers.take_changed()
+    }
+
+    /// Measured queue depths, the queues seen in kombu's binding tables, and
+    /// the messages held unacknowledged, at `at`.
+    pub fn record_queue_depths(
+        &mut self,
+        at: f64,
+        declared: &[String],
+        depths: Vec<(String, Vec<u64>)>,
+        unacked: Option<crate::broker::queues::Unacked>,
+    ) {
+        for name in declared {
+            self.queues.note_declared(name);
+        }
+        self.queues.record(at, depths);
+        if let Some(unacked) = unacked {
+            self.queues
+                .record_unacked(unacked.total, unacked.by_routing_key);
+        }
+    }
+
     /// Replies to an inspection `method`, received at `at`.
     pub fn record_inspection(
         &mut self,
@@ -695,15 +726,6 @@ impl Model {
             self.gaps.remove(0);
         }
         self.gaps.push(Gap { from, to });
-    }
-
-    /// Tasks not finished, for reconciliation after a gap.
-    pub fn unfinished(&self) -> Vec<TaskKey> {
-        self.tasks
-            .iter()
-            .filter(|t| !t.state.is_finished())
-            .map(|t| t.key)
-            .collect()
     }
 
     /// The id of a related task (parent, root, child): its uuid, else the
@@ -816,8 +838,8 @@ impl Model {
             };
             Some(format!("{kind}({})", args.join(", ")))
         };
-        let result_text =
-            (kind == TaskEventKind::Succeeded).then(|| crate::pyrepr::from_json(&meta.result).py_repr());
+        let result_text = (kind == TaskEventKind::Succeeded)
+            .then(|| crate::pyrepr::from_json(&meta.result).py_repr());
         let exception = matches!(kind, TaskEventKind::Failed | TaskEventKind::Retried)
             .then(|| exc_message(&meta.result))
             .flatten();

@@ -117,6 +117,27 @@ pub struct TaskQuery {
     pub sort: Sort,
     pub offset: usize,
     pub limit: Option<usize>,
+    /// Only the tasks after this one in the query's order: where a listing
+    /// read in several pages continues (see [`listing`]).
+    pub after: Option<Cursor>,
+}
+
+/// A place in a query's order: the sort value and id of the last task of a
+/// page. Opaque; it comes from [`listing`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cursor {
+    value: Value,
+    key: TaskKey,
+}
+
+/// One page of a listing read in several pages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listing {
+    /// Store slots, in page order.
+    pub slots: Vec<u32>,
+    /// Where the next page starts; `None` when this page was the last
+    /// (it found fewer than `offset + limit` tasks).
+    pub next: Option<Cursor>,
 }
 
 /// One page of a query.
@@ -530,12 +551,31 @@ pub fn page(model: &Model, q: &TaskQuery) -> Vec<u32> {
     let Some(mut pass) = Pass::new(model, q) else {
         return Vec::new();
     };
-    let bounds = block_bounds(&model.tasks.cols, q.sort.key).filter(|_| q.sort.descending);
-    match (bounds, pass.want) {
-        (Some(bounds), Some(_)) => pass.newest_blocks(bounds),
-        _ => pass.every_block(),
-    }
+    pass.pick_blocks();
     pass.into_slots()
+}
+
+/// A page that may continue after its last task: [`page`], plus the place
+/// where the next page starts. Reading a long listing as pages of `limit`
+/// from successive cursors visits each task once, in order, and holds at
+/// most `offset + limit` entries at a time, however long the listing: the
+/// work of one read stays bounded.
+pub fn listing(model: &Model, q: &TaskQuery) -> Listing {
+    let Some(mut pass) = Pass::new(model, q) else {
+        return Listing {
+            slots: Vec::new(),
+            next: None,
+        };
+    };
+    pass.pick_blocks();
+    let full = pass.full();
+    let mut sorted = pass.heap.into_sorted_vec();
+    let next = sorted.last().filter(|_| full).map(|last| Cursor {
+        value: last.value.clone(),
+        key: last.key,
+    });
+    let slots = sorted.drain(..).skip(q.offset).map(|r| r.slot).collect();
+    Listing { slots, next }
 }
 
 /// One query's pass over the slots: its compiled filters, and the best
@@ -557,6 +597,8 @@ struct Pass<'a> {
     want: Option<usize>,
     heap: BinaryHeap<Ranked>,
     filtered: usize,
+    /// The query's cursor as an entry: only entries after it are kept.
+    after: Option<Ranked>,
 }
 
 impl<'a> Pass<'a> {
@@ -600,7 +642,33 @@ impl<'a> Pass<'a> {
             want: q.limit.map(|l| q.offset.saturating_add(l)),
             heap: BinaryHeap::new(),
             filtered: 0,
+            after: q.after.as_ref().map(|c| Ranked {
+                value: c.value.clone(),
+                key: c.key,
+                slot: 0,
+                descending: q.sort.descending,
+            }),
         })
+    }
+
+    /// The blocks a page without a count needs: for a limited newest-first
+    /// page by a time column, those that can reach it; else every one.
+    fn pick_blocks(&mut self) {
+        let (model, q) = (self.model, self.q);
+        let bounds = block_bounds(&model.tasks.cols, q.sort.key).filter(|_| q.sort.descending);
+        match (bounds, self.want) {
+            (Some(bounds), Some(_)) => self.newest_blocks(bounds),
+            _ => self.every_block(),
+        }
+    }
+
+    /// Keeps `ranked` if it comes after the cursor and belongs among the
+    /// best `want`.
+    fn offer(&mut self, ranked: Ranked) {
+        if self.after.as_ref().is_some_and(|after| ranked <= *after) {
+            return;
+        }
+        offer(&mut self.heap, self.want, ranked);
     }
 
     /// Whether the page holds all the entries it needs.
@@ -755,7 +823,7 @@ impl<'a> Pass<'a> {
                     key: task.key,
                     ..best_case
                 };
-                offer(&mut self.heap, self.want, ranked);
+                self.offer(ranked);
             }
             return;
         }
@@ -780,7 +848,7 @@ impl<'a> Pass<'a> {
             slot: slot as u32,
             descending: q.sort.descending,
         };
-        offer(&mut self.heap, self.want, ranked);
+        self.offer(ranked);
     }
 }
 
@@ -1010,7 +1078,33 @@ mod tests {
                     assert_eq!(counted.slots, want, "{q:?}");
                     assert_eq!(counted.filtered, whole.filtered, "{q:?}");
                     assert_eq!(page(model, &q), want, "{q:?}");
+                    assert_eq!(walk(model, &q, 7), want, "{q:?} in pages of 7");
                 }
+            }
+        }
+    }
+
+    /// `q`'s tasks read as a listing in pages of `step` from successive
+    /// cursors: the first page skips `q.offset`.
+    fn walk(model: &Model, q: &TaskQuery, step: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut left = q.limit.unwrap_or(usize::MAX);
+        let mut q = TaskQuery {
+            limit: Some(step.min(left)),
+            ..q.clone()
+        };
+        loop {
+            let page = listing(model, &q);
+            assert!(page.slots.len() <= step);
+            left -= page.slots.len();
+            out.extend(page.slots);
+            match page.next {
+                Some(next) if left > 0 => {
+                    q.after = Some(next);
+                    q.offset = 0;
+                    q.limit = Some(step.min(left));
+                }
+                _ => return out,
             }
         }
     }

@@ -366,7 +366,11 @@ mod tests {
                 120,
                 "{window:?}"
             );
-            assert_eq!(total(&w, window, now, TaskEventKind::Failed), 1, "{window:?}");
+            assert_eq!(
+                total(&w, window, now, TaskEventKind::Failed),
+                1,
+                "{window:?}"
+            );
         }
     }
 
@@ -377,7 +381,10 @@ mod tests {
         w.add(t0, TaskEventKind::Succeeded);
         let later = t0 + 2.0 * 3600.0;
         w.advance(later);
-        assert_eq!(total(&w, Window::FiveMinutes, later, TaskEventKind::Succeeded), 0);
+        assert_eq!(
+            total(&w, Window::FiveMinutes, later, TaskEventKind::Succeeded),
+            0
+        );
         assert_eq!(total(&w, Window::Hour, later, TaskEventKind::Succeeded), 0);
         assert_eq!(total(&w, Window::Day, later, TaskEventKind::Succeeded), 1);
         assert_eq!(total(&w, Window::Week, later, TaskEventKind::Succeeded), 1);
@@ -414,10 +421,16 @@ mod tests {
         set.add(t, TaskEventKind::Succeeded, Sym(10 + 1), Sym(10 + 2));
         set.add(t, TaskEventKind::Sent, Sym(10 + 1), Sym::NONE);
         let task = set.get(Filter::Task(Sym(10 + 1))).unwrap();
-        assert_eq!(total(task, Window::FiveMinutes, t, TaskEventKind::Succeeded), 1);
+        assert_eq!(
+            total(task, Window::FiveMinutes, t, TaskEventKind::Succeeded),
+            1
+        );
         assert_eq!(total(task, Window::FiveMinutes, t, TaskEventKind::Sent), 1);
         let worker = set.get(Filter::Worker(Sym(10 + 2))).unwrap();
-        assert_eq!(total(worker, Window::FiveMinutes, t, TaskEventKind::Sent), 0);
+        assert_eq!(
+            total(worker, Window::FiveMinutes, t, TaskEventKind::Sent),
+            0
+        );
         assert!(set.get(Filter::Worker(Sym(10 + 9))).is_none());
         for i in 0..(MAX_KEYS as u32 + 10) {
             set.add(t, TaskEventKind::Received, Sym(10 + 100 + i), Sym::NONE);

@@ -28,7 +28,7 @@ fn fixture_event(name: &str) -> Value {
 }
 
 /// A kombu envelope around `body` (an event or a list), as workers send.
-fn envelope(body: &Value) -> Vec<u8> {
+pub(crate) fn envelope(body: &Value) -> Vec<u8> {
     let b64 = base64::engine::general_purpose::STANDARD.encode(body.to_string());
     json!({
         "body": b64, "content-encoding": "utf-8", "content-type": "application/json",
@@ -41,7 +41,7 @@ fn envelope(body: &Value) -> Vec<u8> {
     .into_bytes()
 }
 
-fn event(kind: &str, uuid: &str, at: f64, extra: Value) -> Value {
+pub(crate) fn event(kind: &str, uuid: &str, at: f64, extra: Value) -> Value {
     let mut e = json!({"type": kind, "uuid": uuid, "hostname": "w1@h", "timestamp": at,
                        "utcoffset": 0.0, "pid": 1, "clock": (at * 10.0) as u64});
     if let (Some(e), Some(extra)) = (e.as_object_mut(), extra.as_object()) {
@@ -52,7 +52,7 @@ fn event(kind: &str, uuid: &str, at: f64, extra: Value) -> Value {
     e
 }
 
-fn ingest(model: &mut Model, events: &[Value], at: f64) {
+pub(crate) fn ingest(model: &mut Model, events: &[Value], at: f64) {
     for e in events {
         assert!(model.ingest(&envelope(e), at).is_empty(), "{e}");
     }
@@ -153,7 +153,10 @@ fn a_duplicate_delivery_changes_nothing_and_is_not_counted_twice() {
         1
     );
     let name = task(&model, ADD_ID).name;
-    assert_eq!(model.types[&name].outcomes[TaskEventKind::Received.index()], 1);
+    assert_eq!(
+        model.types[&name].outcomes[TaskEventKind::Received.index()],
+        1
+    );
     assert_eq!(
         model.counters.events_by_type()["task-received"],
         2,

@@ -7,9 +7,7 @@ use std::collections::BTreeSet;
 
 use foldhash::HashMap;
 
-use super::{
-    stats::Ring,
-};
+use super::stats::Ring;
 use crate::broker::events::{WorkerEvent, WorkerEventKind};
 
 /// Celery's `HEARTBEAT_EXPIRE_WINDOW` (200 %): a worker is offline once
@@ -345,7 +343,9 @@ pub fn finished_per_second(ring: &Ring, now: f64) -> f64 {
     let buckets = ring.window(now - 60.0, now - width);
     let n: u64 = buckets
         .iter()
-        .map(|(_, c)| u64::from(c[TaskEventKind::Succeeded.index()] + c[TaskEventKind::Failed.index()]))
+        .map(|(_, c)| {
+            u64::from(c[TaskEventKind::Succeeded.index()] + c[TaskEventKind::Failed.index()])
+        })
         .sum();
     n as f64 / (buckets.len() as f64 * width).max(1.0)
 }

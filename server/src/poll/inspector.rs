@@ -14,8 +14,11 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::pidbox::{ControlError, Pidbox};
-use crate::{clock, state::owner::StateHandle};
+use crate::{
+    clock,
+    control::pidbox::{ControlError, Pidbox},
+    state::owner::StateHandle,
+};
 
 /// Flower's `Events.events_enable_interval`.
 pub const ENABLE_EVENTS_INTERVAL: Duration = Duration::from_secs(5);

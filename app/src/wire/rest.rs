@@ -1,0 +1,207 @@
+//! The JSON shapes of the read API. They are Flower's (`Task.as_dict()`,
+//! `{"task-types": [...]}`, `/api/workers`' per-worker map, …) so existing
+//! API clients keep working, plus a few fields Flower does not have, always
+//! added, never renamed. Both ends use these types: the server serialises
+//! them, and the browser decodes the ones it reads (a bulk action's dry run
+//! lists tasks in this shape).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One task, as Flower's `/api/task/info` and `/api/tasks` show it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Task {
+    pub uuid: String,
+    pub name: Option<String>,
+    pub state: String,
+    pub received: Option<f64>,
+    pub sent: Option<f64>,
+    pub started: Option<f64>,
+    pub rejected: Option<f64>,
+    pub succeeded: Option<f64>,
+    pub failed: Option<f64>,
+    pub retried: Option<f64>,
+    pub revoked: Option<f64>,
+    pub args: Option<String>,
+    pub kwargs: Option<String>,
+    pub eta: Option<String>,
+    pub expires: Option<String>,
+    pub retries: Option<u32>,
+    pub worker: Option<String>,
+    pub result: Option<String>,
+    pub exception: Option<String>,
+    pub timestamp: Option<f64>,
+    pub runtime: Option<f64>,
+    pub traceback: Option<String>,
+    pub exchange: Option<String>,
+    pub routing_key: Option<String>,
+    pub clock: u64,
+    pub client: Option<String>,
+    pub root: Option<String>,
+    pub root_id: Option<String>,
+    pub parent: Option<String>,
+    pub parent_id: Option<String>,
+    pub children: Vec<String>,
+    /// celadon: the queue named by `task-sent`.
+    pub queue: Option<String>,
+    /// celadon: for revoked tasks, whether the revoke terminated it, and by
+    /// which signal; or whether it had expired.
+    pub terminated: Option<bool>,
+    pub signum: Option<i32>,
+    pub expired: Option<bool>,
+    /// celadon: the task this one re-sent (a retry from celadon), and the
+    /// tasks that re-sent this one.
+    pub retry_of: Option<String>,
+    pub retried_as: Vec<String>,
+}
+
+/// `/api/task/types`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct TaskTypes {
+    #[serde(rename = "task-types")]
+    pub task_types: Vec<String>,
+}
+
+/// What a worker's events say, under `events` in `/api/workers`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct WorkerEvents {
+    pub status: bool,
+    pub active: Option<u64>,
+    pub processed: Option<u64>,
+    pub loadavg: Option<[f64; 3]>,
+    pub pid: Option<u32>,
+    pub freq: f64,
+    pub sw_ident: Option<String>,
+    pub sw_ver: Option<String>,
+    pub sw_sys: Option<String>,
+    pub utcoffset: Option<f64>,
+    pub last_heartbeat: Option<f64>,
+    pub offline_since: Option<f64>,
+    /// Task events it sent, by type (only the types it sent).
+    pub task_events: BTreeMap<String, u64>,
+}
+
+/// One worker in `/api/workers`: Flower's keys (`stats`, `active_queues`,
+/// `registered`, `conf`, …: each the worker's last reply to that
+/// inspection) and `timestamp` (of the latest reply), plus `events`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Worker {
+    #[serde(flatten)]
+    pub inspected: BTreeMap<String, serde_json::Value>,
+    pub timestamp: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<WorkerEvents>,
+}
+
+/// `/api/queues/length`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct QueueLengths {
+    pub active_queues: Vec<QueueLength>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct QueueLength {
+    pub name: String,
+    pub messages: u64,
+    /// celadon: messages per priority step (0, 3, 6, 9 by default).
+    pub priorities: Vec<u64>,
+    /// celadon: workers consuming the queue.
+    pub consumers: Vec<String>,
+    /// celadon: when the depth was measured (unix seconds).
+    pub measured_at: Option<f64>,
+}
+
+/// `/api/stats`: what celadon itself holds and has seen.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub model: ModelStats,
+    pub events: EventStats,
+    pub broker_connected: bool,
+    /// Times when events may have been lost (the broker connection was down).
+    pub gaps: Vec<Gap>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ModelStats {
+    pub tasks: usize,
+    pub workers: usize,
+    pub queues: usize,
+    /// Measured heap bytes of the whole model.
+    pub bytes: usize,
+    /// Fixed bytes per retained task, before its text.
+    pub bytes_per_task_fixed: usize,
+    pub max_tasks: usize,
+    /// `null` when there is no byte budget.
+    pub max_bytes: Option<usize>,
+    pub evicted: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct EventStats {
+    pub by_type: BTreeMap<String, u64>,
+    pub undecodable: u64,
+    pub duplicates: u64,
+    /// Payloads the reader dropped because ingestion fell behind.
+    pub dropped: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
+pub struct Gap {
+    pub from: f64,
+    pub to: Option<f64>,
+}
+
+/// One row of `/api/stats/types`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct TaskTypeStats {
+    pub name: String,
+    /// Retained tasks by state.
+    pub states: BTreeMap<String, u64>,
+    /// Every task seen since start, by outcome (sent, received, started,
+    /// succeeded, failed, retried, revoked, rejected).
+    pub totals: BTreeMap<String, u64>,
+    /// succeeded / (succeeded + failed), over all tasks seen.
+    pub success_rate: Option<f64>,
+    pub runtime: Runtime,
+    pub last_failure: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Runtime {
+    pub count: u64,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// `/api/stats/throughput`: outcomes per time bucket.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Throughput {
+    pub window: String,
+    pub bucket_seconds: u32,
+    pub task: Option<String>,
+    pub worker: Option<String>,
+    /// Start of each bucket, Unix seconds.
+    pub times: Vec<f64>,
+    /// Per outcome (`sent`, `received`, `started`, `succeeded`, `failed`,
+    /// `retried`, `revoked`, `rejected`): one count per bucket.
+    pub counts: BTreeMap<String, Vec<u32>>,
+    pub totals: BTreeMap<String, u64>,
+    /// The cluster's workers online per bucket (the most seen in it),
+    /// whatever the filter.
+    pub workers_online: Vec<u32>,
+    /// The cluster's p95 queue wait per bucket in seconds (task-sent to
+    /// task-started, ETA tasks left out); `null` where none started.
+    pub wait_p95: Vec<Option<f64>>,
+}
+
+/// Every error answer of the API: `{"error": "…"}`; when workers refused a
+/// command, also what each said.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ErrorAnswer {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub replies: BTreeMap<String, super::control::WorkerReply>,
+}

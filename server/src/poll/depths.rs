@@ -1,0 +1,84 @@
+//! Measures every known queue's depth (`broker::queues`) every
+//! [`DEPTH_INTERVAL`] and hands the figures to the model. The queues are
+//! those the model knows plus those found in kombu's binding tables.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    broker::{
+        naming::Naming,
+        queues::{discover, measure, measure_unacked},
+        url::BrokerUrl,
+    },
+    clock,
+    state::owner::StateHandle,
+};
+
+/// How often depths are measured.
+pub const DEPTH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How often the binding tables are scanned for queues. SCAN walks the
+/// whole keyspace of the db, so not every round.
+pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(30);
+
+pub async fn run(url: BrokerUrl, naming: Naming, state: StateHandle, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(DEPTH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let mut declared = BTreeSet::new();
+    let mut last_discovery: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if conn.is_none() {
+            conn = match url.connection_info().and_then(redis::Client::open) {
+                Ok(client) => client.get_multiplexed_async_connection().await.ok(),
+                Err(_) => None,
+            };
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        if last_discovery.is_none_or(|t| t.elapsed() >= DISCOVERY_INTERVAL) {
+            match discover(c, &naming).await {
+                Ok(found) => {
+                    declared = found;
+                    last_discovery = Some(tokio::time::Instant::now());
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "queue discovery failed");
+                    conn = None;
+                    continue;
+                }
+            }
+        }
+        let Ok(known) = state.queue_names().await else {
+            return;
+        };
+        let all: Vec<String> = declared
+            .iter()
+            .cloned()
+            .chain(known)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let measured = match measure(c, &naming, &all).await {
+            Ok(depths) => measure_unacked(c, &naming).await.map(|u| (depths, u)),
+            Err(error) => Err(error),
+        };
+        match measured {
+            Ok((depths, unacked)) => {
+                let declared = declared.iter().cloned().collect();
+                state
+                    .record_queue_depths(clock::now(), declared, depths, Some(unacked))
+                    .await;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "queue depths not measured");
+                conn = None;
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Reconciliation with the result backend: when the event stream comes
+//! back after a gap, and every [`STUCK_CHECK_INTERVAL`] for tasks silent
+//! for [`STUCK_AFTER`], the unfinished tasks' `celery-task-meta-<id>` are
+//! read (`broker::backend`) and handed to the model, so a lost
+//! `task-succeeded` does not leave a task "STARTED" forever.
+
+use std::{collections::HashMap, time::Duration};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    broker::{backend::fetch, url::BrokerUrl, BrokerLink, LinkState},
+    clock,
+    state::{key::TaskKey, owner::StateHandle},
+};
+
+/// How often tasks without news are checked against the backend.
+pub const STUCK_CHECK_INTERVAL: Duration = Duration::from_secs(300);
+
+/// A task unfinished and silent for this long is checked.
+pub const STUCK_AFTER: Duration = Duration::from_secs(60);
+
+pub async fn run(
+    backend: BrokerUrl,
+    state: StateHandle,
+    mut link: watch::Receiver<BrokerLink>,
+    cancel: CancellationToken,
+) {
+    let mut was_connected = link.borrow().state == LinkState::Connected;
+    let mut had_gap = false;
+    let mut stuck = tokio::time::interval(STUCK_CHECK_INTERVAL);
+    stuck.tick().await;
+    loop {
+        let silent_for = tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = link.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let connected = link.borrow_and_update().state == LinkState::Connected;
+                had_gap |= was_connected && !connected;
+                let reconnected = connected && !was_connected && had_gap;
+                was_connected = connected;
+                if !reconnected {
+                    continue;
+                }
+                had_gap = false;
+                0.0
+            }
+            _ = stuck.tick() => STUCK_AFTER.as_secs_f64(),
+        };
+        let round = tokio::select! {
+            () = cancel.cancelled() => return,
+            round = reconcile(&backend, &state, silent_for) => round,
+        };
+        if let Err(error) = round {
+            tracing::warn!(%error, "could not read the result backend to reconcile tasks");
+        }
+    }
+}
+
+/// One round: every unfinished task silent for `silent_for` seconds, read
+/// from the model a bounded batch at a time.
+async fn reconcile(
+    backend: &BrokerUrl,
+    state: &StateHandle,
+    silent_for: f64,
+) -> redis::RedisResult<()> {
+    let cutoff = clock::now() - silent_for;
+    let mut conn = None;
+    let (mut checked, mut found_total) = (0, 0);
+    let mut from = Some(0);
+    while let Some(start) = from {
+        let Ok(batch) = state.unfinished(cutoff, start).await else {
+            return Ok(());
+        };
+        from = batch.next;
+        if batch.tasks.is_empty() {
+            continue;
+        }
+        let conn = match &mut conn {
+            Some(c) => c,
+            None => {
+                let client = redis::Client::open(backend.connection_info()?)?;
+                conn.insert(client.get_multiplexed_async_connection().await?)
+            }
+        };
+        let ids: Vec<String> = batch.tasks.iter().map(|(_, id)| id.clone()).collect();
+        let keys: HashMap<&str, TaskKey> = batch
+            .tasks
+            .iter()
+            .map(|(k, id)| (id.as_str(), *k))
+            .collect();
+        let found: Vec<_> = fetch(conn, &ids)
+            .await?
+            .into_iter()
+            .filter_map(|(id, meta)| keys.get(id.as_str()).map(|k| (*k, meta)))
+            .collect();
+        checked += ids.len();
+        found_total += found.len();
+        state.reconcile(found).await;
+    }
+    if checked > 0 {
+        tracing::info!(
+            checked,
+            found = found_total,
+            "reconciled unfinished tasks with the result backend"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,352 @@
+//! Every question the rest of the server may ask the model: one named
+//! method per question, answered with owned values (wire types where the
+//! answer is an API's shape). The model's fields are private to `state`;
+//! these methods, the views and the subscriptions are the only way out.
+//!
+//! **Each read is bounded.** The owner runs reads between turns of event
+//! ingestion, so a read may do at most one pass over the task columns
+//! (what a Tasks page does at every flush), hold at most
+//! [`MAX_READ_SPAN`] ranked entries, and copy out at most
+//! [`MAX_READ_ROWS`] tasks, or one bounded list (workers, queues, task
+//! types, metric series). A longer answer is read in several reads that
+//! continue from a cursor; formatting and serialising are the caller's.
+
+use std::collections::BTreeMap;
+
+use app::wire::rest;
+
+use super::{
+    key::TaskKey,
+    query::{self, Cursor, TaskQuery},
+    rest::{self as to_rest, SeriesOf},
+    series::Window,
+    stats::PromHistogram,
+    symbols::Sym,
+    text::Field,
+    Model,
+};
+
+/// Tasks one read copies out.
+pub const MAX_READ_ROWS: usize = 1_000;
+
+/// Entries one read ranks (`offset + limit` of one page): a listing that
+/// starts further in skips ahead in several reads.
+pub const MAX_READ_SPAN: usize = 10_000;
+
+/// Unfinished tasks one read hands to reconciliation.
+pub const MAX_UNFINISHED: usize = 10_000;
+
+/// A page of a listing, and where the next one starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskList {
+    pub rows: Vec<rest::Task>,
+    /// `None` when the listing ended within this page.
+    pub next: Option<Cursor>,
+}
+
+/// The tasks a bulk action would touch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matching {
+    /// Every task the query matches.
+    pub count: usize,
+    /// The ids of the first ones, in the query's order.
+    pub ids: Vec<String>,
+    /// The first rows, to show.
+    pub first: Vec<rest::Task>,
+}
+
+/// No worker of that name is known.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("Unknown worker '{0}'")]
+pub struct UnknownWorker(pub String);
+
+/// What a retry needs to know of a task from its events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetrySeed {
+    pub name: Option<String>,
+    /// Its routing key, else its queue.
+    pub queue: Option<String>,
+    /// The reprs of its arguments, as its events gave them.
+    pub args_repr: Option<String>,
+    pub kwargs_repr: Option<String>,
+}
+
+/// Unfinished tasks to reconcile with the result backend.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unfinished {
+    pub tasks: Vec<(TaskKey, String)>,
+    /// The slot to continue from, if the store was not read to its end.
+    pub next: Option<u32>,
+}
+
+/// The series of `/metrics`, labels resolved to text, sorted by label (in
+/// interning order), so the rendering is stable.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricsSample {
+    pub runtime_bounds: Vec<f64>,
+    /// `(worker, type, task)`.
+    pub events: Vec<([String; 3], u64)>,
+    /// `(worker, task)`.
+    pub runtime: Vec<([String; 2], PromHistogram)>,
+    pub prefetch_time: Vec<([String; 2], f64)>,
+    pub prefetched: Vec<([String; 2], i64)>,
+    /// `(worker, online, currently executing)`.
+    pub workers: Vec<(String, bool, Option<u64>)>,
+    pub queue_lengths: Vec<(String, u64)>,
+    pub queue_wait: Vec<(String, PromHistogram)>,
+    pub events_by_type: BTreeMap<String, u64>,
+    pub undecodable: u64,
+    pub duplicates: u64,
+    pub broker_connected: bool,
+    pub gaps: usize,
+    pub tasks: usize,
+    pub bytes: usize,
+    pub max_tasks: usize,
+    /// `None`: no byte budget.
+    pub max_bytes: Option<usize>,
+    pub evicted: u64,
+}
+
+/// Entries of `map` sorted by key, labels resolved by `label`.
+fn sorted<K: Ord + Copy, V: Clone, L, S>(
+    map: &std::collections::HashMap<K, V, S>,
+    label: impl Fn(K) -> L,
+) -> Vec<(L, V)> {
+    let mut v: Vec<_> = map.iter().map(|(k, v)| (*k, v.clone())).collect();
+    v.sort_by_key(|a| a.0);
+    v.into_iter().map(|(k, v)| (label(k), v)).collect()
+}
+
+impl Model {
+    /// One task, as the read API shows it.
+    pub fn rest_task(&self, key: TaskKey) -> Option<rest::Task> {
+        self.tasks.get(key).map(|t| to_rest::task(self, t))
+    }
+
+    /// The page of `q` after `skip` tasks, at most `take` of them
+    /// (`skip + take` at most [`MAX_READ_SPAN`], `take` at most
+    /// [`MAX_READ_ROWS`]: larger asks are cut to those).
+    pub fn task_list(&self, q: &TaskQuery, skip: usize, take: usize) -> TaskList {
+        let take = take.min(MAX_READ_ROWS);
+        let skip = skip.min(MAX_READ_SPAN - take);
+        let q = TaskQuery {
+            offset: skip,
+            limit: Some(take),
+            ..q.clone()
+        };
+        let page = query::listing(self, &q);
+        TaskList {
+            rows: page
+                .slots
+                .iter()
+                .filter_map(|s| self.tasks.at(*s))
+                .map(|t| to_rest::task(self, t))
+                .collect(),
+            next: page.next,
+        }
+    }
+
+    /// How many tasks `q` matches, the ids of the first `ids` and the rows
+    /// of the first `rows` (each at most [`MAX_READ_ROWS`]).
+    pub fn matching(&self, q: &TaskQuery, ids: usize, rows: usize) -> Matching {
+        let (ids, rows) = (ids.min(MAX_READ_ROWS), rows.min(MAX_READ_ROWS));
+        let q = TaskQuery {
+            offset: 0,
+            limit: Some(ids.max(rows)),
+            after: None,
+            ..q.clone()
+        };
+        let page = query::run(self, &q);
+        let tasks: Vec<_> = page
+            .slots
+            .iter()
+            .filter_map(|s| self.tasks.at(*s))
+            .collect();
+        Matching {
+            count: page.filtered,
+            ids: tasks
+                .iter()
+                .take(ids)
+                .filter_map(|t| self.id_text(t.key))
+                .collect(),
+            first: tasks
+                .iter()
+                .take(rows)
+                .map(|t| to_rest::task(self, t))
+                .collect(),
+        }
+    }
+
+    /// Every task type seen, sorted.
+    pub fn task_type_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .types
+            .keys()
+            .filter(|s| !s.is_none())
+            .map(|s| self.symbols.text(*s).to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// `/api/workers`: every worker known from events or inspections, or
+    /// only `name`.
+    pub fn rest_workers(
+        &self,
+        name: Option<&str>,
+    ) -> Result<BTreeMap<String, rest::Worker>, UnknownWorker> {
+        Ok(self
+            .worker_names(name)?
+            .into_iter()
+            .map(|n| {
+                let w = to_rest::worker(self, &n);
+                (n, w)
+            })
+            .collect())
+    }
+
+    /// `/api/workers?status=1`: whether each worker is online.
+    pub fn workers_online(
+        &self,
+        name: Option<&str>,
+    ) -> Result<BTreeMap<String, bool>, UnknownWorker> {
+        Ok(self
+            .worker_names(name)?
+            .into_iter()
+            .map(|n| {
+                let online = self.workers.get(&n).is_some_and(|w| w.online);
+                (n, online)
+            })
+            .collect())
+    }
+
+    fn worker_names(&self, name: Option<&str>) -> Result<Vec<String>, UnknownWorker> {
+        if let Some(n) = name {
+            return if self.workers.get(n).is_some() || self.inspected.contains_key(n) {
+                Ok(vec![n.to_string()])
+            } else {
+                Err(UnknownWorker(n.to_string()))
+            };
+        }
+        let mut names: Vec<String> = self.workers.iter().map(|w| w.hostname.clone()).collect();
+        names.extend(self.inspected.keys().cloned());
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Workers online at `now` (a sign of life within their window).
+    pub fn online_workers(&self, now: f64) -> Vec<String> {
+        self.workers
+            .iter()
+            .filter(|w| w.online && w.alive_at(now))
+            .map(|w| w.hostname.clone())
+            .collect()
+    }
+
+    pub fn knows_worker(&self, name: &str) -> bool {
+        self.workers.get(name).is_some()
+    }
+
+    /// Every queue known (from events, inspections and binding tables).
+    pub fn queue_names(&self) -> Vec<String> {
+        self.queues.names()
+    }
+
+    pub fn queue_lengths(&self) -> rest::QueueLengths {
+        to_rest::queue_lengths(self)
+    }
+
+    /// `/api/stats`, with the reader's `dropped` count.
+    pub fn rest_stats(&self, dropped: u64) -> rest::Stats {
+        to_rest::stats(self, dropped)
+    }
+
+    /// `/api/stats/types`.
+    pub fn task_type_stats(&self) -> Vec<rest::TaskTypeStats> {
+        self.type_summaries()
+            .into_iter()
+            .map(to_rest::task_type_stats)
+            .collect()
+    }
+
+    /// `/api/stats/throughput`.
+    pub fn throughput(&self, window: Window, of: &SeriesOf, now: f64) -> Option<rest::Throughput> {
+        to_rest::throughput(self, window, of, now)
+    }
+
+    /// What a retry needs from the task's events.
+    pub fn retry_seed(&self, key: TaskKey) -> Option<RetrySeed> {
+        let t = self.tasks.get(key)?;
+        let text = |f| t.text.get(f).map(str::to_string);
+        let sym = |s: Sym| Some(self.symbols.text(s).to_string()).filter(|s| !s.is_empty());
+        Some(RetrySeed {
+            name: sym(t.name),
+            queue: sym(t.routing_key).or_else(|| sym(t.queue)),
+            args_repr: text(Field::Args),
+            kwargs_repr: text(Field::Kwargs),
+        })
+    }
+
+    /// Unfinished tasks whose last event is at or before `silent_since`
+    /// (or who have none), from slot `from` on: at most
+    /// [`MAX_UNFINISHED`], with where to continue.
+    pub fn unfinished(&self, silent_since: f64, from: u32) -> Unfinished {
+        let cols = &self.tasks.cols;
+        let end = self.tasks.slot_count();
+        let mut tasks = Vec::new();
+        let mut slot = from as usize;
+        while slot < end && tasks.len() < MAX_UNFINISHED {
+            let state = cols.state[slot];
+            let stamp = cols.timestamp[slot];
+            let silent = stamp.is_nan() || stamp <= silent_since;
+            if state != super::task::StateCode::FREE && !state.is_finished() && silent {
+                if let Some(t) = self.tasks.at(slot as u32) {
+                    if let Some(id) = self.id_text(t.key) {
+                        tasks.push((t.key, id));
+                    }
+                }
+            }
+            slot += 1;
+        }
+        Unfinished {
+            tasks,
+            next: (slot < end).then(|| u32::try_from(slot).unwrap_or(u32::MAX)),
+        }
+    }
+
+    /// The series of `/metrics`.
+    pub fn metrics_sample(&self) -> MetricsSample {
+        let s = |sym: Sym| self.symbols.text(sym).to_string();
+        let m = &self.metrics;
+        let limits = self.tasks.limits();
+        MetricsSample {
+            runtime_bounds: m.runtime_bounds.clone(),
+            events: sorted(&m.events, |(w, k, t)| [s(w), s(k), s(t)]),
+            runtime: sorted(&m.runtime, |(w, t)| [s(w), s(t)]),
+            prefetch_time: sorted(&m.prefetch_time, |(w, t)| [s(w), s(t)]),
+            prefetched: sorted(&m.prefetched, |(w, t)| [s(w), s(t)]),
+            workers: self
+                .workers
+                .iter()
+                .map(|w| (w.hostname.clone(), w.online, w.active))
+                .collect(),
+            queue_lengths: self
+                .queues
+                .iter()
+                .map(|q| (q.name.clone(), q.messages()))
+                .collect(),
+            queue_wait: sorted(&m.queue_wait, s),
+            events_by_type: self.counters.events_by_type(),
+            undecodable: self.counters.undecodable,
+            duplicates: self.counters.duplicates,
+            broker_connected: self.broker_connected,
+            gaps: self.gaps.len(),
+            tasks: self.tasks.len(),
+            bytes: self.heap_bytes(),
+            max_tasks: limits.max_tasks,
+            max_bytes: (limits.max_bytes != usize::MAX).then_some(limits.max_bytes),
+            evicted: self.tasks.evicted_total(),
+        }
+    }
+}

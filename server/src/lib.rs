@@ -2,9 +2,9 @@
 //! serves it as web pages, a websocket stream, a REST API and metrics.
 //!
 //! [`run`] wires the tasks: the event reader (`broker::subscriber`), the
-//! model's single owner (`state::owner`), the control traffic
-//! (`control::inspector`), queue depths (`broker::queues`), reconciliation
-//! with the result backend (`broker::backend`), and the HTTP server (`api`).
+//! model's single owner (`state::owner`), the periodic loops (`poll`:
+//! queue depths, reconciliation with the result backend, the inspector),
+//! and the HTTP server (`api`), and stops and joins them all when it ends.
 
 pub mod api;
 pub mod broker;
@@ -31,21 +31,81 @@ use poll::inspector;
 use state::{owner, Model};
 
 /// Serves celadon on `listener` until `shutdown` completes, then stops every
-/// task it started and waits for them.
+/// task it started and waits for them. Whichever way it ends (shutdown, a
+/// failure while starting, or a failed server), everything started so far
+/// is cancelled and joined before it returns.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let cancel = CancellationToken::new();
+    let mut running = Running::new();
+    let served = serve(config, listener, shutdown, &mut running).await;
+    running.stop().await;
+    served
+}
+
+/// Everything [`run`] started: its two threads, its tasks and the
+/// websockets, with the one token that stops them all. A drop guard: if
+/// `run`'s future is dropped before [`Running::stop`], dropping this
+/// cancels the token, and every thread and task ends on its own.
+struct Running {
+    cancel: CancellationToken,
+    owner: Option<owner::OwnerThread>,
+    reader: Option<subscriber::ReaderThread>,
+    tasks: Vec<JoinHandle<()>>,
+    sockets: TaskTracker,
+}
+
+impl Running {
+    fn new() -> Running {
+        Running {
+            cancel: CancellationToken::new(),
+            owner: None,
+            reader: None,
+            tasks: Vec::new(),
+            sockets: TaskTracker::new(),
+        }
+    }
+
+    /// Cancels everything and waits for it: the websockets, the reader, the
+    /// tasks, and last the model's owner, which the others talk to.
+    async fn stop(mut self) {
+        self.cancel.cancel();
+        self.sockets.close();
+        self.sockets.wait().await;
+        if let Some(reader) = self.reader.take() {
+            reader.join().await;
+        }
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        if let Some(owner) = self.owner.take() {
+            owner.join().await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    running: &mut Running,
+) -> anyhow::Result<()> {
+    let cancel = running.cancel.clone();
     let naming = Naming::new(config.broker.db, config.transport.clone());
     let (link_tx, link_rx) = watch::channel(BrokerLink::connecting(clock::now()));
     let (events_tx, events_rx) = mpsc::channel(subscriber::EVENT_QUEUE);
     let (inspect_tx, inspect_rx) = mpsc::channel(inspector::REQUEST_QUEUE);
     let reader_stats = Arc::new(subscriber::ReaderStats::default());
-    let mut tasks: Vec<JoinHandle<()>> = Vec::new();
 
-    let (state, owner_task) = owner::spawn(
+    let (state, owner_thread) = owner::spawn(
         owner::OwnerSetup {
             model: Model::new(config.model.clone()),
             broker_url: config.broker.masked(),
@@ -61,14 +121,15 @@ pub async fn run(
         link_rx.clone(),
         cancel.clone(),
     )?;
-    let reader = subscriber::ReaderThread::spawn(
+    running.owner = Some(owner_thread);
+    running.reader = Some(subscriber::ReaderThread::spawn(
         config.broker.clone(),
         naming.event_pattern(),
         events_tx,
         link_tx,
         reader_stats.clone(),
         cancel.clone(),
-    )?;
+    )?);
     let pidbox = Arc::new(Pidbox::new(&config.broker, naming.clone())?);
     let control = Arc::new(control::service::Control::new(
         pidbox.clone(),
@@ -78,7 +139,7 @@ pub async fn run(
         config.result_backend.as_ref(),
         config.inspect_timeout,
     )?);
-    tasks.push(tokio::spawn(inspector::run(
+    running.tasks.push(tokio::spawn(inspector::run(
         pidbox.clone(),
         state.clone(),
         inspect_rx,
@@ -86,14 +147,14 @@ pub async fn run(
         config.inspect_timeout,
         cancel.clone(),
     )));
-    tasks.push(tokio::spawn(poll::depths::run(
+    running.tasks.push(tokio::spawn(poll::depths::run(
         config.broker.clone(),
         naming.clone(),
         state.clone(),
         cancel.clone(),
     )));
     if let Some(backend) = config.result_backend.clone() {
-        tasks.push(tokio::spawn(poll::reconcile::run(
+        running.tasks.push(tokio::spawn(poll::reconcile::run(
             backend,
             state.clone(),
             link_rx,
@@ -104,12 +165,11 @@ pub async fn run(
     if !api::has_ui_bundle() {
         tracing::warn!("this binary was built without the UI bundle; run scripts/build");
     }
-    let sockets = TaskTracker::new();
     let app = api::AppState {
         state,
         leptos: api::leptos_options(),
         cancel: cancel.clone(),
-        sockets: sockets.clone(),
+        sockets: running.sockets.clone(),
         reader: reader_stats,
         pidbox,
         control,
@@ -119,27 +179,57 @@ pub async fn run(
         },
         inspect_timeout: config.inspect_timeout,
     };
-    let served = axum::serve(listener, api::router(app))
-        .with_graceful_shutdown({
-            let cancel = cancel.clone();
-            async move {
-                tokio::select! {
-                    () = shutdown => {}
-                    () = cancel.cancelled() => {}
-                }
-                cancel.cancel();
+    axum::serve(listener, api::router(app))
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = cancel.cancelled() => {}
             }
+            // The websockets end when told to; the server waits for them.
+            cancel.cancel();
         })
-        .await;
-
-    cancel.cancel();
-    sockets.close();
-    sockets.wait().await;
-    reader.join().await;
-    for task in tasks {
-        let _ = task.await;
-    }
-    owner_task.join().await;
-    served?;
+        .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stopping cancels and joins the model's owner thread and the tasks,
+    /// which on their own would run forever.
+    #[tokio::test]
+    async fn stop_cancels_and_joins_every_thread_and_task() {
+        let mut running = Running::new();
+        let (_events, events_rx) = mpsc::channel(1);
+        let (_link, link_rx) = watch::channel(BrokerLink::connecting(0.0));
+        let (state, owner_thread) = owner::spawn(
+            owner::OwnerSetup {
+                model: Model::default(),
+                broker_url: String::new(),
+                inspect_requests: None,
+                purge_after: None,
+                views: state::views::ViewConfig::default(),
+            },
+            events_rx,
+            link_rx,
+            running.cancel.clone(),
+        )
+        .expect("the owner starts");
+        running.owner = Some(owner_thread);
+        let cancel = running.cancel.clone();
+        let (ended_tx, ended) = tokio::sync::oneshot::channel::<()>();
+        running.tasks.push(tokio::spawn(async move {
+            cancel.cancelled().await;
+            let _ = ended_tx.send(());
+        }));
+        assert!(state.task_types().await.is_ok(), "the owner answers");
+        running.stop().await;
+        assert!(ended.await.is_ok(), "the task ran to its end");
+        assert_eq!(
+            state.task_types().await,
+            Err(owner::Stopped),
+            "the owner's thread has ended"
+        );
+    }
 }

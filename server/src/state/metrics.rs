@@ -59,14 +59,13 @@ impl Metrics {
             .observe(bounds, seconds);
     }
 
-    /// Flower's prefetch gauges, and the queue wait, as a task moves on.
-    /// Tasks with an ETA wait on purpose and are left out, as Flower does.
+    /// Flower's prefetch gauges as a task moves on. Tasks with an ETA wait
+    /// on purpose and are left out, as Flower does.
     pub fn on_task_progress(
         &mut self,
         kind: TaskEventKind,
         worker: Sym,
         task: Sym,
-        queue: Sym,
         times: &Times,
         has_eta: bool,
     ) {
@@ -84,17 +83,6 @@ impl Metrics {
                         .insert(key, times.started - times.received);
                     *self.prefetched.entry(key).or_insert(0) -= 1;
                 }
-                if times.sent.is_finite() && times.started.is_finite() {
-                    let wait = (times.started - times.sent).max(0.0);
-                    self.queue_wait
-                        .entry(queue)
-                        .or_insert_with(|| PromHistogram::new(&QUEUE_WAIT_BUCKETS))
-                        .observe(&QUEUE_WAIT_BUCKETS, wait);
-                    self.queue_wait_quantiles
-                        .entry(queue)
-                        .or_default()
-                        .record(wait);
-                }
             }
             TaskEventKind::Succeeded | TaskEventKind::Failed
                 if times.received.is_finite() && times.started.is_finite() =>
@@ -103,6 +91,20 @@ impl Metrics {
             }
             _ => {}
         }
+    }
+
+    /// One task's wait in `queue`, task-sent to task-started; a little clock
+    /// skew between client and worker reads as zero.
+    pub fn observe_queue_wait(&mut self, queue: Sym, wait: f64) {
+        let wait = wait.max(0.0);
+        self.queue_wait
+            .entry(queue)
+            .or_insert_with(|| PromHistogram::new(&QUEUE_WAIT_BUCKETS))
+            .observe(&QUEUE_WAIT_BUCKETS, wait);
+        self.queue_wait_quantiles
+            .entry(queue)
+            .or_default()
+            .record(wait);
     }
 
     /// Drops every series of a purged worker (as Flower 2.2 does).

@@ -561,10 +561,9 @@ impl Model {
             t.worker
         };
         self.series.add(received_at, outcome, t.name, worker);
-        if kind == TaskEventKind::Started && !t.has_eta {
-            self.series
-                .gauges
-                .record_wait(received_at, t.times.started - t.times.sent);
+        if let Some(wait) = t.queue_wait(kind) {
+            self.series.gauges.record_wait(received_at, wait);
+            self.metrics.observe_queue_wait(t.queue_or_route(), wait);
         }
         let stats = self.type_stats(t.name);
         stats.outcomes[outcome.index()] += 1;
@@ -575,14 +574,8 @@ impl Model {
             stats.runtime.record(t.runtime);
             self.metrics.observe_runtime(t.worker, t.name, t.runtime);
         }
-        self.metrics.on_task_progress(
-            kind,
-            t.worker,
-            t.name,
-            t.queue_or_route(),
-            &t.times,
-            t.has_eta,
-        );
+        self.metrics
+            .on_task_progress(kind, t.worker, t.name, &t.times, t.has_eta);
     }
 
     fn link_child(&mut self, child: TaskKey, parent: TaskKey, created: bool) {
@@ -786,6 +779,8 @@ struct After {
     runtime: f64,
     times: task::Times,
     has_eta: bool,
+    /// The task started in its current attempt.
+    started: bool,
 }
 
 impl After {
@@ -800,7 +795,24 @@ impl After {
             runtime: t.runtime,
             times: t.times,
             has_eta: t.flags & task::flags::HAS_ETA != 0,
+            started: t.has_seen(TaskEventKind::Started),
         }
+    }
+
+    /// The task's wait in its queue (task-sent to task-started), once an
+    /// event of `kind` makes both known: usually at task-started; at
+    /// task-sent when that arrives after the start (Celery publishes a
+    /// task's message before its task-sent event, so a fast worker can
+    /// start it first). Tasks with an ETA wait on purpose and are left
+    /// out, as Flower does.
+    fn queue_wait(&self, kind: TaskEventKind) -> Option<f64> {
+        let known = match kind {
+            TaskEventKind::Started => true,
+            TaskEventKind::Sent => self.started,
+            _ => false,
+        };
+        let wait = self.times.started - self.times.sent;
+        (known && !self.has_eta && wait.is_finite()).then_some(wait)
     }
 
     fn queue_or_route(&self) -> Sym {

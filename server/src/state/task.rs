@@ -222,6 +222,11 @@ impl Task {
         }
     }
 
+    /// Whether an event of `kind` was applied in the current attempt.
+    pub fn has_seen(&self, kind: TaskEventKind) -> bool {
+        self.seen & Step::Event(kind).seen_bit() != 0
+    }
+
     /// Adds a child once; at most [`MAX_CHILDREN`].
     pub fn add_child(&mut self, child: TaskKey) -> bool {
         let children = self.children.as_deref().unwrap_or(&[]);

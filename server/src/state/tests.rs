@@ -549,3 +549,61 @@ fn a_task_sent_arriving_after_received_counts_for_no_worker() {
         "the client sent it, not the worker"
     );
 }
+
+/// The queue's waits recorded so far: `(count, sum)`.
+fn queue_waits(model: &Model, queue: &str) -> (u64, f64) {
+    let sym = model.symbols.lookup(queue).unwrap();
+    model
+        .metrics
+        .queue_wait
+        .get(&sym)
+        .map_or((0, 0.0), |h| (h.count, h.sum))
+}
+
+#[test]
+fn the_queue_wait_is_recorded_once_whichever_of_sent_and_started_arrives_last() {
+    let at = 1_800_000_000.0;
+    let sent = |id| {
+        event(
+            "task-sent",
+            id,
+            at,
+            json!({"name": "t.a", "queue": "q", "retries": 0}),
+        )
+    };
+    let received = |id| {
+        event(
+            "task-received",
+            id,
+            at + 1.0,
+            json!({"name": "t.a", "retries": 0}),
+        )
+    };
+    let started = |id| event("task-started", id, at + 1.5, json!({}));
+    let in_order = "00000000-0000-4000-8000-000000000001";
+    let sent_late = "00000000-0000-4000-8000-000000000002";
+    let mut model = Model::default();
+    ingest(
+        &mut model,
+        &[sent(in_order), received(in_order), started(in_order)],
+        at,
+    );
+    assert_eq!(queue_waits(&model, "q"), (1, 1.5));
+    // Celery publishes the message before its task-sent event: a fast
+    // worker's task-started can arrive first.
+    ingest(
+        &mut model,
+        &[received(sent_late), started(sent_late), sent(sent_late)],
+        at,
+    );
+    assert_eq!(queue_waits(&model, "q"), (2, 3.0));
+    // The next attempt's task-sent is not a late one for the first start.
+    let retry = event(
+        "task-sent",
+        sent_late,
+        at + 5.0,
+        json!({"name": "t.a", "queue": "q", "retries": 1}),
+    );
+    ingest(&mut model, &[retry], at);
+    assert_eq!(queue_waits(&model, "q"), (2, 3.0));
+}

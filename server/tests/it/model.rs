@@ -128,11 +128,14 @@ async fn success_failure_retry_and_revoke_end_in_the_right_states() {
         ),
         Some(1.0)
     );
-    assert!(metric(
-        &metrics,
-        "celadon_queue_wait_seconds_count{queue=\"celery\"}"
-    )
-    .is_some_and(|n| n >= 4.0));
+    assert!(
+        metric(
+            &metrics,
+            "celadon_queue_wait_seconds_count{queue=\"celery\"}"
+        )
+        .is_some_and(|n| n >= 4.0),
+        "{metrics}"
+    );
     c.celadon.stop().await;
 }
 

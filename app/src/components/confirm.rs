@@ -3,17 +3,58 @@
 //! what came back — the message, each worker's reply, who did not answer,
 //! and for a retry where its arguments came from and the new task.
 
+use std::collections::BTreeMap;
+
 use leptos::prelude::*;
 
-use crate::live::http::{post, Answer};
+use crate::live::http::post;
 use crate::pages::encode;
+use crate::wire::{
+    control::{CommandAnswer, RetryAnswer, ShutdownAnswer, WorkerReply},
+    rest::ErrorAnswer,
+};
+
+/// What the endpoint an action POSTs to answers with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Answers {
+    /// What each worker said ([`CommandAnswer`]).
+    #[default]
+    Command,
+    /// The retry sent ([`RetryAnswer`]).
+    Retry,
+    /// A cast no worker answers ([`ShutdownAnswer`]).
+    Shutdown,
+}
+
+/// An answer, decoded as its endpoint's type.
+#[derive(Clone, Debug, PartialEq)]
+enum Done {
+    Command(CommandAnswer),
+    Retry(RetryAnswer),
+    Shutdown(ShutdownAnswer),
+    Refused(ErrorAnswer),
+}
+
+async fn send_to(answers: Answers, url: &str) -> Result<Done, String> {
+    Ok(match answers {
+        Answers::Command => post::<CommandAnswer>(url)
+            .await?
+            .map_or_else(Done::Refused, Done::Command),
+        Answers::Retry => post::<RetryAnswer>(url)
+            .await?
+            .map_or_else(Done::Refused, Done::Retry),
+        Answers::Shutdown => post::<ShutdownAnswer>(url)
+            .await?
+            .map_or_else(Done::Refused, Done::Shutdown),
+    })
+}
 
 #[derive(Clone, Debug, PartialEq)]
 enum Phase {
     Idle,
     Confirming,
     Sending,
-    Done(Answer),
+    Done(Done),
     Failed(String),
 }
 
@@ -37,6 +78,10 @@ pub fn ConfirmAction(
     /// Why it does not apply, shown on the greyed-out button.
     #[prop(optional)]
     disabled_why: &'static str,
+    /// What the endpoint answers with; a worker command's outcome if not
+    /// given.
+    #[prop(optional)]
+    answers: Answers,
 ) -> impl IntoView {
     let enabled = enabled.unwrap_or(Signal::stored(true));
     let phase = RwSignal::new(Phase::Idle);
@@ -44,8 +89,8 @@ pub fn ConfirmAction(
         phase.set(Phase::Sending);
         let url = url.get_untracked();
         leptos::task::spawn_local(async move {
-            phase.set(match post(&url).await {
-                Ok(answer) => Phase::Done(answer),
+            phase.set(match send_to(answers, &url).await {
+                Ok(done) => Phase::Done(done),
                 Err(e) => Phase::Failed(e),
             });
         });
@@ -78,8 +123,8 @@ pub fn ConfirmAction(
                 }
                 .into_any(),
                 Phase::Sending => view! { <span class="subtle">"Sending…"</span> }.into_any(),
-                Phase::Done(answer) => view! {
-                    <Outcome answer/>
+                Phase::Done(done) => view! {
+                    <Outcome done/>
                     <button class="action" on:click=move |_| phase.set(Phase::Idle)>"OK"</button>
                 }
                 .into_any(),
@@ -93,56 +138,55 @@ pub fn ConfirmAction(
     }
 }
 
+/// Each worker's reply, as a list.
+fn replies_view(replies: BTreeMap<String, WorkerReply>) -> impl IntoView {
+    replies
+        .into_iter()
+        .map(|(host, reply)| {
+            let (class, text) = match reply {
+                WorkerReply::Ok(text) => ("ok", text),
+                WorkerReply::Error(text) => ("error", text),
+            };
+            view! { <li class=class data-worker=host.clone()><b>{host.clone()}</b> ": " {text}</li> }
+        })
+        .collect_view()
+}
+
 /// An answer from a control endpoint, as text.
 #[component]
-fn Outcome(answer: Answer) -> impl IntoView {
-    let b = &answer.body;
-    let replies = b["replies"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(host, reply)| {
-                    let (class, text) = match (reply["ok"].as_str(), reply["error"].as_str()) {
-                        (Some(ok), _) => ("ok", ok.to_string()),
-                        (_, Some(e)) => ("error", e.to_string()),
-                        _ => ("", reply.to_string()),
-                    };
-                    view! { <li class=class data-worker=host.clone()><b>{host.clone()}</b> ": " {text}</li> }
-                })
-                .collect_view()
-        })
-        .unwrap_or_default();
-    let silent: Vec<String> = b["no_reply"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+fn Outcome(done: Done) -> impl IntoView {
+    let (ok, message, replies, silent) = match &done {
+        Done::Command(c) => (
+            true,
+            c.message.clone(),
+            c.replies.clone(),
+            c.no_reply.clone(),
+        ),
+        Done::Retry(r) => (true, r.message.clone(), BTreeMap::new(), Vec::new()),
+        Done::Shutdown(s) => (true, s.message.clone(), BTreeMap::new(), Vec::new()),
+        Done::Refused(e) => (false, e.error.clone(), e.replies.clone(), Vec::new()),
+    };
     let silent = (!silent.is_empty())
         .then(|| view! { <p class="subtle">"No reply from: " {silent.join(", ")}</p> });
-    let retried = b["retry-of"].as_str().and(b["task-id"].as_str()).map(|new| {
-        let href = format!("/task/{}", encode(new));
-        let source = b["source-text"].as_str().unwrap_or("").to_string();
-        view! {
-            <p>
-                "New task: " <a class="mono" href=href data-testid="retried-as">{new.to_string()}</a>
-                <br/>
-                "Arguments from " <span data-testid="args-source">{source}</span>
-            </p>
+    let retried = match done {
+        Done::Retry(r) => {
+            let href = format!("/task/{}", encode(&r.task_id));
+            Some(view! {
+                <p>
+                    "New task: " <a class="mono" href=href data-testid="retried-as">{r.task_id}</a>
+                    <br/>
+                    "Arguments from " <span data-testid="args-source">{r.source_text}</span>
+                </p>
+            })
         }
-    });
-    let class = if answer.ok {
-        "outcome ok"
-    } else {
-        "outcome error"
+        _ => None,
     };
+    let class = if ok { "outcome ok" } else { "outcome error" };
     view! {
         <div class=class data-testid="outcome">
-            <p data-testid="outcome-message">{answer.text()}</p>
+            <p data-testid="outcome-message">{message}</p>
             {retried}
-            <ul class="plain replies">{replies}</ul>
+            <ul class="plain replies">{replies_view(replies)}</ul>
             {silent}
         </div>
     }

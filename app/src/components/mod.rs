@@ -11,7 +11,7 @@ mod topbar;
 
 pub use badge::{state_class, StateBadge};
 pub use chart::{BarChart, Bars, Line, LineChart};
-pub use confirm::ConfirmAction;
+pub use confirm::{Answers, ConfirmAction};
 pub use conn::ConnIndicator;
 pub use copy::CopyButton;
 pub use json::{scalar_text, JsonView};

@@ -1,29 +1,39 @@
 //! Control requests from the browser: a same-origin `POST` to celadon's
-//! REST API, answered with JSON. Only the browser sends them (from event
-//! handlers); on the server there is nothing to send.
+//! REST API, whose answer is decoded into the wire type the endpoint
+//! sends (`app::wire::control`), or into the API's error shape. Only the
+//! browser sends them (from event handlers); on the server there is
+//! nothing to send.
 
-/// What a control endpoint answered: its JSON, and whether the status was
-/// a success.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Answer {
-    pub ok: bool,
-    pub status: u16,
-    pub body: serde_json::Value,
-}
+use crate::wire::rest::ErrorAnswer;
 
-impl Answer {
-    /// The answer's `message`, or its `error`, as text.
-    pub fn text(&self) -> String {
-        let field = if self.ok { "message" } else { "error" };
-        self.body[field]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("HTTP {}", self.status))
+/// What an endpoint answered: its success, or the API's error.
+pub type Answer<T> = Result<T, ErrorAnswer>;
+
+/// Decodes an answer: `body` as `T` when the status was a success, else as
+/// the error shape (or, if it is not one, the status alone). `Err` when a
+/// success does not decode: the server and this bundle disagree.
+pub fn decode<T: serde::de::DeserializeOwned>(
+    ok: bool,
+    status: u16,
+    body: &str,
+) -> Result<Answer<T>, String> {
+    if ok {
+        return serde_json::from_str(body)
+            .map(Ok)
+            .map_err(|e| format!("celadon's answer could not be read: {e}"));
     }
+    Ok(Err(serde_json::from_str(body).unwrap_or_else(|_| {
+        ErrorAnswer {
+            error: format!("HTTP {status}"),
+            replies: Default::default(),
+        }
+    })))
 }
 
+/// POSTs to `url`; `Err` when celadon could not be reached or its answer
+/// could not be read.
 #[cfg(feature = "hydrate")]
-pub async fn post(url: &str) -> Result<Answer, String> {
+pub async fn post<T: serde::de::DeserializeOwned>(url: &str) -> Result<Answer<T>, String> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
 
@@ -44,15 +54,31 @@ pub async fn post(url: &str) -> Result<Answer, String> {
         .map_err(|_| "the answer could not be read".to_string())?
         .as_string()
         .unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    Ok(Answer {
-        ok: response.ok(),
-        status: response.status(),
-        body,
-    })
+    decode(response.ok(), response.status(), &text)
 }
 
 #[cfg(not(feature = "hydrate"))]
-pub async fn post(_url: &str) -> Result<Answer, String> {
+pub async fn post<T: serde::de::DeserializeOwned>(_url: &str) -> Result<Answer<T>, String> {
     Err("control requests are sent from the browser".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::control::{CommandAnswer, WorkerReply};
+
+    #[test]
+    fn a_success_decodes_as_its_type_and_an_error_as_the_error_shape() {
+        let ok = r#"{"message":"Revoked 'x'","delivered":1,"replies":{"w@h":{"ok":"revoked"}},"no_reply":[]}"#;
+        let answer = decode::<CommandAnswer>(true, 200, ok).unwrap().unwrap();
+        assert_eq!(answer.replies["w@h"], WorkerReply::Ok("revoked".into()));
+        let refused = decode::<CommandAnswer>(false, 404, r#"{"error":"Unknown worker 'w'"}"#);
+        assert_eq!(refused.unwrap().unwrap_err().error, "Unknown worker 'w'");
+        let bare = decode::<CommandAnswer>(false, 502, "<html>bad gateway</html>");
+        assert_eq!(bare.unwrap().unwrap_err().error, "HTTP 502");
+        assert!(
+            decode::<CommandAnswer>(true, 200, r#"{"msg":"?"}"#).is_err(),
+            "a success in another shape is an error, not a blank"
+        );
+    }
 }

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::tasks::encode;
-use crate::components::{format_duration, ConfirmAction, CopyButton, StateBadge, Time};
+use crate::components::{format_duration, Answers, ConfirmAction, CopyButton, StateBadge, Time};
 use crate::live::{snapshot_resource, use_live};
 use crate::wire::{TaskDetail, View, ViewData};
 
@@ -153,6 +153,7 @@ fn TaskActions(
                     <ConfirmAction
                         label="Retry"
                         action="retry"
+                        answers=Answers::Retry
                         enabled=finished
                         disabled_why="the task has not finished"
                         url=Signal::derive(move || format!("/api/task/retry/{}", path()))

@@ -46,22 +46,26 @@ pub fn encode(v: &str) -> String {
     out
 }
 
-/// The URL of a view of the Tasks page; defaults are left out.
-pub fn tasks_href(q: &TasksQuery, columns: Option<&str>) -> String {
-    let d = TasksQuery::default();
+/// The query's search and filters as URL parameters, the worker and task
+/// name filters under the names given: the page's `worker` and `name`, or
+/// the API's `workername` and `taskname`.
+pub fn filter_params(q: &TasksQuery, worker: &str, name: &str) -> Vec<String> {
     let mut parts = Vec::new();
     if !q.search.is_empty() {
         parts.push(format!("search={}", encode(&q.search)));
     }
-    for (k, v) in [
-        ("state", &q.state),
-        ("worker", &q.worker),
-        ("name", &q.name),
-    ] {
+    for (k, v) in [("state", &q.state), (worker, &q.worker), (name, &q.name)] {
         if let Some(v) = v {
             parts.push(format!("{k}={}", encode(v)));
         }
     }
+    parts
+}
+
+/// The URL of a view of the Tasks page; defaults are left out.
+pub fn tasks_href(q: &TasksQuery, columns: Option<&str>) -> String {
+    let d = TasksQuery::default();
+    let mut parts = filter_params(q, "worker", "name");
     if q.sort != d.sort {
         parts.push(format!("sort={}", encode(&q.sort)));
     }

@@ -5,37 +5,56 @@
 
 use leptos::prelude::*;
 
-use super::tasks::encode;
-use crate::live::http::{post, Answer};
+use super::tasks::filter_params;
+use crate::live::http::post;
 use crate::live::use_live;
-use crate::wire::TasksQuery;
+use crate::wire::{
+    control::{BulkDryRun, BulkRetried, CommandAnswer},
+    TasksQuery,
+};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Phase {
     Idle,
     Checking(&'static str),
     /// The dry run's answer, for this action.
-    Confirming(&'static str, Answer),
+    Confirming(&'static str, BulkDryRun),
     Sending,
-    Done(Answer),
+    /// What was done: the message, and how many could not be retried.
+    Done {
+        ok: bool,
+        message: String,
+        refused: usize,
+    },
     Failed(String),
+}
+
+impl Phase {
+    fn done<T>(
+        answer: Result<T, crate::wire::rest::ErrorAnswer>,
+        says: impl Fn(T) -> (String, usize),
+    ) -> Phase {
+        match answer {
+            Ok(t) => {
+                let (message, refused) = says(t);
+                Phase::Done {
+                    ok: true,
+                    message,
+                    refused,
+                }
+            }
+            Err(e) => Phase::Done {
+                ok: false,
+                message: e.error,
+                refused: 0,
+            },
+        }
+    }
 }
 
 /// `/api/tasks/<action>` with the page's filters.
 fn bulk_url(action: &str, q: &TasksQuery, dry_run: bool) -> String {
-    let mut parts = Vec::new();
-    if !q.search.is_empty() {
-        parts.push(format!("search={}", encode(&q.search)));
-    }
-    for (key, value) in [
-        ("state", &q.state),
-        ("workername", &q.worker),
-        ("taskname", &q.name),
-    ] {
-        if let Some(v) = value {
-            parts.push(format!("{key}={}", encode(v)));
-        }
-    }
+    let mut parts = filter_params(q, "workername", "taskname");
     if dry_run {
         parts.push("dry_run=1".into());
     }
@@ -51,9 +70,9 @@ pub fn BulkActions(query: Memo<TasksQuery>) -> impl IntoView {
         phase.set(Phase::Checking(action));
         let url = bulk_url(action, &query.get_untracked(), true);
         leptos::task::spawn_local(async move {
-            phase.set(match post(&url).await {
-                Ok(a) if a.ok => Phase::Confirming(action, a),
-                Ok(a) => Phase::Done(a),
+            phase.set(match post::<BulkDryRun>(&url).await {
+                Ok(Ok(dry_run)) => Phase::Confirming(action, dry_run),
+                Ok(refused) => Phase::done(refused, |_| (String::new(), 0)),
                 Err(e) => Phase::Failed(e),
             });
         });
@@ -62,10 +81,16 @@ pub fn BulkActions(query: Memo<TasksQuery>) -> impl IntoView {
         phase.set(Phase::Sending);
         let url = bulk_url(action, &query.get_untracked(), false);
         leptos::task::spawn_local(async move {
-            phase.set(match post(&url).await {
-                Ok(a) => Phase::Done(a),
-                Err(e) => Phase::Failed(e),
-            });
+            let done = if action == "revoke" {
+                post::<CommandAnswer>(&url)
+                    .await
+                    .map(|a| Phase::done(a, |c| (c.message, 0)))
+            } else {
+                post::<BulkRetried>(&url)
+                    .await
+                    .map(|a| Phase::done(a, |r| (r.message, r.refused.len())))
+            };
+            phase.set(done.unwrap_or_else(Phase::Failed));
         });
     };
     let body = move || match phase.get() {
@@ -81,22 +106,20 @@ pub fn BulkActions(query: Memo<TasksQuery>) -> impl IntoView {
         Phase::Checking(_) | Phase::Sending => {
             view! { <span class="subtle">"Asking celadon…"</span> }.into_any()
         }
-        Phase::Confirming(action, answer) => {
-            let count = answer.body["count"].as_u64().unwrap_or(0);
-            let limit = answer.body["limit"].as_u64().unwrap_or(0);
-            let first = answer.body["first"]
-                .as_array()
-                .map(|rows| {
-                    rows.iter()
-                        .map(|r| {
-                            let id = r["uuid"].as_str().unwrap_or("").to_string();
-                            let name = r["name"].as_str().unwrap_or("").to_string();
-                            let state = r["state"].as_str().unwrap_or("").to_string();
-                            view! { <li class="mono">{id} " " {name} " " {state}</li> }
-                        })
-                        .collect_view()
+        Phase::Confirming(action, dry_run) => {
+            let BulkDryRun {
+                count,
+                limit,
+                first,
+                ..
+            } = dry_run;
+            let first = first
+                .into_iter()
+                .map(|t| {
+                    let name = t.name.unwrap_or_default();
+                    view! { <li class="mono">{t.uuid} " " {name} " " {t.state}</li> }
                 })
-                .unwrap_or_default();
+                .collect_view();
             let verb = if action == "revoke" {
                 "Revoke"
             } else {
@@ -126,16 +149,15 @@ pub fn BulkActions(query: Memo<TasksQuery>) -> impl IntoView {
             }
             .into_any()
         }
-        Phase::Done(answer) => {
-            let class = if answer.ok {
-                "outcome ok"
-            } else {
-                "outcome error"
-            };
-            let refused = answer.body["refused"].as_array().map_or(0, Vec::len);
+        Phase::Done {
+            ok,
+            message,
+            refused,
+        } => {
+            let class = if ok { "outcome ok" } else { "outcome error" };
             view! {
                 <div class=class data-testid="bulk-outcome">
-                    <p>{answer.text()}</p>
+                    <p>{message}</p>
                     {(refused > 0).then(|| view! {
                         <p>{format!("{refused} could not be retried: no exact arguments (see the API answer).")}</p>
                     })}

@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 
 use super::tasks::encode;
-use crate::components::ConfirmAction;
+use crate::components::{Answers, ConfirmAction};
 use crate::live::use_live;
 
 /// A text input bound to `value`.
@@ -83,6 +83,7 @@ pub fn WorkerControls(name: Memo<String>) -> impl IntoView {
                         <ConfirmAction
                             label="Shut down"
                             action="shutdown"
+                            answers=Answers::Shutdown
                             danger=true
                             url=Signal::derive(move || format!("/api/worker/shutdown/{}", w()))
                             confirm=Signal::derive(move || format!(

@@ -24,8 +24,8 @@ struct Scanner<'a> {
 
 impl<'a> Scanner<'a> {
     fn new(text: &'a [u8]) -> Option<Scanner<'a>> {
-        // SIMD validation: std's reads a word at a time, and was 3.7 % of
-        // ingestion's instructions.
+        // SIMD validation: std's reads a word at a time, a measurable
+        // share of ingestion (docs/measurements.md).
         let s = simdutf8::basic::from_utf8(text).ok()?;
         Some(Scanner {
             s,
@@ -260,7 +260,7 @@ pub enum Scanned {
 /// Hands every event of `body` to `each`, in order, as far as it can.
 /// Each is read into one slot that `each` may take from: events are
 /// several hundred bytes, and moving each one whole from frame to frame
-/// was 6 % of ingestion's instructions.
+/// was a measurable share of ingestion (docs/measurements.md).
 pub fn each_event<'a>(body: &'a [u8], mut each: impl FnMut(&mut RawEvent<'a>)) -> Scanned {
     let Some(mut s) = Scanner::new(body) else {
         return Scanned::Nothing;

@@ -3,16 +3,13 @@
 //!
 //! A map of `(TaskKey, u32)` pairs spends 32 bytes a bucket (the key's
 //! 16-byte alignment pads the pair), and under insert/evict churn at the
-//! task limit its table settles at 262,144 buckets for 100,000 tasks
-//! (measured: capacity 229k after a million inserts and removals): 8.6 MB,
-//! more than this machine's 4 MB L2. Every eviction removes a key inserted
-//! long ago, so each removal missed the cache; in the server at 100k
-//! events/s, `HashMap::remove` took 0.13 µs per event (perf). Buckets that
-//! hold only the slot are 4 bytes: the same table is 1.3 MB. The key is
-//! compared through the slot (the caller's records), which a lookup reads
-//! anyway; a removal knows the slot, compares slot numbers and reads no
-//! record at all. Alternating 20 s runs at 100k events/s: the owner took
-//! 5.84 and 5.55 s with the map, 5.45 and 4.96 s with this.
+//! task limit its table grows to several times the tasks it holds: larger
+//! than the L2 cache, and every eviction removes a key inserted long ago,
+//! so each removal missed the cache. Buckets that hold only the slot are
+//! 4 bytes, an eighth of that. The key is compared through the slot (the
+//! caller's records), which a lookup reads anyway; a removal knows the
+//! slot, compares slot numbers and reads no record at all. The figures are
+//! in docs/measurements.md.
 
 use std::hash::BuildHasher;
 

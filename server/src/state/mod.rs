@@ -86,7 +86,7 @@ impl Default for ModelConfig {
 pub struct Counters {
     /// Events decoded, of each Celery task event kind and worker event
     /// kind: arrays, because a map lookup per event is a measurable share
-    /// of ingestion at 100k events/s.
+    /// of ingestion under a heavy stream.
     task_types: [u64; TaskEventKind::COUNT],
     worker_types: [u64; WorkerEventKind::COUNT],
     /// Events decoded, of any other type.

@@ -41,13 +41,11 @@ const EVENTS_PER_TURN: usize = 64;
 /// After taking fewer than [`REST_BELOW`] payloads from the reader (it is
 /// keeping up), the owner leaves the event queue alone this long, so that
 /// the next take collects what arrived meanwhile. Waking a thread costs
-/// more than applying a few events: at 100k events/s the reader hands over
-/// one 11 KB message a few thousand times a second, and resting cuts the
-/// owner's wake-ups to about a hundred. Commands and flushes are served
-/// while it rests; events wait at most this long (pages update every
-/// 100 ms). 8 ms took 5–7 % less CPU than 3 ms in alternating 20 s runs at
-/// 100k events/s; at that rate a take is then about 33 payloads, still
-/// under [`REST_BELOW`], so the owner rests after every take.
+/// more than applying a few events, and under a heavy stream the reader
+/// hands over small messages thousands of times a second; resting cuts
+/// the owner's wake-ups to about a hundred. Commands and flushes are
+/// served while it rests; events wait at most this long (pages update
+/// every 100 ms). Why 8 ms and not less: docs/measurements.md.
 const REST: Duration = Duration::from_millis(8);
 
 /// Payloads per take below which the owner rests (see [`REST`]).

@@ -2,12 +2,15 @@
 //! broadcasts with or without replies (`pidbox`), the inspections and
 //! periodic casts Flower makes (`inspector`), the commands users send
 //! (`commands`, checked before they leave), task messages (`message`),
-//! where a retry finds a task's exact arguments (`original`), and the
-//! service the API calls (`service`).
+//! where a retry finds a task's exact arguments (`original`), kept as the
+//! JSON text their source holds (`arguments`, with Python's view of that
+//! text in `pyjson`), and the service the API calls (`service`).
 
+pub mod arguments;
 pub mod commands;
 pub mod inspector;
 pub mod message;
 pub mod original;
 pub mod pidbox;
+pub mod pyjson;
 pub mod service;

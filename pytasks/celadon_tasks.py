@@ -91,3 +91,15 @@ def record(self, *args, **kwargs):
     if kwargs.get("fail"):
         raise ValueError("recorded; failing as asked")
     return len(args)
+
+
+@app.task(bind=True)
+def echo_raw(self, *args, **kwargs):
+    """Writes json.dumps([args, kwargs]) to
+    $CELADON_RECORD_DIR/<task id>.raw.json. Python's json keeps the kwargs'
+    order and writes numbers as Python spells them, so two calls recorded
+    the same way had the same arguments, in the same order."""
+    path = os.path.join(os.environ["CELADON_RECORD_DIR"], f"{self.request.id}.raw.json")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps([args, kwargs]))
+    return len(args)

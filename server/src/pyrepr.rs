@@ -414,7 +414,9 @@ impl PyValue {
     }
 }
 
-fn float_repr(f: f64) -> String {
+/// Python's `repr()` of a float, which is also how its `json` module
+/// writes one.
+pub(crate) fn float_repr(f: f64) -> String {
     if f.is_nan() {
         return "nan".into();
     }
@@ -437,30 +439,40 @@ fn float_repr(f: f64) -> String {
 
 /// Python's quoting rule: single quotes unless the text has a single quote
 /// and no double quote.
-fn str_repr(s: &str, out: &mut String) {
-    let quote = if s.contains('\'') && !s.contains('"') {
+pub(crate) fn repr_quote(has_single: bool, has_double: bool) -> char {
+    if has_single && !has_double {
         '"'
     } else {
         '\''
-    };
+    }
+}
+
+fn str_repr(s: &str, out: &mut String) {
+    let quote = repr_quote(s.contains('\''), s.contains('"'));
     out.push(quote);
     for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
+        push_repr_char(c, quote, out);
     }
     out.push(quote);
+}
+
+/// One character of a string's repr inside `quote`s, escaped as Python
+/// escapes it.
+pub(crate) fn push_repr_char(c: char, quote: char, out: &mut String) {
+    match c {
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if c == quote => {
+            out.push('\\');
+            out.push(c);
+        }
+        c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c => out.push(c),
+    }
 }
 
 #[cfg(test)]

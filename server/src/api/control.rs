@@ -4,16 +4,19 @@
 //! anything is sent, and answers with what the workers said: each reply,
 //! who stayed silent, and "not delivered" when no worker got the command.
 
+use std::collections::HashMap;
+
 use axum::{
     extract::{Path, RawQuery, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     Json,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{json, value::RawValue, Map, Value};
 
 use super::{error::ApiError, params::Params, AppState};
 use crate::control::{
+    arguments::{Arguments, ArgumentsError},
     commands::{self, Command},
     pidbox::ControlError,
     service::{Outcome, RetryError, SendOptions},
@@ -238,26 +241,40 @@ pub async fn retry(
     }
 }
 
-/// A task call read from a request: args, kwargs and options.
-type Call = (Vec<Value>, Map<String, Value>, SendOptions);
+/// A task call read from a request: arguments and options.
+type Call = (Arguments, SendOptions);
+
+/// The client's args and kwargs, kept as the text it sent (a task sent
+/// from the API gets them byte for byte); absent or null is none.
+fn arguments(body: &RawValue) -> Result<Arguments, ApiError> {
+    let mut members: HashMap<String, Box<RawValue>> = serde_json::from_str(body.get())
+        .map_err(|_| ApiError::bad("body", "must be a JSON object"))?;
+    let mut take = |name| members.remove(name).filter(|v| v.get() != "null");
+    let (args, kwargs) = (take("args"), take("kwargs"));
+    Arguments::from_raw_or_none(args, kwargs).map_err(|e| match e {
+        ArgumentsError::ArgsNotList => ApiError::bad("args", "must be a JSON list"),
+        ArgumentsError::KwargsNotObject => ApiError::bad("kwargs", "must be a JSON object"),
+        ArgumentsError::NotJson(why) => ApiError::bad("body", why),
+    })
+}
 
 /// The JSON body of apply/async-apply/send-task: `{args, kwargs, queue,
 /// priority, eta, countdown, expires}`, all optional.
-fn send_options(body: &Value) -> Result<Call, ApiError> {
-    let obj = match body {
-        Value::Null => Map::new(),
-        Value::Object(m) => m.clone(),
-        _ => return Err(ApiError::bad("body", "must be a JSON object")),
+fn send_options(body: Option<&RawValue>) -> Result<Call, ApiError> {
+    let body = body.unwrap_or(RawValue::NULL);
+    // The options come from a `Value` (the text is valid JSON: this fails
+    // only past serde_json's nesting limit, as the `Json<Value>` extractor
+    // did); the arguments from the text itself.
+    let obj = match serde_json::from_str(body.get()) {
+        Ok(Value::Null) => Map::new(),
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return Err(ApiError::bad("body", "must be a JSON object")),
+        Err(e) => return Err(ApiError::bad("body", e.to_string())),
     };
-    let args = match obj.get("args") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.clone(),
-        Some(_) => return Err(ApiError::bad("args", "must be a JSON list")),
-    };
-    let kwargs = match obj.get("kwargs") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => return Err(ApiError::bad("kwargs", "must be a JSON object")),
+    let arguments = if obj.is_empty() {
+        Arguments::default()
+    } else {
+        arguments(body)?
     };
     let text = |name: &'static str| -> Result<Option<String>, ApiError> {
         match obj.get(name) {
@@ -315,8 +332,7 @@ fn send_options(body: &Value) -> Result<Call, ApiError> {
         ),
     };
     Ok((
-        args,
-        kwargs,
+        arguments,
         SendOptions {
             queue,
             priority,
@@ -330,12 +346,12 @@ fn send_options(body: &Value) -> Result<Call, ApiError> {
 pub async fn send_task(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    body: Option<Json<Value>>,
+    body: Option<Json<Box<RawValue>>>,
 ) -> Result<Json<Value>, ApiError> {
     commands::task_name(&name)?;
-    let (args, kwargs, options) = send_options(&body.map(|b| b.0).unwrap_or(Value::Null))?;
+    let (arguments, options) = send_options(body.as_deref().map(|b| &**b))?;
     let control = &app.control;
-    let task = control.new_task(&name, args, kwargs, options);
+    let task = control.new_task(&name, arguments, options);
     control.send(&task).await?;
     let mut answer = json!({ "task-id": task.id });
     if control.has_backend() {
@@ -350,7 +366,7 @@ pub async fn apply(
     State(app): State<AppState>,
     Path(name): Path<String>,
     RawQuery(raw): RawQuery,
-    body: Option<Json<Value>>,
+    body: Option<Json<Box<RawValue>>>,
 ) -> Result<Json<Value>, ApiError> {
     commands::task_name(&name)?;
     let p = Params::parse(raw.as_deref());
@@ -363,8 +379,8 @@ pub async fn apply(
             "apply waits for the result: give celadon --result-backend=URL".into(),
         ));
     }
-    let (args, kwargs, options) = send_options(&body.map(|b| b.0).unwrap_or(Value::Null))?;
-    let task = control.new_task(&name, args, kwargs, options);
+    let (arguments, options) = send_options(body.as_deref().map(|b| &**b))?;
+    let task = control.new_task(&name, arguments, options);
     control.send(&task).await?;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs_f64(timeout);
     loop {
@@ -407,4 +423,63 @@ pub async fn result(
         Some(meta) => result_json(&id, &meta),
         None => json!({ "task-id": id, "state": "PENDING" }),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::arguments::{TRICKY_ARGS, TRICKY_KWARGS};
+
+    /// The body as the handlers' extractor reads it, then as they read it.
+    fn call(body: &str) -> Result<Call, ApiError> {
+        let raw = Json::<Box<RawValue>>::from_bytes(body.as_bytes()).unwrap();
+        send_options(Some(&raw.0))
+    }
+
+    #[test]
+    fn sent_arguments_are_kept_as_the_client_wrote_them() {
+        let body = format!(r#"{{"kwargs": {TRICKY_KWARGS}, "queue": "q", "args": {TRICKY_ARGS}}}"#);
+        let (arguments, options) = call(&body).unwrap();
+        assert_eq!(arguments.args().as_bytes(), TRICKY_ARGS.as_bytes());
+        assert_eq!(arguments.kwargs().as_bytes(), TRICKY_KWARGS.as_bytes());
+        assert_eq!(options.queue.as_deref(), Some("q"));
+    }
+
+    #[test]
+    fn no_arguments_are_none() {
+        for body in [
+            "null",
+            "{}",
+            r#"{"args": null, "kwargs": null}"#,
+            r#"{"queue": "q"}"#,
+        ] {
+            assert_eq!(call(body).unwrap().0, Arguments::default(), "{body}");
+        }
+        assert_eq!(send_options(None).unwrap().0, Arguments::default());
+        let (only_kwargs, _) = call(r#"{"kwargs": {"b": 1, "a": 2}}"#).unwrap();
+        assert_eq!(only_kwargs.args(), "[]");
+        assert_eq!(only_kwargs.kwargs(), r#"{"b": 1, "a": 2}"#);
+    }
+
+    #[test]
+    fn bad_bodies_are_refused_with_what_is_wrong() {
+        let deep = format!(r#"{{"args": [{}1{}]}}"#, "[".repeat(200), "]".repeat(200));
+        for (body, error) in [
+            (r#"{"args": {"x": 1}}"#, "args: must be a JSON list"),
+            (r#"{"args": "[1]"}"#, "args: must be a JSON list"),
+            (r#"{"kwargs": [1]}"#, "kwargs: must be a JSON object"),
+            (r#"{"args": 1, "kwargs": 2}"#, "args: must be a JSON list"),
+            ("[1]", "body: must be a JSON object"),
+            ("\"text\"", "body: must be a JSON object"),
+            (
+                r#"{"priority": 10}"#,
+                "priority: must be an integer from 0 to 9",
+            ),
+            (&deep, "body: recursion limit exceeded"),
+        ] {
+            let refused = call(body).map(|_| ()).unwrap_err();
+            assert!(matches!(refused, ApiError::BadParam { .. }), "{body}");
+            assert!(refused.to_string().starts_with(error), "{body}: {refused}");
+        }
+    }
 }

@@ -7,14 +7,15 @@
 
 use redis::AsyncCommands;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{value::RawValue, Value};
 
 /// Keys fetched per MGET.
 const BATCH: usize = 500;
 
 /// What the backend says of a task. With `result_extended` it also has the
-/// task's name, real args and kwargs, worker, retries and queue.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+/// task's name, real args and kwargs (as the JSON text stored, which a
+/// retry re-sends as it is), worker, retries and queue.
+#[derive(Clone, Debug, Deserialize)]
 pub struct Meta {
     pub status: String,
     #[serde(default)]
@@ -26,9 +27,9 @@ pub struct Meta {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
-    pub args: Option<Value>,
+    pub args: Option<Box<RawValue>>,
     #[serde(default)]
-    pub kwargs: Option<Value>,
+    pub kwargs: Option<Box<RawValue>>,
     #[serde(default)]
     pub worker: Option<String>,
     #[serde(default)]
@@ -98,7 +99,9 @@ mod tests {
         assert_eq!(started.result["hostname"], "w2@vm");
         let extended = fixture("SUCCESS.result_extended");
         assert_eq!(extended.name.as_deref(), Some("tasks.echo"));
-        assert_eq!(extended.args, Some(serde_json::json!([1, "two"])));
+        let text = |v: &Option<Box<RawValue>>| v.as_ref().map(|v| v.get().to_string());
+        assert_eq!(text(&extended.args).as_deref(), Some(r#"[1, "two"]"#));
+        assert_eq!(text(&extended.kwargs).as_deref(), Some(r#"{"k": [1, 2]}"#));
         assert_eq!(extended.queue.as_deref(), Some("ext"));
     }
 }

@@ -5,9 +5,10 @@
 //! does the next one it is restored to (§6.5). Pure: ids and times come in.
 
 use base64::Engine;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
-use crate::{broker::naming::Naming, pyrepr};
+use super::{arguments::Arguments, pyjson};
+use crate::broker::naming::Naming;
 
 /// Celery cuts `argsrepr`/`kwargsrepr` at this many characters (saferepr's
 /// `maxlen`); events carry these, so the cut keeps them small.
@@ -18,8 +19,8 @@ pub const REPR_LIMIT: usize = 1024;
 pub struct NewTask {
     pub id: String,
     pub name: String,
-    pub args: Vec<Value>,
-    pub kwargs: Map<String, Value>,
+    /// Sent as they are: the body holds these texts byte for byte.
+    pub arguments: Arguments,
     pub queue: String,
     /// 0–9; on Redis, lower is served first.
     pub priority: u8,
@@ -50,10 +51,11 @@ pub fn list_key(naming: &Naming, queue: &str, priority: u8) -> String {
         .unwrap_or_else(|| naming.key(queue))
 }
 
-/// Python's repr of a JSON value (as Celery's `saferepr`), cut at
-/// [`REPR_LIMIT`] characters with Celery's `...` marker.
-pub fn python_repr(v: &Value) -> String {
-    let text = pyrepr::from_json(v).py_repr();
+/// Python's repr of a JSON text (as Celery's `saferepr` of what the
+/// worker decodes), in the text's own order, cut at [`REPR_LIMIT`]
+/// characters with Celery's `...` marker.
+pub fn python_repr(json: &str) -> String {
+    let text = pyjson::repr(json);
     match text.char_indices().nth(REPR_LIMIT) {
         Some((at, _)) => format!("{}...", &text[..at]),
         None => text,
@@ -62,16 +64,9 @@ pub fn python_repr(v: &Value) -> String {
 
 /// The message, as the string to LPUSH.
 pub fn envelope(t: &NewTask) -> String {
-    let args = Value::Array(t.args.clone());
-    let kwargs = Value::Object(t.kwargs.clone());
-    let body = json!([
-        args,
-        kwargs,
-        {"callbacks": null, "errbacks": null, "chain": null, "chord": null}
-    ]);
     let root = t.root_id.clone().unwrap_or_else(|| t.id.clone());
     json!({
-        "body": base64::engine::general_purpose::STANDARD.encode(body.to_string()),
+        "body": base64::engine::general_purpose::STANDARD.encode(t.arguments.body()),
         "content-encoding": "utf-8",
         "content-type": "application/json",
         "headers": {
@@ -87,8 +82,8 @@ pub fn envelope(t: &NewTask) -> String {
             "timelimit": [null, null],
             "root_id": root,
             "parent_id": t.parent_id,
-            "argsrepr": python_repr(&args),
-            "kwargsrepr": python_repr(&kwargs),
+            "argsrepr": python_repr(t.arguments.args()),
+            "kwargsrepr": python_repr(t.arguments.kwargs()),
             "origin": t.origin,
             "ignore_result": false,
             "replaced_task_nesting": 0,
@@ -120,8 +115,8 @@ pub fn sent_event(t: &NewTask, pid: u32, timestamp: f64, event_tag: &str) -> Str
         "root_id": t.root_id.clone().unwrap_or_else(|| t.id.clone()),
         "parent_id": t.parent_id,
         "name": t.name,
-        "args": python_repr(&Value::Array(t.args.clone())),
-        "kwargs": python_repr(&Value::Object(t.kwargs.clone())),
+        "args": python_repr(t.arguments.args()),
+        "kwargs": python_repr(t.arguments.kwargs()),
         "retries": 0,
         "eta": t.eta,
         "expires": t.expires,
@@ -150,7 +145,12 @@ pub fn sent_event(t: &NewTask, pid: u32, timestamp: f64, event_tag: &str) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::naming::TransportOptions;
+    use crate::{
+        broker::naming::TransportOptions,
+        control::arguments::{TRICKY_ARGS, TRICKY_KWARGS},
+        pyrepr,
+    };
+    use serde_json::{value::RawValue, Value};
 
     fn fixture(name: &str) -> Value {
         let path = format!(
@@ -164,8 +164,7 @@ mod tests {
         NewTask {
             id: "cee29735-4451-42a3-9c87-0eaa10bdb1fe".into(),
             name: "tasks.add".into(),
-            args: vec![json!(2), json!(3)],
-            kwargs: Map::new(),
+            arguments: Arguments::from_text("[2, 3]".into(), "{}".into()).unwrap(),
             queue: "celery".into(),
             priority: 0,
             eta: None,
@@ -198,14 +197,9 @@ mod tests {
         a.sort();
         b.sort();
         assert_eq!(a, b);
-        // The body decodes to the same value (our JSON is compact), and
-        // everything else but the client's reply queue is as Celery wrote it.
-        let body = |v: &Value| -> Value {
-            let raw = v.to_string();
-            let bytes = crate::broker::envelope::decode_body(raw.as_bytes()).unwrap();
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        assert_eq!(body(&ours), body(&theirs));
+        // The body is the very bytes Celery sent, and everything else but
+        // the client's reply queue is as Celery wrote it.
+        assert_eq!(ours["body"], theirs["body"]);
         let mut ours = ours;
         ours["body"] = Value::Null;
         let mut theirs = theirs;
@@ -216,23 +210,56 @@ mod tests {
         assert_eq!(ours, theirs);
     }
 
+    fn decoded_body(envelope: &str) -> Vec<u8> {
+        crate::broker::envelope::decode_body(envelope.as_bytes()).unwrap()
+    }
+
     #[test]
-    fn the_body_holds_args_kwargs_and_the_embed() {
+    fn the_body_holds_the_arguments_byte_for_byte_and_the_embed() {
         let mut t = task();
-        t.kwargs.insert("k".into(), json!([1, "two"]));
-        let raw = envelope(&t);
-        let body = crate::broker::envelope::decode_body(raw.as_bytes()).unwrap();
-        let body: Value = serde_json::from_slice(&body).unwrap();
+        t.arguments = Arguments::from_text(TRICKY_ARGS.into(), TRICKY_KWARGS.into()).unwrap();
+        let body = decoded_body(&envelope(&t));
+        let (args, kwargs) = (TRICKY_ARGS.as_bytes(), TRICKY_KWARGS.as_bytes());
+        let embed = br#"{"callbacks": null, "errbacks": null, "chain": null, "chord": null}"#;
+        let mut at = 0;
+        for part in [&b"["[..], args, b", ", kwargs, b", ", embed, b"]"] {
+            assert_eq!(&body[at..at + part.len()], part, "at byte {at}");
+            at += part.len();
+        }
+        assert_eq!(at, body.len(), "nothing after the body");
+        // A JSON parser finds the same spans.
+        let (a, k, e): (Box<RawValue>, Box<RawValue>, Value) =
+            serde_json::from_slice(&body).unwrap();
+        assert_eq!(a.get().as_bytes(), args);
+        assert_eq!(k.get().as_bytes(), kwargs);
         assert_eq!(
-            body,
-            json!([[2, 3], {"k": [1, "two"]},
-                {"callbacks": null, "errbacks": null, "chain": null, "chord": null}])
+            e,
+            json!({"callbacks": null, "errbacks": null, "chain": null, "chord": null})
         );
     }
 
     #[test]
+    fn reprs_show_the_arguments_in_their_own_order() {
+        let mut t = task();
+        t.arguments = Arguments::from_text(TRICKY_ARGS.into(), TRICKY_KWARGS.into()).unwrap();
+        let args = "[9007199254740993, 9223372036854775807, -9223372036854775808, \
+                    9223372036854775808, 1e-07, 2.5e+300, 'a\"b\\\\c\\n\\x01', \
+                    'héllo ☃ 𝄞', 'héllo ☃ 𝄞']";
+        let kwargs = "{'zkw': {'b': 1, 'a': [{'d': 2, 'c': 3}]}, 'akw': {'y': [], 'x': {}}}";
+        let message: Value = serde_json::from_str(&envelope(&t)).unwrap();
+        assert_eq!(message["headers"]["argsrepr"], args);
+        assert_eq!(message["headers"]["kwargsrepr"], kwargs);
+        let sent: Value = serde_json::from_str(&sent_event(&t, 1, 1.0, "tag")).unwrap();
+        let event: Value =
+            serde_json::from_slice(&decoded_body(&sent_event(&t, 1, 1.0, "tag"))).unwrap();
+        assert_eq!(sent["headers"]["hostname"], t.origin);
+        assert_eq!(event["args"], args);
+        assert_eq!(event["kwargs"], kwargs);
+    }
+
+    #[test]
     fn long_reprs_are_cut_like_celerys() {
-        let big = Value::Array(vec![json!("x".repeat(5000))]);
+        let big = json!(["x".repeat(5000)]).to_string();
         let repr = python_repr(&big);
         assert_eq!(repr.chars().count(), REPR_LIMIT + 3);
         assert!(repr.ends_with("..."));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use redis::{aio::MultiplexedConnection, AsyncCommands, AsyncConnectionConfig};
-use serde_json::{json, Value};
+use serde_json::{json, value::RawValue, Value};
 use tokio::sync::Mutex;
 
 use crate::{
@@ -28,14 +28,15 @@ pub enum ControlError {
     ShuttingDown,
 }
 
-/// Who answered a command, and what.
+/// Who answered a command, and what (as a `Value`, or as the JSON text
+/// the worker wrote).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Replies {
+pub struct Replies<T = Value> {
     /// Receivers of the PUBLISH: workers (and any pattern subscriber, such
     /// as celadon's own event reader does not count: it listens elsewhere).
     pub delivered: i64,
     /// `(hostname, reply)`, in arrival order.
-    pub replies: Vec<(String, Value)>,
+    pub replies: Vec<(String, T)>,
 }
 
 pub struct Pidbox {
@@ -85,15 +86,34 @@ pub fn request_envelope(
     .to_string()
 }
 
-/// A reply's `(ticket, hostname, result)`, if it is one.
-pub fn decode_reply(raw: &[u8]) -> Option<(String, String, Value)> {
+/// A reply's ticket and decoded body, `{hostname: result}`.
+fn reply_parts(raw: &[u8]) -> Option<(String, Vec<u8>)> {
     let envelope: Value = serde_json::from_slice(raw).ok()?;
     let ticket = envelope["headers"]["ticket"].as_str()?.to_string();
     let body = crate::broker::envelope::decode_body(raw).ok()?;
+    Some((ticket, body))
+}
+
+/// A reply's `(ticket, hostname, result)`, if it is one.
+pub fn decode_reply(raw: &[u8]) -> Option<(String, String, Value)> {
+    let (ticket, body) = reply_parts(raw)?;
     let body: Value = serde_json::from_slice(&body).ok()?;
     let (hostname, result) = body.as_object()?.iter().next()?;
     Some((ticket, hostname.clone(), result.clone()))
 }
+
+/// As [`decode_reply`], with the result as the JSON text the worker wrote
+/// (for `query_task`, whose task arguments a retry re-sends as they are).
+pub fn decode_reply_raw(raw: &[u8]) -> Option<(String, String, Box<RawValue>)> {
+    let (ticket, body) = reply_parts(raw)?;
+    let body: std::collections::BTreeMap<String, Box<RawValue>> =
+        serde_json::from_slice(&body).ok()?;
+    let (hostname, result) = body.into_iter().next()?;
+    Some((ticket, hostname, result))
+}
+
+/// How a reply is read: [`decode_reply`] or [`decode_reply_raw`].
+type Decode<T> = fn(&[u8]) -> Option<(String, String, T)>;
 
 impl Pidbox {
     pub fn new(url: &BrokerUrl, naming: Naming) -> Result<Pidbox, ControlError> {
@@ -155,7 +175,7 @@ impl Pidbox {
         limit: Option<usize>,
     ) -> Result<Replies, ControlError> {
         let result = self
-            .call_inner(method, arguments, destination, timeout, limit)
+            .call_inner(method, arguments, destination, timeout, limit, decode_reply)
             .await;
         if result.is_err() {
             self.reset().await;
@@ -163,14 +183,41 @@ impl Pidbox {
         result
     }
 
-    async fn call_inner(
+    /// As [`Pidbox::call`], with each reply as the JSON text the worker
+    /// wrote.
+    pub async fn call_raw(
         &self,
         method: &str,
         arguments: Value,
         destination: Option<&[String]>,
         timeout: Duration,
         limit: Option<usize>,
-    ) -> Result<Replies, ControlError> {
+    ) -> Result<Replies<Box<RawValue>>, ControlError> {
+        let result = self
+            .call_inner(
+                method,
+                arguments,
+                destination,
+                timeout,
+                limit,
+                decode_reply_raw,
+            )
+            .await;
+        if result.is_err() {
+            self.reset().await;
+        }
+        result
+    }
+
+    async fn call_inner<T>(
+        &self,
+        method: &str,
+        arguments: Value,
+        destination: Option<&[String]>,
+        timeout: Duration,
+        limit: Option<usize>,
+        decode: Decode<T>,
+    ) -> Result<Replies<T>, ControlError> {
         let limit = limit.or_else(|| destination.map(<[String]>::len));
         let oid = uuid4();
         let ticket = uuid4();
@@ -227,7 +274,7 @@ impl Pidbox {
                     .await;
                 match popped {
                     Ok(Some((_, raw))) => {
-                        if let Some((t, host, result)) = decode_reply(&raw) {
+                        if let Some((t, host, result)) = decode(&raw) {
                             if t == ticket {
                                 replies.push((host, result));
                             }

@@ -6,10 +6,10 @@
 use std::{sync::Arc, time::Duration};
 
 use redis::{aio::MultiplexedConnection, AsyncCommands};
-use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::{
+    arguments::Arguments,
     commands::{self, Command},
     message::{self, NewTask},
     original::{self, Original, Source},
@@ -252,9 +252,10 @@ impl Control {
         if expected.is_empty() {
             return Ok(None);
         }
+        // Raw replies: the arguments are re-sent as the worker wrote them.
         let replies = self
             .pidbox
-            .call(
+            .call_raw(
                 "query_task",
                 serde_json::json!({"ids": [id]}),
                 None,
@@ -340,19 +341,12 @@ impl Control {
     }
 
     /// A new task message for `name`.
-    pub fn new_task(
-        &self,
-        name: &str,
-        args: Vec<Value>,
-        kwargs: Map<String, Value>,
-        options: SendOptions,
-    ) -> NewTask {
+    pub fn new_task(&self, name: &str, arguments: Arguments, options: SendOptions) -> NewTask {
         let id = uuid::Uuid::new_v4().to_string();
         NewTask {
             id,
             name: name.to_string(),
-            args,
-            kwargs,
+            arguments,
             queue: options.queue.unwrap_or_else(|| "celery".into()),
             priority: options.priority.unwrap_or(0),
             eta: options.eta,
@@ -373,8 +367,7 @@ impl Control {
         })?;
         let task = self.new_task(
             &name,
-            o.args,
-            o.kwargs,
+            o.arguments,
             SendOptions {
                 queue: o.queue,
                 priority: o.priority,

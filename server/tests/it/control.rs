@@ -127,6 +127,146 @@ async fn a_retry_resends_5_kb_of_arguments_byte_for_byte() {
     c.celadon.stop().await;
 }
 
+/// Arguments as Python's json writes them, which a `Value` round trip
+/// would change: keys out of order at every depth, integers past 2^53 and
+/// 2^63, Python's float spellings, escapes, text beyond ASCII.
+const TRICKY_ARGS: &str = r#"[9007199254740993, 9223372036854775807, -9223372036854775808, 9223372036854775808, 1e-07, 2.5e+300, "a\"b\\c\n\u0001", "h\u00e9llo \u2603 \ud834\udd1e"]"#;
+const TRICKY_KWARGS: &str =
+    r#"{"zkw": {"b": 1, "a": [{"d": 2, "c": 3}]}, "akw": {"y": [], "x": {}}}"#;
+const NO_EMBED: &str = r#"{"callbacks": null, "errbacks": null, "chain": null, "chord": null}"#;
+
+/// The messages waiting in list `queue`, oldest first, each as
+/// `(task id, decoded body)`.
+fn waiting(c: &Cluster, queue: &str) -> Vec<(String, Vec<u8>)> {
+    let raw: Vec<Vec<u8>> = redis::cmd("LRANGE")
+        .arg(queue)
+        .arg(0)
+        .arg(-1)
+        .query(&mut c.redis.connection())
+        .unwrap();
+    raw.iter()
+        .rev()
+        .map(|m| {
+            let envelope: Value = serde_json::from_slice(m).unwrap();
+            let body = server::broker::envelope::decode_body(m).unwrap();
+            (
+                envelope["headers"]["id"].as_str().unwrap().to_string(),
+                body,
+            )
+        })
+        .collect()
+}
+
+/// What `echo_raw` recorded for `task`: Python's json of its arguments.
+fn recorded_raw(c: &Cluster, task: &str) -> String {
+    std::fs::read_to_string(c.dir.path().join(format!("{task}.raw.json")))
+        .unwrap_or_else(|e| panic!("the worker recorded nothing for {task}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_resends_the_arguments_the_backend_holds_as_the_same_bytes() {
+    let mut c = Cluster::start().await;
+    // Celery sends the task to a queue no worker consumes yet, so the
+    // message it wrote can be read.
+    let id = c.send(
+        "echo_raw",
+        TRICKY_ARGS,
+        &["--kwargs", TRICKY_KWARGS, "--queue", "raw"],
+    );
+    let sent = waiting(&c, "raw");
+    assert_eq!(sent.len(), 1);
+    let celery_body = sent[0].1.clone();
+    let want = format!("[{TRICKY_ARGS}, {TRICKY_KWARGS}, {NO_EMBED}]");
+    assert_eq!(
+        std::str::from_utf8(&celery_body),
+        Ok(want.as_str()),
+        "Celery wrote the arguments as given"
+    );
+    let raw_queue = WorkerOptions {
+        queues: Some("raw".into()),
+        ..WorkerOptions::default()
+    };
+    let (worker, _) = c.online_worker_with("raw1", &raw_queue).await;
+    task_until(&c, &id, "the task to succeed", |t| t["state"] == "SUCCESS").await;
+    worker.stop_warm().await;
+
+    // The retry waits in the list, where no worker takes it.
+    let (status, answer) = c.celadon.post(&format!("/api/task/retry/{id}"), None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["source"], "result-backend", "{answer}");
+    let new = answer["task-id"].as_str().unwrap().to_string();
+    let waiting_now = waiting(&c, "raw");
+    assert_eq!(waiting_now.len(), 1, "only the retry waits");
+    let (waiting_id, body) = &waiting_now[0];
+    assert_eq!(waiting_id, &new);
+
+    // Its arguments are the backend's bytes; the whole body is Celery's.
+    let meta: Vec<u8> = redis::cmd("GET")
+        .arg(format!("celery-task-meta-{id}"))
+        .query(&mut c.redis.connection_to(1))
+        .unwrap();
+    #[derive(serde::Deserialize)]
+    struct Held {
+        args: Box<serde_json::value::RawValue>,
+        kwargs: Box<serde_json::value::RawValue>,
+    }
+    let held: Held = serde_json::from_slice(&meta).unwrap();
+    let (args, kwargs) = (held.args.get(), held.kwargs.get());
+    assert_eq!(args, TRICKY_ARGS, "the backend holds Celery's text");
+    // Compared as text for readable failures: equal `str`s are equal bytes.
+    let body = std::str::from_utf8(body).unwrap();
+    let mut at = 0;
+    for part in ["[", args, ", ", kwargs, ", ", NO_EMBED, "]"] {
+        assert_eq!(
+            body.get(at..at + part.len()),
+            Some(part),
+            "retry body at byte {at}"
+        );
+        at += part.len();
+    }
+    assert_eq!(at, body.len());
+    assert_eq!(
+        body.as_bytes(),
+        celery_body,
+        "the retry's body is the one Celery sent"
+    );
+
+    // A worker runs it with the same arguments, in the same order.
+    let (_worker, _) = c.online_worker_with("raw2", &raw_queue).await;
+    task_until(&c, &new, "the retry to succeed", |t| {
+        t["state"] == "SUCCESS"
+    })
+    .await;
+    assert_eq!(
+        recorded_raw(&c, &id),
+        format!("[{TRICKY_ARGS}, {TRICKY_KWARGS}]")
+    );
+    assert_eq!(recorded_raw(&c, &new), recorded_raw(&c, &id));
+    let fresh = c.celadon.json(&format!("/api/task/info/{new}")).await;
+    assert_eq!(
+        fresh["kwargs"], "{'zkw': {'b': 1, 'a': [{'d': 2, 'c': 3}]}, 'akw': {'y': [], 'x': {}}}",
+        "the events show the kwargs in their order"
+    );
+
+    // A task sent through the API gets the client's text as it is.
+    let body = format!(r#"{{"kwargs": {TRICKY_KWARGS}, "args": {TRICKY_ARGS}, "queue": "raw"}}"#);
+    let (status, answer) = c
+        .celadon
+        .post_text("/api/task/async-apply/celadon_tasks.echo_raw", &body)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let api = answer["task-id"].as_str().unwrap().to_string();
+    task_until(&c, &api, "the sent task to succeed", |t| {
+        t["state"] == "SUCCESS"
+    })
+    .await;
+    assert_eq!(
+        recorded_raw(&c, &api),
+        format!("[{TRICKY_ARGS}, {TRICKY_KWARGS}]")
+    );
+    c.celadon.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_source_of_exact_arguments_a_retry_is_refused() {
     // No result backend; the worker has long forgotten the task; the

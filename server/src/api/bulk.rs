@@ -4,13 +4,21 @@
 //! sent: the answer is how many tasks match and the first rows, so a user
 //! sees what a bulk action would touch before it touches anything.
 
+use app::wire::control::{BulkDryRun, BulkRefusal, BulkRetried, BulkRetry, CommandAnswer};
 use axum::{
-    extract::{Path, RawQuery, State},
+    extract::{RawQuery, State},
+    response::{IntoResponse, Response},
     Json,
 };
-use serde_json::{json, Value};
 
-use super::{control::outcome_json, error::ApiError, params::Params, tasks::parse_query, AppState};
+use super::{
+    control::{command_answer, not_delivered, retry_error},
+    error::ApiError,
+    extract::Path,
+    params::Params,
+    tasks::parse_query,
+    AppState,
+};
 use crate::{
     control::{commands, service::RetryError},
     state::read::Matching,
@@ -33,26 +41,23 @@ pub async fn bulk(
     State(app): State<AppState>,
     Path(action): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
     let dry_run = params.flag("dry_run")?;
     let terminate = params.flag("terminate")?;
     if !matches!(action.as_str(), "revoke" | "retry") {
         return Err(ApiError::NotFound(format!("no bulk action '{action}'")));
     }
-    let Matching {
-        count,
-        ids,
-        first: rows,
-    } = matching(&app, &params).await?;
+    let Matching { count, ids, first } = matching(&app, &params).await?;
     if dry_run {
-        return Ok(Json(json!({
-            "action": action,
-            "dry_run": true,
-            "count": count,
-            "limit": BULK_LIMIT,
-            "first": rows,
-        })));
+        return Ok(Json(BulkDryRun {
+            action,
+            dry_run: true,
+            count,
+            limit: BULK_LIMIT,
+            first,
+        })
+        .into_response());
     }
     if count == 0 {
         return Err(ApiError::Invalid("no task matches the query".into()));
@@ -62,37 +67,59 @@ pub async fn bulk(
             "{count} tasks match; a bulk action touches at most {BULK_LIMIT}: narrow the query"
         )));
     }
-    let control = &app.control;
     if action == "revoke" {
         let signal = params
             .get("signal")
             .filter(|s| !s.is_empty())
             .unwrap_or("SIGTERM");
-        let command = commands::revoke(&ids, terminate, signal)?;
-        let outcome = control.call(command, None).await?;
-        if outcome.delivered == 0 {
-            return Err(ApiError::Unavailable(
-                "the revoke was not delivered: no worker is connected to the broker".into(),
-            ));
-        }
-        let mut answer = outcome_json(format!("Revoked {} tasks", ids.len()), &outcome);
-        answer["ids"] = json!(ids);
-        return Ok(Json(answer));
+        return Ok(Json(revoke_all(&app, ids, terminate, signal).await?).into_response());
     }
+    Ok(Json(retry_all(&app, &ids).await?).into_response())
+}
+
+async fn revoke_all(
+    app: &AppState,
+    ids: Vec<String>,
+    terminate: bool,
+    signal: &str,
+) -> Result<CommandAnswer, ApiError> {
+    let command = commands::revoke(&ids, terminate, signal)?;
+    let outcome = app
+        .control
+        .call(command, None)
+        .await
+        .map_err(|e| ApiError::control("sending the revoke", e))?;
+    if outcome.delivered == 0 {
+        return Err(not_delivered("the revoke"));
+    }
+    Ok(CommandAnswer {
+        ids: Some(ids.clone()),
+        ..command_answer(format!("Revoked {} tasks", ids.len()), &outcome)
+    })
+}
+
+/// Each retry that could be sent, and why the others could not; a broker
+/// failure stops the round.
+async fn retry_all(app: &AppState, ids: &[String]) -> Result<BulkRetried, ApiError> {
     let mut retried = Vec::new();
     let mut refused = Vec::new();
-    for id in &ids {
-        match control.retry(id).await {
-            Ok(r) => retried.push(json!({
-                "retry-of": r.original, "task-id": r.id, "source": r.source.key(),
-            })),
-            Err(RetryError::Control(e)) => return Err(e.into()),
-            Err(e) => refused.push(json!({ "task-id": id, "error": e.to_string() })),
+    for id in ids {
+        match app.control.retry(id).await {
+            Ok(r) => retried.push(BulkRetry {
+                retry_of: r.original,
+                task_id: r.id,
+                source: r.source.key().to_string(),
+            }),
+            Err(e @ RetryError::Control(_)) => return Err(retry_error(e)),
+            Err(e) => refused.push(BulkRefusal {
+                task_id: id.clone(),
+                error: e.to_string(),
+            }),
         }
     }
-    Ok(Json(json!({
-        "message": format!("Retried {} of {} tasks", retried.len(), ids.len()),
-        "retried": retried,
-        "refused": refused,
-    })))
+    Ok(BulkRetried {
+        message: format!("Retried {} of {} tasks", retried.len(), ids.len()),
+        retried,
+        refused,
+    })
 }

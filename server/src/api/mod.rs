@@ -5,10 +5,12 @@ mod assets;
 mod bulk;
 mod control;
 mod error;
+mod extract;
 pub mod guard;
 pub mod metrics;
 mod params;
 mod queues;
+mod send;
 mod stats;
 mod tasks;
 mod throughput;
@@ -87,16 +89,17 @@ pub fn router(app: AppState) -> Router {
         .route("/api/task/retry/{id}", post(control::retry))
         .route("/api/task/rate-limit/{name}", post(control::rate_limit))
         .route("/api/task/timeout/{name}", post(control::time_limit))
-        .route("/api/task/apply/{name}", post(control::apply))
-        .route("/api/task/async-apply/{name}", post(control::send_task))
-        .route("/api/task/send-task/{name}", post(control::send_task))
-        .route("/api/task/result/{id}", get(control::result))
+        .route("/api/task/apply/{name}", post(send::apply))
+        .route("/api/task/async-apply/{name}", post(send::send_task))
+        .route("/api/task/send-task/{name}", post(send::send_task))
+        .route("/api/task/result/{id}", get(send::result))
         .route("/api/tasks/{action}", post(bulk::bulk))
         .route("/api/worker/shutdown/{worker}", post(control::shutdown))
         .route("/api/worker/pool/{action}/{worker}", post(control::pool))
         .route("/api/worker/queue/{action}/{worker}", post(control::queue))
         .leptos_routes_with_context(&app, routes, context, move || shell(options.clone()))
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             app.access.clone(),
             guard::guard,
@@ -112,6 +115,19 @@ fn page_context(state: StateHandle) -> impl Fn() + Clone + Send + Sync + 'static
             let state = state.clone();
             Box::pin(async move { state.snapshot(view).await.ok() })
         }));
+    }
+}
+
+/// A known path asked with another method: the API's error shape, not an
+/// empty 405.
+async fn method_not_allowed(request: Request<Body>) -> error::ApiError {
+    error::ApiError::Rejected {
+        status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        why: format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
     }
 }
 

@@ -5,13 +5,13 @@ use std::collections::HashSet;
 
 use app::wire::rest;
 use axum::{
-    extract::{Path, RawQuery, State},
+    extract::{RawQuery, State},
     Json,
 };
 use chrono::{Local, NaiveDateTime, TimeZone};
 use serde::{ser::SerializeMap, Serialize, Serializer};
 
-use super::{error::ApiError, params::Params, AppState};
+use super::{error::ApiError, extract::Path, params::Params, AppState};
 use crate::state::{
     key::TaskKey,
     query::{Sort, SortKey, TaskQuery},

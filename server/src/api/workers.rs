@@ -37,7 +37,7 @@ pub async fn list(
             app.inspect_timeout,
         )
         .await
-        .map_err(|e| ApiError::Unavailable(format!("Failed to update workers: {e}")))?;
+        .map_err(|e| ApiError::control("updating the workers", e))?;
     }
     let unknown = |e: crate::state::read::UnknownWorker| ApiError::NotFound(e.to_string());
     Ok(if status {

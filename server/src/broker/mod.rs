@@ -3,6 +3,7 @@
 //! connection.
 
 pub mod backend;
+pub mod conn;
 pub mod envelope;
 pub mod events;
 pub mod naming;

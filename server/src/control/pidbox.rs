@@ -8,12 +8,11 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use redis::{aio::MultiplexedConnection, AsyncCommands, AsyncConnectionConfig};
+use redis::{AsyncCommands, AsyncConnectionConfig};
 use serde_json::{json, value::RawValue, Value};
-use tokio::sync::Mutex;
 
 use crate::{
-    broker::{naming::Naming, url::BrokerUrl},
+    broker::{conn::LazyConnection, naming::Naming, url::BrokerUrl},
     clock,
 };
 
@@ -40,10 +39,9 @@ pub struct Replies<T = Value> {
 }
 
 pub struct Pidbox {
-    client: redis::Client,
     naming: Naming,
     /// Shared by casts and bookkeeping; replies use their own connections.
-    conn: Mutex<Option<MultiplexedConnection>>,
+    conn: LazyConnection,
 }
 
 fn uuid4() -> String {
@@ -118,26 +116,9 @@ type Decode<T> = fn(&[u8]) -> Option<(String, String, T)>;
 impl Pidbox {
     pub fn new(url: &BrokerUrl, naming: Naming) -> Result<Pidbox, ControlError> {
         Ok(Pidbox {
-            client: redis::Client::open(url.connection_info()?)?,
+            conn: LazyConnection::new(url)?,
             naming,
-            conn: Mutex::new(None),
         })
-    }
-
-    async fn shared(&self) -> Result<MultiplexedConnection, ControlError> {
-        let mut conn = self.conn.lock().await;
-        if let Some(c) = conn.as_ref() {
-            return Ok(c.clone());
-        }
-        let c = self.client.get_multiplexed_async_connection().await?;
-        *conn = Some(c.clone());
-        Ok(c)
-    }
-
-    /// Forgets the shared connection after an error, so the next command
-    /// reconnects.
-    async fn reset(&self) {
-        *self.conn.lock().await = None;
     }
 
     /// Sends a command that wants no reply. Returns how many received it
@@ -155,13 +136,11 @@ impl Pidbox {
             None,
             Duration::from_secs(1),
         );
-        let mut conn = self.shared().await?;
-        let result: redis::RedisResult<i64> =
-            conn.publish(self.naming.pidbox_channel(), envelope).await;
-        if result.is_err() {
-            self.reset().await;
-        }
-        Ok(result?)
+        let channel = self.naming.pidbox_channel();
+        Ok(self
+            .conn
+            .run(async |c| c.publish(channel, envelope).await)
+            .await?)
     }
 
     /// Sends a command and collects replies until `timeout`, or until
@@ -178,7 +157,9 @@ impl Pidbox {
             .call_inner(method, arguments, destination, timeout, limit, decode_reply)
             .await;
         if result.is_err() {
-            self.reset().await;
+            // The shared connection may be the cause: the next call opens
+            // a new one.
+            self.conn.reset().await;
         }
         result
     }
@@ -204,7 +185,9 @@ impl Pidbox {
             )
             .await;
         if result.is_err() {
-            self.reset().await;
+            // The shared connection may be the cause: the next call opens
+            // a new one.
+            self.conn.reset().await;
         }
         result
     }
@@ -225,12 +208,13 @@ impl Pidbox {
         let member = self.naming.reply_binding_member(&oid);
         let reply_keys = self.naming.queue_keys(&self.naming.reply_queue(&oid));
 
-        let mut shared = self.shared().await?;
+        let mut shared = self.conn.get().await?;
         // BRPOP blocks its connection: the replies get one of their own.
         let config = AsyncConnectionConfig::new()
             .set_response_timeout(Some(timeout + Duration::from_secs(5)));
         let mut replies_conn = self
-            .client
+            .conn
+            .client()
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
 

@@ -5,8 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use redis::{aio::MultiplexedConnection, AsyncCommands};
-use tokio::sync::Mutex;
+use redis::AsyncCommands;
 
 use super::{
     arguments::Arguments,
@@ -16,7 +15,7 @@ use super::{
     pidbox::{ControlError, Pidbox},
 };
 use crate::{
-    broker::{backend, naming::Naming, url::BrokerUrl},
+    broker::{backend, conn::LazyConnection, naming::Naming, url::BrokerUrl},
     clock,
     state::{key::TaskKey, owner::StateHandle},
 };
@@ -71,9 +70,10 @@ pub struct Control {
     pub pidbox: Arc<Pidbox>,
     state: StateHandle,
     naming: Naming,
-    broker: redis::Client,
-    backend: Option<redis::Client>,
-    conn: Mutex<Option<MultiplexedConnection>>,
+    /// Sending tasks and reading `unacked`.
+    broker: LazyConnection,
+    /// Reading results and retries' arguments, with `--result-backend`.
+    backend: Option<LazyConnection>,
     timeout: Duration,
     origin: String,
 }
@@ -99,12 +99,8 @@ impl Control {
             pidbox,
             state,
             naming,
-            broker: redis::Client::open(broker.connection_info()?)?,
-            backend: match backend {
-                Some(url) => Some(redis::Client::open(url.connection_info()?)?),
-                None => None,
-            },
-            conn: Mutex::new(None),
+            broker: LazyConnection::new(broker)?,
+            backend: backend.map(LazyConnection::new).transpose()?,
             timeout,
             origin: format!("celadon{}@{}", std::process::id(), hostname()),
         })
@@ -116,20 +112,6 @@ impl Control {
 
     pub fn timeout(&self) -> Duration {
         self.timeout
-    }
-
-    async fn conn(&self) -> Result<MultiplexedConnection, ControlError> {
-        let mut conn = self.conn.lock().await;
-        if let Some(c) = conn.as_ref() {
-            return Ok(c.clone());
-        }
-        let c = self.broker.get_multiplexed_async_connection().await?;
-        *conn = Some(c.clone());
-        Ok(c)
-    }
-
-    async fn reset(&self) {
-        *self.conn.lock().await = None;
     }
 
     /// Workers the model believes online.
@@ -239,9 +221,13 @@ impl Control {
     }
 
     async fn args_in_backend(&self, id: &str) -> Option<Original> {
-        let client = self.backend.as_ref()?;
-        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        let found = backend::fetch(&mut conn, &[id.to_string()]).await.ok()?;
+        let ids = [id.to_string()];
+        let found = self
+            .backend
+            .as_ref()?
+            .run(async |c| backend::fetch(c, &ids).await)
+            .await
+            .ok()?;
         found
             .first()
             .and_then(|(_, meta)| original::from_backend(meta))
@@ -270,7 +256,7 @@ impl Control {
     }
 
     async fn args_in_unacked(&self, id: &str) -> Result<Option<Original>, ControlError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.broker.get().await?;
         let key = self.naming.key("unacked");
         let needle = format!("\"id\": \"{id}\"");
         let mut cursor: u64 = 0;
@@ -286,7 +272,7 @@ impl Control {
             {
                 Ok(r) => r,
                 Err(e) => {
-                    self.reset().await;
+                    self.broker.reset().await;
                     return Err(e.into());
                 }
             };
@@ -310,11 +296,10 @@ impl Control {
 
     /// Publishes a task message and its `task-sent` event.
     pub async fn send(&self, task: &NewTask) -> Result<(), ControlError> {
-        let mut conn = self.conn().await?;
         let sep = &self.naming.options.sep;
         let binding = self.naming.key(&format!("_kombu.binding.{}", task.queue));
         let member = format!("{q}{sep}{sep}{q}", q = task.queue);
-        let result: redis::RedisResult<()> = redis::pipe()
+        let pipe = redis::pipe()
             .sadd(&binding, &member)
             .ignore()
             .lpush(
@@ -332,12 +317,11 @@ impl Control {
                 ),
             )
             .ignore()
-            .query_async(&mut conn)
-            .await;
-        if result.is_err() {
-            self.reset().await;
-        }
-        Ok(result?)
+            .clone();
+        Ok(self
+            .broker
+            .run(async |c| pipe.query_async::<()>(c).await)
+            .await?)
     }
 
     /// A new task message for `name`.
@@ -387,11 +371,11 @@ impl Control {
 
     /// The result backend's record of `id`: `None` when it has none yet.
     pub async fn result(&self, id: &str) -> Result<Option<backend::Meta>, ControlError> {
-        let Some(client) = &self.backend else {
+        let Some(conn) = &self.backend else {
             return Ok(None);
         };
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        let raw: Option<Vec<u8>> = conn.get(backend::meta_key(id)).await?;
+        let key = backend::meta_key(id);
+        let raw: Option<Vec<u8>> = conn.run(async |c| c.get(key).await).await?;
         Ok(raw.as_deref().and_then(backend::Meta::parse))
     }
 }

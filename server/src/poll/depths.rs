@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     broker::{
+        conn::LazyConnection,
         naming::Naming,
         queues::{discover, measure, measure_unacked},
         url::BrokerUrl,
@@ -26,7 +27,13 @@ pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(30);
 pub async fn run(url: BrokerUrl, naming: Naming, state: StateHandle, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(DEPTH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let conn = match LazyConnection::new(&url) {
+        Ok(conn) => conn,
+        Err(error) => {
+            tracing::warn!(%error, "queue depths cannot be measured on this broker URL");
+            return;
+        }
+    };
     let mut declared = BTreeSet::new();
     let mut last_discovery: Option<tokio::time::Instant> = None;
     loop {
@@ -34,13 +41,10 @@ pub async fn run(url: BrokerUrl, naming: Naming, state: StateHandle, cancel: Can
             () = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if conn.is_none() {
-            conn = match url.connection_info().and_then(redis::Client::open) {
-                Ok(client) => client.get_multiplexed_async_connection().await.ok(),
-                Err(_) => None,
-            };
-        }
-        let Some(c) = conn.as_mut() else { continue };
+        let Ok(mut c) = conn.get().await else {
+            continue;
+        };
+        let c = &mut c;
         if last_discovery.is_none_or(|t| t.elapsed() >= DISCOVERY_INTERVAL) {
             match discover(c, &naming).await {
                 Ok(found) => {
@@ -49,7 +53,7 @@ pub async fn run(url: BrokerUrl, naming: Naming, state: StateHandle, cancel: Can
                 }
                 Err(error) => {
                     tracing::debug!(%error, "queue discovery failed");
-                    conn = None;
+                    conn.reset().await;
                     continue;
                 }
             }
@@ -77,7 +81,7 @@ pub async fn run(url: BrokerUrl, naming: Naming, state: StateHandle, cancel: Can
             }
             Err(error) => {
                 tracing::debug!(%error, "queue depths not measured");
-                conn = None;
+                conn.reset().await;
             }
         }
     }

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    broker::{backend::fetch, url::BrokerUrl, BrokerLink, LinkState},
+    broker::{backend::fetch, conn::LazyConnection, url::BrokerUrl, BrokerLink, LinkState},
     clock,
     state::{key::TaskKey, owner::StateHandle},
 };
@@ -27,6 +27,13 @@ pub async fn run(
     mut link: watch::Receiver<BrokerLink>,
     cancel: CancellationToken,
 ) {
+    let conn = match LazyConnection::new(&backend) {
+        Ok(conn) => conn,
+        Err(error) => {
+            tracing::warn!(%error, "tasks cannot be reconciled with this result backend URL");
+            return;
+        }
+    };
     let mut was_connected = link.borrow().state == LinkState::Connected;
     let mut had_gap = false;
     let mut stuck = tokio::time::interval(STUCK_CHECK_INTERVAL);
@@ -52,7 +59,7 @@ pub async fn run(
         };
         let round = tokio::select! {
             () = cancel.cancelled() => return,
-            round = reconcile(&backend, &state, silent_for) => round,
+            round = reconcile(&conn, &state, silent_for) => round,
         };
         if let Err(error) = round {
             tracing::warn!(%error, "could not read the result backend to reconcile tasks");
@@ -63,12 +70,11 @@ pub async fn run(
 /// One round: every unfinished task silent for `silent_for` seconds, read
 /// from the model a bounded batch at a time.
 async fn reconcile(
-    backend: &BrokerUrl,
+    conn: &LazyConnection,
     state: &StateHandle,
     silent_for: f64,
 ) -> redis::RedisResult<()> {
     let cutoff = clock::now() - silent_for;
-    let mut conn = None;
     let (mut checked, mut found_total) = (0, 0);
     let mut from = Some(0);
     while let Some(start) = from {
@@ -79,20 +85,14 @@ async fn reconcile(
         if batch.tasks.is_empty() {
             continue;
         }
-        let conn = match &mut conn {
-            Some(c) => c,
-            None => {
-                let client = redis::Client::open(backend.connection_info()?)?;
-                conn.insert(client.get_multiplexed_async_connection().await?)
-            }
-        };
         let ids: Vec<String> = batch.tasks.iter().map(|(_, id)| id.clone()).collect();
         let keys: HashMap<&str, TaskKey> = batch
             .tasks
             .iter()
             .map(|(k, id)| (id.as_str(), *k))
             .collect();
-        let found: Vec<_> = fetch(conn, &ids)
+        let found: Vec<_> = conn
+            .run(async |c| fetch(c, &ids).await)
             .await?
             .into_iter()
             .filter_map(|(id, meta)| keys.get(id.as_str()).map(|k| (*k, meta)))

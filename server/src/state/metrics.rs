@@ -77,12 +77,10 @@ impl Metrics {
             TaskEventKind::Received if times.received.is_finite() => {
                 *self.prefetched.entry(key).or_insert(0) += 1;
             }
-            TaskEventKind::Started => {
-                if times.received.is_finite() && times.started.is_finite() {
-                    self.prefetch_time
-                        .insert(key, times.started - times.received);
-                    *self.prefetched.entry(key).or_insert(0) -= 1;
-                }
+            TaskEventKind::Started if times.received.is_finite() && times.started.is_finite() => {
+                self.prefetch_time
+                    .insert(key, times.started - times.received);
+                *self.prefetched.entry(key).or_insert(0) -= 1;
             }
             TaskEventKind::Succeeded | TaskEventKind::Failed
                 if times.received.is_finite() && times.started.is_finite() =>

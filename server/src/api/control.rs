@@ -100,8 +100,10 @@ pub(super) fn float_param(p: &Params, name: &'static str) -> Result<Option<f64>,
         Some(v) => v
             .trim()
             .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite())
             .map(Some)
-            .map_err(|_| ApiError::bad(name, format!("{v:?} is not a number of seconds"))),
+            .ok_or_else(|| ApiError::bad(name, format!("{v:?} is not a number of seconds"))),
     }
 }
 
@@ -239,5 +241,20 @@ pub(super) fn retry_error(e: RetryError) -> ApiError {
         RetryError::Unknown(id) => ApiError::NotFound(format!("Unknown task '{id}'")),
         RetryError::NoArguments(why) => ApiError::Refused(why),
         RetryError::Control(e) => ApiError::control("sending the retry", e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_finite_numbers() {
+        let seconds = |q: &str| float_param(&Params::parse(Some(q)), "timeout");
+        assert_eq!(seconds("timeout=2.5").unwrap(), Some(2.5));
+        assert_eq!(seconds("timeout=").unwrap(), None);
+        for bad in ["timeout=NaN", "timeout=inf", "timeout=-infinity", "timeout=soon"] {
+            assert!(seconds(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -21,6 +21,7 @@ use super::{
 };
 use crate::{
     broker::backend::Meta,
+    clock,
     control::{
         arguments::{Arguments, ArgumentsError},
         commands,
@@ -89,8 +90,7 @@ fn send_options(body: Option<&RawValue>) -> Result<Call, ApiError> {
             .as_f64()
             .filter(|s| s.is_finite() && *s >= 0.0)
             .ok_or_else(|| ApiError::bad("countdown", "must be a non-negative number"))?;
-        let at = chrono::Utc::now() + chrono::Duration::milliseconds((secs * 1000.0) as i64);
-        eta = Some(at.to_rfc3339());
+        eta = Some(seconds_from_now("countdown", secs)?);
     }
     let expires = match obj.get("expires") {
         Some(Value::Number(n)) => {
@@ -98,10 +98,7 @@ fn send_options(body: Option<&RawValue>) -> Result<Call, ApiError> {
                 .as_f64()
                 .filter(|s| s.is_finite() && *s >= 0.0)
                 .ok_or_else(|| ApiError::bad("expires", "must be non-negative"))?;
-            Some(
-                (chrono::Utc::now() + chrono::Duration::milliseconds((secs * 1000.0) as i64))
-                    .to_rfc3339(),
-            )
+            Some(seconds_from_now("expires", secs)?)
         }
         _ => iso("expires", text("expires")?)?,
     };
@@ -127,6 +124,15 @@ fn send_options(body: Option<&RawValue>) -> Result<Call, ApiError> {
             expires,
         },
     ))
+}
+
+/// The time `secs` from now, in ISO 8601; refused past what a date holds.
+fn seconds_from_now(name: &'static str, secs: f64) -> Result<String, ApiError> {
+    let far = || ApiError::bad(name, "is too far in the future");
+    // Past i64 milliseconds the cast saturates, and the delta is refused.
+    let delta = chrono::TimeDelta::try_milliseconds((secs * 1000.0) as i64).ok_or_else(far)?;
+    let at = clock::now_utc().checked_add_signed(delta).ok_or_else(far)?;
+    Ok(at.to_rfc3339())
 }
 
 /// `async-apply` and `send-task`: publish and return the new id.
@@ -282,6 +288,8 @@ mod tests {
                 "priority: must be an integer from 0 to 9",
             ),
             (&deep, "body: recursion limit exceeded"),
+            (r#"{"countdown": 1e13}"#, "countdown: is too far"),
+            (r#"{"expires": 1e300}"#, "expires: is too far"),
         ] {
             let refused = call(body).map(|_| ()).unwrap_err();
             assert!(matches!(refused, ApiError::BadParam { .. }), "{body}");

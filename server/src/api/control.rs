@@ -253,7 +253,12 @@ mod tests {
         let seconds = |q: &str| float_param(&Params::parse(Some(q)), "timeout");
         assert_eq!(seconds("timeout=2.5").unwrap(), Some(2.5));
         assert_eq!(seconds("timeout=").unwrap(), None);
-        for bad in ["timeout=NaN", "timeout=inf", "timeout=-infinity", "timeout=soon"] {
+        for bad in [
+            "timeout=NaN",
+            "timeout=inf",
+            "timeout=-infinity",
+            "timeout=soon",
+        ] {
             assert!(seconds(bad).is_err(), "{bad}");
         }
     }

@@ -6,6 +6,7 @@
 //! Replaying a stored stream of `(payload, received_at)` into a fresh model
 //! rebuilds the same state: nothing here reads a clock.
 
+mod counts;
 pub mod graphs;
 pub mod index;
 pub mod key;
@@ -15,6 +16,7 @@ pub mod owner;
 pub mod query;
 pub mod queues;
 pub mod read;
+mod reconcile;
 pub mod rest;
 pub mod search;
 pub mod series;
@@ -34,11 +36,12 @@ use crate::broker::{
     envelope::Decoder,
     events::{for_each_event, Event, EventError, TaskEvent, TaskEventType},
 };
-use app::wire::celery::{TaskEventKind, TaskState, WorkerEventKind};
+use app::wire::celery::{TaskEventKind, WorkerEventKind};
+pub use counts::{Counters, TypeStats, TypeSummary, CUSTOM_SLOT, RETAINED_SLOTS};
 use key::TaskKey;
 pub use metrics::Metrics;
 use queues::Queues;
-use stats::{LogHistogram, Throughput, OUTCOMES};
+use stats::{LogHistogram, Throughput};
 use symbols::{Sym, Symbols};
 use task::{StateCode, Step, Update};
 use tasks::{Limits, TaskStore};
@@ -79,112 +82,6 @@ impl Default for ModelConfig {
             runtime_buckets: stats::DEFAULT_RUNTIME_BUCKETS.to_vec(),
         }
     }
-}
-
-/// Counts of what arrived on the event channels.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Counters {
-    /// Events decoded, of each Celery task event kind and worker event
-    /// kind: arrays, because a map lookup per event is a measurable share
-    /// of ingestion under a heavy stream.
-    task_types: [u64; TaskEventKind::COUNT],
-    worker_types: [u64; WorkerEventKind::COUNT],
-    /// Events decoded, of any other type.
-    other_types: BTreeMap<String, u64>,
-    /// Payloads or events that could not be decoded at all.
-    pub undecodable: u64,
-    /// Task events that repeated one already applied (redeliveries).
-    pub duplicates: u64,
-}
-
-impl Counters {
-    /// Events decoded, by type.
-    pub fn events_by_type(&self) -> BTreeMap<String, u64> {
-        let tasks = TaskEventKind::ALL
-            .iter()
-            .map(|k| (k.type_name(), self.task_types[k.index()]));
-        let workers = WorkerEventKind::ALL
-            .iter()
-            .map(|k| (k.type_name(), self.worker_types[k.index()]));
-        let known = tasks
-            .chain(workers)
-            .filter(|(_, n)| *n > 0)
-            .map(|(name, n)| (name.to_string(), n));
-        let mut all = self.other_types.clone();
-        all.extend(known);
-        all
-    }
-
-    fn count(&mut self, event: &Event<'_>) {
-        match event {
-            Event::Task(t) => {
-                if let Some(kind) = t.kind.celery() {
-                    self.task_types[kind.index()] += 1;
-                    return;
-                }
-            }
-            Event::Worker(w) => {
-                self.worker_types[w.kind.index()] += 1;
-                return;
-            }
-            Event::Other { .. } => {}
-        }
-        let name = event.type_name();
-        match self.other_types.get_mut(name.as_ref()) {
-            Some(n) => *n += 1,
-            None => {
-                self.other_types.insert(name.into_owned(), 1);
-            }
-        }
-    }
-}
-
-/// Per task type: what its retained tasks are doing, what all of its tasks
-/// ever did, and how long they ran.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TypeStats {
-    /// Retained tasks by state: Celery's states by [`TaskState`] index,
-    /// then one entry ([`CUSTOM_SLOT`]) shared by every custom state.
-    pub retained: [u64; RETAINED_SLOTS],
-    /// Every task of the type seen since start, by outcome.
-    pub outcomes: [u64; OUTCOMES],
-    pub runtime: LogHistogram,
-    /// The last task of the type that failed.
-    pub last_failure: Option<TaskKey>,
-}
-
-/// Entries of [`TypeStats::retained`].
-pub const RETAINED_SLOTS: usize = TaskState::COUNT + 1;
-/// The entry of every custom state.
-pub const CUSTOM_SLOT: usize = TaskState::COUNT;
-
-impl TypeStats {
-    fn retained_slot(state: StateCode) -> usize {
-        state.builtin().map_or(CUSTOM_SLOT, TaskState::index)
-    }
-
-    /// The state name of a [`TypeStats::retained`] entry.
-    pub fn retained_name(slot: usize) -> &'static str {
-        TaskState::ALL.get(slot).map_or("CUSTOM", |s| s.name())
-    }
-}
-
-/// What the per-type table shows of one task type.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TypeSummary {
-    pub name: String,
-    /// Retained tasks by state name (only states with tasks).
-    pub states: Vec<(String, u64)>,
-    /// Every task of the type seen since start, by [`TaskEventKind`].
-    pub totals: [u64; OUTCOMES],
-    /// succeeded / (succeeded + failed), over every task seen.
-    pub success_rate: Option<f64>,
-    pub runtime_count: u64,
-    pub runtime_mean: Option<f64>,
-    pub p50: Option<f64>,
-    pub p95: Option<f64>,
-    pub p99: Option<f64>,
-    pub last_failure: Option<String>,
 }
 
 /// A stretch of time in which events may have been lost (the broker
@@ -370,46 +267,6 @@ impl Model {
         StateCode(StateCode::FIRST_CUSTOM + u8::try_from(index).unwrap_or(0))
     }
 
-    /// The name of a state code.
-    /// Every task type's counts, success rate, runtimes and last failure,
-    /// by name.
-    pub fn type_summaries(&self) -> Vec<TypeSummary> {
-        let mut rows: Vec<TypeSummary> = self
-            .types
-            .iter()
-            .filter(|(sym, _)| !sym.is_none())
-            .map(|(sym, t)| {
-                let states = t
-                    .retained
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, n)| **n > 0)
-                    .map(|(slot, n)| (TypeStats::retained_name(slot).to_string(), *n))
-                    .collect();
-                let (ok, bad) = (
-                    t.outcomes[TaskEventKind::Succeeded.index()],
-                    t.outcomes[TaskEventKind::Failed.index()],
-                );
-                TypeSummary {
-                    name: self.symbols.text(*sym).to_string(),
-                    states,
-                    totals: t.outcomes,
-                    success_rate: (ok + bad > 0).then(|| ok as f64 / (ok + bad) as f64),
-                    runtime_count: t.runtime.count(),
-                    runtime_mean: t.runtime.mean(),
-                    p50: t.runtime.quantile(0.5),
-                    p95: t.runtime.quantile(0.95),
-                    p99: t.runtime.quantile(0.99),
-                    last_failure: t
-                        .last_failure
-                        .and_then(|k| self.id_text(k).or_else(|| k.uuid_text())),
-                }
-            })
-            .collect();
-        rows.sort_by(|a, b| a.name.cmp(&b.name));
-        rows
-    }
-
     pub fn state_name(&self, state: StateCode) -> &str {
         if let Some(name) = state.builtin_name() {
             return name;
@@ -542,10 +399,6 @@ impl Model {
                 stats.retained[slot] = stats.retained[slot].saturating_sub(1);
             }
         });
-    }
-
-    fn type_stats(&mut self, name: Sym) -> &mut TypeStats {
-        self.types.entry(name).or_default()
     }
 
     /// Throughput, per-type outcomes and runtimes, and Flower's metrics,
@@ -826,91 +679,3 @@ impl After {
 
 #[cfg(test)]
 mod tests;
-
-impl Model {
-    /// Folds in what the result backend says of a retained task, as if its
-    /// event had arrived: for states reached while events were lost. Does
-    /// nothing for a task no longer retained, or one already further along.
-    pub fn reconcile(&mut self, key: TaskKey, meta: &crate::broker::backend::Meta, now: f64) {
-        let kind = match TaskState::of_name(&meta.status) {
-            None | Some(TaskState::Pending) => return,
-            Some(state) => state.event(),
-        };
-        if self.tasks.get(key).is_none() {
-            return;
-        }
-        let exc_message = |r: &serde_json::Value| -> Option<String> {
-            let kind = r["exc_type"].as_str()?;
-            let args = match &r["exc_message"] {
-                serde_json::Value::Array(a) => a
-                    .iter()
-                    .map(|v| crate::pyrepr::from_json(v).py_repr())
-                    .collect::<Vec<_>>(),
-                other => vec![crate::pyrepr::from_json(other).py_repr()],
-            };
-            Some(format!("{kind}({})", args.join(", ")))
-        };
-        let result_text = (kind == TaskEventKind::Succeeded)
-            .then(|| crate::pyrepr::from_json(&meta.result).py_repr());
-        let exception = matches!(kind, TaskEventKind::Failed | TaskEventKind::Retried)
-            .then(|| exc_message(&meta.result))
-            .flatten();
-        let reason = meta.result["exc_message"][0].as_str();
-        let worker_name = meta
-            .worker
-            .clone()
-            .or_else(|| meta.result["hostname"].as_str().map(str::to_string));
-        let worker = worker_name
-            .as_deref()
-            .map_or(Sym::NONE, |w| self.symbols.intern(w));
-        let name = meta
-            .name
-            .as_deref()
-            .map_or(Sym::NONE, |n| self.symbols.intern(n));
-        let queue = meta
-            .queue
-            .as_deref()
-            .map_or(Sym::NONE, |q| self.symbols.intern(q));
-        let update = Update {
-            step: Step::Event(kind),
-            timestamp: meta.done_at().unwrap_or(now),
-            clock: self.clock,
-            worker,
-            client: None,
-            name,
-            queue,
-            exchange: Sym::NONE,
-            routing_key: Sym::NONE,
-            retries: meta.retries,
-            root: None,
-            parent: None,
-            args: None,
-            kwargs: None,
-            eta: None,
-            expires: None,
-            result: result_text.as_deref(),
-            runtime: None,
-            exception: exception.as_deref(),
-            traceback: meta.traceback.as_deref(),
-            terminated: (kind == TaskEventKind::Revoked).then_some(reason == Some("terminated")),
-            signum: None,
-            expired: (kind == TaskEventKind::Revoked).then_some(reason == Some("expired")),
-            requeue: None,
-        };
-        let ((folded, name_before, after), _) = self.tasks.upsert(key, |task, _| {
-            let name_before = task.name;
-            let folded = task.fold(&update);
-            (folded, name_before, After::of(task))
-        });
-        self.task_version += 1;
-        if (name_before, folded.before) != (after.name, after.state) {
-            let old = self.type_stats(name_before);
-            let slot = TypeStats::retained_slot(folded.before);
-            old.retained[slot] = old.retained[slot].saturating_sub(1);
-            self.type_stats(after.name).retained[TypeStats::retained_slot(after.state)] += 1;
-        }
-        if !folded.duplicate && folded.before != folded.after {
-            self.count_outcome(kind, key, &after, update.timestamp.min(now));
-        }
-    }
-}

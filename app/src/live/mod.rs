@@ -122,7 +122,7 @@ fn start_clock(live: Live) {
 }
 
 /// The live state provided by [`crate::App`].
-#[allow(
+#[expect(
     clippy::expect_used,
     reason = "every page is rendered inside App, which provides it"
 )]

@@ -119,7 +119,7 @@ pub struct TaskEvent<'a> {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-#[allow(
+#[expect(
     clippy::large_enum_variant,
     reason = "events live briefly on the stack; boxing would allocate per event on the hot path"
 )]

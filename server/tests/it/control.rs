@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{celadon::Celadon, celery::WorkerOptions, cluster::Cluster, redis::Redis};
+use kit::{Celadon, Redis, Scratch, WorkerOptions};
+
+use crate::support::{cluster::Cluster, http::Http};
 
 /// A celadon without the usual websocket watcher (which would need the
 /// password).
@@ -47,7 +49,7 @@ async fn a_revoked_eta_task_never_runs() {
     })
     .await;
     assert!(task["started"].is_null(), "it ran: {task}");
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +85,7 @@ async fn terminating_a_running_task_revokes_it_and_the_worker_keeps_serving() {
     })
     .await;
     assert_eq!(after["result"], "4");
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,7 +126,7 @@ async fn a_retry_resends_5_kb_of_arguments_byte_for_byte() {
     assert_eq!(old["retried_as"], json!([new]), "{old}");
     let fresh = c.celadon.json(&format!("/api/task/info/{new}")).await;
     assert_eq!(fresh["retry_of"], json!(id), "{fresh}");
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,7 +168,7 @@ async fn without_a_source_of_exact_arguments_a_retry_is_refused() {
         serde_json::from_slice(&std::fs::read(c.dir.path().join(format!("{new}.json"))).unwrap())
             .unwrap();
     assert_eq!(seen, json!([[1, "two"], {"fail": true}]));
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,7 +216,7 @@ async fn bulk_retry_of_twenty_failed_tasks_after_a_dry_run() {
     for id in &retried {
         assert_eq!(after[id]["state"], "FAILURE");
     }
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,7 +291,7 @@ async fn pool_grow_shows_in_stats_and_a_rate_limit_is_applied() {
         .as_str()
         .unwrap()
         .contains("Autoscale not enabled"));
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,7 +306,7 @@ async fn a_revoke_with_no_worker_online_is_reported_as_not_delivered() {
         .await;
     assert_eq!(status, 503, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("not delivered"));
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,17 +349,17 @@ async fn tasks_sent_through_the_api_run_and_their_results_are_read_back() {
         .await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"].as_str().unwrap().starts_with("args"));
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_and_basic_auth_guard_pages_api_and_websocket() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let redis = Redis::start_in(dir.path());
+    let dir = Scratch::new().unwrap();
+    let redis = Redis::start(&dir).unwrap();
     let mut config = server::Config::new(redis.broker_url());
     config.read_only = true;
     config.basic_auth = vec![("ann".into(), "s3cret".into())];
-    let celadon = Celadon::start_with(config).await;
+    let celadon = Celadon::start_with(config).await.unwrap();
     let c = Guarded { celadon };
     let http = reqwest::Client::new();
     let get = |path: &str, auth: bool| {
@@ -409,7 +411,7 @@ async fn read_only_and_basic_auth_guard_pages_api_and_websocket() {
         page.replace('\\', "").contains("\"controls\":false"),
         "the UI is told to hide actions"
     );
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,5 +436,5 @@ async fn control_requests_from_other_sites_are_refused() {
         .await
         .unwrap();
     assert_eq!(get.status().as_u16(), 405, "control is POST only");
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }

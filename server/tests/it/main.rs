@@ -1,5 +1,6 @@
 //! celadon's integration tests: one binary, real `redis-server`, real
-//! Celery workers, the real server on `127.0.0.1:0`. `support` starts them.
+//! Celery workers, the real server on `127.0.0.1:0`. The kit (`kit/`)
+//! starts them; `support` holds the test-only helpers over it.
 
 // The harness reports every failure by panicking with what it was waiting
 // for, and prints the logs of what it started when a test fails.

@@ -39,6 +39,7 @@ impl Default for WorkerOptions {
     }
 }
 
+/// A running `celery worker`.
 pub struct Worker {
     proc: Proc,
     /// `<name>@it`, as the worker's events and celadon name it.

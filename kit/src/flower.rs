@@ -38,6 +38,7 @@ impl Default for FlowerOptions {
     }
 }
 
+/// A running Flower and its port.
 pub struct Flower {
     proc: Proc,
     port: u16,

@@ -24,6 +24,7 @@ use crate::{poll, Scratch};
 /// Lines of a log shown in a failure report.
 pub const TAIL_LINES: usize = 30;
 
+/// A started process and its log; its group is killed on drop.
 pub struct Proc {
     name: String,
     child: Child,

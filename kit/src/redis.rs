@@ -20,6 +20,7 @@ pub const REDIS_START: Duration = Duration::from_secs(10);
 /// The socket's name in the scratch directory.
 const SOCKET: &str = "redis.sock";
 
+/// A running redis-server and its socket.
 pub struct Redis {
     proc: Proc,
     socket: PathBuf,

@@ -65,6 +65,9 @@ impl Flower {
         // is one more client subscribed by pattern.
         let mut conn = redis.connection()?;
         let before = pattern_subscribers(&mut conn)?;
+        // Flower runs in pytasks/: a venv given relative to the caller's
+        // directory would be looked up from there.
+        let celery = std::path::absolute(options.venv.join("bin/celery"))?;
         let port = free_port()?;
         let enable_events = if options.enable_events {
             "True"
@@ -73,7 +76,7 @@ impl Flower {
         };
         let mut proc = Proc::spawn(
             "flower",
-            Command::new(options.venv.join("bin/celery"))
+            Command::new(celery)
                 .arg(format!("--broker={}", redis.kombu_url()))
                 .arg("flower")
                 .arg(format!("--port={port}"))

@@ -10,11 +10,9 @@
 //! 2. memory: RSS per retained task at 100k and 1M tasks;
 //! 3. query latency: a filtered, sorted `/api/tasks` page at 1M tasks.
 
-// Printing the table is this tool's job.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![expect(clippy::print_stdout, reason = "printing the table is this tool's job")]
 
 mod generator;
-mod procs;
 mod ui;
 
 use std::{
@@ -26,7 +24,7 @@ use std::{
 use anyhow::Context;
 use clap::Parser;
 use generator::{Spec, Templates};
-use procs::Server;
+use kit::{CeladonBinary, Flower, FlowerOptions, Redis, Scratch};
 
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark celadon's ingest, memory and queries (and Flower's, if installed)")]
@@ -180,9 +178,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let flower_there = !bench.args.no_flower && {
-        let dir = tempfile::tempdir()?;
-        let (_redis, socket) = procs::redis(dir.path())?;
-        procs::flower(&bench.args.venv, &socket, dir.path(), 10)?.is_some()
+        let scratch = Scratch::new()?;
+        let redis = Redis::start(&scratch)?;
+        flower(&bench.args.venv, &redis, &scratch, 10)?.is_some()
     };
     if bench.args.large_only {
         let (memory, queries) = bench.large(flower_there).await?;
@@ -535,6 +533,42 @@ fn group(n: f64) -> String {
     out
 }
 
+/// celadon's release binary on `redis`, retaining up to `max_tasks`
+/// tasks: no `enable_events` casts (the load has no workers to answer
+/// them) and no memory budget, so that `max_tasks` alone bounds the model.
+fn celadon(
+    bin: &Path,
+    redis: &Redis,
+    scratch: &Scratch,
+    max_tasks: u64,
+) -> anyhow::Result<CeladonBinary> {
+    let flags = [
+        "--enable-events=false".to_string(),
+        "--max-memory=0".to_string(),
+        format!("--max-tasks={max_tasks}"),
+    ];
+    CeladonBinary::start(bin, redis, scratch, &flags)
+}
+
+/// Flower from `venv` on `redis`, retaining up to `max_tasks` tasks;
+/// `None` if it is not installed there.
+fn flower(
+    venv: &Path,
+    redis: &Redis,
+    scratch: &Scratch,
+    max_tasks: u64,
+) -> anyhow::Result<Option<Flower>> {
+    if !Flower::installed(venv) {
+        return Ok(None);
+    }
+    let options = FlowerOptions {
+        venv: venv.to_path_buf(),
+        max_tasks,
+        enable_events: false,
+    };
+    Ok(Some(Flower::start(redis, scratch, &options)?))
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -628,8 +662,8 @@ impl Bench {
     }
 
     /// Tasks finished (succeeded or failed) per celadon's all-time counts.
-    async fn celadon_finished(&self, s: &Server) -> anyhow::Result<u64> {
-        let rows = self.json(&format!("{}/api/stats/types", s.base)).await?;
+    async fn celadon_finished(&self, s: &CeladonBinary) -> anyhow::Result<u64> {
+        let rows = self.json(&s.url("/api/stats/types")).await?;
         Ok(rows
             .as_array()
             .map(|rows| {
@@ -644,10 +678,10 @@ impl Bench {
     }
 
     /// Tasks finished per Flower's own event counters.
-    async fn flower_finished(&self, s: &Server) -> anyhow::Result<u64> {
+    async fn flower_finished(&self, s: &Flower) -> anyhow::Result<u64> {
         let text = self
             .http
-            .get(format!("{}/metrics", s.base))
+            .get(s.url("/metrics"))
             .send()
             .await?
             .text()
@@ -699,11 +733,11 @@ impl Bench {
         let spec = self.spec(batch, Some(rate), secs, None);
         let plan = self.render(spec).await?;
         let (sent, ours) = {
-            let dir = tempfile::tempdir()?;
-            let (_redis, socket) = procs::redis(dir.path())?;
-            let ours = procs::celadon(&self.args.celadon, &socket, dir.path(), 100_000)?;
-            let cpu0 = ours.proc.cpu_seconds();
-            let sent = self.publish(&socket, plan.clone()).await?;
+            let scratch = Scratch::new()?;
+            let redis = Redis::start(&scratch)?;
+            let ours = celadon(&self.args.celadon, &redis, &scratch, 100_000)?;
+            let cpu0 = ours.proc().cpu_seconds();
+            let sent = self.publish(redis.socket(), plan.clone()).await?;
             let kept = self
                 .settle(
                     sent.tasks,
@@ -712,7 +746,7 @@ impl Bench {
                     || self.celadon_finished(&ours),
                 )
                 .await;
-            let cpu = ours.proc.cpu_seconds() - cpu0;
+            let cpu = ours.proc().cpu_seconds() - cpu0;
             let offered = sent.tasks;
             (
                 sent,
@@ -726,13 +760,13 @@ impl Bench {
         if !with_flower {
             return Ok((sent, ours, None));
         }
-        let dir = tempfile::tempdir()?;
-        let (_redis, socket) = procs::redis(dir.path())?;
-        let Some(flower) = procs::flower(&self.args.venv, &socket, dir.path(), 100_000)? else {
+        let scratch = Scratch::new()?;
+        let redis = Redis::start(&scratch)?;
+        let Some(flower) = flower(&self.args.venv, &redis, &scratch, 100_000)? else {
             return Ok((sent, ours, None));
         };
-        let cpu0 = flower.proc.cpu_seconds();
-        let theirs_sent = self.publish(&socket, plan).await?;
+        let cpu0 = flower.proc().cpu_seconds();
+        let theirs_sent = self.publish(redis.socket(), plan).await?;
         let kept = self
             .settle(
                 theirs_sent.tasks,
@@ -744,18 +778,18 @@ impl Bench {
         let theirs = Kept {
             finished: kept,
             offered: theirs_sent.tasks,
-            cpu: flower.proc.cpu_seconds() - cpu0,
+            cpu: flower.proc().cpu_seconds() - cpu0,
         };
         Ok((sent, ours, Some(theirs)))
     }
 
     /// Memory at 100k and `large` tasks, then query latency at `large`.
     async fn large(&mut self, with_flower: bool) -> anyhow::Result<(Vec<Memory>, Vec<Query>)> {
-        let dir = tempfile::tempdir()?;
-        let (_redis, socket) = procs::redis(dir.path())?;
-        let ours = procs::celadon(&self.args.celadon, &socket, dir.path(), self.args.large)?;
+        let scratch = Scratch::new()?;
+        let redis = Redis::start(&scratch)?;
+        let ours = celadon(&self.args.celadon, &redis, &scratch, self.args.large)?;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let baseline = ours.proc.rss_bytes();
+        let baseline = ours.proc().rss_bytes();
         let mut memory = Vec::new();
         let mut total = 0u64;
         let flower_100k = if with_flower {
@@ -770,7 +804,7 @@ impl Bench {
             }
             let spec = self.spec(24, Some(150_000.0), 3600.0, Some(add));
             let plan = self.render(spec).await?;
-            let sent = self.publish(&socket, plan).await?;
+            let sent = self.publish(redis.socket(), plan).await?;
             total += sent.tasks;
             self.settle(
                 total,
@@ -780,8 +814,8 @@ impl Bench {
             )
             .await;
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let rss = ours.proc.rss_bytes().saturating_sub(baseline);
-            let stats = self.json(&format!("{}/api/stats", ours.base)).await?;
+            let rss = ours.proc().rss_bytes().saturating_sub(baseline);
+            let stats = self.json(&ours.url("/api/stats")).await?;
             let model = stats["model"]["bytes"].as_f64().unwrap_or(0.0);
             memory.push(Memory {
                 tasks: total,
@@ -803,7 +837,7 @@ impl Bench {
         .into_iter()
         .enumerate()
         {
-            let (p50, p99) = self.latency(&ours, query, 200).await?;
+            let (p50, p99) = self.latency(&ours.url("/api/tasks"), query, 200).await?;
             queries.push(Query {
                 query: query.to_string(),
                 tasks: total,
@@ -820,17 +854,16 @@ impl Bench {
 
     /// Flower's RSS per task and query latency at 100k tasks, loaded at a
     /// rate it keeps up with.
-    #[allow(clippy::type_complexity, reason = "a one-off pair of figures")]
     async fn flower_100k(&mut self) -> anyhow::Result<Option<(f64, Vec<(f64, f64)>)>> {
-        let dir = tempfile::tempdir()?;
-        let (_redis, socket) = procs::redis(dir.path())?;
-        let Some(flower) = procs::flower(&self.args.venv, &socket, dir.path(), 200_000)? else {
+        let scratch = Scratch::new()?;
+        let redis = Redis::start(&scratch)?;
+        let Some(flower) = flower(&self.args.venv, &redis, &scratch, 200_000)? else {
             return Ok(None);
         };
-        let baseline = flower.proc.rss_bytes();
+        let baseline = flower.proc().rss_bytes();
         let spec = self.spec(24, Some(5_000.0), 3600.0, Some(100_000));
         let plan = self.render(spec).await?;
-        let sent = self.publish(&socket, plan).await?;
+        let sent = self.publish(redis.socket(), plan).await?;
         self.settle(
             sent.tasks,
             Duration::from_secs(10),
@@ -838,20 +871,21 @@ impl Bench {
             || self.flower_finished(&flower),
         )
         .await;
-        let rss = flower.proc.rss_bytes().saturating_sub(baseline) as f64 / sent.tasks as f64;
+        let rss = flower.proc().rss_bytes().saturating_sub(baseline) as f64 / sent.tasks as f64;
         let mut latencies = Vec::new();
         for query in [
             "?state=FAILURE&sort_by=-received&limit=15",
             "?taskname=tasks.add&workername=bench3@loadgen&sort_by=-received&offset=30&limit=15",
         ] {
-            latencies.push(self.latency(&flower, query, 20).await?);
+            latencies.push(self.latency(&flower.url("/api/tasks"), query, 20).await?);
         }
         Ok(Some((rss, latencies)))
     }
 
-    /// p50 and p99 of `n` sequential GETs of `/api/tasks{query}`, in ms.
-    async fn latency(&self, s: &Server, query: &str, n: usize) -> anyhow::Result<(f64, f64)> {
-        let url = format!("{}/api/tasks{query}", s.base);
+    /// p50 and p99 of `n` sequential GETs of `{tasks}{query}` (`tasks` is
+    /// a dashboard's `/api/tasks`), in ms.
+    async fn latency(&self, tasks: &str, query: &str, n: usize) -> anyhow::Result<(f64, f64)> {
+        let url = format!("{tasks}{query}");
         let mut times = Vec::with_capacity(n);
         for _ in 0..n {
             let start = Instant::now();

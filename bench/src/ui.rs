@@ -21,7 +21,6 @@ use anyhow::Context;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::generator::{self, Spec, Templates};
-use crate::procs;
 
 /// How often a probe task is published while recording.
 const PROBE_EVERY: Duration = Duration::from_millis(200);
@@ -110,13 +109,14 @@ pub async fn under_load(
             .await?,
         )
     };
-    let dir = tempfile::tempdir()?;
-    let (_redis, socket) = procs::redis(dir.path())?;
-    let ours = procs::celadon(celadon, &socket, dir.path(), 100_000)?;
+    let scratch = kit::Scratch::new()?;
+    let redis = kit::Redis::start(&scratch)?;
+    let socket = redis.socket().to_path_buf();
+    let ours = crate::celadon(celadon, &redis, &scratch, 100_000)?;
 
     let mut watcher = tokio::process::Command::new("node")
         .arg("end2end/under-load.mjs")
-        .arg(format!("{}{page}", ours.base))
+        .arg(ours.url(page))
         .arg(r"zzz\.probe\.\d{4}")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

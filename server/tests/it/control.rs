@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{celadon::Celadon, celery::WorkerOptions, cluster::Cluster, redis::Redis};
+use kit::{Celadon, Redis, Scratch, WorkerOptions};
+
+use crate::support::{cluster::Cluster, http::Http};
 
 /// A celadon without the usual websocket watcher (which would need the
 /// password).
@@ -47,7 +49,7 @@ async fn a_revoked_eta_task_never_runs() {
     })
     .await;
     assert!(task["started"].is_null(), "it ran: {task}");
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +85,7 @@ async fn terminating_a_running_task_revokes_it_and_the_worker_keeps_serving() {
     })
     .await;
     assert_eq!(after["result"], "4");
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,7 +126,7 @@ async fn a_retry_resends_5_kb_of_arguments_byte_for_byte() {
     assert_eq!(old["retried_as"], json!([new]), "{old}");
     let fresh = c.celadon.json(&format!("/api/task/info/{new}")).await;
     assert_eq!(fresh["retry_of"], json!(id), "{fresh}");
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 /// Arguments as Python's json writes them, which a `Value` round trip
@@ -142,7 +144,7 @@ fn waiting(c: &Cluster, queue: &str) -> Vec<(String, Vec<u8>)> {
         .arg(queue)
         .arg(0)
         .arg(-1)
-        .query(&mut c.redis.connection())
+        .query(&mut c.redis.connection().unwrap())
         .unwrap();
     raw.iter()
         .rev()
@@ -188,7 +190,7 @@ async fn a_retry_resends_the_arguments_the_backend_holds_as_the_same_bytes() {
     };
     let (worker, _) = c.online_worker_with("raw1", &raw_queue).await;
     task_until(&c, &id, "the task to succeed", |t| t["state"] == "SUCCESS").await;
-    worker.stop_warm().await;
+    worker.stop_warm().await.unwrap();
 
     // The retry waits in the list, where no worker takes it.
     let (status, answer) = c.celadon.post(&format!("/api/task/retry/{id}"), None).await;
@@ -203,7 +205,7 @@ async fn a_retry_resends_the_arguments_the_backend_holds_as_the_same_bytes() {
     // Its arguments are the backend's bytes; the whole body is Celery's.
     let meta: Vec<u8> = redis::cmd("GET")
         .arg(format!("celery-task-meta-{id}"))
-        .query(&mut c.redis.connection_to(1))
+        .query(&mut c.redis.connection_to(1).unwrap())
         .unwrap();
     #[derive(serde::Deserialize)]
     struct Held {
@@ -264,7 +266,7 @@ async fn a_retry_resends_the_arguments_the_backend_holds_as_the_same_bytes() {
         recorded_raw(&c, &api),
         format!("[{TRICKY_ARGS}, {TRICKY_KWARGS}]")
     );
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,7 +308,7 @@ async fn without_a_source_of_exact_arguments_a_retry_is_refused() {
         serde_json::from_slice(&std::fs::read(c.dir.path().join(format!("{new}.json"))).unwrap())
             .unwrap();
     assert_eq!(seen, json!([[1, "two"], {"fail": true}]));
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,7 +356,7 @@ async fn bulk_retry_of_twenty_failed_tasks_after_a_dry_run() {
     for id in &retried {
         assert_eq!(after[id]["state"], "FAILURE");
     }
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -429,7 +431,7 @@ async fn pool_grow_shows_in_stats_and_a_rate_limit_is_applied() {
         .as_str()
         .unwrap()
         .contains("Autoscale not enabled"));
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,7 +446,7 @@ async fn a_revoke_with_no_worker_online_is_reported_as_not_delivered() {
         .await;
     assert_eq!(status, 503, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("not delivered"));
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -487,17 +489,17 @@ async fn tasks_sent_through_the_api_run_and_their_results_are_read_back() {
         .await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"].as_str().unwrap().starts_with("args"));
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_and_basic_auth_guard_pages_api_and_websocket() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let redis = Redis::start_in(dir.path());
+    let dir = Scratch::new().unwrap();
+    let redis = Redis::start(&dir).unwrap();
     let mut config = server::Config::new(redis.broker_url());
     config.read_only = true;
     config.basic_auth = vec![("ann".into(), "s3cret".into())];
-    let celadon = Celadon::start_with(config).await;
+    let celadon = Celadon::start_with(config).await.unwrap();
     let c = Guarded { celadon };
     let http = reqwest::Client::new();
     let get = |path: &str, auth: bool| {
@@ -549,7 +551,7 @@ async fn read_only_and_basic_auth_guard_pages_api_and_websocket() {
         page.replace('\\', "").contains("\"controls\":false"),
         "the UI is told to hide actions"
     );
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -574,5 +576,5 @@ async fn control_requests_from_other_sites_are_refused() {
         .await
         .unwrap();
     assert_eq!(get.status().as_u16(), 405, "control is POST only");
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }

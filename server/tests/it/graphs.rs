@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::cluster::Cluster;
+use crate::support::{cluster::Cluster, http::Http};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throughput_totals_match_the_tasks_for_the_cluster_a_name_and_a_worker() {
@@ -55,5 +55,5 @@ async fn throughput_totals_match_the_tasks_for_the_cluster_a_name_and_a_worker()
     assert!(body.contains("5m, 1h, 24h, 7d"));
     let (status, _) = c.celadon.get("/api/stats/throughput?task=nope.never").await;
     assert_eq!(status, 404);
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }

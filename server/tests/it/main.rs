@@ -1,9 +1,14 @@
 //! celadon's integration tests: one binary, real `redis-server`, real
-//! Celery workers, the real server on `127.0.0.1:0`. `support` starts them.
+//! Celery workers, the real server on `127.0.0.1:0`. The kit (`kit/`)
+//! starts them; `support` holds the test-only helpers over it.
 
 // The harness reports every failure by panicking with what it was waiting
 // for, and prints the logs of what it started when a test fails.
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stderr)]
+#![expect(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a test fails by panicking with what it was waiting for"
+)]
 
 mod cli;
 mod control;

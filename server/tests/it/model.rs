@@ -6,11 +6,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{
-    celery::{send, WorkerOptions},
-    cluster::Cluster,
-    flower::Flower,
-};
+use kit::{Flower, FlowerOptions, WorkerOptions};
+
+use crate::support::{cluster::Cluster, http::Http};
 
 const FINISH: Duration = Duration::from_secs(40);
 
@@ -38,7 +36,7 @@ async fn success_failure_retry_and_revoke_end_in_the_right_states() {
     let flaky = c.send("flaky", "[2, 0.1]", &[]);
     let slow = c.send("slow", "[0.4]", &[]);
     let eta = c.send("add", "[1, 1]", &["--countdown", "4"]);
-    crate::support::celery::drive(&c.redis, &["revoke", &eta]);
+    kit::celery::drive(&c.redis, &["revoke", &eta]).unwrap();
 
     let ids = [
         add.clone(),
@@ -136,7 +134,7 @@ async fn success_failure_retry_and_revoke_end_in_the_right_states() {
         .is_some_and(|n| n >= 4.0),
         "{metrics}"
     );
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,7 +156,7 @@ async fn a_worker_started_without_task_events_is_switched_on() {
         .await;
     assert_eq!(tasks[&id]["worker"], host.as_str());
     assert_eq!(tasks[&id]["result"], "42");
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,7 +210,7 @@ async fn queues_no_worker_consumes_are_measured_and_listed() {
         Some(3.0),
         "{metrics}"
     );
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,7 +223,7 @@ async fn a_lost_connection_is_recorded_and_unfinished_tasks_are_reconciled() {
         {"type": "task-started", "uuid": id, "hostname": "w@h", "timestamp": 2.0}
     ]);
     let envelope = serde_json::json!({"body": started.to_string(), "content-type": "application/json", "properties": {}});
-    let mut broker = c.redis.connection();
+    let mut broker = c.redis.connection().unwrap();
     let _: i64 = redis::cmd("PUBLISH")
         .arg("/0.celeryev/task.multi")
         .arg(envelope.to_string())
@@ -242,7 +240,7 @@ async fn a_lost_connection_is_recorded_and_unfinished_tasks_are_reconciled() {
     // Its end is only in the result backend; then the subscriber is cut.
     let meta = serde_json::json!({"status": "SUCCESS", "result": {"rows": 3}, "traceback": null, "children": [],
                                   "date_done": "2026-11-21T15:18:47.074174+00:00", "task_id": id});
-    let mut backend = c.redis.connection_to(1);
+    let mut backend = c.redis.connection_to(1).unwrap();
     let _: () = redis::cmd("SET")
         .arg(format!("celery-task-meta-{id}"))
         .arg(meta.to_string())
@@ -272,13 +270,13 @@ async fn a_lost_connection_is_recorded_and_unfinished_tasks_are_reconciled() {
         gaps[0]["to"].as_f64().is_some(),
         "the gap closed on reconnect"
     );
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn celadon_and_flower_agree_task_by_task_on_the_same_run() {
     let mut c = Cluster::start().await;
-    let flower = Flower::start(&c.redis, c.dir.path());
+    let flower = Flower::start(&c.redis, &c.dir, &FlowerOptions::default()).unwrap();
     let (_w, _) = c
         .online_worker_with(
             "both",
@@ -290,22 +288,22 @@ async fn celadon_and_flower_agree_task_by_task_on_the_same_run() {
         .await;
     let mut ids = Vec::new();
     ids.extend(
-        send(&c.redis, "add", "[3, 4]", &["--count", "10"])
+        c.send("add", "[3, 4]", &["--count", "10"])
             .lines()
             .map(str::to_string),
     );
     ids.extend(
-        send(&c.redis, "fail", "[\"nope\"]", &["--count", "4"])
+        c.send("fail", "[\"nope\"]", &["--count", "4"])
             .lines()
             .map(str::to_string),
     );
     ids.extend(
-        send(&c.redis, "flaky", "[1, 0.1]", &["--count", "4"])
+        c.send("flaky", "[1, 0.1]", &["--count", "4"])
             .lines()
             .map(str::to_string),
     );
     ids.extend(
-        send(&c.redis, "slow", "[0.2]", &["--count", "2"])
+        c.send("slow", "[0.2]", &["--count", "2"])
             .lines()
             .map(str::to_string),
     );
@@ -343,5 +341,5 @@ async fn celadon_and_flower_agree_task_by_task_on_the_same_run() {
             );
         }
     }
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }

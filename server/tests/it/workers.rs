@@ -4,13 +4,11 @@
 use std::time::Duration;
 
 use app::wire::BrokerState;
-use tempfile::TempDir;
+use kit::{celery::WORKER_START, Celadon, Redis, Scratch, Worker};
 
 use crate::support::{
-    celadon::Celadon,
-    celery::Worker,
-    cluster::{Cluster, WORKER_START},
-    redis::{broker_url_at, Redis},
+    cluster::Cluster,
+    http::Http,
     watch::{broker_state, is_offline, is_online, worker, Watch},
 };
 
@@ -26,7 +24,7 @@ async fn a_worker_appears_live_and_goes_offline_on_warm_shutdown() {
     assert_eq!(row.sw_ver.as_deref(), Some("5.7.0"));
     assert!(row.loadavg.is_some() && row.processed.is_some());
 
-    w.stop_warm().await;
+    w.stop_warm().await.unwrap();
     c.watch
         .until(
             "worker-offline to take it offline",
@@ -34,7 +32,7 @@ async fn a_worker_appears_live_and_goes_offline_on_warm_shutdown() {
             |m| is_offline(m, &name),
         )
         .await;
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,13 +48,13 @@ async fn a_killed_worker_goes_offline_when_its_heartbeats_stop() {
             |m| is_offline(m, &name),
         )
         .await;
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_broker_is_reported_and_retried_until_redis_appears() {
-    let dir = TempDir::new().unwrap();
-    let celadon = Celadon::start(broker_url_at(&dir.path().join("redis.sock"))).await;
+    let dir = Scratch::new().unwrap();
+    let celadon = Celadon::start(Redis::broker_url_in(&dir)).await.unwrap();
 
     let (status, page) = celadon.get("/").await;
     assert_eq!(status, 200, "the server serves while the broker is down");
@@ -72,19 +70,19 @@ async fn an_unreachable_broker_is_reported_and_retried_until_redis_appears() {
     let detail = watch.model.broker.as_ref().and_then(|b| b.detail.clone());
     assert!(detail.is_some_and(|d| !d.is_empty()), "says why");
 
-    let redis = Redis::start_in(dir.path());
+    let redis = Redis::start(&dir).unwrap();
     watch
         .until("the reader to reconnect", Duration::from_secs(10), |m| {
             broker_state(m) == Some(BrokerState::Connected)
         })
         .await;
-    let w = Worker::start(&redis, "late", dir.path());
+    let w = Worker::start(&redis, "late", &dir).unwrap();
     watch
         .until("the worker to come online", WORKER_START, |m| {
             is_online(m, &w.hostname)
         })
         .await;
-    celadon.stop().await;
+    celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +102,7 @@ async fn the_first_page_load_is_rendered_with_the_current_workers() {
     assert_eq!(status, 404);
     let (status, body) = c.celadon.get("/healthcheck").await;
     assert_eq!((status, body.as_str()), (200, "OK"));
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +129,7 @@ async fn junk_on_the_event_channels_is_skipped_and_real_events_still_count() {
             (0..=255u8).cycle().take(100_000).collect(),
         ),
     ];
-    let mut conn = c.redis.connection();
+    let mut conn = c.redis.connection().unwrap();
     for (channel, payload) in junk {
         let receivers: i64 = redis::cmd("PUBLISH")
             .arg(channel)
@@ -162,7 +160,7 @@ async fn junk_on_the_event_channels_is_skipped_and_real_events_still_count() {
         metrics.contains("\nceladon_events_undecodable_total 7.0\n"),
         "{metrics}"
     );
-    c.celadon.stop().await;
+    c.celadon.stop().await.unwrap();
 }
 
 /// The exact PUBLISH payload of a captured event fixture.

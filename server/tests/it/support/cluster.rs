@@ -1,24 +1,20 @@
-//! The usual test setup: Redis in a temp dir, celadon on it (with the
-//! result backend in db 1), a websocket watching the Workers view.
+//! The usual test setup: the kit's Redis in a scratch directory, celadon
+//! in-process on it (with the result backend in db 1), and a websocket
+//! watching the Workers view.
 
 use std::time::Duration;
 
 use app::wire::BrokerState;
+use kit::{celery::WORKER_START, Celadon, Redis, Scratch, Worker, WorkerOptions};
 use server::Config;
-use tempfile::TempDir;
 
 use super::{
-    celadon::Celadon,
-    celery::{Worker, WorkerOptions},
-    redis::Redis,
+    http::Http,
     watch::{broker_state, is_online, Watch},
 };
 
-/// Long enough for a cold Python worker to start on a busy 2-core machine.
-pub const WORKER_START: Duration = Duration::from_secs(40);
-
 pub struct Cluster {
-    pub dir: TempDir,
+    pub dir: Scratch,
     pub redis: Redis,
     pub celadon: Celadon,
     pub watch: Watch,
@@ -32,12 +28,12 @@ impl Cluster {
 
     /// As [`Cluster::start`], with `adjust` applied to celadon's config.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Cluster {
-        let dir = TempDir::new().unwrap();
-        let redis = Redis::start_in(dir.path());
+        let dir = Scratch::new().expect("a scratch directory");
+        let redis = Redis::start(&dir).expect("redis-server starts");
         let mut config = Config::new(redis.broker_url());
         config.result_backend = Some(redis.backend_url());
         adjust(&mut config);
-        let celadon = Celadon::start_with(config).await;
+        let celadon = Celadon::start_with(config).await.expect("celadon starts");
         let mut watch = Watch::workers(&celadon).await;
         watch
             .until("the broker connection", Duration::from_secs(10), |m| {
@@ -63,7 +59,8 @@ impl Cluster {
         name: &str,
         options: &WorkerOptions,
     ) -> (Worker, String) {
-        let worker = Worker::start_with(&self.redis, name, self.dir.path(), options);
+        let worker = Worker::start_with(&self.redis, name, &self.dir, options)
+            .expect("a celery worker starts");
         let hostname = worker.hostname.clone();
         self.watch
             .until("the worker to come online", WORKER_START, |m| {
@@ -73,8 +70,10 @@ impl Cluster {
         (worker, hostname)
     }
 
+    /// Sends a task through Celery's client (`pytasks/drive.py`); returns
+    /// the ids it printed.
     pub fn send(&self, name: &str, args: &str, extra: &[&str]) -> String {
-        super::celery::send(&self.redis, name, args, extra)
+        kit::celery::send(&self.redis, name, args, extra).expect("drive.py sends")
     }
 
     /// Waits until every task in `ids` is in a finished state per

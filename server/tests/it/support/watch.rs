@@ -10,7 +10,7 @@ use app::{
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
 
-use super::celadon::Celadon;
+use kit::Celadon;
 
 pub struct Watch {
     socket: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,

@@ -1,0 +1,134 @@
+//! celadon itself, two ways: [`Celadon`] runs the library's
+//! `server::run(config, listener, shutdown)` in-process on `127.0.0.1:0`
+//! (the integration tests: any `Config`, a clean-shutdown check), and
+//! [`CeladonBinary`] runs a built `celadon` binary as a [`Proc`] (the
+//! benchmark: its own process, whose CPU and memory /proc can read).
+
+use std::{net::SocketAddr, path::Path, process::Command, time::Duration};
+
+use anyhow::Context;
+use server::{broker::url::BrokerUrl, Config};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+use crate::{Proc, Redis, Scratch};
+
+/// How long an in-process celadon may take to stop every task it started.
+pub const CELADON_STOP: Duration = Duration::from_secs(10);
+
+/// How long the binary may take to listen and subscribe to events.
+pub const CELADON_START: Duration = Duration::from_secs(15);
+
+/// celadon in-process, on a port of 127.0.0.1 the OS picked. It is not
+/// waited for: the listener is bound before it returns, and the broker
+/// connection is for the caller to watch.
+pub struct Celadon {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Celadon {
+    /// Starts celadon on `broker` with the default configuration.
+    pub async fn start(broker: BrokerUrl) -> anyhow::Result<Celadon> {
+        Celadon::start_with(Config::new(broker)).await
+    }
+
+    pub async fn start_with(config: Config) -> anyhow::Result<Celadon> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding 127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        Ok(Celadon {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// `http://<addr><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Shuts down and checks that every task stopped, cleanly, within
+    /// [`CELADON_STOP`].
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(CELADON_STOP, task)
+                .await
+                .with_context(|| format!("celadon did not stop within {CELADON_STOP:?}"))?
+                .context("the server task panicked")?
+                .context("the server did not run cleanly")?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Celadon {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A built `celadon` binary on a port of 127.0.0.1 it picked itself.
+pub struct CeladonBinary {
+    proc: Proc,
+    base: String,
+}
+
+impl CeladonBinary {
+    /// Starts `bin` on `redis` (db 0) with extra `flags`, and waits until
+    /// it logs the address it listens on and its subscription to events.
+    pub fn start(
+        bin: &Path,
+        redis: &Redis,
+        scratch: &Scratch,
+        flags: &[String],
+    ) -> anyhow::Result<CeladonBinary> {
+        let mut proc = Proc::spawn(
+            "celadon",
+            Command::new(bin)
+                .arg(format!("--broker=unix://{}?db=0", redis.socket().display()))
+                .args(["--address=127.0.0.1", "--port=0"])
+                .args(flags)
+                .env("NO_COLOR", "1"),
+            scratch,
+        )?;
+        let port = proc.ready(
+            "celadon to listen and subscribe to events",
+            CELADON_START,
+            |p| {
+                let log = p.log();
+                let port = log
+                    .split("listening on http://127.0.0.1:")
+                    .nth(1)?
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .to_string();
+                log.contains("subscribed to events").then_some(port)
+            },
+        )?;
+        Ok(CeladonBinary {
+            proc,
+            base: format!("http://127.0.0.1:{port}"),
+        })
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn proc(&self) -> &Proc {
+        &self.proc
+    }
+}

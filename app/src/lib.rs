@@ -11,10 +11,10 @@ pub mod ssr;
 pub mod wire;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
+use leptos_meta::{Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    components::{Route, Router, Routes},
     ParamSegment, SsrMode, StaticSegment,
+    components::{Route, Router, Routes},
 };
 
 /// The HTML document around [`App`], rendered by the server.

@@ -241,10 +241,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if ours.finished == sent.tasks && achieved >= 0.95 * rate {
             lossless[mode] = lossless[mode].max(rate);
         }
-        if let Some(f) = theirs {
-            if f.finished == f.offered && achieved >= 0.95 * rate {
-                flower_lossless[mode] = flower_lossless[mode].max(rate);
-            }
+        if let Some(f) = theirs
+            && f.finished == f.offered
+            && achieved >= 0.95 * rate
+        {
+            flower_lossless[mode] = flower_lossless[mode].max(rate);
         }
         let cpu_per_event = ours.cpu / sent.events as f64 * 1e6;
         if let Some(model_ns) = baseline {
@@ -313,7 +314,10 @@ fn print_large(memory: &[Memory], queries: &[Query]) {
             m.per_task - m.text,
             m.text,
             m.model_says,
-            m.flower.map_or(String::new(), |f| format!("   Flower {f:.0} B ({:.1}×)", f / m.per_task)),
+            m.flower.map_or(String::new(), |f| format!(
+                "   Flower {f:.0} B ({:.1}×)",
+                f / m.per_task
+            )),
             verdict(m.per_task - m.text <= 400.0)
         );
     }
@@ -366,11 +370,7 @@ fn print_ui(figures: Option<&(ui::UiFigures, ui::UiFigures)>, args: &Args) {
 
 /// A summary line's verdict on its target.
 fn verdict(met: bool) -> &'static str {
-    if met {
-        "met"
-    } else {
-        "NOT MET"
-    }
+    if met { "met" } else { "NOT MET" }
 }
 
 /// One page's long-task summary line.
@@ -383,7 +383,11 @@ fn long_tasks_line(page: &str, f: &ui::UiFigures) {
         f.long_tasks.len(),
         f.longest(),
         f.updates,
-        if f.calibrated { "" } else { " — the long-task probe did NOT see a deliberate 150 ms task" },
+        if f.calibrated {
+            ""
+        } else {
+            " — the long-task probe did NOT see a deliberate 150 ms task"
+        },
         verdict(f.calibrated && f.over(100.0) == 0)
     );
 }
@@ -396,7 +400,7 @@ fn plan_and_model(
     workers: usize,
     max_tasks: usize,
 ) -> (generator::Plan, server::state::Model) {
-    use server::state::{tasks::Limits, Model, ModelConfig};
+    use server::state::{Model, ModelConfig, tasks::Limits};
     let spec = Spec {
         rate: None,
         duration: Duration::from_secs(3600),

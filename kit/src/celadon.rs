@@ -7,7 +7,7 @@
 use std::{net::SocketAddr, path::Path, process::Command, time::Duration};
 
 use anyhow::Context;
-use server::{broker::url::BrokerUrl, Config};
+use server::{Config, broker::url::BrokerUrl};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 use crate::{Proc, Redis, Scratch};

@@ -6,10 +6,10 @@
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
-use anyhow::{ensure, Context};
+use anyhow::{Context, ensure};
 use nix::sys::signal::Signal;
 
-use crate::{repo_root, venv, Proc, Redis, Scratch};
+use crate::{Proc, Redis, Scratch, repo_root, venv};
 
 /// How long a cold Python worker may take to come online on a busy
 /// 2-core machine.

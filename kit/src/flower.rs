@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::Context;
 
-use crate::{repo_root, venv, Proc, Redis, Scratch};
+use crate::{Proc, Redis, Scratch, repo_root, venv};
 
 /// How long Flower may take to listen and subscribe.
 pub const FLOWER_START: Duration = Duration::from_secs(30);

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 
 /// How often a condition is checked: short next to every deadline, long
 /// enough not to load a 2-core machine while a Python process starts.

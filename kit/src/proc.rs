@@ -13,13 +13,13 @@ use std::{
     time::Duration,
 };
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use nix::{
-    sys::signal::{kill, killpg, Signal},
-    unistd::{sysconf, Pid, SysconfVar},
+    sys::signal::{Signal, kill, killpg},
+    unistd::{Pid, SysconfVar, sysconf},
 };
 
-use crate::{poll, Scratch};
+use crate::{Scratch, poll};
 
 /// Lines of a log shown in a failure report.
 pub const TAIL_LINES: usize = 30;

@@ -9,7 +9,7 @@ use clap::{ArgAction, Parser};
 
 use crate::{
     broker::{naming::TransportOptions, url::BrokerUrl},
-    state::{stats::DEFAULT_RUNTIME_BUCKETS, tasks::Limits, ModelConfig},
+    state::{ModelConfig, stats::DEFAULT_RUNTIME_BUCKETS, tasks::Limits},
 };
 
 #[derive(Parser, Debug)]
@@ -255,7 +255,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         other => {
             return Err(format!(
                 "unknown size unit {other:?} in {s:?}; use B, KB, MB, GB, KiB, MiB or GiB"
-            ))
+            ));
         }
     };
     Ok((n * scale) as usize)
@@ -397,16 +397,20 @@ mod tests {
         assert_eq!(parse_size("2GiB"), Ok(2 << 30));
         assert_eq!(parse_size("0"), Ok(0));
         assert!(parse_size("lots").is_err());
-        assert!(parse_size("5 parsecs")
-            .unwrap_err()
-            .contains("unknown size unit"));
+        assert!(
+            parse_size("5 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
         assert_eq!(parse_buckets("0.1, 1,10"), Ok(vec![0.1, 1.0, 10.0]));
         assert!(parse_buckets("1,0.5").is_err());
-        assert!(args(&[
-            "--broker-transport-options",
-            "{\"global_keyprefix\": \"x:\"}"
-        ])
-        .is_ok());
+        assert!(
+            args(&[
+                "--broker-transport-options",
+                "{\"global_keyprefix\": \"x:\"}"
+            ])
+            .is_ok()
+        );
         assert!(args(&["--broker-transport-options", "{oops"]).is_err());
     }
 

@@ -24,11 +24,11 @@ use tokio::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use broker::{naming::Naming, subscriber, BrokerLink};
+use broker::{BrokerLink, naming::Naming, subscriber};
 pub use config::Config;
 use control::pidbox::Pidbox;
 use poll::inspector;
-use state::{owner, Model};
+use state::{Model, owner};
 
 /// Serves celadon on `listener` until `shutdown` completes, then stops every
 /// task it started and waits for them. Whichever way it ends (shutdown, a

@@ -440,11 +440,7 @@ pub(crate) fn float_repr(f: f64) -> String {
 /// Python's quoting rule: single quotes unless the text has a single quote
 /// and no double quote.
 pub(crate) fn repr_quote(has_single: bool, has_double: bool) -> char {
-    if has_single && !has_double {
-        '"'
-    } else {
-        '\''
-    }
+    if has_single && !has_double { '"' } else { '\'' }
 }
 
 fn str_repr(s: &str, out: &mut String) {

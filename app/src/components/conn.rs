@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::live::{use_live, Conn};
+use crate::live::{Conn, use_live};
 use crate::wire::BrokerState;
 
 /// What the indicator says, in order of precedence: the websocket to the

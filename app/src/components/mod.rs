@@ -9,11 +9,11 @@ mod json;
 mod time;
 mod topbar;
 
-pub use badge::{state_class, StateBadge};
+pub use badge::{StateBadge, state_class};
 pub use chart::{BarChart, Bars, Line, LineChart};
 pub use confirm::{Answers, ConfirmAction};
 pub use conn::ConnIndicator;
 pub use copy::CopyButton;
-pub use json::{scalar_text, JsonView};
-pub use time::{format_duration, format_relative, format_utc, time_of_day, Time, TimeToggle};
+pub use json::{JsonView, scalar_text};
+pub use time::{Time, TimeToggle, format_duration, format_relative, format_utc, time_of_day};
 pub use topbar::TopBar;

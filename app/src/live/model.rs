@@ -58,10 +58,10 @@ impl LiveModel {
                 if self.seq.map(|s| s + 1) != Some(seq) {
                     return Applied::Resync;
                 }
-                if let Some(patch) = delta.patch {
-                    if !apply_patch(&mut self.data, patch) {
-                        return Applied::Resync;
-                    }
+                if let Some(patch) = delta.patch
+                    && !apply_patch(&mut self.data, patch)
+                {
+                    return Applied::Resync;
                 }
                 if let Some(broker) = delta.broker {
                     self.broker = Some(broker);

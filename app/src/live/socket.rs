@@ -5,10 +5,10 @@
 use std::{cell::RefCell, rc::Rc, time::Duration};
 
 use leptos::prelude::*;
-use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use web_sys::{MessageEvent, WebSocket};
 
-use super::{model::Applied, Conn, Live};
+use super::{Conn, Live, model::Applied};
 use crate::wire::{ClientMsg, ServerMsg, View};
 
 /// Delays before successive reconnect attempts; the last one repeats. Short

@@ -7,9 +7,9 @@ use leptos::prelude::*;
 use leptos_router::{hooks::use_query_map, params::ParamsMap};
 
 use super::tasks::encode;
-use crate::components::{format_duration, BarChart, Bars, Line, LineChart};
+use crate::components::{BarChart, Bars, Line, LineChart, format_duration};
 use crate::live::{snapshot_resource, use_live};
-use crate::wire::{celery::TaskEventKind, GraphsData, GraphsQuery, View, ViewData, WINDOWS};
+use crate::wire::{GraphsData, GraphsQuery, View, ViewData, WINDOWS, celery::TaskEventKind};
 
 /// The outcomes charted, with their CSS classes.
 pub const CHARTED: [(TaskEventKind, &str); 4] = [

@@ -14,6 +14,6 @@ pub use broker::BrokerPage;
 pub use graphs::GraphsPage;
 pub use not_found::NotFound;
 pub use task::TaskPage;
-pub use tasks::{encode, query_from, tasks_href, TasksPage};
+pub use tasks::{TasksPage, encode, query_from, tasks_href};
 pub use worker::WorkerPage;
 pub use workers::WorkersPage;

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::tasks::encode;
-use crate::components::{format_duration, Answers, ConfirmAction, CopyButton, StateBadge, Time};
+use crate::components::{Answers, ConfirmAction, CopyButton, StateBadge, Time, format_duration};
 use crate::live::{snapshot_resource, use_live};
 use crate::wire::{TaskDetail, View, ViewData};
 

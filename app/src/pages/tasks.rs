@@ -5,15 +5,15 @@
 
 use leptos::prelude::*;
 use leptos_router::{
+    NavigateOptions,
     hooks::{use_navigate, use_query_map},
     params::ParamsMap,
-    NavigateOptions,
 };
 
 use super::tasks_bulk::BulkActions;
-use crate::components::{format_duration, CopyButton, StateBadge, Time};
+use crate::components::{CopyButton, StateBadge, Time, format_duration};
 use crate::live::{snapshot_resource, use_live};
-use crate::wire::{TaskRow, TasksData, TasksQuery, View, ViewData, COLUMNS, DEFAULT_PAGE_SIZE};
+use crate::wire::{COLUMNS, DEFAULT_PAGE_SIZE, TaskRow, TasksData, TasksQuery, View, ViewData};
 
 /// The query a URL's parameters describe. Unknown or malformed numbers fall
 /// back to defaults; a bad search or sort comes back from the server as an

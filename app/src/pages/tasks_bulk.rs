@@ -9,8 +9,8 @@ use super::tasks::filter_params;
 use crate::live::http::post;
 use crate::live::use_live;
 use crate::wire::{
-    control::{BulkDryRun, BulkRetried, CommandAnswer},
     TasksQuery,
+    control::{BulkDryRun, BulkRetried, CommandAnswer},
 };
 
 #[derive(Clone, Debug, PartialEq)]

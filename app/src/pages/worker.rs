@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::tasks::encode;
 use super::worker_controls::WorkerControls;
-use crate::components::{format_relative, JsonView, Time};
+use crate::components::{JsonView, Time, format_relative};
 use crate::live::{snapshot_resource, use_live};
 use crate::wire::{View, ViewData, WorkerData};
 

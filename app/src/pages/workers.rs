@@ -60,11 +60,7 @@ fn sort_rows(rows: &mut [WorkerRow], key: &str, descending: bool) {
             _ => std::cmp::Ordering::Equal,
         };
         let ord = ord.then_with(|| a.hostname.cmp(&b.hostname));
-        if descending {
-            ord.reverse()
-        } else {
-            ord
-        }
+        if descending { ord.reverse() } else { ord }
     });
 }
 

@@ -14,8 +14,8 @@ mod workers;
 pub use broker::{BrokerData, QueueRow};
 pub use graphs::{GraphsData, GraphsQuery, OutcomeSeries, QueueDepth, TypeRow, WINDOWS};
 pub use tasks::{
-    TaskDetail, TaskRow, TasksData, TasksQuery, TimelineEntry, COLUMNS, DEFAULT_COLUMNS,
-    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+    COLUMNS, DEFAULT_COLUMNS, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TaskDetail, TaskRow, TasksData,
+    TasksQuery, TimelineEntry,
 };
 pub use workers::{Cluster, Inspection, WorkerData};
 

@@ -1,7 +1,7 @@
 //! The site's static files, embedded at build time (see `build.rs`).
 
 use axum::{
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 

@@ -6,18 +6,18 @@
 
 use app::wire::control::{BulkDryRun, BulkRefusal, BulkRetried, BulkRetry, CommandAnswer};
 use axum::{
+    Json,
     extract::{RawQuery, State},
     response::{IntoResponse, Response},
-    Json,
 };
 
 use super::{
+    AppState,
     control::{command_answer, not_delivered, retry_error},
     error::ApiError,
     extract::Path,
     params::Params,
     tasks::parse_query,
-    AppState,
 };
 use crate::{
     control::{commands, service::RetryError},

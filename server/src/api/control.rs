@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 
 use app::wire::control::{CommandAnswer, RetryAnswer, ShutdownAnswer, WorkerReply};
 use axum::{
-    extract::{RawQuery, State},
     Json,
+    extract::{RawQuery, State},
 };
 
-use super::{error::ApiError, extract::Path, params::Params, AppState};
+use super::{AppState, error::ApiError, extract::Path, params::Params};
 use crate::control::{
     commands::{self, Command},
     service::{Outcome, RetryError},

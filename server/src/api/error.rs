@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use app::wire::{control::WorkerReply, rest::ErrorAnswer};
 use axum::{
+    Json,
     http::StatusCode,
     response::{IntoResponse, Response},
-    Json,
 };
 
 use crate::control::pidbox::ControlError;

@@ -4,9 +4,9 @@
 //! plain-text rejection.
 
 use axum::{
+    Json,
     extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request},
     http::request::Parts,
-    Json,
 };
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -54,7 +54,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
 #[cfg(test)]
 mod tests {
-    use axum::{body::Body, http::StatusCode, routing::post, Router};
+    use axum::{Router, body::Body, http::StatusCode, routing::post};
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 

@@ -12,12 +12,12 @@
 use std::sync::Arc;
 
 use axum::{
+    Json,
     body::Body,
     extract::State,
-    http::{header, HeaderMap, Method, Request, StatusCode},
+    http::{HeaderMap, Method, Request, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
-    Json,
 };
 use base64::Engine;
 

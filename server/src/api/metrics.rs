@@ -11,7 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{error::ApiError, AppState};
+use super::{AppState, error::ApiError};
 use crate::state::{metrics::QUEUE_WAIT_BUCKETS, read::MetricsSample, stats::PromHistogram};
 
 /// The model's series are copied out on its owner's thread; the text is

@@ -17,17 +17,17 @@ mod throughput;
 mod workers;
 mod ws;
 
-use app::{shell, ssr::SnapshotSource, App};
+use app::{App, shell, ssr::SnapshotSource};
 use axum::{
+    Router,
     body::Body,
     extract::{FromRef, State},
     http::Request,
     response::{IntoResponse, Response},
     routing::{get, post},
-    Router,
 };
-use leptos::prelude::{provide_context, LeptosOptions};
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos::prelude::{LeptosOptions, provide_context};
+use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use assets::has_ui_bundle;

@@ -2,9 +2,9 @@
 //! not, with its last measured depth.
 
 use app::wire::rest;
-use axum::{extract::State, Json};
+use axum::{Json, extract::State};
 
-use super::{error::ApiError, AppState};
+use super::{AppState, error::ApiError};
 
 pub async fn lengths(State(app): State<AppState>) -> Result<Json<rest::QueueLengths>, ApiError> {
     Ok(Json(app.state.queue_lengths().await?))

@@ -7,17 +7,17 @@ use std::collections::HashMap;
 
 use app::wire::control::{SentTask, TaskResult};
 use axum::{
-    extract::{RawQuery, State},
     Json,
+    extract::{RawQuery, State},
 };
-use serde_json::{value::RawValue, Map, Value};
+use serde_json::{Map, Value, value::RawValue};
 
 use super::{
+    AppState,
     control::float_param,
     error::ApiError,
     extract::{JsonBody, Path},
     params::Params,
-    AppState,
 };
 use crate::{
     broker::backend::Meta,

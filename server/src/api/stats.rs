@@ -6,9 +6,9 @@
 use std::sync::atomic::Ordering;
 
 use app::wire::rest;
-use axum::{extract::State, Json};
+use axum::{Json, extract::State};
 
-use super::{error::ApiError, AppState};
+use super::{AppState, error::ApiError};
 
 pub async fn stats(State(app): State<AppState>) -> Result<Json<rest::Stats>, ApiError> {
     let dropped = app.reader.dropped.load(Ordering::Relaxed);

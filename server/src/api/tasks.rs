@@ -5,13 +5,13 @@ use std::collections::HashSet;
 
 use app::wire::rest;
 use axum::{
-    extract::{RawQuery, State},
     Json,
+    extract::{RawQuery, State},
 };
 use chrono::{Local, NaiveDateTime, TimeZone};
-use serde::{ser::SerializeMap, Serialize, Serializer};
+use serde::{Serialize, Serializer, ser::SerializeMap};
 
-use super::{error::ApiError, extract::Path, params::Params, AppState};
+use super::{AppState, error::ApiError, extract::Path, params::Params};
 use crate::state::{
     key::TaskKey,
     query::{Sort, SortKey, TaskQuery},

@@ -5,16 +5,16 @@
 
 use app::wire::rest;
 use axum::{
-    extract::{RawQuery, State},
     Json,
+    extract::{RawQuery, State},
 };
 
-use super::{error::ApiError, params::Params, AppState};
+use super::{AppState, error::ApiError, params::Params};
 use crate::{
     clock,
     state::{
         rest::SeriesOf,
-        series::{Window, MAX_KEYS},
+        series::{MAX_KEYS, Window},
     },
 };
 

@@ -3,12 +3,12 @@
 //! celadon knows, with what its events say under `events`.
 
 use axum::{
+    Json,
     extract::{RawQuery, State},
     response::{IntoResponse, Response},
-    Json,
 };
 
-use super::{error::ApiError, params::Params, AppState};
+use super::{AppState, error::ApiError, params::Params};
 use crate::poll::inspector::{self, BACKGROUND_METHODS, WORKER_METHODS};
 
 pub async fn list(

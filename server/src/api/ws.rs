@@ -7,8 +7,8 @@ use std::time::Duration;
 use app::wire::{ClientMsg, ServerMsg, View};
 use axum::{
     extract::{
-        ws::{Message, WebSocket, WebSocketUpgrade},
         State,
+        ws::{Message, WebSocket, WebSocketUpgrade},
     },
     response::Response,
 };

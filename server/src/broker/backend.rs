@@ -7,7 +7,7 @@
 
 use redis::AsyncCommands;
 use serde::Deserialize;
-use serde_json::{value::RawValue, Value};
+use serde_json::{Value, value::RawValue};
 
 /// Keys fetched per MGET.
 const BATCH: usize = 500;

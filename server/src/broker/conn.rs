@@ -3,7 +3,7 @@
 //! (remote control, sending tasks, the result backend, queue depths) uses.
 //! The pub/sub reader has its own socket (`subscriber`).
 
-use redis::{aio::MultiplexedConnection, RedisResult};
+use redis::{RedisResult, aio::MultiplexedConnection};
 use tokio::sync::Mutex;
 
 use super::url::BrokerUrl;

@@ -143,14 +143,14 @@ fn fast_path(
     // The members after `body`: `"content-encoding": …}`.
     let others = tail.strip_prefix(b", ")?;
     let before = before_last_string(others);
-    if let (Some(tails), Some(before)) = (&tails, before) {
-        if let Some(known) = tails.get(before) {
-            let (ct, enc) = (
-                known.content_type.as_deref(),
-                known.body_encoding.as_deref(),
-            );
-            return Some(finish(body, ct, enc, out));
-        }
+    if let (Some(tails), Some(before)) = (&tails, before)
+        && let Some(known) = tails.get(before)
+    {
+        let (ct, enc) = (
+            known.content_type.as_deref(),
+            known.body_encoding.as_deref(),
+        );
+        return Some(finish(body, ct, enc, out));
     }
     let read = super::scan::envelope_rest(others)?;
     if let (Some(tails), Some(before)) = (tails, before) {
@@ -177,10 +177,10 @@ fn finish(
     body_encoding: Option<&str>,
     out: &mut Vec<u8>,
 ) -> Result<(), EnvelopeError> {
-    if let Some(ct) = content_type {
-        if ct != "application/json" {
-            return Err(EnvelopeError::ContentType(ct.to_string()));
-        }
+    if let Some(ct) = content_type
+        && ct != "application/json"
+    {
+        return Err(EnvelopeError::ContentType(ct.to_string()));
     }
     match body_encoding {
         Some("base64") => base64_simd::STANDARD

@@ -303,7 +303,7 @@ fn from_raw<'a>(raw: &mut RawEvent<'a>) -> Result<Event<'a>, EventError> {
         let kind = match TaskEventKind::of_type_name(&raw.kind) {
             Some(kind) => TaskEventType::Celery(kind),
             None if subject.is_empty() => {
-                return Err(EventError::Event("empty task event type".into()))
+                return Err(EventError::Event("empty task event type".into()));
             }
             None => TaskEventType::Custom(Cow::Owned(subject.to_string())),
         };
@@ -314,7 +314,7 @@ fn from_raw<'a>(raw: &mut RawEvent<'a>) -> Result<Event<'a>, EventError> {
         _ => {
             return Ok(Event::Other {
                 kind: std::mem::take(&mut raw.kind).into_owned(),
-            })
+            });
         }
     };
     let hostname = raw
@@ -514,14 +514,18 @@ mod tests {
         assert!(succeeded.result.is_some());
 
         let failed = task("task-failed");
-        assert!(failed
-            .exception
-            .as_deref()
-            .is_some_and(|e| e.contains("Error")));
-        assert!(failed
-            .traceback
-            .as_deref()
-            .is_some_and(|t| t.contains("Traceback")));
+        assert!(
+            failed
+                .exception
+                .as_deref()
+                .is_some_and(|e| e.contains("Error"))
+        );
+        assert!(
+            failed
+                .traceback
+                .as_deref()
+                .is_some_and(|t| t.contains("Traceback"))
+        );
 
         let retried = task("task-retried");
         assert_eq!(retried.kind, TaskEventKind::Retried);

@@ -260,7 +260,7 @@ impl PubSub {
                 match conn.frame().await? {
                     Frame::Simple(_) => {}
                     Frame::Error(e) => {
-                        return Err(RespError::Server(String::from_utf8_lossy(&e).into_owned()))
+                        return Err(RespError::Server(String::from_utf8_lossy(&e).into_owned()));
                     }
                     other => return Err(RespError::Protocol(format!("{other:?} to AUTH"))),
                 }

@@ -326,7 +326,7 @@ pub fn each_event<'a>(body: &'a [u8], mut each: impl FnMut(&mut RawEvent<'a>)) -
                     Scanned::Until(start)
                 } else {
                     Scanned::Nothing
-                }
+                };
             }
         }
     }
@@ -956,7 +956,7 @@ fn hex4(b: &[u8]) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Map, Value};
+    use serde_json::{Map, Value, json};
 
     use super::*;
 
@@ -1125,9 +1125,10 @@ mod tests {
         let (comma, colon) = *r.pick(&LAYOUTS);
         let mut fields = vec![(
             "type".to_string(),
-            json!(r
-                .pick(&["task-received", "worker-heartbeat", "task-custom"])
-                .to_string()),
+            json!(
+                r.pick(&["task-received", "worker-heartbeat", "task-custom"])
+                    .to_string()
+            ),
         )];
         for _ in 0..r.next() % 10 {
             let key = r.pick(&KEYS[1..]).to_string();

@@ -9,9 +9,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    BrokerLink, LinkState,
     resp::{Messages, PubSub, RespError},
     url::BrokerUrl,
-    BrokerLink, LinkState,
 };
 use crate::clock;
 

@@ -3,7 +3,7 @@
 //! (PROTOCOL.md §5.3), and anything a worker could choke on is refused here
 //! with a message saying what was wrong. Pure.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// Signals `revoke(terminate=True)` may send, by the names Celery accepts.
 pub const SIGNALS: [&str; 10] = [
@@ -126,10 +126,10 @@ pub fn time_limit(task: &str, soft: Option<f64>, hard: Option<f64>) -> Result<Co
             )));
         }
     }
-    if let (Some(s), Some(h)) = (soft, hard) {
-        if s >= h {
-            return Err(invalid("the soft limit must be below the hard one"));
-        }
+    if let (Some(s), Some(h)) = (soft, hard)
+        && s >= h
+    {
+        return Err(invalid("the soft limit must be below the hard one"));
     }
     Ok(Command {
         method: "time_limit",

@@ -150,7 +150,7 @@ mod tests {
         control::arguments::{TRICKY_ARGS, TRICKY_KWARGS},
         pyrepr,
     };
-    use serde_json::{value::RawValue, Value};
+    use serde_json::{Value, value::RawValue};
 
     fn fixture(name: &str) -> Value {
         let path = format!(

@@ -18,8 +18,8 @@
 
 use std::collections::HashMap;
 
-use serde::{de::IgnoredAny, Deserialize};
-use serde_json::{value::RawValue, Value};
+use serde::{Deserialize, de::IgnoredAny};
+use serde_json::{Value, value::RawValue};
 
 use super::arguments::Arguments;
 use crate::pyrepr;

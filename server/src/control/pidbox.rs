@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use redis::{AsyncCommands, AsyncConnectionConfig};
-use serde_json::{json, value::RawValue, Value};
+use serde_json::{Value, json, value::RawValue};
 
 use crate::{
     broker::{conn::LazyConnection, naming::Naming, url::BrokerUrl},
@@ -258,10 +258,10 @@ impl Pidbox {
                     .await;
                 match popped {
                     Ok(Some((_, raw))) => {
-                        if let Some((t, host, result)) = decode(&raw) {
-                            if t == ticket {
-                                replies.push((host, result));
-                            }
+                        if let Some((t, host, result)) = decode(&raw)
+                            && t == ticket
+                        {
+                            replies.push((host, result));
                         }
                     }
                     Ok(None) => break,
@@ -303,9 +303,11 @@ mod tests {
         let props = &envelope["properties"];
         assert_eq!(props["delivery_info"]["exchange"], "celery.pidbox");
         assert_eq!(props["body_encoding"], "base64");
-        assert!(props["delivery_tag"]
-            .as_str()
-            .is_some_and(|t| t.len() == 36));
+        assert!(
+            props["delivery_tag"]
+                .as_str()
+                .is_some_and(|t| t.len() == 36)
+        );
         assert_eq!(envelope["content-type"], "application/json");
         let body = crate::broker::envelope::decode_body(raw.as_bytes()).unwrap();
         let body: Value = serde_json::from_slice(&body).unwrap();

@@ -281,10 +281,10 @@ impl Control {
                 // The id sits in the envelope's headers as JSON text; the
                 // substring test skips decoding every other entry.
                 let text = String::from_utf8_lossy(value);
-                if text.contains(&needle) || text.contains(&format!("\\\"id\\\": \\\"{id}\\\"")) {
-                    if let Some(o) = original::from_unacked(value, id) {
-                        return Ok(Some(o));
-                    }
+                if (text.contains(&needle) || text.contains(&format!("\\\"id\\\": \\\"{id}\\\"")))
+                    && let Some(o) = original::from_unacked(value, id)
+                {
+                    return Ok(Some(o));
                 }
             }
             if next == 0 || seen >= UNACKED_SCAN_LIMIT {

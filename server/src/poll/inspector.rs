@@ -10,7 +10,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -112,11 +112,10 @@ pub async fn run(
                 if !heartbeat_sent {
                     heartbeat_sent = pidbox.cast("heartbeat", json!({}), None).await.is_ok();
                 }
-                if enable_events {
-                    if let Err(error) = pidbox.cast("enable_events", json!({}), None).await {
+                if enable_events
+                    && let Err(error) = pidbox.cast("enable_events", json!({}), None).await {
                         tracing::debug!(%error, "enable_events not sent");
                     }
-                }
             }
             _ = inspect_all.tick() => {
                 if let Err(error) = inspect(&pidbox, &state, &BACKGROUND_METHODS, None, timeout).await {

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    broker::{backend::fetch, conn::LazyConnection, url::BrokerUrl, BrokerLink, LinkState},
+    broker::{BrokerLink, LinkState, backend::fetch, conn::LazyConnection, url::BrokerUrl},
     clock,
     state::{key::TaskKey, owner::StateHandle},
 };

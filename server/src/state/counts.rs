@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use app::wire::celery::{TaskEventKind, TaskState, WorkerEventKind};
 
 use super::{
+    Model,
     key::TaskKey,
     stats::{LogHistogram, OUTCOMES},
     symbols::Sym,
     task::StateCode,
-    Model,
 };
 use crate::broker::events::Event;
 

@@ -6,9 +6,9 @@ use app::wire::celery::TaskEventKind;
 use app::wire::{GraphsData, GraphsQuery, OutcomeSeries, QueueDepth, TypeRow};
 
 use super::{
+    Model,
     queues::Queue,
     series::{Filter, Window},
-    Model,
 };
 
 /// Outcomes the page charts.

@@ -21,14 +21,14 @@ pub struct RetryLinks {
 
 impl RetryLinks {
     pub fn link(&mut self, original: String, retry: String) {
-        if self.order.len() >= MAX_LINKS {
-            if let Some((o, r)) = self.order.pop_front() {
-                self.of.remove(&TaskKey::of(&r));
-                if let Some(list) = self.as_.get_mut(&TaskKey::of(&o)) {
-                    list.retain(|x| *x != r);
-                    if list.is_empty() {
-                        self.as_.remove(&TaskKey::of(&o));
-                    }
+        if self.order.len() >= MAX_LINKS
+            && let Some((o, r)) = self.order.pop_front()
+        {
+            self.of.remove(&TaskKey::of(&r));
+            if let Some(list) = self.as_.get_mut(&TaskKey::of(&o)) {
+                list.retain(|x| *x != r);
+                if list.is_empty() {
+                    self.as_.remove(&TaskKey::of(&o));
                 }
             }
         }

@@ -34,10 +34,10 @@ use foldhash::{HashMap, HashSet};
 
 use crate::broker::{
     envelope::Decoder,
-    events::{for_each_event, Event, EventError, TaskEvent, TaskEventType},
+    events::{Event, EventError, TaskEvent, TaskEventType, for_each_event},
 };
 use app::wire::celery::{TaskEventKind, WorkerEventKind};
-pub use counts::{Counters, TypeStats, TypeSummary, CUSTOM_SLOT, RETAINED_SLOTS};
+pub use counts::{CUSTOM_SLOT, Counters, RETAINED_SLOTS, TypeStats, TypeSummary};
 use key::TaskKey;
 pub use metrics::Metrics;
 use queues::Queues;
@@ -432,14 +432,12 @@ impl Model {
     }
 
     fn link_child(&mut self, child: TaskKey, parent: TaskKey, created: bool) {
-        if created {
-            if let Some(children) = self.pending_children.remove(&child) {
-                self.tasks.update_in_place(child, |t| {
-                    for c in children {
-                        t.add_child(c);
-                    }
-                });
-            }
+        if created && let Some(children) = self.pending_children.remove(&child) {
+            self.tasks.update_in_place(child, |t| {
+                for c in children {
+                    t.add_child(c);
+                }
+            });
         }
         if parent.is_none() || parent == child {
             return;
@@ -524,14 +522,14 @@ impl Model {
     ) {
         self.inspect_version += 1;
         for (worker, reply) in replies {
-            if method == "active_queues" {
-                if let Some(list) = reply.as_array() {
-                    let names: Vec<String> = list
-                        .iter()
-                        .filter_map(|q| q["name"].as_str().map(str::to_string))
-                        .collect();
-                    self.queues.set_consumer(&worker, &names);
-                }
+            if method == "active_queues"
+                && let Some(list) = reply.as_array()
+            {
+                let names: Vec<String> = list
+                    .iter()
+                    .filter_map(|q| q["name"].as_str().map(str::to_string))
+                    .collect();
+                self.queues.set_consumer(&worker, &names);
             }
             if !self.inspected.contains_key(&worker)
                 && self.inspected.len() >= workers::DEFAULT_MAX_WORKERS
@@ -562,11 +560,11 @@ impl Model {
 
     /// Records that events may have been lost from `from` until `to`.
     pub fn record_gap(&mut self, from: f64, to: Option<f64>) {
-        if let Some(last) = self.gaps.last_mut() {
-            if last.from == from {
-                last.to = to;
-                return;
-            }
+        if let Some(last) = self.gaps.last_mut()
+            && last.from == from
+        {
+            last.to = to;
+            return;
         }
         if self.gaps.len() >= MAX_GAPS {
             self.gaps.remove(0);

@@ -15,13 +15,13 @@ use std::{cmp::Ordering, collections::BinaryHeap};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 
 use super::{
+    Model,
     key::TaskKey,
     search::{Expr, SearchField},
     symbols::Sym,
     task::{StateCode, Task},
-    tasks::{Columns, BLOCK},
+    tasks::{BLOCK, Columns},
     text::Field,
-    Model,
 };
 use crate::pyrepr;
 

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use app::wire::rest;
 
 use super::{
+    Model,
     key::TaskKey,
     query::{self, Cursor, TaskQuery},
     rest::{self as to_rest, SeriesOf},
@@ -23,7 +24,6 @@ use super::{
     stats::PromHistogram,
     symbols::Sym,
     text::Field,
-    Model,
 };
 
 /// Tasks one read copies out.
@@ -300,12 +300,13 @@ impl Model {
             let state = cols.state[slot];
             let stamp = cols.timestamp[slot];
             let silent = stamp.is_nan() || stamp <= silent_since;
-            if state != super::task::StateCode::FREE && !state.is_finished() && silent {
-                if let Some(t) = self.tasks.at(slot as u32) {
-                    if let Some(id) = self.id_text(t.key) {
-                        tasks.push((t.key, id));
-                    }
-                }
+            if state != super::task::StateCode::FREE
+                && !state.is_finished()
+                && silent
+                && let Some(t) = self.tasks.at(slot as u32)
+                && let Some(id) = self.id_text(t.key)
+            {
+                tasks.push((t.key, id));
             }
             slot += 1;
         }

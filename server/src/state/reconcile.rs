@@ -4,10 +4,10 @@
 use app::wire::celery::{TaskEventKind, TaskState};
 
 use super::{
+    After, Model, TypeStats,
     key::TaskKey,
     symbols::Sym,
     task::{Step, Update},
-    After, Model, TypeStats,
 };
 use crate::broker::backend::Meta;
 

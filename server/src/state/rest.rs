@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use app::wire::{celery::TaskEventKind, rest};
 
 use super::{
+    Model, TypeSummary,
     series::{Filter, Window},
-    task::{flags, Task, NO_RETRIES},
+    task::{NO_RETRIES, Task, flags},
     text::Field,
     workers::Worker,
-    Model, TypeSummary,
 };
 
 fn time(t: f64) -> Option<f64> {

@@ -265,11 +265,7 @@ fn combine(children: Vec<Expr>, or: bool) -> Expr {
     if flat.len() == 1 {
         return flat.remove(0);
     }
-    if or {
-        Expr::Or(flat)
-    } else {
-        Expr::And(flat)
-    }
+    if or { Expr::Or(flat) } else { Expr::And(flat) }
 }
 
 fn term(token: &str, position: usize) -> Result<Expr, SyntaxError> {

@@ -13,7 +13,7 @@ use app::wire::celery::TaskEventKind;
 use foldhash::HashMap;
 
 use super::{
-    stats::{Ring, OUTCOMES},
+    stats::{OUTCOMES, Ring},
     symbols::Sym,
 };
 

@@ -307,10 +307,11 @@ mod tests {
         r.add(90.0, TaskEventKind::Failed);
         assert_eq!(r.window(90.0, 90.0)[0].1, [0; OUTCOMES], "too old: dropped");
         r.advance(1000.0);
-        assert!(r
-            .window(997.0, 1000.0)
-            .iter()
-            .all(|(_, c)| *c == [0; OUTCOMES]));
+        assert!(
+            r.window(997.0, 1000.0)
+                .iter()
+                .all(|(_, c)| *c == [0; OUTCOMES])
+        );
     }
 
     #[test]

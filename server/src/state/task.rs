@@ -298,13 +298,13 @@ impl Task {
         let bit = u.step.seen_bit();
         // Retries reuse the uuid: events naming another attempt (`task-sent`
         // and `task-received` carry `retries`) start a fresh `seen`.
-        if let Some(r) = u.retries {
-            if self.seen_attempt != r {
-                if self.seen_attempt != NO_RETRIES {
-                    self.seen = 0;
-                }
-                self.seen_attempt = r;
+        if let Some(r) = u.retries
+            && self.seen_attempt != r
+        {
+            if self.seen_attempt != NO_RETRIES {
+                self.seen = 0;
             }
+            self.seen_attempt = r;
         }
         let duplicate = u.step.event().is_some() && self.seen & bit != 0;
         self.seen |= bit;

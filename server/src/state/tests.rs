@@ -3,14 +3,14 @@
 
 use app::wire::celery::TaskEventKind;
 use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{
+    Model, ModelConfig,
     key::TaskKey,
-    task::{flags, StateCode, Task},
+    task::{StateCode, Task, flags},
     tasks::Limits,
     text::Field,
-    Model, ModelConfig,
 };
 
 /// The exact PUBLISH payload of a captured event fixture.
@@ -217,9 +217,11 @@ fn retries_reuse_the_uuid_and_end_in_the_final_state() {
 fn a_revoke_before_receive_creates_a_revoked_task_that_later_events_fill_in() {
     let id = "3ec26a64-0793-4249-8707-d298c8c7be94";
     let mut model = Model::default();
-    assert!(model
-        .ingest(&fixture("task-revoked.expired"), 100.0)
-        .is_empty());
+    assert!(
+        model
+            .ingest(&fixture("task-revoked.expired"), 100.0)
+            .is_empty()
+    );
     assert_eq!(state(&model, id), "REVOKED");
     assert!(task(&model, id).flags & flags::EXPIRED != 0);
     assert!(task(&model, id).name.is_none());
@@ -240,9 +242,11 @@ fn a_revoke_before_receive_creates_a_revoked_task_that_later_events_fill_in() {
     );
 
     let unknown = "ca8932fa-0b47-4e69-bfca-9e58626f2088";
-    assert!(model
-        .ingest(&fixture("task-revoked.unknown-then-received"), 102.0)
-        .is_empty());
+    assert!(
+        model
+            .ingest(&fixture("task-revoked.unknown-then-received"), 102.0)
+            .is_empty()
+    );
     assert_eq!(state(&model, unknown), "REVOKED");
 }
 
@@ -278,9 +282,11 @@ fn chain_children_link_to_their_parent_whichever_arrives_first() {
 #[test]
 fn a_captured_chain_child_names_its_parent_and_root() {
     let mut model = Model::default();
-    assert!(model
-        .ingest(&fixture("task-sent.chain-child"), 1.0)
-        .is_empty());
+    assert!(
+        model
+            .ingest(&fixture("task-sent.chain-child"), 1.0)
+            .is_empty()
+    );
     let e = fixture_event("task-sent.chain-child");
     let t = task(&model, e["uuid"].as_str().unwrap());
     assert_eq!(t.parent, TaskKey::of(e["parent_id"].as_str().unwrap()));

@@ -3,19 +3,19 @@
 //! boundary. Pure: `now` is a parameter.
 
 use app::wire::{
-    self, BrokerData, BrokerState, BrokerStatus, Cluster, Inspection, QueueRow, Snapshot,
-    TaskDetail, TaskRow, TasksData, TasksQuery, TimelineEntry, View, ViewData, WorkerData,
-    WorkerRow, MAX_PAGE_SIZE,
+    self, BrokerData, BrokerState, BrokerStatus, Cluster, Inspection, MAX_PAGE_SIZE, QueueRow,
+    Snapshot, TaskDetail, TaskRow, TasksData, TasksQuery, TimelineEntry, View, ViewData,
+    WorkerData, WorkerRow,
 };
 
 use super::{
+    Model,
     key::TaskKey,
     query::{self, Sort, SortKey, TaskQuery},
     search,
-    task::{flags, Task, TaskEventKind, NO_RETRIES},
+    task::{NO_RETRIES, Task, TaskEventKind, flags},
     text::Field,
     workers::Worker,
-    Model,
 };
 use crate::broker::{BrokerLink, LinkState};
 

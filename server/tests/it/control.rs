@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use kit::{Celadon, Redis, Scratch, WorkerOptions};
 
@@ -291,10 +291,12 @@ async fn without_a_source_of_exact_arguments_a_retry_is_refused() {
         .post(&format!("/api/task/retry/{long}"), None)
         .await;
     assert_eq!(status, 409, "{answer}");
-    assert!(answer["error"]
-        .as_str()
-        .unwrap()
-        .contains("result_extended"));
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("result_extended")
+    );
 
     let (status, answer) = c
         .celadon
@@ -427,10 +429,12 @@ async fn pool_grow_shows_in_stats_and_a_rate_limit_is_applied() {
         )
         .await;
     assert_eq!(status, 403, "the worker's error is passed on: {answer}");
-    assert!(answer["error"]
-        .as_str()
-        .unwrap()
-        .contains("Autoscale not enabled"));
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("Autoscale not enabled")
+    );
     c.celadon.stop().await.unwrap();
 }
 

@@ -57,9 +57,11 @@ async fn success_failure_retry_and_revoke_end_in_the_right_states() {
 
     assert_eq!(t(&fail)["state"], "FAILURE");
     assert_eq!(t(&fail)["exception"], "ValueError('boom')");
-    assert!(t(&fail)["traceback"]
-        .as_str()
-        .is_some_and(|tb| tb.contains("ValueError: boom")));
+    assert!(
+        t(&fail)["traceback"]
+            .as_str()
+            .is_some_and(|tb| tb.contains("ValueError: boom"))
+    );
 
     assert_eq!(t(&flaky)["state"], "SUCCESS");
     assert_eq!(t(&flaky)["retries"], 2);
@@ -201,9 +203,11 @@ async fn queues_no_worker_consumes_are_measured_and_listed() {
             },
         )
         .await;
-    assert!(celery["active_queues"]
-        .as_array()
-        .is_some_and(|q| q.len() >= 2));
+    assert!(
+        celery["active_queues"]
+            .as_array()
+            .is_some_and(|q| q.len() >= 2)
+    );
     let (_, metrics) = c.celadon.get("/metrics").await;
     assert_eq!(
         metric(&metrics, "celadon_queue_length{queue=\"orphans\"}"),

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use app::wire::BrokerState;
-use kit::{celery::WORKER_START, Celadon, Redis, Scratch, Worker};
+use kit::{Celadon, Redis, Scratch, Worker, celery::WORKER_START};
 
 use crate::support::{
     cluster::Cluster,
     http::Http,
-    watch::{broker_state, is_offline, is_online, worker, Watch},
+    watch::{Watch, broker_state, is_offline, is_online, worker},
 };
 
 /// Heartbeat expiry is `freq * 2` = 4 s after the last heartbeat.

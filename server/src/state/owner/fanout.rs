@@ -14,8 +14,8 @@ use app::wire::{
 use tokio::sync::mpsc;
 
 use crate::state::{
-    views::{self, ViewConfig},
     Model,
+    views::{self, ViewConfig},
 };
 
 /// One websocket's subscription.

@@ -6,18 +6,18 @@
 
 use std::collections::BTreeMap;
 
-use app::wire::{rest, ServerMsg, Snapshot, View};
+use app::wire::{ServerMsg, Snapshot, View, rest};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     broker::{backend::Meta, queues::Unacked},
     state::{
+        Model,
         key::TaskKey,
         query::TaskQuery,
         read::{Matching, MetricsSample, RetrySeed, TaskList, Unfinished, UnknownWorker},
         rest::SeriesOf,
         series::Window,
-        Model,
     },
 };
 

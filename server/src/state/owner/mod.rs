@@ -16,16 +16,16 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    views::{self, ViewConfig},
     Model,
+    views::{self, ViewConfig},
 };
 use crate::{
-    broker::{subscriber::Batch, BrokerLink, LinkState},
+    broker::{BrokerLink, LinkState, subscriber::Batch},
     clock,
 };
 use fanout::{FlushCtx, Sent, Subscriber};
 use handle::Command;
-pub use handle::{StateHandle, Stopped, COMMAND_QUEUE, SUBSCRIBER_QUEUE};
+pub use handle::{COMMAND_QUEUE, SUBSCRIBER_QUEUE, StateHandle, Stopped};
 use pending::Pending;
 
 /// How often changes are coalesced into deltas (at most 10 per second per

@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use app::wire::BrokerState;
-use kit::{celery::WORKER_START, Celadon, Redis, Scratch, Worker, WorkerOptions};
+use kit::{Celadon, Redis, Scratch, Worker, WorkerOptions, celery::WORKER_START};
 use server::Config;
 
 use super::{
     http::Http,
-    watch::{broker_state, is_online, Watch},
+    watch::{Watch, broker_state, is_online},
 };
 
 pub struct Cluster {

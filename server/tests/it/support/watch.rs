@@ -8,7 +8,7 @@ use app::{
     wire::{BrokerState, ClientMsg, ServerMsg, View, ViewData, WorkerRow, WorkerStatus},
 };
 use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::{tungstenite::Message, MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 
 use kit::Celadon;
 

@@ -6,9 +6,9 @@ use serde_json::json;
 
 use super::{FlushCtx, Sent};
 use crate::state::{
+    Model,
     tests::{event, ingest},
     views::{self, ViewConfig},
-    Model,
 };
 
 const A: &str = "00000000-0000-4000-8000-00000000000a";

@@ -15,7 +15,7 @@ pub mod poll;
 pub mod pyrepr;
 pub mod state;
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::{
     net::TcpListener,
@@ -45,12 +45,20 @@ pub async fn run(
     served
 }
 
+/// How long a stopping server waits for open connections to finish
+/// (requests under way, websockets saying goodbye) before it stops
+/// waiting for them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Everything [`run`] started: its two threads, its tasks and the
-/// websockets, with the one token that stops them all. A drop guard: if
-/// `run`'s future is dropped before [`Running::stop`], dropping this
-/// cancels the token, and every thread and task ends on its own.
+/// websockets, with the token that stops them. A drop guard: if `run`'s
+/// future is dropped before [`Running::stop`], dropping this cancels the
+/// tokens, and every thread and task ends on its own.
 struct Running {
+    /// Stops everything but the model's owner.
     cancel: CancellationToken,
+    /// Stops the owner, once nothing else will ask it anything.
+    owner_cancel: CancellationToken,
     owner: Option<owner::OwnerThread>,
     reader: Option<subscriber::ReaderThread>,
     tasks: Vec<JoinHandle<()>>,
@@ -61,6 +69,7 @@ impl Running {
     fn new() -> Running {
         Running {
             cancel: CancellationToken::new(),
+            owner_cancel: CancellationToken::new(),
             owner: None,
             reader: None,
             tasks: Vec::new(),
@@ -69,7 +78,8 @@ impl Running {
     }
 
     /// Cancels everything and waits for it: the websockets, the reader, the
-    /// tasks, and last the model's owner, which the others talk to.
+    /// tasks, and last the model's owner, which the others may still be
+    /// asking something until they end.
     async fn stop(mut self) {
         self.cancel.cancel();
         self.sockets.close();
@@ -80,6 +90,7 @@ impl Running {
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }
+        self.owner_cancel.cancel();
         if let Some(owner) = self.owner.take() {
             owner.join().await;
         }
@@ -89,6 +100,7 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.cancel.cancel();
+        self.owner_cancel.cancel();
     }
 }
 
@@ -119,7 +131,7 @@ async fn serve(
         },
         events_rx,
         link_rx.clone(),
-        cancel.clone(),
+        running.owner_cancel.clone(),
     )?;
     running.owner = Some(owner_thread);
     running.reader = Some(subscriber::ReaderThread::spawn(
@@ -179,16 +191,28 @@ async fn serve(
         },
         inspect_timeout: config.inspect_timeout,
     };
-    axum::serve(listener, api::router(app))
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown => {}
-                () = cancel.cancelled() => {}
-            }
-            // The websockets end when told to; the server waits for them.
-            cancel.cancel();
-        })
-        .await?;
+    let stopping = cancel.clone();
+    let served = axum::serve(listener, api::router(app)).with_graceful_shutdown(async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = stopping.cancelled() => {}
+        }
+        // The websockets end when told to; the server waits for them.
+        stopping.cancel();
+    });
+    // A connection still open after the grace period (a client sending its
+    // request slowly) is not waited for: axum's task for it ends with it.
+    let grace = async {
+        cancel.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = served => served?,
+        () = grace => tracing::warn!(
+            grace = ?SHUTDOWN_GRACE,
+            "stopped waiting for connections still open"
+        ),
+    }
     Ok(())
 }
 
@@ -213,7 +237,7 @@ mod tests {
             },
             events_rx,
             link_rx,
-            running.cancel.clone(),
+            running.owner_cancel.clone(),
         )
         .expect("the owner starts");
         running.owner = Some(owner_thread);

@@ -63,7 +63,8 @@ async fn to_worker(
     command: Command,
 ) -> Result<Json<CommandAnswer>, ApiError> {
     let control = &app.control;
-    if !control.knows_worker(worker).await {
+    let known = control.knows_worker(worker).await;
+    if !known.map_err(|e| ApiError::control("looking the worker up", e))? {
         return Err(ApiError::NotFound(format!("Unknown worker '{worker}'")));
     }
     let outcome = control
@@ -146,7 +147,8 @@ pub async fn shutdown(
     Path(worker): Path<String>,
 ) -> Result<Json<ShutdownAnswer>, ApiError> {
     let control = &app.control;
-    if !control.knows_worker(&worker).await {
+    let known = control.knows_worker(&worker).await;
+    if !known.map_err(|e| ApiError::control("looking the worker up", e))? {
         return Err(ApiError::NotFound(format!("Unknown worker '{worker}'")));
     }
     let delivered = control

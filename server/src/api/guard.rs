@@ -82,7 +82,11 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
 }
 
 fn refuse(status: StatusCode, why: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": why }))).into_response()
+    let answer = app::wire::rest::ErrorAnswer {
+        error: why.to_string(),
+        replies: Default::default(),
+    };
+    (status, Json(answer)).into_response()
 }
 
 pub async fn guard(State(access): State<Access>, request: Request<Body>, next: Next) -> Response {

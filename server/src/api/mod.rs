@@ -1,5 +1,6 @@
-//! HTTP: the pages (server-rendered Leptos), the websocket, the embedded
-//! site files and the health check.
+//! HTTP: the pages (server-rendered Leptos), the websocket, Flower's REST
+//! API (read, control, sending tasks), `/metrics`, the embedded site files
+//! and the health check, behind one guard.
 
 mod assets;
 mod bulk;
@@ -131,10 +132,16 @@ async fn method_not_allowed(request: Request<Body>) -> error::ApiError {
     }
 }
 
-/// Embedded files by path; anything else is the app's not-found page.
+/// Embedded files by path; an unknown API path is the API's JSON 404;
+/// anything else is the app's not-found page.
 async fn fallback(State(app): State<AppState>, request: Request<Body>) -> Response {
-    if let Some(asset) = assets::find(request.uri().path()) {
+    let path = request.uri().path();
+    if let Some(asset) = assets::find(path) {
         return asset.response(request.headers());
+    }
+    if path == "/api" || path.starts_with("/api/") {
+        let why = format!("no API endpoint at {path}");
+        return error::ApiError::NotFound(why).into_response();
     }
     let options = app.leptos.clone();
     let render = leptos_axum::render_app_to_stream_with_context(

@@ -126,6 +126,9 @@ fn send_options(body: Option<&RawValue>) -> Result<Call, ApiError> {
     ))
 }
 
+/// How often `apply` looks for its task's result.
+const RESULT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The time `secs` from now, in ISO 8601; refused past what a date holds.
 fn seconds_from_now(name: &'static str, secs: f64) -> Result<String, ApiError> {
     let far = || ApiError::bad(name, "is too far in the future");
@@ -189,10 +192,14 @@ pub async fn apply(
         if let Some(meta) = meta.filter(|m| finished(&m.status)) {
             return Ok(Json(task_result(&task.id, Some(&meta))));
         }
-        if tokio::time::Instant::now() >= deadline {
+        // At the deadline, or when celadon shuts down, the answer is that
+        // the task is still pending.
+        let wait = tokio::time::sleep(RESULT_POLL);
+        if tokio::time::Instant::now() >= deadline
+            || app.cancel.run_until_cancelled(wait).await.is_none()
+        {
             return Ok(Json(task_result(&task.id, None)));
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 

@@ -15,7 +15,7 @@ use super::{AppState, error::ApiError, extract::Path, params::Params};
 use crate::state::{
     key::TaskKey,
     query::{Sort, SortKey, TaskQuery},
-    read::{MAX_READ_ROWS, MAX_READ_SPAN},
+    read::{MAX_READ_ROWS, MAX_READ_SPAN, TaskList},
     search,
 };
 
@@ -90,24 +90,42 @@ pub fn parse_query(params: &Params) -> Result<TaskQuery, ApiError> {
 
 /// Flower's listing, read from the model a bounded page at a time (each
 /// page continues from the last one's cursor, so a listing of every task
-/// never holds up event ingestion for long). A task whose place in the
-/// order moved between pages is listed once.
+/// never holds up event ingestion for long).
 pub async fn list(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Ordered<rest::Task>>, ApiError> {
     let params = Params::parse(raw.as_deref());
-    let mut query = parse_query(&params)?;
+    let query = parse_query(&params)?;
+    let rows = read_listing(query, |q, skip, take| {
+        let state = app.state.clone();
+        async move { Ok(state.task_list(q, skip, take).await?) }
+    })
+    .await?;
+    Ok(Json(Ordered(rows)))
+}
+
+/// The tasks `query` lists after its `offset`, at most its `limit`, read
+/// by `read(query, skip, take)` a page at a time: skipping ahead in reads
+/// of at most `MAX_READ_SPAN`, then taking `MAX_READ_ROWS` at a time from
+/// each page's cursor. A task the model moved between pages is listed
+/// once (see `query::listing` for what a moving model means here).
+async fn read_listing<F>(
+    mut query: TaskQuery,
+    mut read: impl FnMut(TaskQuery, usize, usize) -> F,
+) -> Result<Vec<(String, rest::Task)>, ApiError>
+where
+    F: Future<Output = Result<TaskList, ApiError>>,
+{
     let mut skip = std::mem::take(&mut query.offset);
     let mut left = query.limit.take().unwrap_or(usize::MAX);
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     while left > 0 {
-        // Skip ahead in reads of at most MAX_READ_SPAN, then take.
         let take = left.min(MAX_READ_ROWS);
         let skip_now = skip.min(MAX_READ_SPAN - take);
         let take = if skip > skip_now { 0 } else { take };
-        let page = app.state.task_list(query.clone(), skip_now, take).await?;
+        let page = read(query.clone(), skip_now, take).await?;
         skip -= skip_now;
         left -= page.rows.len();
         for row in page.rows {
@@ -120,7 +138,7 @@ pub async fn list(
             None => break,
         }
     }
-    Ok(Json(Ordered(out)))
+    Ok(out)
 }
 
 pub async fn info(
@@ -136,4 +154,69 @@ pub async fn types(State(app): State<AppState>) -> Result<Json<rest::TaskTypes>,
     Ok(Json(rest::TaskTypes {
         task_types: app.state.task_types().await?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::state::{
+        Model,
+        tasks::Limits,
+        tests::{event, ingest},
+    };
+
+    /// `n` tasks received one a second, the newest last; their ids by age.
+    fn model_of(n: usize) -> (Model, Vec<String>) {
+        let mut model = Model::new(crate::state::ModelConfig {
+            limits: Limits {
+                max_tasks: n,
+                max_bytes: usize::MAX,
+            },
+            ..Default::default()
+        });
+        let ids: Vec<String> = (0..n)
+            .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
+            .collect();
+        let events: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| event("task-received", id, 1e9 + i as f64, json!({"name": "t.a"})))
+            .collect();
+        ingest(&mut model, &events, 1e9);
+        (model, ids)
+    }
+
+    async fn listed(model: &Model, offset: usize, limit: Option<usize>) -> Vec<String> {
+        let q = TaskQuery {
+            offset,
+            limit,
+            ..TaskQuery::default()
+        };
+        let rows = read_listing(q, |q, skip, take| {
+            std::future::ready(Ok(model.task_list(&q, skip, take)))
+        })
+        .await
+        .unwrap();
+        rows.into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// Past a read's span, within it, and everything: each the newest-first
+    /// slice of the whole, every task once.
+    #[tokio::test]
+    async fn a_listing_is_the_newest_first_slice_however_far_and_long() {
+        let n = MAX_READ_SPAN + 2_500;
+        let (model, ids) = model_of(n);
+        let newest_first: Vec<String> = ids.into_iter().rev().collect();
+        let slice = |from: usize, len: usize| newest_first[from..(from + len).min(n)].to_vec();
+        assert_eq!(listed(&model, 0, Some(15)).await, slice(0, 15));
+        assert_eq!(
+            listed(&model, MAX_READ_SPAN + 500, Some(1_500)).await,
+            slice(MAX_READ_SPAN + 500, 1_500),
+            "skipped past one read's span, then taken across pages"
+        );
+        assert_eq!(listed(&model, 7, None).await, slice(7, n));
+        assert_eq!(listed(&model, n, None).await, Vec::<String>::new());
+    }
 }

@@ -3,7 +3,9 @@
 //! per bucket (divide by `bucket_seconds` for a rate), oldest first; the
 //! last bucket is the one still filling.
 
-use app::wire::rest;
+use std::collections::BTreeMap;
+
+use app::wire::{celery::TaskEventKind, rest};
 use axum::{
     Json,
     extract::{RawQuery, State},
@@ -13,7 +15,7 @@ use super::{AppState, error::ApiError, params::Params};
 use crate::{
     clock,
     state::{
-        rest::SeriesOf,
+        read::SeriesOf,
         series::{MAX_KEYS, Window},
     },
 };
@@ -49,8 +51,8 @@ pub async fn throughput(
         (_, Some(w)) => SeriesOf::Worker(w.clone()),
         _ => SeriesOf::Cluster,
     };
-    let answer = app.state.throughput(window, of, clock::now()).await?;
-    let answer = answer.ok_or_else(|| {
+    let found = app.state.series_window(window, of, clock::now()).await?;
+    let series = found.ok_or_else(|| {
         let (what, name) = match (&task, &worker) {
             (Some(t), _) => ("task", t.as_str()),
             (_, Some(w)) => ("worker", w.as_str()),
@@ -60,5 +62,29 @@ pub async fn throughput(
             "no series for {what} '{name}': no events seen for it (or more than {MAX_KEYS} were)"
         ))
     })?;
-    Ok(Json(answer))
+    let mut counts = BTreeMap::new();
+    let mut totals = BTreeMap::new();
+    for kind in TaskEventKind::ALL {
+        let column: Vec<u32> = series
+            .buckets
+            .iter()
+            .map(|(_, c)| c[kind.index()])
+            .collect();
+        totals.insert(
+            kind.name().to_string(),
+            column.iter().map(|c| u64::from(*c)).sum(),
+        );
+        counts.insert(kind.name().to_string(), column);
+    }
+    Ok(Json(rest::Throughput {
+        window: window.name().to_string(),
+        bucket_seconds: window.bucket(),
+        task,
+        worker,
+        times: series.buckets.iter().map(|(t, _)| *t).collect(),
+        counts,
+        totals,
+        workers_online: series.workers_online,
+        wait_p95: series.wait_p95,
+    }))
 }

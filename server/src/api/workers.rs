@@ -8,8 +8,15 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use std::collections::BTreeMap;
+
+use app::wire::rest;
+
 use super::{AppState, error::ApiError, params::Params};
-use crate::poll::inspector::{self, BACKGROUND_METHODS, WORKER_METHODS};
+use crate::{
+    poll::inspector::{self, BACKGROUND_METHODS, WORKER_METHODS},
+    state::read::WorkerInfo,
+};
 
 pub async fn list(
     State(app): State<AppState>,
@@ -43,6 +50,27 @@ pub async fn list(
     Ok(if status {
         Json(app.state.workers_online(name).await?.map_err(unknown)?).into_response()
     } else {
-        Json(app.state.workers(name).await?.map_err(unknown)?).into_response()
+        let workers = app.state.workers(name).await?.map_err(unknown)?;
+        let workers: BTreeMap<String, rest::Worker> = workers
+            .into_iter()
+            .map(|(name, info)| (name, worker(info)))
+            .collect();
+        Json(workers).into_response()
     })
+}
+
+/// Flower's shape of one worker: its replies decoded here, off the
+/// model's thread, and the time of the latest.
+fn worker(info: WorkerInfo) -> rest::Worker {
+    let timestamp = info.inspected.iter().map(|(_, _, at)| *at).reduce(f64::max);
+    let inspected = info
+        .inspected
+        .into_iter()
+        .filter_map(|(method, reply, _)| Some((method, serde_json::from_str(&reply).ok()?)))
+        .collect();
+    rest::Worker {
+        inspected,
+        timestamp,
+        events: info.events,
+    }
 }

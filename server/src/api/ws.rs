@@ -65,7 +65,8 @@ async fn serve(socket: WebSocket, app: AppState) {
         };
         tokio::select! {
             () = app.cancel.cancelled() => {
-                let _ = sink.send(Message::Close(None)).await;
+                // A browser that is not reading does not hold up shutdown.
+                let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(None))).await;
                 break;
             }
             incoming = stream.next() => match incoming {

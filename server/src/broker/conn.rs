@@ -3,6 +3,8 @@
 //! (remote control, sending tasks, the result backend, queue depths) uses.
 //! The pub/sub reader has its own socket (`subscriber`).
 
+use std::ops::{Deref, DerefMut};
+
 use redis::{RedisResult, aio::MultiplexedConnection};
 use tokio::sync::Mutex;
 
@@ -14,7 +16,37 @@ pub struct LazyConnection {
     /// command: an async mutex, so a caller that waits for another's
     /// connect does not block its thread, and two callers never open two
     /// connections at once.
-    conn: Mutex<Option<MultiplexedConnection>>,
+    conn: Mutex<Cached>,
+}
+
+/// The shared connection, and which one it is: each connection opened
+/// gets the next generation.
+#[derive(Default)]
+struct Cached {
+    generation: u64,
+    conn: Option<MultiplexedConnection>,
+}
+
+/// A handle on the shared connection (cheap: the connection is
+/// multiplexed), which remembers which connection it is, so that a
+/// failure on it resets that one and not one opened since.
+pub struct Connection {
+    conn: MultiplexedConnection,
+    generation: u64,
+}
+
+impl Deref for Connection {
+    type Target = MultiplexedConnection;
+
+    fn deref(&self) -> &MultiplexedConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut MultiplexedConnection {
+        &mut self.conn
+    }
 }
 
 impl LazyConnection {
@@ -22,7 +54,7 @@ impl LazyConnection {
     pub fn new(url: &BrokerUrl) -> RedisResult<LazyConnection> {
         Ok(LazyConnection {
             client: redis::Client::open(url.connection_info()?)?,
-            conn: Mutex::new(None),
+            conn: Mutex::new(Cached::default()),
         })
     }
 
@@ -32,22 +64,32 @@ impl LazyConnection {
         &self.client
     }
 
-    /// The shared connection (a cheap handle on it), opened if there is
-    /// none.
-    pub async fn get(&self) -> RedisResult<MultiplexedConnection> {
-        let mut conn = self.conn.lock().await;
-        if let Some(c) = conn.as_ref() {
-            return Ok(c.clone());
+    /// The shared connection, opened if there is none.
+    pub async fn get(&self) -> RedisResult<Connection> {
+        let mut cached = self.conn.lock().await;
+        if let Some(conn) = cached.conn.as_ref() {
+            return Ok(Connection {
+                conn: conn.clone(),
+                generation: cached.generation,
+            });
         }
-        let c = self.client.get_multiplexed_async_connection().await?;
-        *conn = Some(c.clone());
-        Ok(c)
+        let conn = self.client.get_multiplexed_async_connection().await?;
+        cached.generation += 1;
+        cached.conn = Some(conn.clone());
+        Ok(Connection {
+            conn,
+            generation: cached.generation,
+        })
     }
 
-    /// Forgets the connection, so the next [`get`](Self::get) opens a new
-    /// one: after any failure, since the connection may be the cause.
-    pub async fn reset(&self) {
-        *self.conn.lock().await = None;
+    /// Forgets the connection `failed` came from, so the next
+    /// [`get`](Self::get) opens a new one: after any failure on it, since
+    /// the connection may be the cause. One opened since is kept.
+    pub async fn reset(&self, failed: &Connection) {
+        let mut cached = self.conn.lock().await;
+        if cached.generation == failed.generation {
+            cached.conn = None;
+        }
     }
 
     /// Runs `command` on the connection; a failure resets it.
@@ -58,7 +100,7 @@ impl LazyConnection {
         let mut conn = self.get().await?;
         let result = command(&mut conn).await;
         if result.is_err() {
-            self.reset().await;
+            self.reset(&conn).await;
         }
         result
     }
@@ -78,7 +120,7 @@ mod tests {
         for _ in 0..2 {
             let result = lazy.run(async |c| redis::cmd("PING").query_async::<String>(c).await);
             assert!(result.await.is_err());
-            assert!(lazy.conn.lock().await.is_none());
+            assert!(lazy.conn.lock().await.conn.is_none());
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod events;
 pub mod naming;
 pub mod queues;
+mod raw;
 pub mod resp;
 mod scan;
 pub mod subscriber;

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use super::events::RawEvent;
+use super::raw::RawEvent;
 
 /// Nesting skipped in values of keys celadon does not read.
 const MAX_SKIP_DEPTH: usize = 32;

@@ -1,4 +1,4 @@
-//! The event reader: one task that holds the pub/sub connection to the
+//! The event reader: one thread that holds the pub/sub connection to the
 //! broker, stamps every message with its receive time and hands it to the
 //! model's owner without ever waiting on it. When the connection fails it
 //! says so on the link channel and retries with backoff, forever.
@@ -71,10 +71,10 @@ pub struct ReaderStats {
 }
 
 /// The reader on its own OS thread, with its own single-threaded runtime.
-/// On the shared runtime it could wait behind the model's owner (a task
-/// that works through a backlog without yielding), and a reader that does
-/// not read for half a second at 100k events/s is cut by Redis at 32 MB:
-/// seen twice in one 60 s benchmark run. Its own thread is scheduled by
+/// On the shared runtime it could wait behind the model's owner (which
+/// works through a backlog in long turns), and a reader that stops reading
+/// under a heavy stream is cut by Redis at its pub/sub output limit (seen
+/// in the benchmark: docs/measurements.md). Its own thread is scheduled by
 /// the kernel alone, as soon as data arrives.
 pub struct ReaderThread(std::thread::JoinHandle<()>);
 

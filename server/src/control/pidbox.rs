@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use redis::{AsyncCommands, AsyncConnectionConfig};
+use redis::{AsyncCommands, AsyncConnectionConfig, aio::MultiplexedConnection};
 use serde_json::{Value, json, value::RawValue};
 
 use crate::{
@@ -110,6 +110,17 @@ pub fn decode_reply_raw(raw: &[u8]) -> Option<(String, String, Box<RawValue>)> {
     Some((ticket, hostname, result))
 }
 
+/// The queue names in a worker's `active_queues` reply (a list of kombu
+/// queue declarations); `None` if it is not one.
+pub fn active_queue_names(reply: &RawValue) -> Option<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Declared {
+        name: String,
+    }
+    let queues: Vec<Declared> = serde_json::from_str(reply.get()).ok()?;
+    Some(queues.into_iter().map(|q| q.name).collect())
+}
+
 /// How a reply is read: [`decode_reply`] or [`decode_reply_raw`].
 type Decode<T> = fn(&[u8]) -> Option<(String, String, T)>;
 
@@ -153,15 +164,8 @@ impl Pidbox {
         timeout: Duration,
         limit: Option<usize>,
     ) -> Result<Replies, ControlError> {
-        let result = self
-            .call_inner(method, arguments, destination, timeout, limit, decode_reply)
-            .await;
-        if result.is_err() {
-            // The shared connection may be the cause: the next call opens
-            // a new one.
-            self.conn.reset().await;
-        }
-        result
+        self.call_with(method, arguments, destination, timeout, limit, decode_reply)
+            .await
     }
 
     /// As [`Pidbox::call`], with each reply as the JSON text the worker
@@ -174,26 +178,53 @@ impl Pidbox {
         timeout: Duration,
         limit: Option<usize>,
     ) -> Result<Replies<Box<RawValue>>, ControlError> {
+        self.call_with(
+            method,
+            arguments,
+            destination,
+            timeout,
+            limit,
+            decode_reply_raw,
+        )
+        .await
+    }
+
+    async fn call_with<T>(
+        &self,
+        method: &str,
+        arguments: Value,
+        destination: Option<&[String]>,
+        timeout: Duration,
+        limit: Option<usize>,
+        decode: Decode<T>,
+    ) -> Result<Replies<T>, ControlError> {
+        let mut shared = self.conn.get().await?;
         let result = self
-            .call_inner(
+            .call_on(
+                &mut shared,
                 method,
                 arguments,
                 destination,
                 timeout,
                 limit,
-                decode_reply_raw,
+                decode,
             )
             .await;
         if result.is_err() {
             // The shared connection may be the cause: the next call opens
             // a new one.
-            self.conn.reset().await;
+            self.conn.reset(&shared).await;
         }
         result
     }
 
-    async fn call_inner<T>(
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "call's parameters, and the connection it runs on"
+    )]
+    async fn call_on<T>(
         &self,
+        shared: &mut MultiplexedConnection,
         method: &str,
         arguments: Value,
         destination: Option<&[String]>,
@@ -208,7 +239,6 @@ impl Pidbox {
         let member = self.naming.reply_binding_member(&oid);
         let reply_keys = self.naming.queue_keys(&self.naming.reply_queue(&oid));
 
-        let mut shared = self.conn.get().await?;
         // BRPOP blocks its connection: the replies get one of their own.
         let config = AsyncConnectionConfig::new()
             .set_response_timeout(Some(timeout + Duration::from_secs(5)));
@@ -218,7 +248,7 @@ impl Pidbox {
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
 
-        let (now_s, _): (u64, u64) = redis::cmd("TIME").query_async(&mut shared).await?;
+        let (now_s, _): (u64, u64) = redis::cmd("TIME").query_async(shared).await?;
         redis::pipe()
             .sadd(&binding_key, &member)
             .ignore()
@@ -228,7 +258,7 @@ impl Pidbox {
             .arg(now_s * 1000 + BINDING_TTL_MS)
             .arg("reply.celery.pidbox")
             .ignore()
-            .query_async::<()>(&mut shared)
+            .query_async::<()>(shared)
             .await?;
 
         let envelope = request_envelope(
@@ -278,7 +308,7 @@ impl Pidbox {
             .ignore()
             .del(&reply_keys)
             .ignore()
-            .query_async(&mut shared)
+            .query_async(shared)
             .await;
         outcome?;
         Ok(Replies { delivered, replies })

@@ -115,18 +115,18 @@ impl Control {
     }
 
     /// Workers the model believes online.
-    pub async fn online_workers(&self) -> Vec<String> {
+    pub async fn online_workers(&self) -> Result<Vec<String>, ControlError> {
         self.state
             .online_workers(clock::now())
             .await
-            .unwrap_or_default()
+            .map_err(|_| ControlError::ShuttingDown)
     }
 
-    pub async fn knows_worker(&self, name: &str) -> bool {
+    pub async fn knows_worker(&self, name: &str) -> Result<bool, ControlError> {
         self.state
             .knows_worker(name.to_string())
             .await
-            .unwrap_or(false)
+            .map_err(|_| ControlError::ShuttingDown)
     }
 
     /// Sends `command` to `destination` (every worker when `None`) and
@@ -139,7 +139,7 @@ impl Control {
     ) -> Result<Outcome, ControlError> {
         let expected = match &destination {
             Some(d) => d.clone(),
-            None => self.online_workers().await,
+            None => self.online_workers().await?,
         };
         let replies = self
             .pidbox
@@ -227,6 +227,9 @@ impl Control {
             .as_ref()?
             .run(async |c| backend::fetch(c, &ids).await)
             .await
+            .inspect_err(|error| {
+                tracing::warn!(%error, task = id, "the result backend could not be read for a retry; trying the next source");
+            })
             .ok()?;
         found
             .first()
@@ -234,7 +237,7 @@ impl Control {
     }
 
     async fn args_on_workers(&self, id: &str) -> Result<Option<Original>, ControlError> {
-        let expected = self.online_workers().await;
+        let expected = self.online_workers().await?;
         if expected.is_empty() {
             return Ok(None);
         }
@@ -267,12 +270,12 @@ impl Control {
                 .arg(cursor)
                 .arg("COUNT")
                 .arg(UNACKED_SCAN_COUNT)
-                .query_async(&mut conn)
+                .query_async(&mut *conn)
                 .await
             {
                 Ok(r) => r,
                 Err(e) => {
-                    self.broker.reset().await;
+                    self.broker.reset(&conn).await;
                     return Err(e.into());
                 }
             };

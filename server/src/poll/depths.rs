@@ -41,10 +41,10 @@ pub async fn run(url: BrokerUrl, naming: Naming, state: StateHandle, cancel: Can
             () = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let Ok(mut c) = conn.get().await else {
+        let Ok(mut handle) = conn.get().await else {
             continue;
         };
-        let c = &mut c;
+        let c = &mut *handle;
         if last_discovery.is_none_or(|t| t.elapsed() >= DISCOVERY_INTERVAL) {
             match discover(c, &naming).await {
                 Ok(found) => {
@@ -53,7 +53,7 @@ pub async fn run(url: BrokerUrl, naming: Naming, state: StateHandle, cancel: Can
                 }
                 Err(error) => {
                     tracing::debug!(%error, "queue discovery failed");
-                    conn.reset().await;
+                    conn.reset(&handle).await;
                     continue;
                 }
             }
@@ -81,7 +81,7 @@ pub async fn run(url: BrokerUrl, naming: Naming, state: StateHandle, cancel: Can
             }
             Err(error) => {
                 tracing::debug!(%error, "queue depths not measured");
-                conn.reset().await;
+                conn.reset(&handle).await;
             }
         }
     }

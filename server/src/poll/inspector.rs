@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     clock,
-    control::pidbox::{ControlError, Pidbox},
-    state::owner::StateHandle,
+    control::pidbox::{ControlError, Pidbox, active_queue_names},
+    state::{Inspection, owner::StateHandle},
 };
 
 /// Flower's `Events.events_enable_interval`.
@@ -75,7 +75,7 @@ pub async fn inspect(
 ) -> Result<usize, ControlError> {
     let calls = methods.iter().map(|method| async move {
         let replies = pidbox
-            .call(method, arguments(method), destination, timeout, None)
+            .call_raw(method, arguments(method), destination, timeout, None)
             .await?;
         Ok::<_, ControlError>((*method, replies))
     });
@@ -83,9 +83,28 @@ pub async fn inspect(
     for result in futures_util::future::join_all(calls).await {
         let (method, replies) = result?;
         answered = answered.max(replies.replies.len());
-        state
-            .record_inspection(method, replies.replies, clock::now())
-            .await;
+        // The model keeps each reply as the worker's JSON text; the queues
+        // a worker consumes are read here, where replies are understood.
+        let consumes = match method {
+            "active_queues" => replies
+                .replies
+                .iter()
+                .filter_map(|(worker, reply)| Some((worker.clone(), active_queue_names(reply)?)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let replies = replies
+            .replies
+            .into_iter()
+            .map(|(worker, reply)| (worker, Arc::<str>::from(reply.get())))
+            .collect();
+        let inspection = Inspection {
+            method: method.to_string(),
+            replies,
+            consumes,
+            at: clock::now(),
+        };
+        state.record_inspection(inspection).await;
     }
     Ok(answered)
 }
@@ -109,6 +128,8 @@ pub async fn run(
         tokio::select! {
             () = cancel.cancelled() => return,
             _ = enable.tick() => {
+                // Once answered, every worker has reported; until then, each
+                // tick tries again.
                 if !heartbeat_sent {
                     heartbeat_sent = pidbox.cast("heartbeat", json!({}), None).await.is_ok();
                 }
@@ -118,8 +139,13 @@ pub async fn run(
                     }
             }
             _ = inspect_all.tick() => {
-                if let Err(error) = inspect(&pidbox, &state, &BACKGROUND_METHODS, None, timeout).await {
-                    tracing::debug!(%error, "inspection failed; retrying next round");
+                let round = inspect(&pidbox, &state, &BACKGROUND_METHODS, None, timeout);
+                match cancel.run_until_cancelled(round).await {
+                    None => return,
+                    Some(Err(error)) => {
+                        tracing::debug!(%error, "inspection failed; retrying next round");
+                    }
+                    Some(Ok(_)) => {}
                 }
             }
             Some(worker) = requests.recv() => {
@@ -131,19 +157,44 @@ pub async fn run(
                 let now = tokio::time::Instant::now();
                 let (due, later): (Vec<_>, Vec<_>) = joining.drain(..).partition(|(_, at, _)| *at <= now);
                 joining = later;
-                for (worker, _, tries) in due {
-                    let destination = [worker];
-                    let answered = inspect(&pidbox, &state, &BACKGROUND_METHODS, Some(&destination), timeout).await;
-                    let [worker] = destination;
-                    match answered {
-                        Ok(n) if n > 0 => {}
-                        _ if tries > 1 => joining.push((worker, tokio::time::Instant::now() + JOIN_DELAY, tries - 1)),
-                        _ => tracing::debug!(%worker, "a new worker did not answer inspections"),
-                    }
+                let round = inspect_joined(&pidbox, &state, due, timeout);
+                match cancel.run_until_cancelled(round).await {
+                    None => return,
+                    Some(again) => joining.extend(again),
                 }
             }
         }
     }
+}
+
+/// Inspects each worker that joined; returns those to ask again later.
+async fn inspect_joined(
+    pidbox: &Pidbox,
+    state: &StateHandle,
+    due: Vec<(String, tokio::time::Instant, u32)>,
+    timeout: Duration,
+) -> Vec<(String, tokio::time::Instant, u32)> {
+    let mut again = Vec::new();
+    for (worker, _, tries) in due {
+        let destination = [worker];
+        let answered = inspect(
+            pidbox,
+            state,
+            &BACKGROUND_METHODS,
+            Some(&destination),
+            timeout,
+        )
+        .await;
+        let [worker] = destination;
+        match answered {
+            Ok(n) if n > 0 => {}
+            _ if tries > 1 => {
+                again.push((worker, tokio::time::Instant::now() + JOIN_DELAY, tries - 1));
+            }
+            _ => tracing::debug!(%worker, "a new worker did not answer inspections"),
+        }
+    }
+    again
 }
 
 /// Completes when the earliest pending join is due; never if none.

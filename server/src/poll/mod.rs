@@ -1,6 +1,8 @@
 //! The periodic loops that combine broker IO with the model, above both:
-//! each asks the model a named question, talks to Redis, and reports back
-//! to the model's owner. `broker` below them never names the model.
+//! each talks to Redis and reports what it found to the model's owner,
+//! asking the model first what to look at where it needs to (the queues it
+//! knows, the tasks still unfinished). `broker` below them never names the
+//! model.
 //!
 //! - `depths`: queue depths and unacknowledged messages, every 2 s;
 //! - `reconcile`: unfinished tasks checked against the result backend

@@ -1,7 +1,8 @@
 //! The model of the cluster and its single owner. `Model` is pure: it
 //! decodes what it is given and folds it in with an explicit time; the
-//! `owner` task is the only code that holds one. Everything a page, the API
-//! or /metrics shows is derived from it.
+//! `owner` thread is the only code that holds one, and the rest of the
+//! server reads it through the named questions of `read`. Everything a
+//! page, the API or /metrics shows is derived from it.
 //!
 //! Replaying a stored stream of `(payload, received_at)` into a fresh model
 //! rebuilds the same state: nothing here reads a clock.
@@ -28,7 +29,7 @@ pub mod text;
 pub mod views;
 pub mod workers;
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use foldhash::{HashMap, HashSet};
 
@@ -84,6 +85,17 @@ impl Default for ModelConfig {
     }
 }
 
+/// Workers' replies to one inspection method, as the JSON text each sent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inspection {
+    pub method: String,
+    pub replies: Vec<(String, Arc<str>)>,
+    /// For `active_queues`: the queues each worker consumes.
+    pub consumes: Vec<(String, Vec<String>)>,
+    /// When the replies came.
+    pub at: f64,
+}
+
 /// A stretch of time in which events may have been lost (the broker
 /// connection was down).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -115,7 +127,7 @@ pub struct Model {
     /// Queue names from `task-sent` events, as symbols, to note each once.
     queue_syms: HashSet<Sym>,
     /// Replies to inspections, by worker and method, with when they came.
-    inspected: BTreeMap<String, BTreeMap<String, (serde_json::Value, f64)>>,
+    inspected: BTreeMap<String, BTreeMap<String, (Arc<str>, f64)>>,
     /// Bumped whenever `inspected` changes, so views know when to look.
     inspect_version: u64,
     /// Workers that came online since the owner last looked, to inspect.
@@ -133,9 +145,9 @@ pub struct Model {
     /// Bumped whenever the charts' current second moves.
     series_version: u64,
     series_second: u64,
-    /// Decodes payloads, kept between them: its body buffer (a fresh
-    /// buffer of ~10 KB for each was among the owner's larger allocations)
-    /// and the envelope tails it knows.
+    /// Decodes payloads, kept between them: its body buffer (a fresh one
+    /// per payload showed among the owner's larger allocations) and the
+    /// envelope tails it knows.
     decoder: Decoder,
 }
 
@@ -513,24 +525,19 @@ impl Model {
         }
     }
 
-    /// Replies to an inspection `method`, received at `at`.
-    pub fn record_inspection(
-        &mut self,
-        method: &str,
-        replies: Vec<(String, serde_json::Value)>,
-        at: f64,
-    ) {
+    /// The replies to an inspection.
+    pub fn record_inspection(&mut self, inspection: Inspection) {
+        let Inspection {
+            method,
+            replies,
+            consumes,
+            at,
+        } = inspection;
         self.inspect_version += 1;
+        for (worker, queues) in consumes {
+            self.queues.set_consumer(&worker, &queues);
+        }
         for (worker, reply) in replies {
-            if method == "active_queues"
-                && let Some(list) = reply.as_array()
-            {
-                let names: Vec<String> = list
-                    .iter()
-                    .filter_map(|q| q["name"].as_str().map(str::to_string))
-                    .collect();
-                self.queues.set_consumer(&worker, &names);
-            }
             if !self.inspected.contains_key(&worker)
                 && self.inspected.len() >= workers::DEFAULT_MAX_WORKERS
             {
@@ -539,7 +546,7 @@ impl Model {
             self.inspected
                 .entry(worker)
                 .or_default()
-                .insert(method.to_string(), (reply, at));
+                .insert(method.clone(), (reply, at));
         }
     }
 
@@ -676,4 +683,4 @@ impl After {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

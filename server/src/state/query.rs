@@ -138,6 +138,9 @@ pub struct Listing {
     /// Where the next page starts; `None` when this page was the last
     /// (it found fewer than `offset + limit` tasks).
     pub next: Option<Cursor>,
+    /// Tasks this page read from the store; the others were decided from
+    /// the columns alone.
+    pub touched: usize,
 }
 
 /// One page of a query.
@@ -541,40 +544,39 @@ pub fn run(model: &Model, q: &TaskQuery) -> Page {
     }
 }
 
-/// The page alone, without the count: Flower's `/api/tasks` returns none.
-/// A limited newest-first page by a time column then visits blocks newest
-/// bound first and stops at the first that cannot beat the page, so at a
-/// million tasks it reads tens of blocks, not all of them (and not the 9 MB
-/// of columns a count streams through). The same slots as [`run`]'s.
-pub fn page(model: &Model, q: &TaskQuery) -> Vec<u32> {
-    let Some(mut pass) = Pass::new(model, q) else {
-        return Vec::new();
-    };
-    pass.pick_blocks();
-    pass.into_slots()
-}
-
-/// A page that may continue after its last task: [`page`], plus the place
-/// where the next page starts. Reading a long listing as pages of `limit`
-/// from successive cursors visits each task once, in order, and holds at
-/// most `offset + limit` entries at a time, however long the listing: the
-/// work of one read stays bounded.
+/// A page without the count (Flower's `/api/tasks` returns none), and the
+/// place where the next page starts. A limited newest-first page by a time
+/// column visits blocks newest bound first and stops at the first that
+/// cannot beat the page, so it reads a few blocks, not all of them (and not
+/// every column a count streams through). The slots are [`run`]'s.
+///
+/// Read as pages of `limit` from successive cursors, a listing holds at
+/// most `offset + limit` entries at a time, however long it is, and skips
+/// the tasks before the cursor from the sort column alone, so each task is
+/// read once. The model moves between pages: a task whose place in the
+/// order moves ahead of the cursor (an update, under a time sort) is not
+/// listed again, and one that moves behind it may be listed twice.
 pub fn listing(model: &Model, q: &TaskQuery) -> Listing {
     let Some(mut pass) = Pass::new(model, q) else {
         return Listing {
             slots: Vec::new(),
             next: None,
+            touched: 0,
         };
     };
     pass.pick_blocks();
-    let full = pass.full();
+    let (full, touched) = (pass.full(), pass.touched);
     let mut sorted = pass.heap.into_sorted_vec();
     let next = sorted.last().filter(|_| full).map(|last| Cursor {
         value: last.value.clone(),
         key: last.key,
     });
     let slots = sorted.drain(..).skip(q.offset).map(|r| r.slot).collect();
-    Listing { slots, next }
+    Listing {
+        slots,
+        next,
+        touched,
+    }
 }
 
 /// One query's pass over the slots: its compiled filters, and the best
@@ -598,6 +600,8 @@ struct Pass<'a> {
     filtered: usize,
     /// The query's cursor as an entry: only entries after it are kept.
     after: Option<Ranked>,
+    /// Tasks read from the store.
+    touched: usize,
 }
 
 impl<'a> Pass<'a> {
@@ -647,6 +651,7 @@ impl<'a> Pass<'a> {
                 slot: 0,
                 descending: q.sort.descending,
             }),
+            touched: 0,
         })
     }
 
@@ -726,7 +731,7 @@ impl<'a> Pass<'a> {
     /// and the next block cannot beat it. The order is a heap of groups of
     /// blocks under their greatest bound; a group popped is replaced by its
     /// blocks. A newest-first page opens a few groups, so the cost is one
-    /// read of the bounds (128 KB at 1M tasks) and the blocks visited.
+    /// read of the bounds (one value per block) and the blocks visited.
     fn newest_blocks(&mut self, bounds: &[f64]) {
         if self.want == Some(0) {
             return;
@@ -799,6 +804,24 @@ impl<'a> Pass<'a> {
             SortKey::Timestamp => Some(cols.timestamp[slot]),
             _ => None,
         };
+        // Past a cursor, a task whose column value cannot come after it is
+        // skipped before it is touched: a listing read in pages reads each
+        // task once, not once per page.
+        if let (Some(after), Some(column)) = (&self.after, column) {
+            let latest = Ranked {
+                value: num(column),
+                key: if q.sort.descending {
+                    TaskKey(0)
+                } else {
+                    TaskKey(u128::MAX)
+                },
+                slot: 0,
+                descending: q.sort.descending,
+            };
+            if latest <= *after {
+                return;
+            }
+        }
         if let (None, Some(k), Some(column)) = (&self.matcher, self.want, column) {
             self.filtered += 1;
             let best_case = Ranked {
@@ -818,6 +841,7 @@ impl<'a> Pass<'a> {
                 return;
             }
             if let Some(task) = store.at(slot as u32) {
+                self.touched += 1;
                 let ranked = Ranked {
                     key: task.key,
                     ..best_case
@@ -829,14 +853,7 @@ impl<'a> Pass<'a> {
         let Some(task) = store.at(slot as u32) else {
             return;
         };
-        if self
-            .matcher
-            .as_ref()
-            .is_some_and(|m| !m.matches(self.model, task))
-        {
-            return;
-        }
-        self.filtered += 1;
+        self.touched += 1;
         let value = match column {
             Some(v) => num(v),
             None => sort_value(self.model, task, q.sort.key),
@@ -847,6 +864,18 @@ impl<'a> Pass<'a> {
             slot: slot as u32,
             descending: q.sort.descending,
         };
+        // Before the search, which is the costly part.
+        if self.after.as_ref().is_some_and(|after| ranked <= *after) {
+            return;
+        }
+        if self
+            .matcher
+            .as_ref()
+            .is_some_and(|m| !m.matches(self.model, task))
+        {
+            return;
+        }
+        self.filtered += 1;
         self.offer(ranked);
     }
 }

@@ -7,9 +7,11 @@
 //! ingestion, so a read may do at most one pass over the task columns
 //! (what a Tasks page does at every flush), hold at most
 //! [`MAX_READ_SPAN`] ranked entries, and copy out at most
-//! [`MAX_READ_ROWS`] tasks, or one bounded list (workers, queues, task
-//! types, metric series). A longer answer is read in several reads that
-//! continue from a cursor; formatting and serialising are the caller's.
+//! [`MAX_READ_ROWS`] tasks, [`MAX_UNFINISHED`] task ids, or one list the
+//! model's own limits bound (workers, whose inspection replies are shared,
+//! not copied; queues; task types; metric series, bounded by the symbol
+//! table). A longer answer is read in several reads that continue from a
+//! cursor; decoding, formatting and serialising are the caller's.
 
 use std::collections::BTreeMap;
 
@@ -19,8 +21,9 @@ use super::{
     Model,
     key::TaskKey,
     query::{self, Cursor, TaskQuery},
-    rest::{self as to_rest, SeriesOf},
-    series::Window,
+    rest as to_rest,
+    series::{Filter, Window},
+    stats::OUTCOMES,
     stats::PromHistogram,
     symbols::Sym,
     text::Field,
@@ -53,6 +56,32 @@ pub struct Matching {
     pub ids: Vec<String>,
     /// The first rows, to show.
     pub first: Vec<rest::Task>,
+}
+
+/// What `/api/workers` shows of one worker: each inspection's reply as
+/// the JSON text the worker sent, with when it came, and its events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerInfo {
+    pub inspected: Vec<(String, std::sync::Arc<str>, f64)>,
+    pub events: Option<rest::WorkerEvents>,
+}
+
+/// Whose outcomes `/api/stats/throughput` counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SeriesOf {
+    Cluster,
+    Task(String),
+    Worker(String),
+}
+
+/// One window of a series: each bucket's start and counts by outcome
+/// (`TaskEventKind` index), and the cluster's workers online and p95 queue
+/// wait per bucket.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesWindow {
+    pub buckets: Vec<(f64, [u32; OUTCOMES])>,
+    pub workers_online: Vec<u32>,
+    pub wait_p95: Vec<Option<f64>>,
 }
 
 /// No worker of that name is known.
@@ -194,7 +223,7 @@ impl Model {
     pub fn rest_workers(
         &self,
         name: Option<&str>,
-    ) -> Result<BTreeMap<String, rest::Worker>, UnknownWorker> {
+    ) -> Result<BTreeMap<String, WorkerInfo>, UnknownWorker> {
         Ok(self
             .worker_names(name)?
             .into_iter()
@@ -270,9 +299,19 @@ impl Model {
             .collect()
     }
 
-    /// `/api/stats/throughput`.
-    pub fn throughput(&self, window: Window, of: &SeriesOf, now: f64) -> Option<rest::Throughput> {
-        to_rest::throughput(self, window, of, now)
+    /// `/api/stats/throughput`'s series: `None` when the model has none
+    /// for the task or worker.
+    pub fn series_window(&self, window: Window, of: &SeriesOf, now: f64) -> Option<SeriesWindow> {
+        let filter = match of {
+            SeriesOf::Cluster => Filter::All,
+            SeriesOf::Task(t) => Filter::Task(self.symbols.lookup(t)?),
+            SeriesOf::Worker(w) => Filter::Worker(self.symbols.lookup(w)?),
+        };
+        Some(SeriesWindow {
+            buckets: self.series.get(filter)?.window(window, now),
+            workers_online: self.series.gauges.online(window, now),
+            wait_p95: self.series.gauges.wait_p95(window, now),
+        })
     }
 
     /// What a retry needs from the task's events.

@@ -1,15 +1,13 @@
 //! The explicit conversion from the model to the read API's wire shapes
 //! (`app::wire::rest`, Flower's JSON). Like `views`, the boundary where
 //! model types become serializable ones; called by the named reads in
-//! `read`. Pure: `now` is a parameter.
-
-use std::collections::BTreeMap;
+//! `read`. Pure.
 
 use app::wire::{celery::TaskEventKind, rest};
 
 use super::{
     Model, TypeSummary,
-    series::{Filter, Window},
+    read::WorkerInfo,
     task::{NO_RETRIES, Task, flags},
     text::Field,
     workers::Worker,
@@ -89,19 +87,17 @@ fn worker_events(w: &Worker) -> rest::WorkerEvents {
     }
 }
 
-/// One worker in `/api/workers`: its inspection replies and its events.
-pub fn worker(model: &Model, name: &str) -> rest::Worker {
-    let mut inspected = BTreeMap::new();
-    let mut latest: Option<f64> = None;
-    if let Some(methods) = model.inspected.get(name) {
-        for (method, (reply, at)) in methods {
-            inspected.insert(method.clone(), reply.clone());
-            latest = Some(latest.map_or(*at, |l: f64| l.max(*at)));
-        }
-    }
-    rest::Worker {
+/// One worker in `/api/workers`: its inspection replies (shared, not
+/// copied: the caller decodes them) and its events.
+pub fn worker(model: &Model, name: &str) -> WorkerInfo {
+    let inspected = model.inspected.get(name).map_or_else(Vec::new, |methods| {
+        methods
+            .iter()
+            .map(|(method, (reply, at))| (method.clone(), reply.clone(), *at))
+            .collect()
+    });
+    WorkerInfo {
         inspected,
-        timestamp: latest,
         events: model.workers.get(name).map(worker_events),
     }
 }
@@ -173,54 +169,4 @@ pub fn task_type_stats(t: TypeSummary) -> rest::TaskTypeStats {
         },
         last_failure: t.last_failure,
     }
-}
-
-/// Whose outcomes `/api/stats/throughput` counts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SeriesOf {
-    Cluster,
-    Task(String),
-    Worker(String),
-}
-
-/// `/api/stats/throughput`: `None` when the model has no series for the
-/// task or worker.
-pub fn throughput(
-    model: &Model,
-    window: Window,
-    of: &SeriesOf,
-    now: f64,
-) -> Option<rest::Throughput> {
-    let filter = match of {
-        SeriesOf::Cluster => Filter::All,
-        SeriesOf::Task(t) => Filter::Task(model.symbols.lookup(t)?),
-        SeriesOf::Worker(w) => Filter::Worker(model.symbols.lookup(w)?),
-    };
-    let buckets = model.series.get(filter)?.window(window, now);
-    let mut counts = BTreeMap::new();
-    let mut totals = BTreeMap::new();
-    for kind in TaskEventKind::ALL {
-        let column: Vec<u32> = buckets.iter().map(|(_, c)| c[kind.index()]).collect();
-        totals.insert(
-            kind.name().to_string(),
-            column.iter().map(|c| u64::from(*c)).sum(),
-        );
-        counts.insert(kind.name().to_string(), column);
-    }
-    let (task, worker) = match of {
-        SeriesOf::Cluster => (None, None),
-        SeriesOf::Task(t) => (Some(t.clone()), None),
-        SeriesOf::Worker(w) => (None, Some(w.clone())),
-    };
-    Some(rest::Throughput {
-        window: window.name().to_string(),
-        bucket_seconds: window.bucket(),
-        task,
-        worker,
-        times: buckets.iter().map(|(t, _)| *t).collect(),
-        counts,
-        totals,
-        workers_online: model.series.gauges.online(window, now),
-        wait_p95: model.series.gauges.wait_p95(window, now),
-    })
 }

@@ -12,6 +12,7 @@ use super::{
     Model,
     key::TaskKey,
     query::{self, Sort, SortKey, TaskQuery},
+    read::MAX_READ_SPAN,
     search,
     task::{NO_RETRIES, Task, TaskEventKind, flags},
     text::Field,
@@ -159,14 +160,26 @@ pub fn task_query(q: &TasksQuery) -> Result<TaskQuery, String> {
     } else {
         Some(search::parse(&q.search).map_err(|e| e.to_string())?)
     };
+    let limit = q.limit.clamp(1, MAX_PAGE_SIZE) as usize;
+    // A page ranks `offset + limit` tasks at every flush it changes in:
+    // the bound of one read of the model.
+    let offset = usize::try_from(q.offset)
+        .ok()
+        .filter(|o| o.saturating_add(limit) <= MAX_READ_SPAN)
+        .ok_or_else(|| {
+            format!(
+                "only the first {MAX_READ_SPAN} tasks of an order are shown: \
+                 narrow the search, or sort the other way"
+            )
+        })?;
     Ok(TaskQuery {
         state: q.state.clone(),
         name: q.name.clone(),
         worker: q.worker.clone(),
         search,
         sort: Sort { key, descending },
-        offset: usize::try_from(q.offset).unwrap_or(usize::MAX),
-        limit: Some(q.limit.clamp(1, MAX_PAGE_SIZE) as usize),
+        offset,
+        limit: Some(limit),
         ..TaskQuery::default()
     })
 }
@@ -291,7 +304,7 @@ pub fn worker_data(model: &Model, name: &str, now: f64) -> WorkerData {
                 .map(|(method, (reply, at))| Inspection {
                     method: method.clone(),
                     at: *at,
-                    reply: serde_json::to_string(reply).unwrap_or_default(),
+                    reply: reply.to_string(),
                 })
                 .collect()
         })
@@ -338,4 +351,25 @@ pub fn workers_changes<'a>(
         }
     }
     (upsert, remove)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tasks_page_ranks_at_most_one_reads_worth_of_tasks() {
+        let page = |offset, limit| {
+            task_query(&TasksQuery {
+                offset,
+                limit,
+                ..TasksQuery::default()
+            })
+        };
+        let last = (MAX_READ_SPAN - 15) as u64;
+        assert_eq!(page(last, 15).map(|q| q.offset), Ok(last as usize));
+        let past = page(last + 1, 15).map(|q| q.offset);
+        assert!(past.is_err_and(|e| e.contains("narrow the search")));
+        assert!(page(u64::MAX, 15).is_err(), "no overflow on the way");
+    }
 }

@@ -12,11 +12,13 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     broker::{backend::Meta, queues::Unacked},
     state::{
-        Model,
+        Inspection, Model,
         key::TaskKey,
         query::TaskQuery,
-        read::{Matching, MetricsSample, RetrySeed, TaskList, Unfinished, UnknownWorker},
-        rest::SeriesOf,
+        read::{
+            Matching, MetricsSample, RetrySeed, SeriesOf, SeriesWindow, TaskList, Unfinished,
+            UnknownWorker, WorkerInfo,
+        },
         series::Window,
     },
 };
@@ -59,7 +61,7 @@ pub(super) enum Read {
     TaskTypes(Reply<Vec<String>>),
     Workers {
         name: Option<String>,
-        reply: Reply<Result<BTreeMap<String, rest::Worker>, UnknownWorker>>,
+        reply: Reply<Result<BTreeMap<String, WorkerInfo>, UnknownWorker>>,
     },
     WorkersOnline {
         name: Option<String>,
@@ -80,11 +82,11 @@ pub(super) enum Read {
         reply: Reply<rest::Stats>,
     },
     TaskTypeStats(Reply<Vec<rest::TaskTypeStats>>),
-    Throughput {
+    SeriesWindow {
         window: Window,
         of: SeriesOf,
         now: f64,
-        reply: Reply<Option<rest::Throughput>>,
+        reply: Reply<Option<SeriesWindow>>,
     },
     Metrics(Reply<MetricsSample>),
     Unfinished {
@@ -126,12 +128,12 @@ impl Read {
             Read::QueueLengths(reply) => drop(reply.send(model.queue_lengths())),
             Read::Stats { dropped, reply } => drop(reply.send(model.rest_stats(dropped))),
             Read::TaskTypeStats(reply) => drop(reply.send(model.task_type_stats())),
-            Read::Throughput {
+            Read::SeriesWindow {
                 window,
                 of,
                 now,
                 reply,
-            } => drop(reply.send(model.throughput(window, &of, now))),
+            } => drop(reply.send(model.series_window(window, &of, now))),
             Read::Metrics(reply) => drop(reply.send(model.metrics_sample())),
             Read::Unfinished {
                 silent_since,
@@ -145,11 +147,7 @@ impl Read {
 
 pub(super) enum Command {
     Read(Read),
-    Inspected {
-        method: String,
-        replies: Vec<(String, serde_json::Value)>,
-        at: f64,
-    },
+    Inspected(Inspection),
     QueueDepths {
         at: f64,
         declared: Vec<String>,
@@ -245,7 +243,7 @@ impl StateHandle {
     pub async fn workers(
         &self,
         name: Option<String>,
-    ) -> Result<Result<BTreeMap<String, rest::Worker>, UnknownWorker>, Stopped> {
+    ) -> Result<Result<BTreeMap<String, WorkerInfo>, UnknownWorker>, Stopped> {
         self.ask(|reply| Read::Workers { name, reply }).await
     }
 
@@ -282,13 +280,14 @@ impl StateHandle {
         self.ask(Read::TaskTypeStats).await
     }
 
-    pub async fn throughput(
+    /// One window of a series: see [`Model::series_window`].
+    pub async fn series_window(
         &self,
         window: Window,
         of: SeriesOf,
         now: f64,
-    ) -> Result<Option<rest::Throughput>, Stopped> {
-        self.ask(|reply| Read::Throughput {
+    ) -> Result<Option<SeriesWindow>, Stopped> {
+        self.ask(|reply| Read::SeriesWindow {
             window,
             of,
             now,
@@ -337,19 +336,8 @@ impl StateHandle {
     }
 
     /// Hands inspection replies to the model.
-    pub async fn record_inspection(
-        &self,
-        method: &str,
-        replies: Vec<(String, serde_json::Value)>,
-        at: f64,
-    ) {
-        let method = method.to_string();
-        self.report(Command::Inspected {
-            method,
-            replies,
-            at,
-        })
-        .await;
+    pub async fn record_inspection(&self, inspection: Inspection) {
+        self.report(Command::Inspected(inspection)).await;
     }
 
     /// Records that celadon re-sent `original` as `retry`.

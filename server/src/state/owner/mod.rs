@@ -33,9 +33,9 @@ use pending::Pending;
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Payloads applied before the owner looks at its other inputs again, so
-/// that a flood of events cannot starve commands or flushes: at most 64 × 24
-/// events, about a millisecond of work. A batch from the reader is applied
-/// in turns of this size.
+/// that a flood of events cannot starve commands or flushes (a turn is at
+/// most 64 prefork batches of 24 events). A batch from the reader is
+/// applied in turns of this size.
 const EVENTS_PER_TURN: usize = 64;
 
 /// After taking fewer than [`REST_BELOW`] payloads from the reader (it is
@@ -198,11 +198,7 @@ impl Owner {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Read(read) => read.answer(&self.model),
-            Command::Inspected {
-                method,
-                replies,
-                at,
-            } => self.model.record_inspection(&method, replies, at),
+            Command::Inspected(inspection) => self.model.record_inspection(inspection),
             Command::LinkRetry { original, retry } => self.model.link_retry(original, retry),
             Command::QueueDepths {
                 at,

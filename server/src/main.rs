@@ -1,27 +1,53 @@
-//! The `celadon` binary: parse flags, start logging, bind, run.
+//! The `celadon` binary: read the settings, start logging, bind, run.
+
+use std::{collections::BTreeMap, io::Write, process::ExitCode};
 
 use anyhow::Context;
-use clap::Parser;
-use server::config::Args;
+use server::config::{self, Settings, Startup};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+async fn main() -> anyhow::Result<ExitCode> {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let settings = match config::load(&argv, &env, &cwd) {
+        Ok(Startup::Run(settings)) => *settings,
+        Ok(Startup::Help(text)) => {
+            std::io::stdout().write_all(text.as_bytes())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Ok(Startup::Version) => {
+            writeln!(std::io::stdout(), "celadon {}", env!("CARGO_PKG_VERSION"))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(error) => {
+            writeln!(std::io::stderr(), "celadon: {error}")?;
+            return Ok(ExitCode::from(2));
+        }
+    };
+    serve(settings).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_new(&args.logging).unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
-
-    let addr = args.bind_addr();
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+    let addr = settings.listen.bind_addr();
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(broker = %args.broker.masked(), "celadon listening on http://{local}");
-    server::run(args.config(), listener, shutdown_signal()).await
+    let broker = settings.config.broker.masked();
+    tracing::info!(%broker, "celadon listening on http://{local}");
+    server::run(settings.config, listener, shutdown_signal()).await
 }
 
 /// Ctrl-C or SIGTERM.

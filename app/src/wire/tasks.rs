@@ -32,8 +32,7 @@ pub const COLUMNS: [(&str, &str); 17] = [
 ];
 
 /// Flower's `--tasks-columns` default.
-pub const DEFAULT_COLUMNS: &str =
-    "name,uuid,state,args,kwargs,result,received,started,runtime,worker";
+pub const DEFAULT_COLUMNS: &str = "name,uuid,state,received,runtime,worker";
 
 /// What the Tasks page shows: the URL's query, parsed.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]

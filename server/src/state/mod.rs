@@ -67,7 +67,7 @@ const MAX_JOINED: usize = 1000;
 /// Custom states (from custom `task-*` events) given their own code.
 const MAX_CUSTOM_STATES: usize = (StateCode::CUSTOM_OVERFLOW.0 - StateCode::FIRST_CUSTOM) as usize;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelConfig {
     pub limits: Limits,
     pub max_workers: usize,

@@ -1,0 +1,437 @@
+//! celadon's settings, read as Flower reads its own: every Flower 2.2
+//! option by its name (`--max_tasks` or `--max-tasks`, `--name=value`),
+//! as a `FLOWER_*` variable, or in `flowerconfig.py`; Celery's connection
+//! settings by Celery's variable names. The table in `options` lists them
+//! all. An option celadon does not act on is named in a warning at start;
+//! one whose absence would leave celadon more open than asked (sign-on,
+//! TLS) stops it.
+
+pub mod options;
+mod sources;
+mod values;
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use options::{Kind, OPTIONS, Opt, Support};
+use sources::{Given, Request, Source, SourceError};
+
+use crate::{
+    broker::{naming::TransportOptions, url::BrokerUrl},
+    state::ModelConfig,
+};
+
+/// What [`crate::run`] needs, independent of how it was given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub broker: BrokerUrl,
+    pub transport: TransportOptions,
+    pub result_backend: Option<BrokerUrl>,
+    pub model: ModelConfig,
+    pub enable_events: bool,
+    pub inspect_timeout: Duration,
+    pub purge_offline_workers: Option<f64>,
+    /// `--tasks-columns`.
+    pub tasks_columns: Vec<String>,
+    /// `--basic-auth`: empty for none.
+    pub basic_auth: Vec<(String, String)>,
+    pub read_only: bool,
+}
+
+impl Config {
+    /// Flower's defaults for `broker`.
+    pub fn new(broker: BrokerUrl) -> Config {
+        Config {
+            broker,
+            transport: TransportOptions::default(),
+            result_backend: None,
+            model: ModelConfig::default(),
+            enable_events: true,
+            inspect_timeout: Duration::from_millis(1000),
+            purge_offline_workers: None,
+            tasks_columns: app::wire::DEFAULT_COLUMNS
+                .split(',')
+                .map(str::to_string)
+                .collect(),
+            basic_auth: Vec::new(),
+            read_only: false,
+        }
+    }
+}
+
+/// Where to listen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    /// Empty: every interface.
+    pub address: String,
+    pub port: u16,
+}
+
+impl Listen {
+    /// The address to bind, as Flower reads `--address` and `--port`.
+    pub fn bind_addr(&self) -> String {
+        let host = match self.address.as_str() {
+            "" => "0.0.0.0",
+            a => a,
+        };
+        if host.contains(':') {
+            format!("[{host}]:{}", self.port)
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// Everything the command line, the environment and the configuration file
+/// said.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub config: Config,
+    pub listen: Listen,
+    /// A `tracing` filter.
+    pub log_filter: String,
+    /// Options given that celadon does not act on, and what it skipped.
+    pub warnings: Vec<String>,
+}
+
+/// What celadon was asked to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Startup {
+    Run(Box<Settings>),
+    Help(String),
+    Version,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("{origin} sets {option}: {why}")]
+    Value {
+        option: &'static str,
+        origin: Source,
+        why: String,
+    },
+    #[error("{origin} sets {what}, but {why}")]
+    Refused {
+        what: String,
+        origin: Source,
+        why: &'static str,
+    },
+}
+
+/// Reads the settings from `argv` (without the program's name), the
+/// environment `env`, and the configuration file, relative to `cwd`.
+pub fn load(
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+) -> Result<Startup, ConfigError> {
+    let mut warnings = Vec::new();
+    let mut flags = Vec::new();
+    match sources::command_line(argv, &mut flags, &mut warnings)? {
+        Request::Help => return Ok(Startup::Help(help())),
+        Request::Version => return Ok(Startup::Version),
+        Request::Run => {}
+    }
+    let mut given: BTreeMap<&'static str, (&'static Opt, Given, Source)> = BTreeMap::new();
+    let mut from_env = Vec::new();
+    sources::environment(env, &mut from_env, &mut warnings);
+    for (opt, value, var) in from_env {
+        given.insert(opt.name, (opt, value, Source::Env(var)));
+    }
+    for (var, support) in sources::env_only(env) {
+        match support {
+            Support::Refused(why) => {
+                return Err(ConfigError::Refused {
+                    what: var.into(),
+                    origin: Source::Env(var),
+                    why,
+                });
+            }
+            Support::NoEffect(why) | Support::NotYet(why) => {
+                warnings.push(format!("{var} has no effect: {why}"));
+            }
+            Support::Applied => {}
+        }
+    }
+    let conf = conf_path(&flags, &given)?;
+    for (opt, value, source) in read_config_file(conf, cwd, &mut warnings)? {
+        given.insert(opt.name, (opt, value, source));
+    }
+    for (opt, value) in flags {
+        given.insert(opt.name, (opt, value, Source::Flag));
+    }
+    let mut settings = defaults()?;
+    for (opt, value, source) in given.into_values() {
+        apply(opt, &value, &source, &mut settings, &mut warnings)?;
+    }
+    settings.warnings = warnings;
+    Ok(Startup::Run(Box::new(settings)))
+}
+
+/// The configuration file to read: `--conf`, else `FLOWER_CONF`, else
+/// `flowerconfig.py`, with whether it was named.
+fn conf_path(
+    flags: &[(&'static Opt, Given)],
+    given: &BTreeMap<&'static str, (&'static Opt, Given, Source)>,
+) -> Result<(PathBuf, bool), ConfigError> {
+    let named = flags
+        .iter()
+        .rev()
+        .find(|(o, _)| o.name == "conf")
+        .map(|(_, g)| (g.clone(), Source::Flag))
+        .or_else(|| given.get("conf").map(|(_, g, s)| (g.clone(), s.clone())));
+    match named {
+        Some((value, source)) => {
+            let path = values::text(&value).map_err(|why| ConfigError::Value {
+                option: "conf",
+                origin: source,
+                why,
+            })?;
+            Ok((PathBuf::from(path), true))
+        }
+        None => Ok((PathBuf::from("flowerconfig.py"), false)),
+    }
+}
+
+/// The settings in the configuration file; a missing default file is no
+/// error, as in Flower.
+fn read_config_file(
+    (path, named): (PathBuf, bool),
+    cwd: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(&'static Opt, Given, Source)>, ConfigError> {
+    let path = cwd.join(path);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if !named && e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(SourceError::File {
+                path: path.display().to_string(),
+                why: e.to_string(),
+            }
+            .into());
+        }
+    };
+    let mut read = Vec::new();
+    sources::config_file(&path, &text, &mut read, warnings)?;
+    Ok(read)
+}
+
+/// Every default, as the table writes it.
+fn defaults() -> Result<Settings, ConfigError> {
+    let mut settings = Settings {
+        config: Config::new(BrokerUrl::parse("redis://localhost:6379/0").map_err(|e| {
+            ConfigError::Value {
+                option: "broker",
+                origin: Source::Flag,
+                why: e.to_string(),
+            }
+        })?),
+        listen: Listen {
+            address: String::new(),
+            port: 5555,
+        },
+        log_filter: "info".into(),
+        warnings: Vec::new(),
+    };
+    settings.config.model.limits.max_bytes = 1 << 30;
+    Ok(settings)
+}
+
+/// Whether `value` says what the option's default says.
+fn is_default(opt: &Opt, value: &Given) -> bool {
+    let Some(default) = opt.default else {
+        return match value {
+            Given::Text(t) => t.is_empty(),
+            Given::Py(p) => matches!(p, crate::pyrepr::PyValue::None),
+        };
+    };
+    let default = Given::Text(default.into());
+    match opt.kind {
+        Kind::Bool => values::bool(value).ok() == values::bool(&default).ok(),
+        Kind::Int => values::int(value).ok() == values::int(&default).ok(),
+        Kind::Float => values::float(value).ok() == values::float(&default).ok(),
+        Kind::Text => values::text(value).ok() == values::text(&default).ok(),
+        Kind::List => values::list(value).ok() == values::list(&default).ok(),
+    }
+}
+
+/// Applies one option's value to `settings`, or says why it cannot.
+fn apply(
+    opt: &'static Opt,
+    value: &Given,
+    source: &Source,
+    settings: &mut Settings,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let bad = |why: String| ConfigError::Value {
+        option: opt.name,
+        origin: source.clone(),
+        why,
+    };
+    match opt.support {
+        Support::Applied => {}
+        _ if is_default(opt, value) => return Ok(()),
+        Support::NoEffect(why) => {
+            warnings.push(format!("{} has no effect: {why}", flag(opt)));
+            return Ok(());
+        }
+        Support::NotYet(why) => {
+            warnings.push(format!(
+                "{} is not supported yet and is ignored: {why}",
+                flag(opt)
+            ));
+            return Ok(());
+        }
+        Support::Refused(why) => {
+            return Err(ConfigError::Refused {
+                what: flag(opt),
+                origin: source.clone(),
+                why,
+            });
+        }
+    }
+    let c = &mut settings.config;
+    let list = || values::list(value).map_err(bad);
+    let text = || values::text(value).map_err(bad);
+    match opt.name {
+        "broker" => c.broker = BrokerUrl::parse(&text()?).map_err(|e| bad(e.to_string()))?,
+        "broker_transport_options" => {
+            let json = values::json(value).map_err(bad)?;
+            c.transport = TransportOptions::parse(&json).map_err(bad)?;
+        }
+        "result_backend" => {
+            let url = text()?;
+            c.result_backend = if url.is_empty() {
+                None
+            } else {
+                Some(BrokerUrl::parse(&url).map_err(|e| bad(e.to_string()))?)
+            };
+        }
+        "port" => {
+            let port = values::int(value).map_err(bad)?;
+            settings.listen.port =
+                u16::try_from(port).map_err(|_| bad(format!("{port} is not a port")))?;
+        }
+        "address" => settings.listen.address = text()?,
+        "logging" => settings.log_filter = values::log_filter(&text()?),
+        "debug" => {
+            // Flower: debug raises the level only when it was left at info.
+            if values::bool(value).map_err(bad)? && settings.log_filter == "info" {
+                settings.log_filter = "debug".into();
+            }
+        }
+        "max_tasks" => c.model.limits.max_tasks = count(value).map_err(bad)?,
+        "max_memory" => {
+            let bytes = values::parse_size(&text()?).map_err(bad)?;
+            c.model.limits.max_bytes = if bytes == 0 { usize::MAX } else { bytes };
+        }
+        "max_workers" => c.model.max_workers = count(value).map_err(bad)?,
+        "enable_events" => c.enable_events = values::bool(value).map_err(bad)?,
+        "inspect_timeout" => {
+            let ms = values::float(value).map_err(bad)?;
+            if ms <= 0.0 {
+                return Err(bad(format!("{ms} ms is not a timeout")));
+            }
+            c.inspect_timeout = Duration::from_secs_f64((ms / 1000.0).max(0.01));
+        }
+        "purge_offline_workers" => {
+            let seconds = values::int(value).map_err(bad)?;
+            c.purge_offline_workers = (seconds > 0).then_some(seconds as f64);
+        }
+        "task_runtime_metric_buckets" => {
+            c.model.runtime_buckets = values::parse_buckets(&list()?).map_err(bad)?;
+        }
+        "tasks_columns" => c.tasks_columns = values::parse_columns(&list()?).map_err(bad)?,
+        "basic_auth" => c.basic_auth = values::parse_users(&list()?).map_err(bad)?,
+        "read_only" => c.read_only = values::bool(value).map_err(bad)?,
+        // Read before the others (see `read_config_file`).
+        "conf" => {}
+        other => {
+            return Err(bad(format!(
+                "{other} is applied nowhere (a bug in celadon)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A non-negative count.
+fn count(value: &Given) -> Result<usize, String> {
+    let n = values::int(value)?;
+    usize::try_from(n).map_err(|_| format!("{n} is not a count"))
+}
+
+/// `--max-tasks` for `max_tasks`.
+fn flag(opt: &Opt) -> String {
+    format!("--{}", opt.name.replace('_', "-"))
+}
+
+/// `--help`: every option, generated from the table.
+pub fn help() -> String {
+    let mut out = String::from(
+        "celadon: a live monitoring dashboard for Celery on Redis\n\n\
+         Usage: celadon [--option=value ...]\n\n\
+         Options take Flower's names, with hyphens or underscores; each can also be set in\n\
+         the environment as shown, or in flowerconfig.py (--conf). Flags override the file,\n\
+         which overrides the environment, as in Flower.\n\n",
+    );
+    for opt in OPTIONS {
+        let _ = writeln!(out, "  {}", flag(opt));
+        let _ = writeln!(out, "      {}", opt.help);
+        let mut notes = Vec::new();
+        if let Some(d) = opt.default.filter(|d| !d.is_empty()) {
+            notes.push(format!("default: {d}"));
+        }
+        notes.push(format!("env: {}", opt.env.join(", ")));
+        match opt.support {
+            Support::Applied => {}
+            Support::NoEffect(why) => notes.push(format!("no effect: {why}")),
+            Support::NotYet(why) => notes.push(format!("not supported yet: {why}")),
+            Support::Refused(why) => notes.push(format!("refused: {why}")),
+        }
+        let _ = writeln!(out, "      [{}]", notes.join("; "));
+    }
+    out.push_str("  -h, --help\n  -V, --version\n");
+    out
+}
+
+/// The README's table of options, generated from the table.
+pub fn markdown_table() -> String {
+    let mut out =
+        String::from("| option | environment | default | meaning |\n| --- | --- | --- | --- |\n");
+    for opt in OPTIONS {
+        let default = match opt.default {
+            Some("") | None => "none".to_string(),
+            Some(d) => format!("`{d}`"),
+        };
+        let env = opt
+            .env
+            .iter()
+            .map(|e| format!("`{e}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let status = match opt.support {
+            Support::Applied => String::new(),
+            Support::NoEffect(why) => format!(" *No effect: {why}.*"),
+            Support::NotYet(why) => format!(" *Not supported yet (warned at start): {why}.*"),
+            Support::Refused(why) => format!(" *Refused at start: {why}.*"),
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {env} | {default} | {}.{status} |",
+            flag(opt),
+            opt.help.replace('|', "\\|")
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,497 @@
+//! Every option celadon accepts: Flower 2.2's (`flower/options.py`, with
+//! tornado's logging options), Celery's connection settings, and celadon's
+//! own. One table says, for each, how it is spelled, where it may come
+//! from, what it defaults to and whether celadon acts on it, so that the
+//! parser, `--help`, the README's table and the test that sets every
+//! option all read the same list.
+
+/// How an option's value is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `true/false/1/0/yes/no/t/f/y/n/on/off`; a flag with no value is true.
+    Bool,
+    Int,
+    Float,
+    Text,
+    /// Comma-separated (and a list in `flowerconfig.py`).
+    List,
+}
+
+/// What celadon does with an option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    Applied,
+    /// Accepted, and named in a warning when set: it means nothing here.
+    NoEffect(&'static str),
+    /// Accepted, and named in a warning when set: not implemented yet.
+    NotYet(&'static str),
+    /// Not implemented yet, and ignoring it would leave celadon more open
+    /// than its configuration asks: setting it stops startup.
+    Refused(&'static str),
+}
+
+/// One option.
+#[derive(Clone, Copy, Debug)]
+pub struct Opt {
+    /// The name, with underscores (`--max_tasks` and `--max-tasks` both
+    /// work on the command line).
+    pub name: &'static str,
+    /// Environment variables that set it, first found wins; `FLOWER_<NAME>`
+    /// for Flower's options.
+    pub env: &'static [&'static str],
+    pub kind: Kind,
+    /// The default, as it would be written; `None` when unset by default.
+    pub default: Option<&'static str>,
+    pub help: &'static str,
+    pub support: Support,
+    /// A value other than the default, which the test that sets every
+    /// option uses.
+    pub sample: &'static str,
+}
+
+const NO_SIGN_ON: &str = "sign-on (--auth, OAuth) is not supported yet, and celadon will \
+     not run open when its configuration asks for a login; use --basic-auth";
+const NO_HTTPS: &str = "HTTPS is not supported yet, and celadon will not serve plain HTTP \
+     when its configuration asks for TLS; terminate TLS in a proxy in front of it";
+const NO_HISTORY: &str = "celadon keeps its history in memory: it is not saved across restarts yet";
+const LOGS_TO_STDERR: &str = "celadon logs to stderr; rotate its output with the service manager";
+
+/// Every option, in the order `--help` and the README list them.
+pub const OPTIONS: &[Opt] = &[
+    Opt {
+        name: "broker",
+        env: &["CELERY_BROKER_URL"],
+        kind: Kind::Text,
+        default: Some("redis://localhost:6379/0"),
+        help: "The Celery broker: redis://[[user]:password@]host[:port][/db], \
+               redis+socket:///path/to/redis.sock[?virtual_host=db] or \
+               unix:///path/to/redis.sock[?db=N]",
+        support: Support::Applied,
+        sample: "redis://127.0.0.1:6390/3",
+    },
+    Opt {
+        name: "broker_transport_options",
+        env: &["CELERY_BROKER_TRANSPORT_OPTIONS"],
+        kind: Kind::Text,
+        default: None,
+        help: "Celery's broker_transport_options as JSON: global_keyprefix, fanout_prefix, \
+               fanout_patterns, sep, priority_steps",
+        support: Support::Applied,
+        sample: r#"{"global_keyprefix": "app:"}"#,
+    },
+    Opt {
+        name: "result_backend",
+        env: &["CELERY_RESULT_BACKEND"],
+        kind: Kind::Text,
+        default: None,
+        help: "A Redis result backend (the broker's URL forms): unfinished tasks are \
+               reconciled from it after an event gap and every 5 min",
+        support: Support::Applied,
+        sample: "redis://127.0.0.1:6390/4",
+    },
+    Opt {
+        name: "port",
+        env: &["FLOWER_PORT"],
+        kind: Kind::Int,
+        default: Some("5555"),
+        help: "Port to serve on; 0 picks a free one and logs it",
+        support: Support::Applied,
+        sample: "5566",
+    },
+    Opt {
+        name: "address",
+        env: &["FLOWER_ADDRESS"],
+        kind: Kind::Text,
+        default: Some(""),
+        help: "Address to listen on; empty for every interface",
+        support: Support::Applied,
+        sample: "127.0.0.1",
+    },
+    Opt {
+        name: "unix_socket",
+        env: &["FLOWER_UNIX_SOCKET"],
+        kind: Kind::Text,
+        default: Some(""),
+        help: "Listen on this unix socket instead of a port",
+        support: Support::Refused(
+            "listening on a unix socket is not supported yet, and celadon will not listen \
+             on a TCP port instead",
+        ),
+        sample: "/run/celadon.sock",
+    },
+    Opt {
+        name: "logging",
+        env: &["FLOWER_LOGGING"],
+        kind: Kind::Text,
+        default: Some("info"),
+        help: "Log level (error, warning, info, debug, trace) or a tracing filter",
+        support: Support::Applied,
+        sample: "debug",
+    },
+    Opt {
+        name: "debug",
+        env: &["FLOWER_DEBUG"],
+        kind: Kind::Bool,
+        default: Some("false"),
+        help: "Log at debug level (when --logging is left at info)",
+        support: Support::Applied,
+        sample: "true",
+    },
+    Opt {
+        name: "max_tasks",
+        env: &["FLOWER_MAX_TASKS"],
+        kind: Kind::Int,
+        default: Some("100000"),
+        help: "Tasks kept in memory; finished ones are forgotten first, oldest first",
+        support: Support::Applied,
+        sample: "5000",
+    },
+    Opt {
+        name: "max_memory",
+        env: &["CELADON_MAX_MEMORY"],
+        kind: Kind::Text,
+        default: Some("1GiB"),
+        help: "Memory budget of the model (512MB, 2GiB; 0 for none); whichever of this and \
+               --max-tasks binds first applies",
+        support: Support::Applied,
+        sample: "256MB",
+    },
+    Opt {
+        name: "max_workers",
+        env: &["FLOWER_MAX_WORKERS"],
+        kind: Kind::Int,
+        default: Some("5000"),
+        help: "Workers kept; the longest offline are forgotten first",
+        support: Support::Applied,
+        sample: "50",
+    },
+    Opt {
+        name: "enable_events",
+        env: &["FLOWER_ENABLE_EVENTS"],
+        kind: Kind::Bool,
+        default: Some("true"),
+        help: "Cast enable_events to every worker every 5 s, so workers started without -E \
+               send events",
+        support: Support::Applied,
+        sample: "false",
+    },
+    Opt {
+        name: "inspect_timeout",
+        env: &["FLOWER_INSPECT_TIMEOUT"],
+        kind: Kind::Float,
+        default: Some("1000"),
+        help: "Milliseconds to wait for workers' replies to inspect commands",
+        support: Support::Applied,
+        sample: "2500",
+    },
+    Opt {
+        name: "purge_offline_workers",
+        env: &["FLOWER_PURGE_OFFLINE_WORKERS"],
+        kind: Kind::Int,
+        default: None,
+        help: "Forget workers offline for this many seconds",
+        support: Support::Applied,
+        sample: "600",
+    },
+    Opt {
+        name: "task_runtime_metric_buckets",
+        env: &["FLOWER_TASK_RUNTIME_METRIC_BUCKETS"],
+        kind: Kind::List,
+        default: Some("0.005,0.01,0.025,0.05,0.075,0.1,0.25,0.5,0.75,1.0,2.5,5.0,7.5,10.0,inf"),
+        help: "Upper bounds of flower_task_runtime_seconds, in seconds",
+        support: Support::Applied,
+        sample: "0.1,1,10,inf",
+    },
+    Opt {
+        name: "tasks_columns",
+        env: &["FLOWER_TASKS_COLUMNS"],
+        kind: Kind::List,
+        default: Some(app::wire::DEFAULT_COLUMNS),
+        help: "The Tasks page's columns unless its URL picks others (Flower's names; also \
+               args, kwargs, result, started, exchange, routing_key, retries, revoked, \
+               exception, expires, eta)",
+        support: Support::Applied,
+        sample: "name,state,args,eta",
+    },
+    Opt {
+        name: "basic_auth",
+        env: &["FLOWER_BASIC_AUTH"],
+        kind: Kind::List,
+        default: None,
+        help: "user:password[,user2:password2]: every page, the websocket and the API ask \
+               for a login; /healthcheck and /metrics stay open, as in Flower",
+        support: Support::Applied,
+        sample: "ann:secret,bob:hunter2",
+    },
+    Opt {
+        name: "read_only",
+        env: &["FLOWER_READ_ONLY"],
+        kind: Kind::Bool,
+        default: Some("false"),
+        help: "Show everything, control nothing: the UI hides every action and every \
+               control endpoint answers 403",
+        support: Support::Applied,
+        sample: "true",
+    },
+    Opt {
+        name: "conf",
+        env: &["FLOWER_CONF"],
+        kind: Kind::Text,
+        default: Some("flowerconfig.py"),
+        help: "A Flower configuration file: Python assignments of literals (no code is \
+               run); read if the default one is missing",
+        support: Support::Applied,
+        sample: "celadon-test-flowerconfig.py",
+    },
+    Opt {
+        name: "auth",
+        env: &["FLOWER_AUTH"],
+        kind: Kind::Text,
+        default: Some(""),
+        help: "Emails allowed to sign in (a regular expression)",
+        support: Support::Refused(NO_SIGN_ON),
+        sample: ".*@example.com",
+    },
+    Opt {
+        name: "auth_provider",
+        env: &["FLOWER_AUTH_PROVIDER"],
+        kind: Kind::Text,
+        default: None,
+        help: "The sign-on provider",
+        support: Support::Refused(NO_SIGN_ON),
+        sample: "flower.views.auth.GithubLoginHandler",
+    },
+    Opt {
+        name: "oauth2_key",
+        env: &["FLOWER_OAUTH2_KEY"],
+        kind: Kind::Text,
+        default: None,
+        help: "OAuth2 client id",
+        support: Support::Refused(NO_SIGN_ON),
+        sample: "client-id",
+    },
+    Opt {
+        name: "oauth2_secret",
+        env: &["FLOWER_OAUTH2_SECRET"],
+        kind: Kind::Text,
+        default: None,
+        help: "OAuth2 client secret",
+        support: Support::Refused(NO_SIGN_ON),
+        sample: "client-secret",
+    },
+    Opt {
+        name: "oauth2_redirect_uri",
+        env: &["FLOWER_OAUTH2_REDIRECT_URI"],
+        kind: Kind::Text,
+        default: None,
+        help: "OAuth2 redirect URI",
+        support: Support::Refused(NO_SIGN_ON),
+        sample: "https://celadon.example.com/login",
+    },
+    Opt {
+        name: "cookie_secret",
+        env: &["FLOWER_COOKIE_SECRET"],
+        kind: Kind::Text,
+        default: None,
+        help: "Secret of the sign-on cookies",
+        support: Support::NoEffect("celadon sets no sign-on cookies yet"),
+        sample: "0123456789abcdef",
+    },
+    Opt {
+        name: "certfile",
+        env: &["FLOWER_CERTFILE"],
+        kind: Kind::Text,
+        default: None,
+        help: "TLS certificate to serve HTTPS with",
+        support: Support::Refused(NO_HTTPS),
+        sample: "/etc/celadon/cert.pem",
+    },
+    Opt {
+        name: "keyfile",
+        env: &["FLOWER_KEYFILE"],
+        kind: Kind::Text,
+        default: None,
+        help: "TLS key to serve HTTPS with",
+        support: Support::Refused(NO_HTTPS),
+        sample: "/etc/celadon/key.pem",
+    },
+    Opt {
+        name: "ca_certs",
+        env: &["FLOWER_CA_CERTS"],
+        kind: Kind::Text,
+        default: None,
+        help: "CA that client certificates must be signed by",
+        support: Support::Refused(NO_HTTPS),
+        sample: "/etc/celadon/ca.pem",
+    },
+    Opt {
+        name: "url_prefix",
+        env: &["FLOWER_URL_PREFIX"],
+        kind: Kind::Text,
+        default: None,
+        help: "Serve every page and path under this prefix",
+        support: Support::NotYet("pages are served at /, not under the prefix"),
+        sample: "flower",
+    },
+    Opt {
+        name: "xheaders",
+        env: &["FLOWER_XHEADERS"],
+        kind: Kind::Bool,
+        default: Some("false"),
+        help: "Take the client's address and scheme from X-Forwarded-*/X-Real-Ip",
+        support: Support::NotYet("celadon logs the proxy's address"),
+        sample: "true",
+    },
+    Opt {
+        name: "db",
+        env: &["FLOWER_DB"],
+        kind: Kind::Text,
+        default: Some("flower"),
+        help: "Where history is saved",
+        support: Support::NotYet(NO_HISTORY),
+        sample: "/var/lib/celadon/history",
+    },
+    Opt {
+        name: "persistent",
+        env: &["FLOWER_PERSISTENT"],
+        kind: Kind::Bool,
+        default: Some("false"),
+        help: "Save history across restarts",
+        support: Support::NotYet(NO_HISTORY),
+        sample: "true",
+    },
+    Opt {
+        name: "state_save_interval",
+        env: &["FLOWER_STATE_SAVE_INTERVAL"],
+        kind: Kind::Int,
+        default: Some("0"),
+        help: "Milliseconds between saves of history",
+        support: Support::NotYet(NO_HISTORY),
+        sample: "1000",
+    },
+    Opt {
+        name: "natural_time",
+        env: &["FLOWER_NATURAL_TIME"],
+        kind: Kind::Bool,
+        default: Some("false"),
+        help: "Show times as \"3 min ago\" by default",
+        support: Support::NotYet("pages open with times of day; the button in the bar switches"),
+        sample: "true",
+    },
+    Opt {
+        name: "auto_refresh",
+        env: &["FLOWER_AUTO_REFRESH"],
+        kind: Kind::Bool,
+        default: Some("true"),
+        help: "Refresh the Workers page",
+        support: Support::NoEffect("every page is live"),
+        sample: "false",
+    },
+    Opt {
+        name: "broker_api",
+        env: &["FLOWER_BROKER_API"],
+        kind: Kind::Text,
+        default: None,
+        help: "RabbitMQ's management API",
+        support: Support::NoEffect("celadon reads queue lengths from Redis itself"),
+        sample: "http://guest:guest@localhost:15672/api/",
+    },
+    Opt {
+        name: "format_task",
+        env: &["FLOWER_FORMAT_TASK"],
+        kind: Kind::Text,
+        default: None,
+        help: "A Python function that formats tasks",
+        support: Support::NoEffect("celadon runs no Python code"),
+        sample: "format_task",
+    },
+    Opt {
+        name: "log_to_stderr",
+        env: &["FLOWER_LOG_TO_STDERR"],
+        kind: Kind::Bool,
+        default: None,
+        help: "Log to stderr",
+        support: Support::NoEffect(LOGS_TO_STDERR),
+        sample: "false",
+    },
+    Opt {
+        name: "log_file_prefix",
+        env: &["FLOWER_LOG_FILE_PREFIX"],
+        kind: Kind::Text,
+        default: None,
+        help: "Log to files with this prefix",
+        support: Support::NotYet(LOGS_TO_STDERR),
+        sample: "/var/log/celadon",
+    },
+    Opt {
+        name: "log_file_max_size",
+        env: &["FLOWER_LOG_FILE_MAX_SIZE"],
+        kind: Kind::Int,
+        default: Some("100000000"),
+        help: "Size at which a log file is rotated",
+        support: Support::NotYet(LOGS_TO_STDERR),
+        sample: "1000",
+    },
+    Opt {
+        name: "log_file_num_backups",
+        env: &["FLOWER_LOG_FILE_NUM_BACKUPS"],
+        kind: Kind::Int,
+        default: Some("10"),
+        help: "Rotated log files kept",
+        support: Support::NotYet(LOGS_TO_STDERR),
+        sample: "3",
+    },
+    Opt {
+        name: "log_rotate_mode",
+        env: &["FLOWER_LOG_ROTATE_MODE"],
+        kind: Kind::Text,
+        default: Some("size"),
+        help: "Rotate logs by size or time",
+        support: Support::NotYet(LOGS_TO_STDERR),
+        sample: "time",
+    },
+    Opt {
+        name: "log_rotate_when",
+        env: &["FLOWER_LOG_ROTATE_WHEN"],
+        kind: Kind::Text,
+        default: Some("midnight"),
+        help: "When time-rotated logs rotate",
+        support: Support::NotYet(LOGS_TO_STDERR),
+        sample: "H",
+    },
+    Opt {
+        name: "log_rotate_interval",
+        env: &["FLOWER_LOG_ROTATE_INTERVAL"],
+        kind: Kind::Int,
+        default: Some("1"),
+        help: "Units of --log-rotate-when between rotations",
+        support: Support::NotYet(LOGS_TO_STDERR),
+        sample: "6",
+    },
+];
+
+/// Environment variables Flower reads that are not options: all about
+/// sign-on or access.
+pub const ENV_ONLY: &[(&str, Support)] = &[
+    ("FLOWER_GITHUB_OAUTH_DOMAIN", Support::Refused(NO_SIGN_ON)),
+    ("FLOWER_GITLAB_OAUTH_DOMAIN", Support::Refused(NO_SIGN_ON)),
+    (
+        "FLOWER_GITLAB_AUTH_ALLOWED_GROUPS",
+        Support::Refused(NO_SIGN_ON),
+    ),
+    (
+        "FLOWER_GITLAB_MIN_ACCESS_LEVEL",
+        Support::Refused(NO_SIGN_ON),
+    ),
+    ("FLOWER_OAUTH2_OKTA_BASE_URL", Support::Refused(NO_SIGN_ON)),
+    (
+        "FLOWER_UNAUTHENTICATED_API",
+        Support::NoEffect("without a login the API is open already"),
+    ),
+];
+
+/// The option named `name` (underscores or hyphens).
+pub fn find(name: &str) -> Option<&'static Opt> {
+    let name = name.replace('-', "_");
+    OPTIONS.iter().find(|o| o.name == name)
+}

@@ -12,6 +12,7 @@ import tempfile
 import time
 
 from celery import Celery
+from celery.contrib.abortable import AbortableTask
 
 app = Celery(
     "celadon_tasks",
@@ -103,3 +104,15 @@ def echo_raw(self, *args, **kwargs):
     with open(path, "w", encoding="utf-8") as f:
         f.write(json.dumps([args, kwargs]))
     return len(args)
+
+
+@app.task(bind=True, base=AbortableTask)
+def abortable(self, seconds=30.0):
+    """Runs until aborted through the result backend (Flower's and
+    celadon's /api/task/abort), looking every 0.1 s, or until `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if self.is_aborted():
+            return "aborted"
+        time.sleep(0.1)
+    return "ran out"

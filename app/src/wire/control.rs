@@ -31,6 +31,12 @@ pub struct CommandAnswer {
     pub ids: Option<Vec<String>>,
 }
 
+/// An action whose answer is a message alone (`abort`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct MessageAnswer {
+    pub message: String,
+}
+
 /// `shutdown`: a cast, which no worker answers.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ShutdownAnswer {

@@ -94,6 +94,34 @@ pub struct Worker {
     pub events: Option<WorkerEvents>,
 }
 
+/// Flower's `/workers?json=1`: the Workers page's table.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct WorkersTable {
+    pub data: Vec<WorkerInTable>,
+}
+
+/// One row of Flower's workers table: the worker's events counted by type
+/// (`task-received`, `worker-heartbeat`, …), the fields of Celery's
+/// `Worker`, and whether it is alive.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct WorkerInTable {
+    #[serde(flatten)]
+    pub counter: BTreeMap<String, u64>,
+    pub hostname: String,
+    pub pid: Option<u32>,
+    pub freq: f64,
+    /// Receive times of its last signs of life, oldest first.
+    pub heartbeats: Vec<f64>,
+    pub clock: u64,
+    pub active: Option<u64>,
+    pub processed: Option<u64>,
+    pub loadavg: Option<[f64; 3]>,
+    pub sw_ident: Option<String>,
+    pub sw_ver: Option<String>,
+    pub sw_sys: Option<String>,
+    pub status: bool,
+}
+
 /// `/api/queues/length`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct QueueLengths {

@@ -7,7 +7,7 @@
 use app::wire::control::{BulkDryRun, BulkRefusal, BulkRetried, BulkRetry, CommandAnswer};
 use axum::{
     Json,
-    extract::{RawQuery, State},
+    extract::State,
     response::{IntoResponse, Response},
 };
 
@@ -40,9 +40,8 @@ async fn matching(app: &AppState, params: &Params) -> Result<Matching, ApiError>
 pub async fn bulk(
     State(app): State<AppState>,
     Path(action): Path<String>,
-    RawQuery(raw): RawQuery,
+    params: Params,
 ) -> Result<Response, ApiError> {
-    let params = Params::parse(raw.as_deref());
     let dry_run = params.flag("dry_run")?;
     let terminate = params.flag("terminate")?;
     if !matches!(action.as_str(), "revoke" | "retry") {

@@ -7,10 +7,7 @@
 use std::collections::BTreeMap;
 
 use app::wire::control::{CommandAnswer, RetryAnswer, ShutdownAnswer, WorkerReply};
-use axum::{
-    Json,
-    extract::{RawQuery, State},
-};
+use axum::{Json, extract::State};
 
 use super::{AppState, error::ApiError, extract::Path, params::Params};
 use crate::control::{
@@ -55,12 +52,22 @@ pub(super) fn not_delivered(what: &str) -> ApiError {
     ))
 }
 
-/// A command to one worker: Flower's answer is the worker's `ok` text, or
-/// 403 with its error text.
+/// What Flower says of a command to one worker: its message when the
+/// worker accepted it (`None`: the worker's own text), and what it says
+/// before the worker's reason when it refused.
+struct Says {
+    ok: Option<String>,
+    failed: String,
+}
+
+/// A command to one worker: Flower's message and, as celadon's own fields,
+/// every reply; when the worker refuses, 403 with Flower's message and
+/// the worker's reason.
 async fn to_worker(
     app: &AppState,
     worker: &str,
     command: Command,
+    says: Says,
 ) -> Result<Json<CommandAnswer>, ApiError> {
     let control = &app.control;
     let known = control.knows_worker(worker).await;
@@ -75,9 +82,12 @@ async fn to_worker(
         return Err(not_delivered("the command"));
     }
     match outcome.replies.iter().find(|(h, _)| h == worker) {
-        Some((_, Ok(text))) => Ok(Json(command_answer(text.clone(), &outcome))),
-        Some((_, Err(text))) => Err(ApiError::WorkerRefused {
-            error: text.clone(),
+        Some((_, Ok(text))) => {
+            let message = says.ok.unwrap_or_else(|| text.clone());
+            Ok(Json(command_answer(message, &outcome)))
+        }
+        Some((_, Err(reason))) => Err(ApiError::WorkerRefused {
+            error: format!("{}{reason}", says.failed),
             replies: replies(&outcome),
         }),
         None => Err(ApiError::Timeout(format!(
@@ -87,58 +97,74 @@ async fn to_worker(
     }
 }
 
-fn u32_param(p: &Params, name: &'static str, default: Option<u32>) -> Result<u32, ApiError> {
-    match (p.number(name)?, default) {
-        (Some(n), _) => u32::try_from(n).map_err(|_| ApiError::bad(name, "too large")),
-        (None, Some(d)) => Ok(d),
-        (None, None) => Err(ApiError::bad(name, "missing")),
-    }
-}
-
-pub(super) fn float_param(p: &Params, name: &'static str) -> Result<Option<f64>, ApiError> {
-    match p.get(name).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite())
-            .map(Some)
-            .ok_or_else(|| ApiError::bad(name, format!("{v:?} is not a number of seconds"))),
-    }
-}
-
 pub async fn pool(
     State(app): State<AppState>,
     Path((action, worker)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
+    p: Params,
 ) -> Result<Json<CommandAnswer>, ApiError> {
-    let p = Params::parse(raw.as_deref());
-    let command = match action.as_str() {
-        "grow" => commands::pool_grow(u32_param(&p, "n", Some(1))?)?,
-        "shrink" => commands::pool_shrink(u32_param(&p, "n", Some(1))?)?,
-        "autoscale" => {
-            commands::autoscale(u32_param(&p, "max", None)?, u32_param(&p, "min", None)?)?
+    let n = || -> Result<u32, ApiError> { Ok(p.int("n")?.unwrap_or(1)) };
+    let (command, says) = match action.as_str() {
+        "grow" => {
+            let n = n()?;
+            let says = Says {
+                ok: Some(format!("Growing '{worker}' worker's pool by {n}")),
+                failed: format!("Failed to grow '{worker}' worker's pool: "),
+            };
+            (commands::pool_grow(n)?, says)
         }
-        "restart" => commands::pool_restart(),
+        "shrink" => {
+            let n = n()?;
+            let says = Says {
+                ok: Some(format!("Shrinking '{worker}' worker's pool by {n}")),
+                failed: format!("Failed to shrink '{worker}' worker's pool: "),
+            };
+            (commands::pool_shrink(n)?, says)
+        }
+        "autoscale" => {
+            let min: u32 = p.int("min")?.ok_or_else(|| missing("min"))?;
+            let max: u32 = p.int("max")?.ok_or_else(|| missing("max"))?;
+            let says = Says {
+                ok: Some(format!(
+                    "Autoscaling '{worker}' worker (min={min}, max={max})"
+                )),
+                failed: format!("Failed to autoscale '{worker}' worker: "),
+            };
+            (commands::autoscale(max, min)?, says)
+        }
+        "restart" => {
+            let says = Says {
+                ok: Some(format!("Restarting '{worker}' worker's pool")),
+                failed: format!("Failed to restart the '{worker}' pool: "),
+            };
+            (commands::pool_restart(), says)
+        }
         other => return Err(ApiError::NotFound(format!("no pool action '{other}'"))),
     };
-    to_worker(&app, &worker, command).await
+    to_worker(&app, &worker, command, says).await
+}
+
+fn missing(name: &str) -> ApiError {
+    ApiError::Invalid(format!("Missing argument {name}"))
 }
 
 pub async fn queue(
     State(app): State<AppState>,
     Path((action, worker)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
+    p: Params,
 ) -> Result<Json<CommandAnswer>, ApiError> {
-    let p = Params::parse(raw.as_deref());
-    let queue = p.get("queue").unwrap_or("");
-    let command = match action.as_str() {
-        "add-consumer" => commands::add_consumer(queue)?,
-        "cancel-consumer" => commands::cancel_consumer(queue)?,
+    let queue = p.required("queue")?;
+    let (command, failed) = match action.as_str() {
+        "add-consumer" => (
+            commands::add_consumer(queue)?,
+            format!("Failed to add '{queue}' consumer to '{worker}' worker: "),
+        ),
+        "cancel-consumer" => (
+            commands::cancel_consumer(queue)?,
+            format!("Failed to cancel '{queue}' consumer from '{worker}' worker: "),
+        ),
         other => return Err(ApiError::NotFound(format!("no queue action '{other}'"))),
     };
-    to_worker(&app, &worker, command).await
+    to_worker(&app, &worker, command, Says { ok: None, failed }).await
 }
 
 /// Shutdown is a cast (a worker going down answers nothing).
@@ -164,34 +190,32 @@ pub async fn shutdown(
     }))
 }
 
-/// Flower's `workername` parameter: the worker a task-type command is for.
-fn workername(p: &Params) -> Result<String, ApiError> {
-    p.get("workername")
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| ApiError::bad("workername", "missing"))
-}
-
 pub async fn rate_limit(
     State(app): State<AppState>,
     Path(task): Path<String>,
-    RawQuery(raw): RawQuery,
+    p: Params,
 ) -> Result<Json<CommandAnswer>, ApiError> {
-    let p = Params::parse(raw.as_deref());
-    let worker = workername(&p)?;
-    let command = commands::rate_limit(&task, p.get("ratelimit").unwrap_or(""))?;
-    to_worker(&app, &worker, command).await
+    let worker = p.required("workername")?;
+    let command = commands::rate_limit(&task, p.required("ratelimit")?)?;
+    let says = Says {
+        ok: None,
+        failed: "Failed to set rate limit: ".into(),
+    };
+    to_worker(&app, worker, command, says).await
 }
 
 pub async fn time_limit(
     State(app): State<AppState>,
     Path(task): Path<String>,
-    RawQuery(raw): RawQuery,
+    p: Params,
 ) -> Result<Json<CommandAnswer>, ApiError> {
-    let p = Params::parse(raw.as_deref());
-    let worker = workername(&p)?;
-    let command = commands::time_limit(&task, float_param(&p, "soft")?, float_param(&p, "hard")?)?;
-    to_worker(&app, &worker, command).await
+    let worker = p.required("workername")?;
+    let command = commands::time_limit(&task, p.float("soft")?, p.float("hard")?)?;
+    let says = Says {
+        ok: None,
+        failed: "Failed to set timeouts: ".into(),
+    };
+    to_worker(&app, worker, command, says).await
 }
 
 /// Revokes (and with `terminate`, kills) a task, broadcast to every worker
@@ -199,9 +223,8 @@ pub async fn time_limit(
 pub async fn revoke(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
+    p: Params,
 ) -> Result<Json<CommandAnswer>, ApiError> {
-    let p = Params::parse(raw.as_deref());
     let terminate = p.flag("terminate")?;
     let signal = p
         .get("signal")
@@ -216,8 +239,7 @@ pub async fn revoke(
     if outcome.delivered == 0 {
         return Err(not_delivered(&format!("revoke of '{id}'")));
     }
-    let verb = if terminate { "Terminated" } else { "Revoked" };
-    Ok(Json(command_answer(format!("{verb} '{id}'"), &outcome)))
+    Ok(Json(command_answer(format!("Revoked '{id}'"), &outcome)))
 }
 
 /// Re-sends a task with its original arguments under a new id.
@@ -243,25 +265,5 @@ pub(super) fn retry_error(e: RetryError) -> ApiError {
         RetryError::Unknown(id) => ApiError::NotFound(format!("Unknown task '{id}'")),
         RetryError::NoArguments(why) => ApiError::Refused(why),
         RetryError::Control(e) => ApiError::control("sending the retry", e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seconds_are_finite_numbers() {
-        let seconds = |q: &str| float_param(&Params::parse(Some(q)), "timeout");
-        assert_eq!(seconds("timeout=2.5").unwrap(), Some(2.5));
-        assert_eq!(seconds("timeout=").unwrap(), None);
-        for bad in [
-            "timeout=NaN",
-            "timeout=inf",
-            "timeout=-infinity",
-            "timeout=soon",
-        ] {
-            assert!(seconds(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -107,7 +107,7 @@ pub async fn guard(State(access): State<Access>, request: Request<Body>, next: N
     if control && access.read_only {
         return refuse(
             StatusCode::FORBIDDEN,
-            "celadon runs with --read-only: control is turned off",
+            "Read only mode is enabled (celadon runs with --read-only: control is turned off)",
         );
     }
     if (control || path == "/ws") && cross_site(headers) {

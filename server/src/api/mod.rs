@@ -2,11 +2,13 @@
 //! API (read, control, sending tasks), `/metrics`, the embedded site files
 //! and the health check, behind one guard.
 
+mod apply_options;
 mod assets;
 mod bulk;
 mod control;
 mod error;
 mod extract;
+mod flower_views;
 pub mod guard;
 pub mod metrics;
 mod params;
@@ -94,6 +96,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/task/async-apply/{name}", post(send::send_task))
         .route("/api/task/send-task/{name}", post(send::send_task))
         .route("/api/task/result/{id}", get(send::result))
+        .route("/api/task/abort/{id}", post(send::abort))
         .route("/api/tasks/{action}", post(bulk::bulk))
         .route("/api/worker/shutdown/{worker}", post(control::shutdown))
         .route("/api/worker/pool/{action}/{worker}", post(control::pool))
@@ -101,6 +104,10 @@ pub fn router(app: AppState) -> Router {
         .leptos_routes_with_context(&app, routes, context, move || shell(options.clone()))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            flower_views::workers_json,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app.access.clone(),
             guard::guard,

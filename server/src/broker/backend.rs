@@ -55,6 +55,38 @@ pub fn meta_key(task_id: &str) -> String {
     format!("celery-task-meta-{task_id}")
 }
 
+/// How long Celery keeps a result by default (`result_expires`).
+pub const RESULT_EXPIRES: u64 = 86_400;
+
+/// The record `AbortableAsyncResult.abort()` stores for task `id`, as
+/// Celery's backend writes it: its keys in Celery's order, Python's JSON
+/// separators, no `date_done` (ABORTED is not a ready state).
+pub fn aborted_meta(id: &str) -> String {
+    let id = serde_json::Value::from(id);
+    format!(
+        r#"{{"status": "ABORTED", "result": null, "traceback": null, "children": [], "date_done": null, "task_id": {id}}}"#
+    )
+}
+
+/// Stores `value` as task `id`'s record and announces it, as Celery's
+/// Redis backend does: `SETEX` with the result expiry, then `PUBLISH` on
+/// the key's channel, in one transaction.
+pub async fn store(
+    conn: &mut redis::aio::MultiplexedConnection,
+    id: &str,
+    value: &str,
+) -> redis::RedisResult<()> {
+    let key = meta_key(id);
+    redis::pipe()
+        .atomic()
+        .set_ex(&key, value, RESULT_EXPIRES)
+        .ignore()
+        .publish(&key, value)
+        .ignore()
+        .query_async(conn)
+        .await
+}
+
 /// Reads the backend's state of `ids`; missing keys (PENDING, or expired)
 /// are left out.
 pub async fn fetch(

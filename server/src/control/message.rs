@@ -14,6 +14,31 @@ use crate::broker::naming::Naming;
 /// `maxlen`); events carry these, so the cut keeps them small.
 pub const REPR_LIMIT: usize = 1024;
 
+/// What a sender chooses of a message, as Celery's `apply_async` takes it
+/// (those of its options a message carries).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Options {
+    /// The queue whose list the message goes to; `celery` if neither this
+    /// nor `routing_key` is given.
+    pub queue: Option<String>,
+    /// The routing key `delivery_info` names; the queue's name if not given
+    /// (Celery's default exchange routes by queue name).
+    pub routing_key: Option<String>,
+    /// 0–9; on Redis, lower is served first.
+    pub priority: Option<u8>,
+    /// ISO-8601 with an offset.
+    pub eta: Option<String>,
+    pub expires: Option<String>,
+    /// The name shown in logs and events instead of the task's.
+    pub shadow: Option<String>,
+    /// `(soft, hard)` time limits in seconds.
+    pub time_limits: (Option<f64>, Option<f64>),
+    pub ignore_result: bool,
+    pub retries: u32,
+    /// Headers added to Celery's own (never replacing one of them).
+    pub headers: serde_json::Map<String, serde_json::Value>,
+}
+
 /// A task to publish.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewTask {
@@ -21,12 +46,9 @@ pub struct NewTask {
     pub name: String,
     /// Sent as they are: the body holds these texts byte for byte.
     pub arguments: Arguments,
+    /// The queue whose list the message goes to.
     pub queue: String,
-    /// 0–9; on Redis, lower is served first.
-    pub priority: u8,
-    /// ISO-8601 with an offset.
-    pub eta: Option<String>,
-    pub expires: Option<String>,
+    pub options: Options,
     pub root_id: Option<String>,
     pub parent_id: Option<String>,
     /// The producer's node name, `gen<pid>@<host>` as Celery's clients.
@@ -62,10 +84,42 @@ pub fn python_repr(json: &str) -> String {
     }
 }
 
+/// The headers Celery's protocol 2 defines, which [`Options::headers`]
+/// may not replace.
+pub const PROTOCOL_HEADERS: [&str; 19] = [
+    "lang",
+    "task",
+    "id",
+    "shadow",
+    "eta",
+    "expires",
+    "group",
+    "group_index",
+    "retries",
+    "timelimit",
+    "root_id",
+    "parent_id",
+    "argsrepr",
+    "kwargsrepr",
+    "origin",
+    "ignore_result",
+    "replaced_task_nesting",
+    "stamped_headers",
+    "stamps",
+];
+
+impl NewTask {
+    /// The routing key `delivery_info` names.
+    fn routing_key(&self) -> &str {
+        self.options.routing_key.as_deref().unwrap_or(&self.queue)
+    }
+}
+
 /// The message, as the string to LPUSH.
 pub fn envelope(t: &NewTask) -> String {
     let root = t.root_id.clone().unwrap_or_else(|| t.id.clone());
-    json!({
+    let o = &t.options;
+    let mut message = json!({
         "body": base64::engine::general_purpose::STANDARD.encode(t.arguments.body()),
         "content-encoding": "utf-8",
         "content-type": "application/json",
@@ -73,19 +127,19 @@ pub fn envelope(t: &NewTask) -> String {
             "lang": "py",
             "task": t.name,
             "id": t.id,
-            "shadow": null,
-            "eta": t.eta,
-            "expires": t.expires,
+            "shadow": o.shadow,
+            "eta": o.eta,
+            "expires": o.expires,
             "group": null,
             "group_index": null,
-            "retries": 0,
-            "timelimit": [null, null],
+            "retries": o.retries,
+            "timelimit": [o.time_limits.0, o.time_limits.1],
             "root_id": root,
             "parent_id": t.parent_id,
             "argsrepr": python_repr(t.arguments.args()),
             "kwargsrepr": python_repr(t.arguments.kwargs()),
             "origin": t.origin,
-            "ignore_result": false,
+            "ignore_result": o.ignore_result,
             "replaced_task_nesting": 0,
             "stamped_headers": null,
             "stamps": {},
@@ -94,13 +148,20 @@ pub fn envelope(t: &NewTask) -> String {
             "correlation_id": t.id,
             "reply_to": "",
             "delivery_mode": 2,
-            "delivery_info": {"exchange": "", "routing_key": t.queue},
-            "priority": t.priority,
+            "delivery_info": {"exchange": "", "routing_key": t.routing_key()},
+            "priority": o.priority.unwrap_or(0),
             "body_encoding": "base64",
             "delivery_tag": t.delivery_tag,
         },
-    })
-    .to_string()
+    });
+    if let Some(headers) = message["headers"].as_object_mut() {
+        for (k, v) in &o.headers {
+            if !PROTOCOL_HEADERS.contains(&k.as_str()) {
+                headers.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    message.to_string()
 }
 
 /// The `task-sent` event a client publishes with the message (when
@@ -117,12 +178,12 @@ pub fn sent_event(t: &NewTask, pid: u32, timestamp: f64, event_tag: &str) -> Str
         "name": t.name,
         "args": python_repr(t.arguments.args()),
         "kwargs": python_repr(t.arguments.kwargs()),
-        "retries": 0,
-        "eta": t.eta,
-        "expires": t.expires,
+        "retries": t.options.retries,
+        "eta": t.options.eta,
+        "expires": t.options.expires,
         "queue": t.queue,
         "exchange": "",
-        "routing_key": t.queue,
+        "routing_key": t.routing_key(),
         "timestamp": timestamp,
         "type": "task-sent",
     });
@@ -166,9 +227,7 @@ mod tests {
             name: "tasks.add".into(),
             arguments: Arguments::from_text("[2, 3]".into(), "{}".into()).unwrap(),
             queue: "celery".into(),
-            priority: 0,
-            eta: None,
-            expires: None,
+            options: Options::default(),
             root_id: None,
             parent_id: None,
             origin: "gen10658@vm".into(),
@@ -208,6 +267,42 @@ mod tests {
         assert_eq!(ours["headers"]["argsrepr"], "[2, 3]");
         theirs["headers"]["argsrepr"] = json!("[2, 3]");
         assert_eq!(ours, theirs);
+    }
+
+    /// The options a sender chose are where Celery puts them, and cannot
+    /// replace one of Celery's own headers.
+    #[test]
+    fn a_senders_options_go_where_celery_puts_them() {
+        let mut t = task();
+        t.queue = "q".into();
+        t.options = Options {
+            queue: Some("q".into()),
+            routing_key: Some("rk".into()),
+            priority: Some(7),
+            eta: Some("2026-12-05T15:00:00+00:00".into()),
+            expires: Some("2026-12-06T15:00:00+00:00".into()),
+            shadow: Some("nice".into()),
+            time_limits: (Some(5.0), Some(10.0)),
+            ignore_result: true,
+            retries: 2,
+            headers: [("tenant".to_string(), json!("acme"))]
+                .into_iter()
+                .collect(),
+        };
+        let m: Value = serde_json::from_str(&envelope(&t)).unwrap();
+        let h = &m["headers"];
+        assert_eq!(h["shadow"], "nice");
+        assert_eq!(h["eta"], "2026-12-05T15:00:00+00:00");
+        assert_eq!(h["expires"], "2026-12-06T15:00:00+00:00");
+        assert_eq!(h["timelimit"], json!([5.0, 10.0]));
+        assert_eq!(h["ignore_result"], true);
+        assert_eq!(h["retries"], 2);
+        assert_eq!(h["tenant"], "acme");
+        assert_eq!(m["properties"]["priority"], 7);
+        assert_eq!(m["properties"]["delivery_info"]["routing_key"], "rk");
+        t.options.headers = [("id".to_string(), json!("forged"))].into_iter().collect();
+        let m: Value = serde_json::from_str(&envelope(&t)).unwrap();
+        assert_eq!(m["headers"]["id"], t.id, "Celery's own header is kept");
     }
 
     fn decoded_body(envelope: &str) -> Vec<u8> {

@@ -10,7 +10,7 @@ use redis::AsyncCommands;
 use super::{
     arguments::Arguments,
     commands::{self, Command},
-    message::{self, NewTask},
+    message::{self, NewTask, Options},
     original::{self, Original, Source},
     pidbox::{ControlError, Pidbox},
 };
@@ -55,15 +55,6 @@ pub enum RetryError {
     NoArguments(String),
     #[error(transparent)]
     Control(#[from] ControlError),
-}
-
-/// Options of a task sent from the API (Flower's `apply_async` options).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SendOptions {
-    pub queue: Option<String>,
-    pub priority: Option<u8>,
-    pub eta: Option<String>,
-    pub expires: Option<String>,
 }
 
 pub struct Control {
@@ -306,7 +297,11 @@ impl Control {
             .sadd(&binding, &member)
             .ignore()
             .lpush(
-                message::list_key(&self.naming, &task.queue, task.priority),
+                message::list_key(
+                    &self.naming,
+                    &task.queue,
+                    task.options.priority.unwrap_or(0),
+                ),
                 message::envelope(task),
             )
             .ignore()
@@ -327,17 +322,25 @@ impl Control {
             .await?)
     }
 
-    /// A new task message for `name`.
-    pub fn new_task(&self, name: &str, arguments: Arguments, options: SendOptions) -> NewTask {
-        let id = uuid::Uuid::new_v4().to_string();
+    /// A new task message for `name`, under `id` (a new one if `None`).
+    pub fn new_task(
+        &self,
+        name: &str,
+        arguments: Arguments,
+        options: Options,
+        id: Option<String>,
+    ) -> NewTask {
+        let queue = options
+            .queue
+            .clone()
+            .or_else(|| options.routing_key.clone())
+            .unwrap_or_else(|| "celery".into());
         NewTask {
-            id,
+            id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             name: name.to_string(),
             arguments,
-            queue: options.queue.unwrap_or_else(|| "celery".into()),
-            priority: options.priority.unwrap_or(0),
-            eta: options.eta,
-            expires: options.expires,
+            queue,
+            options,
             root_id: None,
             parent_id: None,
             origin: self.origin.clone(),
@@ -355,11 +358,12 @@ impl Control {
         let task = self.new_task(
             &name,
             o.arguments,
-            SendOptions {
+            Options {
                 queue: o.queue,
                 priority: o.priority,
-                ..SendOptions::default()
+                ..Options::default()
             },
+            None,
         );
         self.send(&task).await?;
         self.state.link_retry(id.to_string(), task.id.clone()).await;
@@ -370,6 +374,19 @@ impl Control {
             queue: task.queue,
             source: o.source,
         })
+    }
+
+    /// Marks task `id` ABORTED in the result backend, as Celery's
+    /// `AbortableAsyncResult.abort()` does (an `AbortableTask` checks its
+    /// state and stops); `false` without a result backend.
+    pub async fn abort(&self, id: &str) -> Result<bool, ControlError> {
+        let Some(conn) = &self.backend else {
+            return Ok(false);
+        };
+        let value = backend::aborted_meta(id);
+        conn.run(async |c| backend::store(c, id, &value).await)
+            .await?;
+        Ok(true)
     }
 
     /// The result backend's record of `id`: `None` when it has none yet.

@@ -264,6 +264,11 @@ impl Model {
         Ok(names)
     }
 
+    /// Flower's workers table (`/workers?json=1`).
+    pub fn workers_table(&self, now: f64) -> rest::WorkersTable {
+        to_rest::workers_table(self, now)
+    }
+
     /// Workers online at `now` (a sign of life within their window).
     pub fn online_workers(&self, now: f64) -> Vec<String> {
         self.workers

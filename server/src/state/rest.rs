@@ -87,6 +87,43 @@ fn worker_events(w: &Worker) -> rest::WorkerEvents {
     }
 }
 
+/// Flower's workers table, every worker known.
+pub fn workers_table(model: &Model, now: f64) -> rest::WorkersTable {
+    let data = model
+        .workers
+        .iter()
+        .map(|w| {
+            let mut counter: std::collections::BTreeMap<String, u64> = w
+                .task_events_by_type()
+                .into_iter()
+                .map(|(t, n)| (t.to_string(), n))
+                .collect();
+            for kind in app::wire::celery::WorkerEventKind::ALL {
+                let n = w.worker_events[kind.index()];
+                if n > 0 {
+                    counter.insert(kind.type_name().to_string(), n);
+                }
+            }
+            rest::WorkerInTable {
+                counter,
+                hostname: w.hostname.clone(),
+                pid: w.pid,
+                freq: w.freq,
+                heartbeats: w.heartbeats.clone(),
+                clock: w.clock,
+                active: w.active,
+                processed: w.processed,
+                loadavg: w.loadavg,
+                sw_ident: w.sw_ident.clone(),
+                sw_ver: w.sw_ver.clone(),
+                sw_sys: w.sw_sys.clone(),
+                status: w.online && w.alive_at(now),
+            }
+        })
+        .collect();
+    rest::WorkersTable { data }
+}
+
 /// One worker in `/api/workers`: its inspection replies (shared, not
 /// copied: the caller decodes them) and its events.
 pub fn worker(model: &Model, name: &str) -> WorkerInfo {

@@ -18,6 +18,9 @@ pub const HEARTBEAT_EXPIRE_FACTOR: f64 = 2.0;
 /// Celery's default heartbeat interval, assumed until a worker states its own.
 pub const DEFAULT_FREQ: f64 = 2.0;
 
+/// Signs of life kept per worker (Celery's `Worker.heartbeat_max`).
+pub const HEARTBEATS_KEPT: usize = 4;
+
 /// Workers kept (Flower's `--max-workers` default). Past it, the worker
 /// offline the longest is forgotten first.
 pub const DEFAULT_MAX_WORKERS: usize = 5000;
@@ -41,6 +44,9 @@ pub struct Worker {
     /// event) was received, on the server's clock. Cleared by
     /// `worker-offline`.
     pub last_heartbeat: Option<f64>,
+    /// The last [`HEARTBEATS_KEPT`] signs of life, oldest first (Celery's
+    /// `Worker.heartbeats`, which Flower's workers table shows).
+    pub heartbeats: Vec<f64>,
     /// Liveness as of the last `apply` or `expire`.
     pub online: bool,
     /// When it went offline (server clock), while it is.
@@ -72,6 +78,7 @@ impl Worker {
             utcoffset: None,
             clock: 0,
             last_heartbeat: None,
+            heartbeats: Vec::new(),
             online: false,
             offline_since: None,
             task_events: [0; TaskEventKind::COUNT],
@@ -106,6 +113,17 @@ impl Worker {
             .chain([(super::CUSTOM_EVENT_TYPE, self.custom_events)])
             .filter(|(_, n)| *n > 0)
             .collect()
+    }
+
+    /// Keeps a sign of life received at `at` (Celery's `update_heartbeat`:
+    /// only a newer one, and only the last few).
+    fn beat(&mut self, at: f64) {
+        if self.heartbeats.last().is_none_or(|last| at > *last) {
+            if self.heartbeats.len() == HEARTBEATS_KEPT {
+                self.heartbeats.remove(0);
+            }
+            self.heartbeats.push(at);
+        }
     }
 
     /// When its heartbeat window ran out (or it said goodbye).
@@ -234,6 +252,10 @@ impl Workers {
             WorkerEventKind::Online | WorkerEventKind::Heartbeat => Some(received_at),
             WorkerEventKind::Offline => None,
         };
+        match ev.kind {
+            WorkerEventKind::Offline => worker.heartbeats.clear(),
+            _ => worker.beat(received_at),
+        }
         let alive = worker.alive_at(received_at);
         worker.set_online(alive, received_at);
         self.touched(i);
@@ -264,6 +286,7 @@ impl Workers {
         if worker.last_heartbeat.is_none_or(|t| t < received_at) {
             worker.last_heartbeat = Some(received_at);
         }
+        worker.beat(received_at);
         let alive = worker.alive_at(received_at);
         worker.set_online(alive, received_at);
         self.touched(i);

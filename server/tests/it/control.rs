@@ -391,7 +391,15 @@ async fn pool_grow_shows_in_stats_and_a_rate_limit_is_applied() {
         .post(&format!("/api/worker/pool/grow/{name}?n=1"), None)
         .await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["message"], "pool will grow");
+    assert_eq!(
+        answer["message"],
+        format!("Growing '{name}' worker's pool by 1"),
+        "Flower's message"
+    );
+    assert_eq!(
+        answer["replies"][&name]["ok"], "pool will grow",
+        "and the worker's"
+    );
     c.celadon
         .json_until(
             "stats to show two processes",
@@ -429,12 +437,12 @@ async fn pool_grow_shows_in_stats_and_a_rate_limit_is_applied() {
         )
         .await;
     assert_eq!(status, 403, "the worker's error is passed on: {answer}");
+    let error = answer["error"].as_str().unwrap();
     assert!(
-        answer["error"]
-            .as_str()
-            .unwrap()
-            .contains("Autoscale not enabled")
+        error.starts_with(&format!("Failed to autoscale '{name}' worker: ")),
+        "Flower's words: {error}"
     );
+    assert!(error.contains("Autoscale not enabled"), "{error}");
     c.celadon.stop().await.unwrap();
 }
 

@@ -12,6 +12,7 @@
 
 mod cli;
 mod control;
+mod flower_api;
 mod graphs;
 mod model;
 mod support;

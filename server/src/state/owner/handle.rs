@@ -71,6 +71,10 @@ pub(super) enum Read {
         now: f64,
         reply: Reply<Vec<String>>,
     },
+    WorkersTable {
+        now: f64,
+        reply: Reply<rest::WorkersTable>,
+    },
     KnowsWorker {
         name: String,
         reply: Reply<bool>,
@@ -123,6 +127,7 @@ impl Read {
                 drop(reply.send(model.workers_online(name.as_deref())));
             }
             Read::OnlineWorkers { now, reply } => drop(reply.send(model.online_workers(now))),
+            Read::WorkersTable { now, reply } => drop(reply.send(model.workers_table(now))),
             Read::KnowsWorker { name, reply } => drop(reply.send(model.knows_worker(&name))),
             Read::QueueNames(reply) => drop(reply.send(model.queue_names())),
             Read::QueueLengths(reply) => drop(reply.send(model.queue_lengths())),
@@ -257,6 +262,11 @@ impl StateHandle {
     /// Workers online at `now`.
     pub async fn online_workers(&self, now: f64) -> Result<Vec<String>, Stopped> {
         self.ask(|reply| Read::OnlineWorkers { now, reply }).await
+    }
+
+    /// Flower's workers table at `now`.
+    pub async fn workers_table(&self, now: f64) -> Result<rest::WorkersTable, Stopped> {
+        self.ask(|reply| Read::WorkersTable { now, reply }).await
     }
 
     pub async fn knows_worker(&self, name: String) -> Result<bool, Stopped> {

@@ -55,6 +55,21 @@ pub trait Http {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// POSTs `body` with `content_type` (or none), as curl and requests
+    /// send bodies: the status and the JSON answer (`null` if not JSON).
+    async fn post_as(&self, path: &str, content_type: Option<&str>, body: &str) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .post(self.url(path))
+            .body(body.to_string());
+        if let Some(t) = content_type {
+            request = request.header("content-type", t);
+        }
+        let response = request.send().await.expect("POST");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     /// Polls `path` until it answers 200 with JSON for which `done` holds,
     /// or panics with `what` and the last answer after `deadline`.
     async fn json_until(

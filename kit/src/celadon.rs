@@ -28,9 +28,13 @@ pub struct Celadon {
 }
 
 impl Celadon {
-    /// Starts celadon on `broker` with the default configuration.
+    /// Starts celadon on `broker` with the default configuration, but for
+    /// its API answering without a login (`FLOWER_UNAUTHENTICATED_API`):
+    /// harnesses read it.
     pub async fn start(broker: BrokerUrl) -> anyhow::Result<Celadon> {
-        Celadon::start_with(Config::new(broker)).await
+        let mut config = Config::new(broker);
+        config.unauthenticated_api = true;
+        Celadon::start_with(config).await
     }
 
     pub async fn start_with(config: Config) -> anyhow::Result<Celadon> {
@@ -100,6 +104,8 @@ impl CeladonBinary {
                 .arg(format!("--broker=unix://{}?db=0", redis.socket().display()))
                 .args(["--address=127.0.0.1", "--port=0"])
                 .args(flags)
+                // Harnesses read the API without a login.
+                .env("FLOWER_UNAUTHENTICATED_API", "true")
                 .env("NO_COLOR", "1"),
             scratch,
         )?;

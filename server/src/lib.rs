@@ -126,7 +126,10 @@ async fn serve(
             views: state::views::ViewConfig {
                 tasks_columns: config.tasks_columns.clone(),
                 priority_steps: config.transport.priority_steps.clone(),
-                controls: !config.read_only,
+                // Without a login the API, and so control, answers only
+                // with FLOWER_UNAUTHENTICATED_API: the pages offer none.
+                controls: !config.read_only
+                    && (!config.basic_auth.is_empty() || config.unauthenticated_api),
             },
         },
         events_rx,
@@ -188,6 +191,7 @@ async fn serve(
         access: api::guard::Access {
             users: Arc::new(config.basic_auth.clone()),
             read_only: config.read_only,
+            unauthenticated_api: config.unauthenticated_api,
         },
         inspect_timeout: config.inspect_timeout,
     };

@@ -120,7 +120,9 @@ export class Cluster {
     this.celadonStarts += 1;
     const proc = this.start(`celadon-${this.celadonStarts}`, celadonBin, [
       `--broker=unix://${this.socket}?db=0`, '--address=127.0.0.1', `--port=${port}`, ...extra,
-    ], { env: { NO_COLOR: '1' } });
+    // The pages' controls work without a login only with the API opened,
+    // as in Flower.
+    ], { env: { NO_COLOR: '1', FLOWER_UNAUTHENTICATED_API: 'true' } });
     this.celadon = proc;
     const bound = await until('celadon to listen', 15_000, async () => {
       const m = proc.tail(50).match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);

@@ -2,6 +2,9 @@
 //! - `--basic-auth` guards every page, the websocket and the API; only
 //!   `/healthcheck` and `/metrics` stay open, as in Flower (monitoring
 //!   systems scrape them);
+//! - without a login, the API (`/api/...`) answers 401 unless
+//!   `FLOWER_UNAUTHENTICATED_API` is set, as in Flower; set, it answers
+//!   anyone, with Flower's CORS headers for reads from any origin;
 //! - control endpoints (every `POST`) answer 403 with `--read-only`;
 //! - a browser request from another site may not control anything nor
 //!   open the websocket: `Sec-Fetch-Site` (or, from older browsers, an
@@ -27,6 +30,39 @@ pub struct Access {
     /// `(user, password)` pairs; empty: no authentication.
     pub users: Arc<Vec<(String, String)>>,
     pub read_only: bool,
+    /// `FLOWER_UNAUTHENTICATED_API`: without a login, the API answers (and
+    /// to any origin's reads); else, as in Flower, it answers 401.
+    pub unauthenticated_api: bool,
+}
+
+/// Flower's answer to an API request when no login is configured and
+/// `FLOWER_UNAUTHENTICATED_API` is not set.
+pub const API_NEEDS_AUTH: &str = "FLOWER_UNAUTHENTICATED_API environment variable is required to enable API without authentication";
+
+impl Access {
+    /// Whether an API request may be answered without a login.
+    fn open_api(&self) -> bool {
+        self.users.is_empty() && self.unauthenticated_api
+    }
+}
+
+/// Flower's CORS headers for an API opened to unauthenticated clients.
+fn allow_any_origin(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        header::HeaderValue::from_static(
+            "x-requested-with,access-control-allow-origin,authorization,content-type",
+        ),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        header::HeaderValue::from_static(" PUT, DELETE, OPTIONS, POST, GET, PATCH"),
+    );
 }
 
 impl Access {
@@ -94,6 +130,16 @@ pub async fn guard(State(access): State<Access>, request: Request<Body>, next: N
     if matches!(path, "/healthcheck" | "/metrics") {
         return next.run(request).await;
     }
+    let api = path == "/api" || path.starts_with("/api/");
+    if access.open_api() {
+        if request.method() == Method::OPTIONS {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            allow_any_origin(&mut response);
+            return response;
+        }
+    } else if api && access.users.is_empty() {
+        return refuse(StatusCode::UNAUTHORIZED, API_NEEDS_AUTH);
+    }
     let headers = request.headers();
     if !access.allows(headers) {
         let mut response = refuse(StatusCode::UNAUTHORIZED, "authentication required");
@@ -116,7 +162,12 @@ pub async fn guard(State(access): State<Access>, request: Request<Body>, next: N
             "refused: the request came from a page of another site",
         );
     }
-    next.run(request).await
+    let open = access.open_api();
+    let mut response = next.run(request).await;
+    if open {
+        allow_any_origin(&mut response);
+    }
+    response
 }
 
 #[cfg(test)]
@@ -139,6 +190,7 @@ mod tests {
                 ("bob".into(), "pw".into()),
             ]),
             read_only: false,
+            unauthenticated_api: false,
         };
         let basic = |s: &str| {
             format!(
@@ -152,6 +204,66 @@ mod tests {
         assert!(!access.allows(&headers(&[("authorization", "Basic !!!")])));
         assert!(!access.allows(&HeaderMap::new()));
         assert!(Access::default().allows(&HeaderMap::new()));
+    }
+
+    /// The router's answers to `request` under `access`: status, headers.
+    async fn through(access: Access, request: Request<Body>) -> (StatusCode, HeaderMap) {
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route("/api/tasks", axum::routing::get(|| async { "[]" }))
+            .route("/healthcheck", axum::routing::get(|| async { "OK" }))
+            .route("/", axum::routing::get(|| async { "page" }))
+            .layer(axum::middleware::from_fn_with_state(access, guard));
+        let response = app.oneshot(request).await.unwrap();
+        (response.status(), response.headers().clone())
+    }
+
+    fn get(path: &str) -> Request<Body> {
+        Request::get(path).body(Body::empty()).unwrap()
+    }
+
+    /// Flower's rule: without a login, the API answers only with
+    /// FLOWER_UNAUTHENTICATED_API set, and then to any origin.
+    #[tokio::test]
+    async fn without_a_login_the_api_answers_only_when_opened_as_flowers_does() {
+        let closed = Access::default();
+        assert_eq!(
+            through(closed.clone(), get("/api/tasks")).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            through(closed.clone(), get("/healthcheck")).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(through(closed.clone(), get("/")).await.0, StatusCode::OK);
+        let (status, headers) = through(closed, get("/")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(headers.get("access-control-allow-origin").is_none());
+
+        let open = Access {
+            unauthenticated_api: true,
+            ..Access::default()
+        };
+        let (status, headers) = through(open.clone(), get("/api/tasks")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["access-control-allow-origin"], "*");
+        let preflight = Request::options("/api/tasks").body(Body::empty()).unwrap();
+        let (status, headers) = through(open, preflight).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(headers["access-control-allow-origin"], "*");
+
+        let login = Access {
+            users: Arc::new(vec![("ann".into(), "pw".into())]),
+            unauthenticated_api: true,
+            ..Access::default()
+        };
+        let (status, headers) = through(login, get("/api/tasks")).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "a login, when configured, is asked for"
+        );
+        assert!(headers.get("access-control-allow-origin").is_none());
     }
 
     #[test]

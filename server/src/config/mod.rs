@@ -40,6 +40,8 @@ pub struct Config {
     /// `--basic-auth`: empty for none.
     pub basic_auth: Vec<(String, String)>,
     pub read_only: bool,
+    /// `FLOWER_UNAUTHENTICATED_API`: without a login, the API answers.
+    pub unauthenticated_api: bool,
 }
 
 impl Config {
@@ -59,6 +61,7 @@ impl Config {
                 .collect(),
             basic_auth: Vec::new(),
             read_only: false,
+            unauthenticated_api: false,
         }
     }
 }
@@ -144,6 +147,7 @@ pub fn load(
     for (opt, value, var) in from_env {
         given.insert(opt.name, (opt, value, Source::Env(var)));
     }
+    let mut settings = defaults()?;
     for (var, support) in sources::env_only(env) {
         match support {
             Support::Refused(why) => {
@@ -156,7 +160,7 @@ pub fn load(
             Support::NoEffect(why) | Support::NotYet(why) => {
                 warnings.push(format!("{var} has no effect: {why}"));
             }
-            Support::Applied => {}
+            Support::Applied => apply_env_only(var, env, &mut settings)?,
         }
     }
     let conf = conf_path(&flags, &given)?;
@@ -166,7 +170,6 @@ pub fn load(
     for (opt, value) in flags {
         given.insert(opt.name, (opt, value, Source::Flag));
     }
-    let mut settings = defaults()?;
     for (opt, value, source) in given.into_values() {
         apply(opt, &value, &source, &mut settings, &mut warnings)?;
     }
@@ -242,6 +245,33 @@ fn defaults() -> Result<Settings, ConfigError> {
     };
     settings.config.model.limits.max_bytes = 1 << 30;
     Ok(settings)
+}
+
+/// A variable Flower reads that is not an option.
+fn apply_env_only(
+    var: &'static str,
+    env: &BTreeMap<String, String>,
+    settings: &mut Settings,
+) -> Result<(), ConfigError> {
+    let value = env.get(var).map_or("", String::as_str);
+    let bad = |why: String| ConfigError::Value {
+        option: var,
+        origin: Source::Env(var),
+        why,
+    };
+    match var {
+        "FLOWER_UNAUTHENTICATED_API" => {
+            // Flower: strtobool(os.environ.get(...) or "false").
+            settings.config.unauthenticated_api =
+                !value.is_empty() && values::parse_bool(value).map_err(bad)?;
+        }
+        other => {
+            return Err(bad(format!(
+                "{other} is applied nowhere (a bug in celadon)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `value` says what the option's default says.

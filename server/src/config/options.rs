@@ -484,10 +484,7 @@ pub const ENV_ONLY: &[(&str, Support)] = &[
         Support::Refused(NO_SIGN_ON),
     ),
     ("FLOWER_OAUTH2_OKTA_BASE_URL", Support::Refused(NO_SIGN_ON)),
-    (
-        "FLOWER_UNAUTHENTICATED_API",
-        Support::NoEffect("without a login the API is open already"),
-    ),
+    ("FLOWER_UNAUTHENTICATED_API", Support::Applied),
 ];
 
 /// The option named `name` (underscores or hyphens).

@@ -169,7 +169,20 @@ fn unknown_options_and_variables_are_warned_about() {
         ],
     )
     .unwrap();
-    assert_eq!(s.warnings.len(), 3, "{:?}", s.warnings);
+    assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+    assert!(
+        s.config.unauthenticated_api,
+        "a variable Flower reads is read"
+    );
+}
+
+#[test]
+fn flowers_unauthenticated_api_variable_takes_its_booleans() {
+    for (value, open) in [("true", true), ("1", true), ("no", false), ("", false)] {
+        let s = run(&[], &[("FLOWER_UNAUTHENTICATED_API", value)]).unwrap();
+        assert_eq!(s.config.unauthenticated_api, open, "{value:?}");
+    }
+    assert!(run(&[], &[("FLOWER_UNAUTHENTICATED_API", "maybe")]).is_err());
 }
 
 /// The README's table is this one, so it cannot drift from the parser.

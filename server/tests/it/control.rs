@@ -566,6 +566,37 @@ async fn read_only_and_basic_auth_guard_pages_api_and_websocket() {
     c.celadon.stop().await.unwrap();
 }
 
+/// Flower's rule: with no login configured, the API answers 401 unless
+/// FLOWER_UNAUTHENTICATED_API opens it, and the pages offer no controls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_login_the_api_is_closed_unless_opened() {
+    let dir = Scratch::new().unwrap();
+    let redis = Redis::start(&dir).unwrap();
+    let celadon = Celadon::start_with(server::Config::new(redis.broker_url()))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let api = http.get(celadon.url("/api/workers")).send().await.unwrap();
+    assert_eq!(api.status().as_u16(), 401);
+    let body: Value = api.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        "FLOWER_UNAUTHENTICATED_API environment variable is required to enable API without authentication"
+    );
+    let page = http.get(celadon.url("/tasks")).send().await.unwrap();
+    assert_eq!(
+        page.status().as_u16(),
+        200,
+        "the pages stay open, as Flower's"
+    );
+    let page = page.text().await.unwrap();
+    assert!(
+        page.replace('\\', "").contains("\"controls\":false"),
+        "the UI is told to hide actions it could not take"
+    );
+    celadon.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_requests_from_other_sites_are_refused() {
     let c = Cluster::start().await;

@@ -32,6 +32,9 @@ impl Cluster {
         let redis = Redis::start(&dir).expect("redis-server starts");
         let mut config = Config::new(redis.broker_url());
         config.result_backend = Some(redis.backend_url());
+        // The tests call the API without a login, as FLOWER_UNAUTHENTICATED_API
+        // lets a deployment do.
+        config.unauthenticated_api = true;
         adjust(&mut config);
         let celadon = Celadon::start_with(config).await.expect("celadon starts");
         let mut watch = Watch::workers(&celadon).await;

@@ -11,6 +11,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod endpoint;
 pub mod poll;
 pub mod pyrepr;
 pub mod state;
@@ -18,7 +19,6 @@ pub mod state;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::{
-    net::TcpListener,
     sync::{mpsc, watch},
     task::JoinHandle,
 };
@@ -27,20 +27,22 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use broker::{BrokerLink, naming::Naming, subscriber};
 pub use config::Config;
 use control::pidbox::Pidbox;
+use endpoint::{Endpoint, Peer};
 use poll::inspector;
 use state::{Model, owner};
 
-/// Serves celadon on `listener` until `shutdown` completes, then stops every
-/// task it started and waits for them. Whichever way it ends (shutdown, a
+/// Serves celadon on `endpoint` (bound sockets, or a `TcpListener`) until
+/// `shutdown` completes, then stops every task it started and waits for
+/// them. Whichever way it ends (shutdown, a
 /// failure while starting, or a failed server), everything started so far
 /// is cancelled and joined before it returns.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    endpoint: impl Into<Endpoint>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let mut running = Running::new();
-    let served = serve(config, listener, shutdown, &mut running).await;
+    let served = serve(config, endpoint.into(), shutdown, &mut running).await;
     running.stop().await;
     served
 }
@@ -106,7 +108,7 @@ impl Drop for Running {
 
 async fn serve(
     config: Config,
-    listener: TcpListener,
+    endpoint: Endpoint,
     shutdown: impl Future<Output = ()> + Send + 'static,
     running: &mut Running,
 ) -> anyhow::Result<()> {
@@ -196,7 +198,15 @@ async fn serve(
         inspect_timeout: config.inspect_timeout,
     };
     let stopping = cancel.clone();
-    let served = axum::serve(listener, api::router(app)).with_graceful_shutdown(async move {
+    let routes = api::router(app).layer(axum::middleware::from_fn_with_state(
+        endpoint::client::XHeaders(config.xheaders),
+        endpoint::client::log,
+    ));
+    let served = axum::serve(
+        endpoint,
+        routes.into_make_service_with_connect_info::<Peer>(),
+    )
+    .with_graceful_shutdown(async move {
         tokio::select! {
             () = shutdown => {}
             () = stopping.cancelled() => {}

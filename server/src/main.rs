@@ -40,14 +40,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let addr = settings.listen.bind_addr();
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
+    let endpoint = server::endpoint::bind(&settings.listen).await?;
     let broker = settings.config.broker.masked();
-    tracing::info!(%broker, "celadon listening on http://{local}");
-    server::run(settings.config, listener, shutdown_signal()).await
+    for url in endpoint.urls() {
+        tracing::info!(%broker, "celadon listening on {url}");
+    }
+    server::run(settings.config, endpoint, shutdown_signal()).await
 }
 
 /// Ctrl-C or SIGTERM.

@@ -42,6 +42,9 @@ pub struct Config {
     pub read_only: bool,
     /// `FLOWER_UNAUTHENTICATED_API`: without a login, the API answers.
     pub unauthenticated_api: bool,
+    /// `--xheaders`: the client's address and scheme are the proxy's
+    /// `X-Forwarded-*`/`X-Real-Ip`.
+    pub xheaders: bool,
 }
 
 impl Config {
@@ -62,6 +65,7 @@ impl Config {
             basic_auth: Vec::new(),
             read_only: false,
             unauthenticated_api: false,
+            xheaders: false,
         }
     }
 }
@@ -69,22 +73,72 @@ impl Config {
 /// Where to listen.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listen {
-    /// Empty: every interface.
+    /// Empty: every interface, IPv4 and IPv6.
     pub address: String,
     pub port: u16,
+    /// `--unix-socket`: listen there instead of on a port.
+    pub unix_socket: Option<PathBuf>,
+    /// `--certfile`, `--keyfile`, `--ca-certs`: serve HTTPS.
+    pub https: Option<Https>,
 }
 
-impl Listen {
-    /// The address to bind, as Flower reads `--address` and `--port`.
-    pub fn bind_addr(&self) -> String {
-        let host = match self.address.as_str() {
-            "" => "0.0.0.0",
-            a => a,
+/// The files HTTPS is served with, as Flower names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Https {
+    pub certfile: PathBuf,
+    pub keyfile: PathBuf,
+    /// Client certificates must be signed by this CA.
+    pub ca_certs: Option<PathBuf>,
+}
+
+/// The HTTPS options as given, checked together once all are read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct HttpsFiles {
+    certfile: Option<PathBuf>,
+    keyfile: Option<PathBuf>,
+    ca_certs: Option<PathBuf>,
+}
+
+impl HttpsFiles {
+    /// Flower serves HTTPS only with both a certificate and a key, and
+    /// silently serves plain HTTP otherwise; celadon refuses to start, so
+    /// it never runs more open than asked.
+    fn https(self) -> Result<Option<Https>, ConfigError> {
+        let refuse = |what: &str, why: &'static str| ConfigError::Incomplete {
+            what: what.into(),
+            why,
         };
-        if host.contains(':') {
-            format!("[{host}]:{}", self.port)
-        } else {
-            format!("{host}:{}", self.port)
+        match self {
+            HttpsFiles {
+                certfile: Some(certfile),
+                keyfile: Some(keyfile),
+                ca_certs,
+            } => Ok(Some(Https {
+                certfile,
+                keyfile,
+                ca_certs,
+            })),
+            HttpsFiles {
+                certfile: None,
+                keyfile: None,
+                ca_certs: None,
+            } => Ok(None),
+            HttpsFiles {
+                certfile: None,
+                keyfile: None,
+                ..
+            } => Err(refuse(
+                "--ca-certs",
+                "client certificates need HTTPS: give --certfile and --keyfile too",
+            )),
+            HttpsFiles { certfile: None, .. } => Err(refuse(
+                "--keyfile",
+                "HTTPS needs --certfile too; celadon will not serve plain HTTP instead",
+            )),
+            HttpsFiles { keyfile: None, .. } => Err(refuse(
+                "--certfile",
+                "HTTPS needs --keyfile too; celadon will not serve plain HTTP instead",
+            )),
         }
     }
 }
@@ -119,6 +173,8 @@ pub enum ConfigError {
         origin: Source,
         why: String,
     },
+    #[error("{what} is set, but {why}")]
+    Incomplete { what: String, why: &'static str },
     #[error("{origin} sets {what}, but {why}")]
     Refused {
         what: String,
@@ -170,9 +226,18 @@ pub fn load(
     for (opt, value) in flags {
         given.insert(opt.name, (opt, value, Source::Flag));
     }
+    let mut https = HttpsFiles::default();
     for (opt, value, source) in given.into_values() {
-        apply(opt, &value, &source, &mut settings, &mut warnings)?;
+        apply(
+            opt,
+            &value,
+            &source,
+            &mut settings,
+            &mut https,
+            &mut warnings,
+        )?;
     }
+    settings.listen.https = https.https()?;
     settings.warnings = warnings;
     Ok(Startup::Run(Box::new(settings)))
 }
@@ -239,6 +304,8 @@ fn defaults() -> Result<Settings, ConfigError> {
         listen: Listen {
             address: String::new(),
             port: 5555,
+            unix_socket: None,
+            https: None,
         },
         log_filter: "info".into(),
         warnings: Vec::new(),
@@ -298,6 +365,7 @@ fn apply(
     value: &Given,
     source: &Source,
     settings: &mut Settings,
+    https: &mut HttpsFiles,
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
     let bad = |why: String| ConfigError::Value {
@@ -330,6 +398,10 @@ fn apply(
     let c = &mut settings.config;
     let list = || values::list(value).map_err(bad);
     let text = || values::text(value).map_err(bad);
+    // Flower's empty string means "not set".
+    let path = || -> Result<Option<PathBuf>, ConfigError> {
+        Ok(Some(text()?).filter(|p| !p.is_empty()).map(PathBuf::from))
+    };
     match opt.name {
         "broker" => c.broker = BrokerUrl::parse(&text()?).map_err(|e| bad(e.to_string()))?,
         "broker_transport_options" => {
@@ -350,6 +422,14 @@ fn apply(
                 u16::try_from(port).map_err(|_| bad(format!("{port} is not a port")))?;
         }
         "address" => settings.listen.address = text()?,
+        "unix_socket" => {
+            settings.listen.unix_socket =
+                Some(text()?).filter(|p| !p.is_empty()).map(PathBuf::from);
+        }
+        "certfile" => https.certfile = path()?,
+        "keyfile" => https.keyfile = path()?,
+        "ca_certs" => https.ca_certs = path()?,
+        "xheaders" => c.xheaders = values::bool(value).map_err(bad)?,
         "logging" => settings.log_filter = values::log_filter(&text()?),
         "debug" => {
             // Flower: debug raises the level only when it was left at info.

@@ -51,8 +51,6 @@ pub struct Opt {
 
 const NO_SIGN_ON: &str = "sign-on (--auth, OAuth) is not supported yet, and celadon will \
      not run open when its configuration asks for a login; use --basic-auth";
-const NO_HTTPS: &str = "HTTPS is not supported yet, and celadon will not serve plain HTTP \
-     when its configuration asks for TLS; terminate TLS in a proxy in front of it";
 const NO_HISTORY: &str = "celadon keeps its history in memory: it is not saved across restarts yet";
 const LOGS_TO_STDERR: &str = "celadon logs to stderr; rotate its output with the service manager";
 
@@ -103,7 +101,7 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_ADDRESS"],
         kind: Kind::Text,
         default: Some(""),
-        help: "Address to listen on; empty for every interface",
+        help: "Address to listen on (a name: every address it resolves to); empty for every interface, IPv4 and IPv6",
         support: Support::Applied,
         sample: "127.0.0.1",
     },
@@ -112,11 +110,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_UNIX_SOCKET"],
         kind: Kind::Text,
         default: Some(""),
-        help: "Listen on this unix socket instead of a port",
-        support: Support::Refused(
-            "listening on a unix socket is not supported yet, and celadon will not listen \
-             on a TCP port instead",
-        ),
+        help: "Listen on this unix socket (mode 0600) instead of a port",
+        support: Support::Applied,
         sample: "/run/celadon.sock",
     },
     Opt {
@@ -302,8 +297,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_CERTFILE"],
         kind: Kind::Text,
         default: None,
-        help: "TLS certificate to serve HTTPS with",
-        support: Support::Refused(NO_HTTPS),
+        help: "Serve HTTPS with this certificate (PEM); needs --keyfile: one without the other stops celadon, where Flower would serve plain HTTP",
+        support: Support::Applied,
         sample: "/etc/celadon/cert.pem",
     },
     Opt {
@@ -311,8 +306,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_KEYFILE"],
         kind: Kind::Text,
         default: None,
-        help: "TLS key to serve HTTPS with",
-        support: Support::Refused(NO_HTTPS),
+        help: "Serve HTTPS with this private key (PEM; with --certfile)",
+        support: Support::Applied,
         sample: "/etc/celadon/key.pem",
     },
     Opt {
@@ -320,8 +315,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_CA_CERTS"],
         kind: Kind::Text,
         default: None,
-        help: "CA that client certificates must be signed by",
-        support: Support::Refused(NO_HTTPS),
+        help: "With HTTPS, every client must present a certificate this CA signed",
+        support: Support::Applied,
         sample: "/etc/celadon/ca.pem",
     },
     Opt {
@@ -338,8 +333,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_XHEADERS"],
         kind: Kind::Bool,
         default: Some("false"),
-        help: "Take the client's address and scheme from X-Forwarded-*/X-Real-Ip",
-        support: Support::NotYet("celadon logs the proxy's address"),
+        help: "Log the client's address and scheme from X-Forwarded-*/X-Real-Ip (behind a proxy)",
+        support: Support::Applied,
         sample: "true",
     },
     Opt {

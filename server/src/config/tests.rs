@@ -64,6 +64,10 @@ fn every_option_set_either_takes_effect_is_warned_about_or_is_refused() {
                     assert_eq!(s.warnings.len(), 1, "{name} by {how}: {:?}", s.warnings);
                     assert!(s.warnings[0].contains(&name), "{name}: {:?}", s.warnings);
                 }
+                // HTTPS's files count only together (see below).
+                (Support::Applied, Err(ConfigError::Incomplete { what, .. })) => {
+                    assert!(what.contains(&name), "{name} by {how}: {what}");
+                }
                 (Support::Refused(_), Err(ConfigError::Refused { what, .. })) => {
                     assert!(what.contains(&name), "{name} by {how}: {what}");
                 }
@@ -71,6 +75,48 @@ fn every_option_set_either_takes_effect_is_warned_about_or_is_refused() {
             }
         }
     }
+}
+
+/// Flower serves plain HTTP when given a certificate without its key;
+/// celadon does not start.
+#[test]
+fn https_takes_a_certificate_and_its_key_together() {
+    let s = flags(&["--certfile=c.pem", "--keyfile=k.pem"]).unwrap();
+    assert_eq!(
+        s.listen.https,
+        Some(Https {
+            certfile: "c.pem".into(),
+            keyfile: "k.pem".into(),
+            ca_certs: None,
+        })
+    );
+    let s = run(
+        &[],
+        &[
+            ("FLOWER_CERTFILE", "c.pem"),
+            ("FLOWER_KEYFILE", "k.pem"),
+            ("FLOWER_CA_CERTS", "ca.pem"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.listen.https.unwrap().ca_certs, Some("ca.pem".into()));
+    for alone in [
+        &["--certfile=c.pem"][..],
+        &["--keyfile=k.pem"],
+        &["--ca-certs=ca.pem"],
+        &["--certfile=c.pem", "--ca-certs=ca.pem"],
+    ] {
+        let e = flags(alone).unwrap_err().to_string();
+        assert!(
+            e.contains("celadon will not") || e.contains("need HTTPS"),
+            "{alone:?}: {e}"
+        );
+    }
+    assert_eq!(
+        flags(&["--certfile=", "--keyfile="]).unwrap().listen.https,
+        None,
+        "Flower's empty value is no value"
+    );
 }
 
 #[test]

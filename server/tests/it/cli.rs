@@ -76,6 +76,26 @@ async fn starts_with(
 async fn every_applied_option_set_at_once_starts_celadon() {
     let scratch = kit::Scratch::new().unwrap();
     let redis = kit::Redis::start(&scratch).unwrap();
+    let (cert, key) = (
+        scratch.path().join("cert.pem"),
+        scratch.path().join("key.pem"),
+    );
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
     let applied: Vec<_> = OPTIONS
         .iter()
         .filter(|o| o.support == Support::Applied)
@@ -86,6 +106,11 @@ async fn every_applied_option_set_at_once_starts_celadon() {
                 "port" => "0".to_string(),
                 "broker" => redis.kombu_url(),
                 "result_backend" => redis.kombu_backend_url(),
+                // Files of its own: a socket in the scratch directory,
+                // a real certificate and key.
+                "unix_socket" => scratch.path().join("celadon.sock").display().to_string(),
+                "certfile" | "ca_certs" => cert.display().to_string(),
+                "keyfile" => key.display().to_string(),
                 _ => o.sample.to_string(),
             };
             (o, value)

@@ -97,7 +97,7 @@ pub fn text(m: &MetricsSample, dropped: u64) -> String {
         out.sample(
             "flower_events_total",
             &[("worker", worker), ("type", kind), ("task", task)],
-            *n as f64,
+            n.count as f64,
         );
     }
     out.header("flower_task_runtime_seconds", "histogram", "Task runtime");
@@ -106,7 +106,7 @@ pub fn text(m: &MetricsSample, dropped: u64) -> String {
             "flower_task_runtime_seconds",
             &[("worker", worker), ("task", task)],
             &m.runtime_bounds,
-            h,
+            &h.histogram,
         );
     }
     out.header(
@@ -134,7 +134,7 @@ pub fn text(m: &MetricsSample, dropped: u64) -> String {
         );
     }
     out.header("flower_worker_online", "gauge", "Worker online status");
-    for (worker, online, _) in &m.workers {
+    for (worker, online) in &m.online {
         out.sample(
             "flower_worker_online",
             &[("worker", worker)],
@@ -146,14 +146,12 @@ pub fn text(m: &MetricsSample, dropped: u64) -> String {
         "gauge",
         "Number of tasks currently executing at a worker",
     );
-    for (worker, _, active) in &m.workers {
-        if let Some(active) = active {
-            out.sample(
-                "flower_worker_number_of_currently_executing_tasks",
-                &[("worker", worker)],
-                *active as f64,
-            );
-        }
+    for (worker, active) in &m.executing {
+        out.sample(
+            "flower_worker_number_of_currently_executing_tasks",
+            &[("worker", worker)],
+            *active as f64,
+        );
     }
 
     out.header(

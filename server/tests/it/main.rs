@@ -13,6 +13,7 @@
 mod cli;
 mod control;
 mod graphs;
+mod metrics;
 mod model;
 mod support;
 mod workers;

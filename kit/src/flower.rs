@@ -127,8 +127,9 @@ fn pattern_subscribers(conn: &mut ::redis::Connection) -> anyhow::Result<usize> 
 }
 
 /// A port nothing listens on at the moment. Another process may take it
-/// before Flower binds it; Flower then fails to start and says so.
-fn free_port() -> anyhow::Result<u16> {
+/// before Flower (or Prometheus) binds it; that part then fails to start
+/// and says so.
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }

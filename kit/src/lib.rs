@@ -4,9 +4,9 @@
 //!
 //! One sibling module per kind of part: [`redis`], [`celery`] (workers and
 //! `pytasks/drive.py`), [`flower`], [`celadon`] (in-process and the built
-//! binary). They share three pieces, which a new harness (TLS Redis,
-//! Sentinel, PostgreSQL, nginx, Prometheus, an OpenID provider) builds on
-//! too:
+//! binary), [`prometheus`] (scraping one of them). They share three
+//! pieces, which a new harness (TLS Redis, Sentinel, PostgreSQL, nginx, an
+//! OpenID provider) builds on too:
 //!
 //! - [`Scratch`], the temporary directory one setup puts its sockets, logs
 //!   and records in;
@@ -25,6 +25,7 @@ pub mod celery;
 pub mod flower;
 pub mod poll;
 pub mod proc;
+pub mod prometheus;
 pub mod redis;
 
 use std::{
@@ -36,6 +37,7 @@ pub use celadon::{Celadon, CeladonBinary};
 pub use celery::{Worker, WorkerOptions};
 pub use flower::{Flower, FlowerOptions};
 pub use proc::Proc;
+pub use prometheus::Prometheus;
 pub use redis::Redis;
 
 /// The repository's root directory.

@@ -53,8 +53,7 @@ use workers::Workers;
 /// a `task-sent` is stamped just behind the receiver's clock.
 const CLIENT_CLOCK_SKEW: i64 = -1;
 
-/// The `type` every custom task event is counted under, per worker and in
-/// `flower_events_total`.
+/// The `type` every custom task event is counted under per worker.
 pub const CUSTOM_EVENT_TYPE: &str = "task-custom";
 
 /// Child links remembered for parents not seen yet. Past this, new ones are
@@ -134,10 +133,8 @@ pub struct Model {
     joined: Vec<String>,
     /// Bumped whenever any task changes; views compare it.
     task_version: u64,
-    /// The interned type names of Celery's task events, by kind, and the
-    /// one name every custom event is counted under.
+    /// The interned type names of Celery's task events, by kind.
     kind_syms: [Sym; TaskEventKind::COUNT],
-    custom_sym: Sym,
     /// Retries made from celadon, both ways.
     retry_links: links::RetryLinks,
     /// Outcomes over time for the charts: the cluster, each name, each worker.
@@ -164,13 +161,11 @@ impl Model {
     pub fn new(config: ModelConfig) -> Model {
         let mut symbols = Symbols::default();
         let kind_syms = TaskEventKind::ALL.map(|k| symbols.intern(k.type_name()));
-        let custom_sym = symbols.intern(CUSTOM_EVENT_TYPE);
         Model {
             workers: Workers::new(config.max_workers),
             tasks: TaskStore::new(config.limits),
             symbols,
             kind_syms,
-            custom_sym,
             custom_states: Vec::new(),
             clock: 0,
             pending_children: HashMap::default(),
@@ -230,11 +225,10 @@ impl Model {
         match event {
             Event::Worker(w) => {
                 let hostname = self.symbols.intern(&w.hostname);
-                let kind = self.symbols.intern(w.kind.type_name());
                 if let Some(clock) = w.clock {
                     self.adjust_clock(clock);
                 }
-                self.metrics.count_event(hostname, kind, Sym::NONE);
+                self.metrics.observe_worker(hostname, w.kind, w.active);
                 let came_online = w.kind == WorkerEventKind::Online
                     || self
                         .workers
@@ -250,11 +244,11 @@ impl Model {
         }
     }
 
-    /// The interned `type` a step is counted under in `flower_events_total`.
-    fn kind_sym(&self, step: Step) -> Sym {
-        match step {
-            Step::Event(kind) => self.kind_syms[kind.index()],
-            Step::Custom(_) => self.custom_sym,
+    /// The interned `type` of a task event: a custom one under its own.
+    fn type_sym(&mut self, kind: &TaskEventType<'_>) -> Sym {
+        match kind {
+            TaskEventType::Celery(kind) => self.kind_syms[kind.index()],
+            TaskEventType::Custom(_) => self.symbols.intern(&kind.type_name()),
         }
     }
 
@@ -394,8 +388,18 @@ impl Model {
             self.type_stats(after.name).retained[TypeStats::retained_slot(after.state)] += 1;
         }
 
-        self.metrics
-            .count_event(host_sym, self.kind_sym(step), after.name);
+        let seen = metrics::TaskSeen {
+            worker: host_sym,
+            kind: self.type_sym(&ev.kind),
+            event: step.event(),
+            name: after.name,
+            runtime: ev.runtime,
+            times: after.times,
+            has_eta: after.has_eta,
+            duplicate: folded.duplicate,
+            at: received_at,
+        };
+        self.metrics.observe_task(&seen);
         if !is_sent {
             self.workers
                 .on_task_event(hostname, step.event(), folded.duplicate, received_at);
@@ -413,8 +417,8 @@ impl Model {
         });
     }
 
-    /// Throughput, per-type outcomes and runtimes, and Flower's metrics,
-    /// for an event applied for the first time.
+    /// Throughput, per-type outcomes and runtimes, and the queue wait, for
+    /// an event applied for the first time.
     fn count_outcome(&mut self, kind: TaskEventKind, key: TaskKey, t: &After, received_at: f64) {
         let outcome = kind;
         self.throughput.add(received_at, outcome);
@@ -437,10 +441,7 @@ impl Model {
         }
         if kind == TaskEventKind::Succeeded && t.runtime.is_finite() {
             stats.runtime.record(t.runtime);
-            self.metrics.observe_runtime(t.worker, t.name, t.runtime);
         }
-        self.metrics
-            .on_task_progress(kind, t.worker, t.name, &t.times, t.has_eta);
     }
 
     fn link_child(&mut self, child: TaskKey, parent: TaskKey, created: bool) {

@@ -20,6 +20,7 @@ use app::wire::rest;
 use super::{
     Model,
     key::TaskKey,
+    metrics::{Counted, Observed},
     query::{self, Cursor, TaskQuery},
     rest as to_rest,
     series::{Filter, Window},
@@ -114,13 +115,14 @@ pub struct Unfinished {
 pub struct MetricsSample {
     pub runtime_bounds: Vec<f64>,
     /// `(worker, type, task)`.
-    pub events: Vec<([String; 3], u64)>,
+    pub events: Vec<([String; 3], Counted)>,
     /// `(worker, task)`.
-    pub runtime: Vec<([String; 2], PromHistogram)>,
+    pub runtime: Vec<([String; 2], Observed)>,
     pub prefetch_time: Vec<([String; 2], f64)>,
     pub prefetched: Vec<([String; 2], i64)>,
-    /// `(worker, online, currently executing)`.
-    pub workers: Vec<(String, bool, Option<u64>)>,
+    pub online: Vec<(String, bool)>,
+    /// Tasks currently executing, by worker.
+    pub executing: Vec<(String, u64)>,
     pub queue_lengths: Vec<(String, u64)>,
     pub queue_wait: Vec<(String, PromHistogram)>,
     pub events_by_type: BTreeMap<String, u64>,
@@ -371,11 +373,8 @@ impl Model {
             runtime: sorted(&m.runtime, |(w, t)| [s(w), s(t)]),
             prefetch_time: sorted(&m.prefetch_time, |(w, t)| [s(w), s(t)]),
             prefetched: sorted(&m.prefetched, |(w, t)| [s(w), s(t)]),
-            workers: self
-                .workers
-                .iter()
-                .map(|w| (w.hostname.clone(), w.online, w.active))
-                .collect(),
+            online: sorted(&m.online, s),
+            executing: sorted(&m.executing, s),
             queue_lengths: self
                 .queues
                 .iter()

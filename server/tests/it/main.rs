@@ -14,6 +14,7 @@ mod cli;
 mod control;
 mod flower_api;
 mod graphs;
+mod metrics;
 mod model;
 mod support;
 mod workers;

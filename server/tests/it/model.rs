@@ -110,11 +110,11 @@ async fn success_failure_retry_and_revoke_end_in_the_right_states() {
 
     let (_, metrics) = c.celadon.get("/metrics").await;
     let failed_events = format!(
-        "flower_events_total{{worker=\"{host}\",type=\"task-failed\",task=\"celadon_tasks.fail\"}}"
+        "flower_events_total{{task=\"celadon_tasks.fail\",type=\"task-failed\",worker=\"{host}\"}}"
     );
     assert_eq!(metric(&metrics, &failed_events), Some(1.0), "{metrics}");
     let runtime_count = format!(
-        "flower_task_runtime_seconds_count{{worker=\"{host}\",task=\"celadon_tasks.add\"}}"
+        "flower_task_runtime_seconds_count{{task=\"celadon_tasks.add\",worker=\"{host}\"}}"
     );
     assert_eq!(
         metric(&metrics, &runtime_count),

@@ -1,11 +1,13 @@
 //! celadon's settings, read as Flower reads its own: every Flower 2.2
 //! option by its name (`--max_tasks` or `--max-tasks`, `--name=value`),
 //! as a `FLOWER_*` variable, or in `flowerconfig.py`; Celery's connection
-//! settings by Celery's variable names. The table in `options` lists them
+//! settings by Celery's variable names, and from the Celery app itself
+//! when `celery -A proj celadon` starts it (`CELADON_CELERY_CONF`). The table in `options` lists them
 //! all. An option celadon does not act on is named in a warning at start;
 //! one whose absence would leave celadon more open than asked (sign-on,
 //! TLS) stops it.
 
+mod celery;
 pub mod options;
 mod sources;
 mod values;
@@ -17,6 +19,7 @@ use std::{
     time::Duration,
 };
 
+pub use celery::CeleryConfError;
 use options::{Kind, OPTIONS, Opt, Support};
 use sources::{Given, Request, Source, SourceError};
 
@@ -167,6 +170,8 @@ pub enum Startup {
 pub enum ConfigError {
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Celery(#[from] CeleryConfError),
     #[error("{origin} sets {option}: {why}")]
     Value {
         option: &'static str,
@@ -184,7 +189,8 @@ pub enum ConfigError {
 }
 
 /// Reads the settings from `argv` (without the program's name), the
-/// environment `env`, and the configuration file, relative to `cwd`.
+/// environment `env` (the Celery app's settings in `CELADON_CELERY_CONF`
+/// included), and the configuration file, relative to `cwd`.
 pub fn load(
     argv: &[String],
     env: &BTreeMap<String, String>,
@@ -198,6 +204,11 @@ pub fn load(
         Request::Run => {}
     }
     let mut given: BTreeMap<&'static str, (&'static Opt, Given, Source)> = BTreeMap::new();
+    let from_celery = celery::read(env)?;
+    warnings.extend(from_celery.warnings);
+    for (opt, value, source) in from_celery.given {
+        given.insert(opt.name, (opt, value, source));
+    }
     let mut from_env = Vec::new();
     sources::environment(env, &mut from_env, &mut warnings);
     for (opt, value, var) in from_env {
@@ -225,6 +236,16 @@ pub fn load(
     }
     for (opt, value) in flags {
         given.insert(opt.name, (opt, value, Source::Flag));
+    }
+    if from_celery.no_broker && !given.contains_key("broker") {
+        warnings.push(format!(
+            "the Celery app names no broker ({}): Celery would use amqp://localhost, \
+             which celadon cannot watch; celadon uses its default, {}",
+            celery::VAR,
+            options::find("broker")
+                .and_then(|o| o.default)
+                .unwrap_or_default()
+        ));
     }
     let mut https = HttpsFiles::default();
     for (opt, value, source) in given.into_values() {
@@ -371,7 +392,11 @@ fn apply(
     let bad = |why: String| ConfigError::Value {
         option: opt.name,
         origin: source.clone(),
-        why,
+        // The app's settings hold passwords: its values are never shown.
+        why: match source {
+            Source::Celery(_) => celery::redact(&why, value),
+            _ => why,
+        },
     };
     match opt.support {
         Support::Applied => {}

@@ -1,7 +1,8 @@
-//! Where settings come from, read as Flower reads them: `FLOWER_*` (and
+//! Where settings come from, read as Flower reads them: the Celery app's
+//! settings (`celery celadon`, read in `celery`), then `FLOWER_*` (and
 //! Celery's) environment variables, then `flowerconfig.py`, then the
-//! command line, each overriding the one before (Flower applies the
-//! environment first and reads its file after it). Every value is kept
+//! command line, each overriding the one before (Flower starts from the
+//! app, applies the environment and reads its file after it). Every value is kept
 //! with where it came from, so a bad one is reported as it was written.
 
 use std::{collections::BTreeMap, fmt, path::Path};
@@ -16,6 +17,8 @@ pub enum Source {
     Env(&'static str),
     /// The configuration file, and the line of the assignment.
     File(String, usize),
+    /// The Celery app's setting of this name, in `CELADON_CELERY_CONF`.
+    Celery(&'static str),
 }
 
 impl fmt::Display for Source {
@@ -24,6 +27,7 @@ impl fmt::Display for Source {
             Source::Flag => f.write_str("the command line"),
             Source::Env(var) => write!(f, "{var}"),
             Source::File(path, line) => write!(f, "{path} line {line}"),
+            Source::Celery(key) => write!(f, "the Celery app's {key} ({})", super::celery::VAR),
         }
     }
 }

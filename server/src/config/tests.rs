@@ -250,3 +250,226 @@ fn help_lists_every_option() {
         assert!(help.contains(&flag(opt)), "{}", opt.name);
     }
 }
+
+/// `CELADON_CELERY_CONF` as `celery celadon` writes it, with `settings`.
+fn celery_conf(settings: &str) -> (&'static str, String) {
+    ("CELADON_CELERY_CONF", settings.to_string())
+}
+
+fn with_conf(settings: &str, argv: &[&str], env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let (var, conf) = celery_conf(settings);
+    let mut env = env.to_vec();
+    env.push((var, &conf));
+    let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+    run(&argv, &env)
+}
+
+/// Each setting of the app does what the flag does with the same value.
+#[test]
+fn the_celery_apps_settings_act_as_the_flags_with_their_values() {
+    for (settings, argv) in [
+        (
+            r#"{"broker_url": "redis://:s3cret@h:6380/2"}"#,
+            &["--broker=redis://:s3cret@h:6380/2"][..],
+        ),
+        (
+            r#"{"broker_url": "redis+socket:///run/r.sock?virtual_host=3", "broker_read_url": "redis+socket:///run/r.sock?virtual_host=3", "broker_write_url": "redis+socket:///run/r.sock?virtual_host=3"}"#,
+            &["--broker=redis+socket:///run/r.sock?virtual_host=3"],
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "result_backend": "redis://h/1", "broker_transport_options": {"global_keyprefix": "shop:", "visibility_timeout": 3600}}"#,
+            &[
+                "--broker=redis://h/0",
+                "--result-backend=redis://h/1",
+                r#"--broker-transport-options={"global_keyprefix":"shop:","visibility_timeout":3600}"#,
+            ],
+        ),
+        // Python's false is "not set", as Celery reads it (`if ssl:`).
+        (
+            r#"{"broker_url": "redis://h/0", "result_backend": null, "broker_transport_options": {}, "event_exchange": "celeryev", "control_exchange": "celery", "timezone": "Europe/Paris", "app_main": "shop"}"#,
+            &["--broker=redis://h/0"],
+        ),
+    ] {
+        let from_app = with_conf(settings, &[], &[]).unwrap();
+        assert!(
+            from_app.warnings.is_empty(),
+            "{settings}: {:?}",
+            from_app.warnings
+        );
+        assert_eq!(from_app, flags(argv).unwrap(), "{settings}");
+    }
+}
+
+/// Flower starts from the app's configuration; the environment, the file
+/// and flags each override it.
+#[test]
+fn the_environment_the_file_and_flags_override_the_celery_app() {
+    let app = r#"{"broker_url": "redis://app/0"}"#;
+    let file = ("flowerconfig.py", "broker = 'redis://file/0'\n");
+    for (env, files, argv, wins) in [
+        (&[][..], &[][..], &[][..], "app"),
+        (
+            &[("CELERY_BROKER_URL", "redis://env/0")][..],
+            &[][..],
+            &[][..],
+            "env",
+        ),
+        (
+            &[("CELERY_BROKER_URL", "redis://env/0")],
+            &[file][..],
+            &[][..],
+            "file",
+        ),
+        (
+            &[("CELERY_BROKER_URL", "redis://env/0")],
+            &[file],
+            &["--broker=redis://flag/0"][..],
+            "flag",
+        ),
+    ] {
+        let dir = cwd_with(files);
+        let (var, conf) = celery_conf(app);
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .chain([(var, conf.as_str())].iter())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        let Ok(Startup::Run(s)) = load(&argv, &env, dir.path()) else {
+            panic!("{wins}: does not load");
+        };
+        assert_eq!(
+            s.config.broker,
+            BrokerUrl::parse(&format!("redis://{wins}/0")).unwrap(),
+            "{wins} should win"
+        );
+    }
+}
+
+/// What celadon cannot follow, or does not read, is said at start, naming
+/// the variable and the setting and never the value.
+#[test]
+fn what_celadon_cannot_follow_in_the_celery_app_is_warned_about_by_name() {
+    for (settings, argv, warning) in [
+        (
+            r#"{"broker_url": null}"#,
+            &[][..],
+            "the Celery app names no broker (CELADON_CELERY_CONF): Celery would use \
+             amqp://localhost, which celadon cannot watch; celadon uses its default, \
+             redis://localhost:6379/0",
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "result_backend": "django-db"}"#,
+            &[],
+            "the Celery app's result_backend (CELADON_CELERY_CONF) is not a Redis result \
+             backend, which is all celadon reads: it runs without one (no retries from \
+             stored arguments, no reconciliation); give --result-backend to read one",
+        ),
+        (
+            r#"{"broker_url": "redis://:s3cret@h/0", "broker_read_url": "redis://:s3cret@replica/0"}"#,
+            &[],
+            "the Celery app's broker_read_url (CELADON_CELERY_CONF) differs from its \
+             broker_url: celadon reads events and sends commands through broker_url only",
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "control_exchange": "ctl"}"#,
+            &[],
+            "the Celery app's control_exchange (CELADON_CELERY_CONF) is not Celery's default \
+             (celery), and celadon sends remote-control commands on Celery's default \
+             exchange, celery, only: this app's workers will not hear them, so inspections \
+             and controls get no answer (events are still read)",
+        ),
+    ] {
+        let s = with_conf(settings, argv, &[]).unwrap();
+        assert_eq!(s.warnings, [warning], "{settings}");
+    }
+    let named = with_conf(r#"{"broker_url": null}"#, &["--broker=redis://h/0"], &[]).unwrap();
+    assert!(
+        named.warnings.is_empty(),
+        "a broker named elsewhere: {:?}",
+        named.warnings
+    );
+    let s = with_conf(
+        r#"{"broker_url": "redis://h/0", "result_backend": "rpc://"}"#,
+        &[],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(s.config.result_backend, None);
+}
+
+/// A setting celadon cannot use stops it, with a message naming the
+/// variable and the setting; a password in it is never shown.
+#[test]
+fn a_celery_setting_celadon_cannot_use_is_refused_without_its_value() {
+    for (settings, error) in [
+        (
+            "{broker_url: 1}",
+            "CELADON_CELERY_CONF is not JSON (key must be a string at line 1 column 2); it \
+             is written by `celery celadon`",
+        ),
+        (
+            r#"["redis://h/0"]"#,
+            "CELADON_CELERY_CONF is not a JSON object of Celery settings; it is written by \
+             `celery celadon`",
+        ),
+        (
+            r#"{"broker_url": 5}"#,
+            "the Celery app's broker_url (CELADON_CELERY_CONF) is not a URL or a list of URLs",
+        ),
+        (
+            r#"{"broker_url": ["redis://:s3cret@h/0", 5]}"#,
+            "the Celery app's broker_url (CELADON_CELERY_CONF) is a list holding something \
+             other than URLs",
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "broker_transport_options": "s3cret"}"#,
+            "the Celery app's broker_transport_options (CELADON_CELERY_CONF) is not a dict",
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "result_backend": ["redis://h/1"]}"#,
+            "the Celery app's result_backend (CELADON_CELERY_CONF) is not a URL",
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "event_exchange": "shop-events"}"#,
+            "the Celery app's event_exchange (CELADON_CELERY_CONF) is not Celery's default \
+             (celeryev), and celadon listens for events on Celery's default exchange, \
+             celeryev, only: it would see no event from this app's workers; celadon cannot \
+             follow it yet",
+        ),
+        (
+            r#"{"broker_url": "amqp://guest:s3cret@h//"}"#,
+            "the Celery app's broker_url (CELADON_CELERY_CONF) sets broker: the amqp:// \
+             broker is not supported; use redis://[[user]:password@]host[:port][/db] or \
+             redis+socket:///path/to/redis.sock[?virtual_host=db] or \
+             unix:///path/to/redis.sock[?db=N]",
+        ),
+        (
+            r#"{"broker_url": "redis://:s3cret@h/zero"}"#,
+            "the Celery app's broker_url (CELADON_CELERY_CONF) sets broker: \"…\" is not a \
+             broker URL (\"zero\" is not a db number); use \
+             redis://[[user]:password@]host[:port][/db] or \
+             redis+socket:///path/to/redis.sock[?virtual_host=db] or \
+             unix:///path/to/redis.sock[?db=N]",
+        ),
+    ] {
+        let got = with_conf(settings, &[], &[]).unwrap_err().to_string();
+        assert_eq!(got, error, "{settings}");
+    }
+    // The options' own parsers quote what they reject; not from the app.
+    let got = with_conf(
+        r#"{"broker_url": "redis://h/0", "broker_transport_options": {"sentinel_kwargs": {"password": "s3cret"}, "priority_steps": "s3cret-too"}}"#,
+        &[],
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        got.starts_with(
+            "the Celery app's broker_transport_options (CELADON_CELERY_CONF) sets \
+             broker_transport_options: "
+        ),
+        "{got}"
+    );
+    assert!(!got.contains("s3cret"), "{got}");
+}

@@ -4,7 +4,8 @@
 //!
 //! One sibling module per kind of part: [`redis`], [`celery`] (workers and
 //! `pytasks/drive.py`), [`flower`], [`celadon`] (in-process and the built
-//! binary), [`prometheus`] (scraping one of them). They share three
+//! binary), [`prometheus`] (scraping one of them), [`wheel`] (the `celadon`
+//! wheel, and fresh venvs to install it in). They share three
 //! pieces, which a new harness (TLS Redis, Sentinel, PostgreSQL, nginx, an
 //! OpenID provider) builds on too:
 //!
@@ -27,6 +28,7 @@ pub mod poll;
 pub mod proc;
 pub mod prometheus;
 pub mod redis;
+pub mod wheel;
 
 use std::{
     path::{Path, PathBuf},

@@ -73,6 +73,11 @@ impl Proc {
         &self.name
     }
 
+    /// The process's id; a process that exec'd keeps it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log_path(&self) -> &Path {
         &self.log
     }

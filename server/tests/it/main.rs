@@ -16,5 +16,6 @@ mod flower_api;
 mod graphs;
 mod metrics;
 mod model;
+mod package;
 mod support;
 mod workers;

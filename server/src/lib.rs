@@ -17,6 +17,8 @@ pub mod state;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use anyhow::Context;
+
 use tokio::{
     net::TcpListener,
     sync::{mpsc, watch},
@@ -24,7 +26,7 @@ use tokio::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use broker::{BrokerLink, naming::Naming, subscriber};
+use broker::{BrokerLink, dial::Endpoint, naming::Naming, subscriber};
 pub use config::Config;
 use control::pidbox::Pidbox;
 use poll::inspector;
@@ -111,7 +113,26 @@ async fn serve(
     running: &mut Running,
 ) -> anyhow::Result<()> {
     let cancel = running.cancel.clone();
-    let naming = Naming::new(config.broker.db, config.transport.clone());
+    let broker = Arc::new(
+        Endpoint::new(
+            &config.broker,
+            config.broker_use_ssl.as_ref(),
+            &config.transport,
+        )
+        .context("the broker's settings")?,
+    );
+    let backend = match &config.result_backend {
+        Some(url) => Some(Arc::new(
+            Endpoint::new(
+                url,
+                config.backend_use_ssl.as_ref(),
+                &config.backend_transport,
+            )
+            .context("the result backend's settings")?,
+        )),
+        None => None,
+    };
+    let naming = Naming::new(broker.db(), config.transport.clone());
     let (link_tx, link_rx) = watch::channel(BrokerLink::connecting(clock::now()));
     let (events_tx, events_rx) = mpsc::channel(subscriber::EVENT_QUEUE);
     let (inspect_tx, inspect_rx) = mpsc::channel(inspector::REQUEST_QUEUE);
@@ -135,22 +156,25 @@ async fn serve(
     )?;
     running.owner = Some(owner_thread);
     running.reader = Some(subscriber::ReaderThread::spawn(
-        config.broker.clone(),
+        broker.clone(),
         naming.event_pattern(),
         events_tx,
         link_tx,
         reader_stats.clone(),
         cancel.clone(),
     )?);
-    let pidbox = Arc::new(Pidbox::new(&config.broker, naming.clone())?);
+    let pidbox = Arc::new(Pidbox::new(broker.clone(), naming.clone()));
+    let backend_keyprefix = config.backend_transport.global_keyprefix.clone();
     let control = Arc::new(control::service::Control::new(
         pidbox.clone(),
         state.clone(),
         naming.clone(),
-        &config.broker,
-        config.result_backend.as_ref(),
+        broker.clone(),
+        backend
+            .clone()
+            .map(|endpoint| (endpoint, backend_keyprefix.clone())),
         config.inspect_timeout,
-    )?);
+    ));
     running.tasks.push(tokio::spawn(inspector::run(
         pidbox.clone(),
         state.clone(),
@@ -160,14 +184,15 @@ async fn serve(
         cancel.clone(),
     )));
     running.tasks.push(tokio::spawn(poll::depths::run(
-        config.broker.clone(),
+        broker,
         naming.clone(),
         state.clone(),
         cancel.clone(),
     )));
-    if let Some(backend) = config.result_backend.clone() {
+    if let Some(backend) = backend {
         running.tasks.push(tokio::spawn(poll::reconcile::run(
             backend,
+            backend_keyprefix,
             state.clone(),
             link_rx,
             cancel.clone(),

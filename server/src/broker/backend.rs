@@ -51,19 +51,22 @@ impl Meta {
     }
 }
 
-pub fn meta_key(task_id: &str) -> String {
-    format!("celery-task-meta-{task_id}")
+/// The key of a task's record; `prefix` is the backend's
+/// `global_keyprefix`.
+pub fn meta_key(prefix: &str, task_id: &str) -> String {
+    format!("{prefix}celery-task-meta-{task_id}")
 }
 
 /// Reads the backend's state of `ids`; missing keys (PENDING, or expired)
 /// are left out.
 pub async fn fetch(
     conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
     ids: &[String],
 ) -> redis::RedisResult<Vec<(String, Meta)>> {
     let mut found = Vec::new();
     for chunk in ids.chunks(BATCH) {
-        let keys: Vec<String> = chunk.iter().map(|id| meta_key(id)).collect();
+        let keys: Vec<String> = chunk.iter().map(|id| meta_key(prefix, id)).collect();
         let values: Vec<Option<Vec<u8>>> = conn.mget(&keys).await?;
         for (id, value) in chunk.iter().zip(values) {
             if let Some(meta) = value.as_deref().and_then(Meta::parse) {

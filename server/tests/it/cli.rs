@@ -19,7 +19,9 @@ fn a_nonsense_broker_url_exits_non_zero_naming_the_accepted_forms() {
     let (ok, stderr) = with_broker("nonsense");
     assert!(!ok);
     for form in [
-        "redis://[[user]:password@]host[:port][/db]",
+        "redis://[[user]:password@][host][:port][/db]",
+        "rediss://",
+        "sentinel://host[:port][/db]",
         "redis+socket:///path/to/redis.sock",
         "unix:///path/to/redis.sock",
     ] {

@@ -10,6 +10,7 @@
     reason = "a test fails by panicking with what it was waiting for"
 )]
 
+mod brokers;
 mod cli;
 mod control;
 mod graphs;

@@ -528,6 +528,28 @@ mod tests {
         assert!(matches!(err, EndpointError::NoMasterName), "{err}");
     }
 
+    /// The first server of a failover list that answers is the one used,
+    /// and the broker status says which.
+    #[tokio::test]
+    async fn a_failover_list_uses_the_first_server_that_answers() {
+        let scratch = kit::Scratch::new().unwrap();
+        let redis = kit::Redis::start(&scratch).unwrap();
+        let gone = scratch.path().join("gone.sock");
+        let url = BrokerUrl::parse(&format!(
+            "unix://{}?db=2;unix://{}?db=2",
+            gone.display(),
+            redis.socket().display()
+        ))
+        .unwrap();
+        let endpoint = Endpoint::new(&url, None, &TransportOptions::default()).unwrap();
+        let mut opened = endpoint.open().await.unwrap();
+        assert_eq!(opened.at, Addr::Unix(redis.socket().to_path_buf()));
+        let detail = endpoint.describe(&opened.at).unwrap();
+        assert!(detail.contains("redis.sock"), "{detail}");
+        let pong = opened.conn.call(&[b"PING"]).await.unwrap();
+        assert_eq!(pong, Frame::Simple(Bytes::from_static(b"PONG")));
+    }
+
     /// Every server of a failover list is tried in turn, and the error
     /// names each one's failure.
     #[tokio::test]

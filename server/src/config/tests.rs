@@ -129,6 +129,57 @@ fn bad_values_are_refused_saying_where_they_came_from() {
 }
 
 #[test]
+fn transport_options_without_effect_are_one_warning_naming_each() {
+    let s = flags(&[
+        r#"--broker-transport-options={"visibility_timeout": 3600, "max_connections": 20, "colour": 1}"#,
+        r#"--result-backend-transport-options={"retry_policy": {}}"#,
+    ])
+    .unwrap();
+    assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+    let broker = &s.warnings[0];
+    assert!(
+        broker.starts_with("--broker-transport-options: no effect here:"),
+        "{broker}"
+    );
+    for key in ["visibility_timeout", "max_connections", "colour"] {
+        assert!(broker.contains(key), "{key}: {broker}");
+    }
+    assert!(s.warnings[1].contains("retry_policy"), "{:?}", s.warnings);
+}
+
+#[test]
+fn sentinel_urls_need_a_master_name_and_tls_settings_are_read() {
+    let e = flags(&["--broker=sentinel://h1;sentinel://h2/0"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("needs master_name in --broker-transport-options"),
+        "{e}"
+    );
+    let e = flags(&[
+        "--result-backend=sentinel://h1/1",
+        r#"--broker-transport-options={"master_name": "m"}"#,
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("--result-backend-transport-options"), "{e}");
+    let s = flags(&[
+        "--broker=sentinel://h1;sentinel://h2/0",
+        r#"--broker-transport-options={"master_name": "m"}"#,
+        r#"--broker-use-ssl={"ssl_cert_reqs": "CERT_REQUIRED", "ssl_ca_certs": "/ca.pem"}"#,
+        r#"--redis-backend-use-ssl={"ssl_cert_reqs": 0}"#,
+    ])
+    .unwrap();
+    let ssl = s.config.broker_use_ssl.unwrap();
+    assert_eq!(ssl.ca_certs.as_deref(), Some(Path::new("/ca.pem")));
+    assert!(!s.config.backend_use_ssl.unwrap().verifies());
+    let e = flags(&[r#"--broker-use-ssl={"ssl_cert_reqs": "sometimes"}"#])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ssl_cert_reqs=\"sometimes\""), "{e}");
+}
+
+#[test]
 fn flags_override_the_file_which_overrides_the_environment() {
     let dir = cwd_with(&[("flowerconfig.py", "max_tasks = 20\nmax_workers = 21\n")]);
     let env: BTreeMap<String, String> = [

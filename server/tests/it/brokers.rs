@@ -48,6 +48,19 @@ async fn task_state(celadon: &Celadon, id: &str, state: &str) -> Value {
         .clone()
 }
 
+/// Sends `tasks.add` with `args` through celadon's API; returns its id.
+async fn send_through_celadon(celadon: &Celadon, args: &str) -> String {
+    let args: Value = serde_json::from_str(args).unwrap();
+    let (status, answer) = celadon
+        .post(
+            "/api/task/async-apply/celadon_tasks.add",
+            Some(serde_json::json!({ "args": args })),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    answer["task-id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_on_a_tls_broker_are_seen_and_controlled_through_rediss() {
     let dir = Scratch::new().unwrap();
@@ -164,6 +177,9 @@ async fn celadon_follows_a_sentinel_failover_and_sees_tasks_sent_after_it() {
         })
         .await;
 
+    let before = send_through_celadon(&celadon, "[1, 1]").await;
+    task_state(&celadon, &before, "SUCCESS").await;
+
     let new = sentinel.failover().unwrap();
     watch
         .until(
@@ -172,6 +188,9 @@ async fn celadon_follows_a_sentinel_failover_and_sees_tasks_sent_after_it() {
             on(new),
         )
         .await;
+    // Its commands follow too: a task it sends now is written to the new
+    // master (the old one would drop it when it is demoted).
+    let by_celadon = send_through_celadon(&celadon, "[20, 22]").await;
     let stats = celadon.json("/api/stats").await;
     let gaps = stats["gaps"].as_array().unwrap();
     assert!(
@@ -184,5 +203,10 @@ async fn celadon_follows_a_sentinel_failover_and_sees_tasks_sent_after_it() {
     sentinel.await_demoted(old, new).unwrap();
     let id = send(&sentinel, "add", "[4, 5]", &[]).unwrap();
     task_state(&celadon, &id, "SUCCESS").await;
+    task_state(&celadon, &by_celadon, "SUCCESS").await;
+    let result = celadon
+        .json(&format!("/api/task/result/{by_celadon}"))
+        .await;
+    assert_eq!(result["result"], 42, "read through Sentinel: {result}");
     celadon.stop().await.unwrap();
 }

@@ -202,7 +202,7 @@ impl Endpoint {
             Targets::Direct(targets) => {
                 let mut failures = Vec::new();
                 for target in targets {
-                    match self.open_target(target, false).await {
+                    match self.open_target(target, Node::Data).await {
                         Ok(conn) => {
                             return Ok(Opened {
                                 conn,
@@ -226,7 +226,7 @@ impl Endpoint {
                     login: master_login.clone(),
                     tls: master_tls.clone(),
                 };
-                let conn = self.open_target(&target, true).await?;
+                let conn = self.open_target(&target, Node::Master).await?;
                 Ok(Opened { conn, at })
             }
         }
@@ -264,10 +264,10 @@ impl Endpoint {
     }
 
     /// Connects to `target` within the connect timeout: TCP or the unix
-    /// socket, TLS, AUTH, CLIENT SETNAME, then ROLE (`master_only`) or PING,
-    /// so that a refused login or a server that is not what was asked for
-    /// is found here, with the address in the error.
-    async fn open_target(&self, target: &Target, master_only: bool) -> Result<RespConn, DialError> {
+    /// socket, TLS, AUTH, CLIENT SETNAME, PING, and ROLE for a master, so
+    /// that a refused login or a server that is not what was asked for is
+    /// found here, with the address in the error.
+    async fn open_target(&self, target: &Target, node: Node) -> Result<RespConn, DialError> {
         let after = match &self.targets {
             Targets::Sentinel {
                 connect_timeout, ..
@@ -277,13 +277,12 @@ impl Endpoint {
         let at = &target.addr;
         let opening = async {
             let mut conn = RespConn::new(self.stream(target).await?);
-            hello(
-                &mut conn,
-                &target.login,
-                self.connect.client_name.as_deref(),
-            )
-            .await?;
-            if master_only {
+            let name = match node {
+                Node::Sentinel => None,
+                Node::Data | Node::Master => self.connect.client_name.as_deref(),
+            };
+            hello(&mut conn, &target.login, name).await?;
+            if node == Node::Master {
                 let role = role(&mut conn).await?;
                 if role != "master" {
                     return Err(Failure::NotMaster(role));
@@ -361,7 +360,7 @@ impl Endpoint {
         let mut why = Vec::new();
         for sentinel in sentinels {
             let asked = async {
-                let mut conn = self.open_target(sentinel, false).await?;
+                let mut conn = self.open_target(sentinel, Node::Sentinel).await?;
                 let answer = conn
                     .call(&[b"SENTINEL", b"MASTER", master_name.as_bytes()])
                     .await
@@ -383,6 +382,17 @@ impl Endpoint {
             why: why.join("; "),
         })
     }
+}
+
+/// What a connection is to: what it is checked for, and whether it is
+/// named (redis-py names no sentinel connection).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Node {
+    /// A server of the URL: it must answer PING.
+    Data,
+    /// The master a sentinel named: it must say so itself (ROLE).
+    Master,
+    Sentinel,
 }
 
 /// What went wrong while a connection was set up.

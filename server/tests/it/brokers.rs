@@ -153,7 +153,11 @@ async fn a_certificate_from_another_ca_is_refused_saying_which_and_why() {
 async fn celadon_follows_a_sentinel_failover_and_sees_tasks_sent_after_it() {
     let dir = Scratch::new().unwrap();
     let sentinel = Sentinel::start(&dir).unwrap();
-    let options = TransportOptions::parse(&Sentinel::transport_options(), Role::Broker).unwrap();
+    let options = TransportOptions::parse(
+        r#"{"master_name": "mymaster", "client_name": "celadon-it", "socket_keepalive": true}"#,
+        Role::Broker,
+    )
+    .unwrap();
     let mut config = Config::new(BrokerUrl::parse(&sentinel.url(0)).unwrap());
     config.transport = options.clone();
     config.result_backend = Some(BrokerUrl::parse(&sentinel.url(1)).unwrap());
@@ -191,6 +195,19 @@ async fn celadon_follows_a_sentinel_failover_and_sees_tasks_sent_after_it() {
     // Its commands follow too: a task it sends now is written to the new
     // master (the old one would drop it when it is demoted).
     let by_celadon = send_through_celadon(&celadon, "[20, 22]").await;
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(
+            &mut redis::Client::open(format!("redis://127.0.0.1:{new}"))
+                .unwrap()
+                .get_connection()
+                .unwrap(),
+        )
+        .unwrap();
+    assert!(
+        clients.contains("name=celadon-it"),
+        "celadon's connections carry its client_name: {clients}"
+    );
     let stats = celadon.json("/api/stats").await;
     let gaps = stats["gaps"].as_array().unwrap();
     assert!(

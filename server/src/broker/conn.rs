@@ -8,7 +8,7 @@ use std::{
     io,
     ops::{Deref, DerefMut},
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisResult, aio::MultiplexedConnection};
@@ -19,6 +19,12 @@ use super::{
     dial::{Endpoint, SENTINEL_RECHECK},
     url::Addr,
 };
+
+/// How long a caller of [`LazyConnection::get`] waits for the sentinels to
+/// say whether the master moved; without an answer in time the connection
+/// in hand is kept (the sentinels being unreachable is no reason to stall
+/// requests to a master that works).
+const RECHECK_LIMIT: Duration = Duration::from_millis(500);
 
 pub struct LazyConnection {
     endpoint: Arc<Endpoint>,
@@ -93,7 +99,8 @@ impl LazyConnection {
             && cached.checked.elapsed() >= SENTINEL_RECHECK
         {
             cached.checked = Instant::now();
-            if let Some(master) = self.endpoint.master_moved(&at).await {
+            let asked = tokio::time::timeout(RECHECK_LIMIT, self.endpoint.master_moved(&at));
+            if let Ok(Some(master)) = asked.await {
                 tracing::info!(from = %at, to = %master, "the master moved; reconnecting");
                 cached.conn = None;
             }

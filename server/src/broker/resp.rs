@@ -416,6 +416,34 @@ mod tests {
         ));
     }
 
+    /// A question gets its reply, an error reply is an error, and the
+    /// stream is handed on only when nothing read is left over.
+    #[tokio::test]
+    async fn calls_read_their_reply_and_the_stream_is_handed_on_clean() {
+        let (ours, mut server) = tokio::io::duplex(1024);
+        let mut conn = RespConn::new(Box::new(ours));
+        server
+            .write_all(b"+PONG\r\n-ERR no such master\r\n")
+            .await
+            .unwrap();
+        let pong = conn.call(&[b"PING"]).await.unwrap();
+        assert_eq!(pong, Frame::Simple(Bytes::from_static(b"PONG")));
+        let err = conn
+            .call(&[b"SENTINEL", b"MASTER", b"x"])
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "redis said: ERR no such master");
+        let mut sent = vec![0; 64];
+        let n = server.read(&mut sent).await.unwrap();
+        assert!(sent[..n].starts_with(b"*1\r\n$4\r\nPING\r\n*3\r\n$8\r\nSENTINEL"));
+        assert!(conn.into_stream().is_ok());
+        let (ours, mut server) = tokio::io::duplex(1024);
+        let mut conn = RespConn::new(Box::new(ours));
+        server.write_all(b"+OK\r\n+EXTRA\r\n").await.unwrap();
+        conn.call(&[b"PING"]).await.unwrap();
+        assert!(conn.into_stream().is_err(), "a reply nobody asked for");
+    }
+
     #[test]
     fn other_frames_parse_and_bad_ones_are_errors() {
         assert_eq!(

@@ -320,3 +320,116 @@ impl ServerCertVerifier for Unverified {
         self.0.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kit::redis_tls::Certs;
+    use tokio_rustls::TlsAcceptor;
+
+    use super::*;
+    use crate::broker::ssl::CertReqs;
+
+    /// A TLS server on one end of a pipe, presenting `certs`' server
+    /// certificate (for 127.0.0.1 and localhost); the client's handshake
+    /// with `host` on the other end, and its failure in words.
+    async fn handshake(certs: &Certs, options: &SslOptions, host: &str) -> Result<(), String> {
+        let chain = CertificateDer::pem_file_iter(&certs.server_cert)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(&certs.server_key).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(ring_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let accepting = tokio::spawn(TlsAcceptor::from(Arc::new(server)).accept(theirs));
+        let tls = Tls::new(options).map_err(|e| e.to_string())?;
+        let result = tls.connect(ours, host).await;
+        drop(accepting);
+        result.map(drop).map_err(|e| {
+            tls.explain(&e, host)
+                .unwrap_or_else(|| format!("not a TLS failure: {e}"))
+        })
+    }
+
+    #[tokio::test]
+    async fn the_server_certificate_is_verified_unless_told_not_to_and_refusals_say_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let right = Certs::make(dir.path(), "right").unwrap();
+        let wrong = Certs::make(dir.path(), "wrong").unwrap();
+        let trusting = |ca: &Certs| SslOptions {
+            ca_certs: Some(ca.ca.clone()),
+            ..SslOptions::default()
+        };
+        assert_eq!(
+            handshake(&right, &trusting(&right), "127.0.0.1").await,
+            Ok(())
+        );
+
+        let err = handshake(&right, &trusting(&wrong), "127.0.0.1")
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains("the server's certificate was refused"),
+            "{err}"
+        );
+        assert!(err.contains("it is not signed by a trusted CA"), "{err}");
+        assert!(err.contains(&wrong.ca.display().to_string()), "{err}");
+        let unverified = SslOptions {
+            cert_reqs: Some(CertReqs::None),
+            ..trusting(&wrong)
+        };
+        assert_eq!(handshake(&right, &unverified, "127.0.0.1").await, Ok(()));
+
+        let err = handshake(&right, &trusting(&right), "127.0.0.2")
+            .await
+            .unwrap_err();
+        assert!(err.contains("it does not name the host"), "{err}");
+        let any_name = SslOptions {
+            check_hostname: Some(false),
+            ..trusting(&right)
+        };
+        assert_eq!(handshake(&right, &any_name, "127.0.0.2").await, Ok(()));
+        let wrong_any_name = SslOptions {
+            check_hostname: Some(false),
+            ..trusting(&wrong)
+        };
+        let err = handshake(&right, &wrong_any_name, "127.0.0.2")
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains("not signed by a trusted CA"),
+            "the chain still counts: {err}"
+        );
+    }
+
+    #[test]
+    fn unreadable_files_are_refused_naming_the_setting_and_the_file() {
+        let missing = SslOptions {
+            ca_certs: Some("/nonexistent/ca.pem".into()),
+            ..SslOptions::default()
+        };
+        let err = Tls::new(&missing).unwrap_err().to_string();
+        assert!(
+            err.starts_with("cannot read ssl_ca_certs /nonexistent/ca.pem"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let err = Tls::new(&SslOptions {
+            certfile: Some(empty),
+            cert_reqs: Some(CertReqs::None),
+            ..SslOptions::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("ssl_certfile") && err.contains("holds no PEM certificate"),
+            "{err}"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! Everything that talks to, or decodes what comes from, the Celery broker.
-//! `url`, `ssl`, `transport`, `naming`, `envelope` and `events` are pure;
-//! `dial` opens every connection (with `tls`); `subscriber` owns the
-//! pub/sub connection.
+//! `url`, `ssl`, `transport`, `naming`, `sentinel`, `envelope` and
+//! `events` are pure; `dial` opens every connection (with `tls`);
+//! `subscriber` owns the pub/sub connection.
 
 pub mod backend;
 pub mod conn;
@@ -13,6 +13,7 @@ pub mod queues;
 mod raw;
 pub mod resp;
 mod scan;
+pub mod sentinel;
 pub mod ssl;
 pub mod subscriber;
 pub mod tls;

@@ -32,9 +32,16 @@ impl Celadon {
     /// its API answering without a login (`FLOWER_UNAUTHENTICATED_API`):
     /// harnesses read it.
     pub async fn start(broker: BrokerUrl) -> anyhow::Result<Celadon> {
+        Celadon::start_with(Celadon::config(broker)).await
+    }
+
+    /// The default configuration on `broker`, but for the API answering
+    /// without a login (`FLOWER_UNAUTHENTICATED_API`), as harnesses read
+    /// it: a start for [`Celadon::start_with`].
+    pub fn config(broker: BrokerUrl) -> Config {
         let mut config = Config::new(broker);
         config.unauthenticated_api = true;
-        Celadon::start_with(config).await
+        config
     }
 
     pub async fn start_with(config: Config) -> anyhow::Result<Celadon> {

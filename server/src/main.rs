@@ -40,12 +40,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let endpoint = server::endpoint::bind(&settings.listen).await?;
+    let listeners = server::listen::bind(&settings.listen).await?;
     let broker = settings.config.broker.masked();
-    for url in endpoint.urls() {
+    for url in listeners.urls() {
         tracing::info!(%broker, "celadon listening on {url}");
     }
-    server::run(settings.config, endpoint, shutdown_signal()).await
+    server::run(settings.config, listeners, shutdown_signal()).await
 }
 
 /// Ctrl-C or SIGTERM.

@@ -10,11 +10,13 @@
     reason = "a test fails by panicking with what it was waiting for"
 )]
 
+mod brokers;
 mod cli;
 mod control;
 mod flower_api;
 mod graphs;
 mod metrics;
 mod model;
+mod serving;
 mod support;
 mod workers;

@@ -7,6 +7,7 @@
 use std::{net::SocketAddr, path::Path, process::Command, time::Duration};
 
 use anyhow::Context;
+use app::base::Base;
 use server::{Config, broker::url::BrokerUrl};
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -23,6 +24,8 @@ pub const CELADON_START: Duration = Duration::from_secs(15);
 /// connection is for the caller to watch.
 pub struct Celadon {
     pub addr: SocketAddr,
+    /// `--url-prefix`: every path is under it.
+    pub base: Base,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -38,20 +41,22 @@ impl Celadon {
             .await
             .context("binding 127.0.0.1:0")?;
         let addr = listener.local_addr()?;
+        let base = config.url_prefix;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::run(config, listener, async move {
             let _ = stopped.await;
         }));
         Ok(Celadon {
             addr,
+            base,
             stop: Some(stop),
             task: Some(task),
         })
     }
 
-    /// `http://<addr><path>`.
+    /// `http://<addr><path>`, `path` under the prefix.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("http://{}{}", self.addr, self.base.href(path))
     }
 
     /// Shuts down and checks that every task stopped, cleanly, within

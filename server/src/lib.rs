@@ -188,8 +188,10 @@ async fn serve(
         access: api::guard::Access {
             users: Arc::new(config.basic_auth.clone()),
             read_only: config.read_only,
+            base: config.url_prefix,
         },
         inspect_timeout: config.inspect_timeout,
+        base: config.url_prefix,
     };
     let stopping = cancel.clone();
     let served = axum::serve(listener, api::router(app)).with_graceful_shutdown(async move {

@@ -46,7 +46,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     let broker = settings.config.broker.masked();
-    tracing::info!(%broker, "celadon listening on http://{local}");
+    let base = settings.config.url_prefix;
+    tracing::info!(%broker, "celadon listening on http://{local}{}/", base.as_str());
     server::run(settings.config, listener, shutdown_signal()).await
 }
 

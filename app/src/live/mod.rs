@@ -9,7 +9,10 @@ mod socket;
 
 use leptos::prelude::*;
 
-use crate::wire::{Snapshot, View};
+use crate::{
+    base::Base,
+    wire::{Snapshot, View},
+};
 use model::LiveModel;
 
 /// The state of the websocket to the celadon server.
@@ -85,8 +88,8 @@ impl Live {
 }
 
 /// Creates the live state for this page load and, in the browser, opens the
-/// websocket.
-pub fn provide_live() -> Live {
+/// websocket under `base`.
+pub fn provide_live(base: Base) -> Live {
     let live = Live {
         model: RwSignal::new(LiveModel::default()),
         conn: RwSignal::new(Conn::Connecting),
@@ -97,9 +100,11 @@ pub fn provide_live() -> Live {
     provide_context(live);
     #[cfg(feature = "hydrate")]
     {
-        socket::start(live);
+        socket::start(live, base);
         start_clock(live);
     }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = base;
     live
 }
 

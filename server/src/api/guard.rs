@@ -1,7 +1,7 @@
 //! Who may do what. One middleware in front of every route:
 //! - `--basic-auth` guards every page, the websocket and the API; only
-//!   `/healthcheck` and `/metrics` stay open, as in Flower (monitoring
-//!   systems scrape them);
+//!   `/healthcheck` and `/metrics` (under `--url-prefix`, as every path)
+//!   stay open, as in Flower (monitoring systems scrape them);
 //! - control endpoints (every `POST`) answer 403 with `--read-only`;
 //! - a browser request from another site may not control anything nor
 //!   open the websocket: `Sec-Fetch-Site` (or, from older browsers, an
@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use app::base::Base;
 use axum::{
     Json,
     body::Body,
@@ -27,6 +28,8 @@ pub struct Access {
     /// `(user, password)` pairs; empty: no authentication.
     pub users: Arc<Vec<(String, String)>>,
     pub read_only: bool,
+    /// `--url-prefix`: where the open paths and the websocket are.
+    pub base: Base,
 }
 
 impl Access {
@@ -90,8 +93,8 @@ fn refuse(status: StatusCode, why: &str) -> Response {
 }
 
 pub async fn guard(State(access): State<Access>, request: Request<Body>, next: Next) -> Response {
-    let path = request.uri().path();
-    if matches!(path, "/healthcheck" | "/metrics") {
+    let path = access.base.strip(request.uri().path());
+    if matches!(path, Some("/healthcheck" | "/metrics")) {
         return next.run(request).await;
     }
     let headers = request.headers();
@@ -110,7 +113,7 @@ pub async fn guard(State(access): State<Access>, request: Request<Body>, next: N
             "celadon runs with --read-only: control is turned off",
         );
     }
-    if (control || path == "/ws") && cross_site(headers) {
+    if (control || path == Some("/ws")) && cross_site(headers) {
         return refuse(
             StatusCode::FORBIDDEN,
             "refused: the request came from a page of another site",
@@ -139,6 +142,7 @@ mod tests {
                 ("bob".into(), "pw".into()),
             ]),
             read_only: false,
+            base: Base::default(),
         };
         let basic = |s: &str| {
             format!(

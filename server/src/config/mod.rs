@@ -40,6 +40,8 @@ pub struct Config {
     /// `--basic-auth`: empty for none.
     pub basic_auth: Vec<(String, String)>,
     pub read_only: bool,
+    /// `--url-prefix`: every page and path is under it.
+    pub url_prefix: app::base::Base,
 }
 
 impl Config {
@@ -59,6 +61,7 @@ impl Config {
                 .collect(),
             basic_auth: Vec::new(),
             read_only: false,
+            url_prefix: app::base::Base::default(),
         }
     }
 }
@@ -351,6 +354,7 @@ fn apply(
         "tasks_columns" => c.tasks_columns = values::parse_columns(&list()?).map_err(bad)?,
         "basic_auth" => c.basic_auth = values::parse_users(&list()?).map_err(bad)?,
         "read_only" => c.read_only = values::bool(value).map_err(bad)?,
+        "url_prefix" => c.url_prefix = app::base::Base::parse(&text()?).map_err(bad)?,
         // Read before the others (see `read_config_file`).
         "conf" => {}
         other => {

@@ -1,8 +1,9 @@
 //! celadon's UI: a Leptos app rendered on the server (feature `ssr`) and
 //! hydrated in the browser (feature `hydrate`, the wasm entry point).
 //! `wire` holds the types shared with the server; `live` keeps the browser's
-//! copy of the server's model current over one websocket. `base` is where
-//! it is served from (`--url-prefix`).
+//! copy of the server's model current over one websocket (or, where a
+//! proxy lets no websocket through, by fetching its view's snapshot).
+//! `base` is where it is served from (`--url-prefix`).
 
 pub mod base;
 pub mod components;

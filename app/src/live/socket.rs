@@ -1,7 +1,8 @@
 //! The browser's websocket to the server (`<base>/ws`): subscribes to the
 //! current page's view, folds every message into the live model,
 //! resubscribes on a sequence gap, and reconnects with backoff when the
-//! socket closes or cannot be opened.
+//! socket closes or cannot be opened (`live::poll` keeps the page current
+//! meanwhile, if plain HTTP gets through).
 
 use std::{cell::RefCell, rc::Rc, time::Duration};
 
@@ -140,11 +141,14 @@ fn on_server_msg(socket: &Shared, msg: ServerMsg) {
 
 /// Runs `open` again after a delay. Called from a socket callback, so the
 /// old callbacks are dropped later, by the timer, not while they run. The
-/// page is not live meanwhile.
+/// page is not live meanwhile; while the poll keeps it current, a failed
+/// attempt leaves the indicator saying so.
 fn schedule_reconnect(socket: &Shared) {
     let delay = {
         let mut s = socket.borrow_mut();
-        s.live.conn.set(Conn::Reconnecting);
+        if s.live.conn.get_untracked() != Conn::Polling {
+            s.live.conn.set(Conn::Reconnecting);
+        }
         if let Some(ws) = s.ws.take() {
             ws.set_onopen(None);
             ws.set_onmessage(None);

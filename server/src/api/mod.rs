@@ -1,7 +1,7 @@
-//! HTTP: the pages (server-rendered Leptos), the websocket, Flower's REST
-//! API (read, control, sending tasks), `/metrics`, the embedded site files
-//! and the health check, behind one guard, all under `--url-prefix` (the
-//! [`Base`]).
+//! HTTP: the pages (server-rendered Leptos), the websocket, the view
+//! snapshots that stand in for it, Flower's REST API (read, control,
+//! sending tasks), `/metrics`, the embedded site files and the health
+//! check, behind one guard, all under `--url-prefix` (the [`Base`]).
 
 mod assets;
 mod bulk;
@@ -13,6 +13,7 @@ pub mod metrics;
 mod params;
 mod queues;
 mod send;
+mod snapshot;
 mod stats;
 mod tasks;
 mod throughput;
@@ -97,6 +98,7 @@ pub fn router(app: AppState) -> Router {
     let options = app.leptos.clone();
     let mut router = Router::new()
         .route(&at("/ws"), get(ws::upgrade))
+        .route(&at("/snapshot"), get(snapshot::snapshot))
         .route(&at("/healthcheck"), get(|| async { "OK" }))
         .route(&at("/metrics"), get(metrics::render))
         .route(&at("/api/workers"), get(workers::list))

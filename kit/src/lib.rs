@@ -4,9 +4,9 @@
 //!
 //! One sibling module per kind of part: [`redis`], [`celery`] (workers and
 //! `pytasks/drive.py`), [`flower`], [`celadon`] (in-process and the built
-//! binary). They share three pieces, which a new harness (TLS Redis,
-//! Sentinel, PostgreSQL, nginx, Prometheus, an OpenID provider) builds on
-//! too:
+//! binary), [`nginx`] (a reverse proxy at a path prefix). They share three
+//! pieces, which a new harness (TLS Redis, Sentinel, PostgreSQL,
+//! Prometheus, an OpenID provider) builds on too:
 //!
 //! - [`Scratch`], the temporary directory one setup puts its sockets, logs
 //!   and records in;
@@ -23,18 +23,23 @@
 pub mod celadon;
 pub mod celery;
 pub mod flower;
+pub mod nginx;
 pub mod poll;
 pub mod proc;
 pub mod redis;
 
 use std::{
+    net::TcpListener,
     path::{Path, PathBuf},
     sync::Arc,
 };
 
+use anyhow::Context;
+
 pub use celadon::{Celadon, CeladonBinary};
 pub use celery::{Worker, WorkerOptions};
 pub use flower::{Flower, FlowerOptions};
+pub use nginx::{Nginx, Proxying};
 pub use proc::Proc;
 pub use redis::Redis;
 
@@ -64,4 +69,12 @@ impl Scratch {
     pub fn path(&self) -> &Path {
         self.0.path()
     }
+}
+
+/// A port of 127.0.0.1 nothing listens on at the moment. Another process
+/// may take it before the part started on it binds it; that part then
+/// fails to start and says so.
+pub(crate) fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
 }

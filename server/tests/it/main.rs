@@ -14,5 +14,6 @@ mod cli;
 mod control;
 mod graphs;
 mod model;
+mod prefix;
 mod support;
 mod workers;

@@ -108,27 +108,26 @@ impl CeladonBinary {
                 .env("NO_COLOR", "1"),
             scratch,
         )?;
-        let port = proc.ready(
+        // It logs the URL it serves at, `--url-prefix` included.
+        let base = proc.ready(
             "celadon to listen and subscribe to events",
             CELADON_START,
             |p| {
                 let log = p.log();
-                let port = log
-                    .split("listening on http://127.0.0.1:")
+                let at = log
+                    .split("listening on ")
                     .nth(1)?
-                    .split(|c: char| !c.is_ascii_digit())
+                    .split_whitespace()
                     .next()?
+                    .trim_end_matches('/')
                     .to_string();
-                log.contains("subscribed to events").then_some(port)
+                log.contains("subscribed to events").then_some(at)
             },
         )?;
-        Ok(CeladonBinary {
-            proc,
-            base: format!("http://127.0.0.1:{port}"),
-        })
+        Ok(CeladonBinary { proc, base })
     }
 
-    /// `http://127.0.0.1:<port><path>`.
+    /// `http://127.0.0.1:<port><path>`, `path` under the prefix.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

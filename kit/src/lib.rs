@@ -6,9 +6,9 @@
 //! speaking only TLS, with its certificates), [`sentinel`] (a master, a
 //! replica and three sentinels), [`celery`] (workers and
 //! `pytasks/drive.py`), [`flower`], [`celadon`] (in-process and the built
-//! binary), [`prometheus`] (scraping one of them). They share three
-//! pieces, which a new harness (PostgreSQL, nginx, an OpenID provider)
-//! builds on too:
+//! binary), [`prometheus`] (scraping one of them), [`nginx`] (a reverse
+//! proxy at a path prefix). They share three pieces, which a new harness
+//! (PostgreSQL, an OpenID provider) builds on too:
 //!
 //! - [`Scratch`], the temporary directory one setup puts its sockets, logs
 //!   and records in;
@@ -28,6 +28,7 @@ pub mod celadon;
 pub mod celery;
 pub mod certs;
 pub mod flower;
+pub mod nginx;
 pub mod poll;
 pub mod proc;
 pub mod prometheus;
@@ -44,6 +45,7 @@ pub use celadon::{Celadon, CeladonBinary};
 pub use celery::{Worker, WorkerOptions};
 pub use certs::Certs;
 pub use flower::{Flower, FlowerOptions};
+pub use nginx::{Nginx, Proxying};
 pub use proc::Proc;
 pub use prometheus::Prometheus;
 pub use redis::Redis;

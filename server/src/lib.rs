@@ -220,8 +220,10 @@ async fn serve(
             users: Arc::new(config.basic_auth.clone()),
             read_only: config.read_only,
             unauthenticated_api: config.unauthenticated_api,
+            base: config.url_prefix,
         },
         inspect_timeout: config.inspect_timeout,
+        base: config.url_prefix,
     };
     let stopping = cancel.clone();
     let routes = api::router(app).layer(axum::middleware::from_fn_with_state(

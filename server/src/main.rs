@@ -42,8 +42,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let listeners = server::listen::bind(&settings.listen).await?;
     let broker = settings.config.broker.masked();
+    // The main page: the prefix's root.
+    let home = format!("{}/", settings.config.url_prefix.as_str());
     for url in listeners.urls() {
-        tracing::info!(%broker, "celadon listening on {url}");
+        if url.contains("+unix://") {
+            tracing::info!(%broker, "celadon listening on {url}, at {home}");
+        } else {
+            tracing::info!(%broker, "celadon listening on {url}{home}");
+        }
     }
     server::run(settings.config, listeners, shutdown_signal()).await
 }

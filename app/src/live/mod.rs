@@ -1,26 +1,36 @@
 //! The browser's live copy of the server's model: a signal holding a pure
 //! [`model::LiveModel`], fed first by the server-rendered snapshot, then by
-//! the websocket (`socket`, browser only).
+//! the websocket (`socket`, browser only), and while no websocket can be
+//! opened, by fetching the view's snapshot over plain HTTP (`poll`).
 
 pub mod http;
 pub mod model;
+pub mod poll;
 #[cfg(feature = "hydrate")]
 mod socket;
 
 use leptos::prelude::*;
 
-use crate::wire::{Snapshot, View};
+use crate::{
+    base::Base,
+    wire::{Snapshot, View},
+};
 use model::LiveModel;
 
-/// The state of the websocket to the celadon server.
+/// How the page is kept current.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Conn {
     /// The page was rendered by the server and the websocket is not open yet.
     Connecting,
     /// A snapshot arrived on the open websocket: the page is live.
     Live,
-    /// The websocket closed; a reconnect is scheduled.
+    /// The websocket closed or could not be opened, and the server did not
+    /// answer over HTTP either: reconnects are scheduled.
     Reconnecting,
+    /// No websocket could be opened (a proxy that does not pass the upgrade
+    /// on), but the server answers over HTTP: the view's snapshot is fetched
+    /// every [`poll::POLL_INTERVAL`], and the websocket is still retried.
+    Polling,
 }
 
 /// Handle to the live state, provided as context by [`provide_live`].
@@ -85,8 +95,8 @@ impl Live {
 }
 
 /// Creates the live state for this page load and, in the browser, opens the
-/// websocket.
-pub fn provide_live() -> Live {
+/// websocket (and polls while it cannot), both under `base`.
+pub fn provide_live(base: Base) -> Live {
     let live = Live {
         model: RwSignal::new(LiveModel::default()),
         conn: RwSignal::new(Conn::Connecting),
@@ -97,9 +107,12 @@ pub fn provide_live() -> Live {
     provide_context(live);
     #[cfg(feature = "hydrate")]
     {
-        socket::start(live);
+        socket::start(live, base);
+        poll::start(live, base);
         start_clock(live);
     }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = base;
     live
 }
 
@@ -132,7 +145,8 @@ pub fn use_live() -> Live {
 
 /// The first snapshot of `view`: computed by the server while it renders the
 /// page and carried to the browser inside it. In the browser (after a
-/// client-side navigation) it is `None`: the websocket delivers the view.
+/// client-side navigation) it is `None`: the websocket (or, without one,
+/// the poll) delivers the view.
 pub fn snapshot_resource(view: View) -> Resource<Option<Snapshot>> {
     #[cfg(feature = "ssr")]
     let source = use_context::<crate::ssr::SnapshotSource>();

@@ -55,6 +55,8 @@ pub struct Config {
     /// `--xheaders`: the client's address and scheme are the proxy's
     /// `X-Forwarded-*`/`X-Real-Ip`.
     pub xheaders: bool,
+    /// `--url-prefix`: every page and path is under it.
+    pub url_prefix: app::base::Base,
 }
 
 impl Config {
@@ -79,6 +81,7 @@ impl Config {
             read_only: false,
             unauthenticated_api: false,
             xheaders: false,
+            url_prefix: app::base::Base::default(),
         }
     }
 }
@@ -519,6 +522,7 @@ fn apply(
         "tasks_columns" => c.tasks_columns = values::parse_columns(&list()?).map_err(bad)?,
         "basic_auth" => c.basic_auth = values::parse_users(&list()?).map_err(bad)?,
         "read_only" => c.read_only = values::bool(value).map_err(bad)?,
+        "url_prefix" => c.url_prefix = app::base::Base::parse(&text()?).map_err(bad)?,
         // Read before the others (see `read_config_file`).
         "conf" => {}
         other => {

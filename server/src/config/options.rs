@@ -363,8 +363,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_URL_PREFIX"],
         kind: Kind::Text,
         default: None,
-        help: "Serve every page and path under this prefix",
-        support: Support::NotYet("pages are served at /, not under the prefix"),
+        help: "Serve everything (pages, assets, the API, /metrics, /healthcheck, the websocket) under this path; `flower`, `/flower` and `/flower/` all mean /flower/",
+        support: Support::Applied,
         sample: "flower",
     },
     Opt {

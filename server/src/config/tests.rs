@@ -155,6 +155,22 @@ fn flowers_spellings_are_read_as_flower_reads_them() {
 }
 
 #[test]
+fn the_url_prefix_is_read_as_flower_reads_it() {
+    for given in ["flower", "/flower", "/flower/"] {
+        let s = flags(&[&format!("--url_prefix={given}")]).unwrap();
+        assert_eq!(s.config.url_prefix.as_str(), "/flower", "{given}");
+    }
+    let s = run(&[], &[("FLOWER_URL_PREFIX", "ops/flower/")]).unwrap();
+    assert_eq!(s.config.url_prefix.as_str(), "/ops/flower");
+    assert_eq!(flags(&[]).unwrap().config.url_prefix.as_str(), "");
+    let e = flags(&["--url-prefix={all}"]).unwrap_err().to_string();
+    assert!(
+        e.contains("url_prefix") && e.contains("may not be in a URL prefix"),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_values_are_refused_saying_where_they_came_from() {
     let refused = |argv: &[&str], env: &[(&str, &str)]| {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();

@@ -17,6 +17,7 @@ mod flower_api;
 mod graphs;
 mod metrics;
 mod model;
+mod prefix;
 mod serving;
 mod support;
 mod workers;

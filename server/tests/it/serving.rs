@@ -33,7 +33,8 @@ fn port(proc: &Proc) -> u16 {
         .nth(1)
         .and_then(|after| after.split_whitespace().next())
         .unwrap();
-    url.rsplit(':').next().unwrap().parse().unwrap()
+    let port = url.rsplit(':').next().unwrap();
+    port.trim_end_matches('/').parse().unwrap()
 }
 
 /// `curl -sS args...`: its status, and stdout (or stderr when it failed).

@@ -154,6 +154,7 @@ async fn serve(
                 // with FLOWER_UNAUTHENTICATED_API: the pages offer none.
                 controls: !config.read_only
                     && (!config.basic_auth.is_empty() || config.unauthenticated_api),
+                natural_time: config.natural_time,
             },
         },
         events_rx,

@@ -83,7 +83,13 @@ impl Live {
 
     /// Takes a server-rendered snapshot unless the websocket already
     /// delivered data for the same view.
+    /// Its `natural_time` is the time display's default, for a browser
+    /// that has not chosen one.
     pub fn seed(&self, snapshot: Snapshot) {
+        #[cfg(feature = "hydrate")]
+        if remembered_relative().is_none() {
+            self.relative.set(snapshot.natural_time);
+        }
         let view = snapshot.data.view();
         let fresher = self
             .model
@@ -116,16 +122,25 @@ pub fn provide_live(base: Base) -> Live {
     live
 }
 
-/// After hydration: the browser's clock, and the remembered time display.
+/// The time display this browser chose, if it chose one.
+#[cfg(feature = "hydrate")]
+fn remembered_relative() -> Option<bool> {
+    let stored = window()
+        .local_storage()
+        .ok()
+        .flatten()
+        .and_then(|s| s.get_item(RELATIVE_KEY).ok().flatten())?;
+    Some(stored == "1")
+}
+
+/// After hydration: the browser's clock, and the remembered time display
+/// (else the server's default, which [`Live::seed`] set).
 #[cfg(feature = "hydrate")]
 fn start_clock(live: Live) {
     Effect::new(move |_| {
-        let relative = window()
-            .local_storage()
-            .ok()
-            .flatten()
-            .and_then(|s| s.get_item(RELATIVE_KEY).ok().flatten());
-        live.relative.set(relative.as_deref() == Some("1"));
+        if let Some(relative) = remembered_relative() {
+            live.relative.set(relative);
+        }
         live.now.set(Some(js_sys::Date::now() / 1000.0));
     });
     let _ = set_interval_with_handle(

@@ -55,6 +55,8 @@ pub struct Config {
     /// `--xheaders`: the client's address and scheme are the proxy's
     /// `X-Forwarded-*`/`X-Real-Ip`.
     pub xheaders: bool,
+    /// `--natural-time`: the pages open with times as "3 min ago".
+    pub natural_time: bool,
     /// `--url-prefix`: every page and path is under it.
     pub url_prefix: app::base::Base,
 }
@@ -81,6 +83,7 @@ impl Config {
             read_only: false,
             unauthenticated_api: false,
             xheaders: false,
+            natural_time: false,
             url_prefix: app::base::Base::default(),
         }
     }
@@ -491,6 +494,7 @@ fn apply(
         "keyfile" => https.keyfile = path()?,
         "ca_certs" => https.ca_certs = path()?,
         "xheaders" => c.xheaders = values::bool(value).map_err(bad)?,
+        "natural_time" => c.natural_time = values::bool(value).map_err(bad)?,
         "logging" => settings.log_filter = values::log_filter(&text()?),
         "debug" => {
             // Flower: debug raises the level only when it was left at info.

@@ -408,8 +408,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_NATURAL_TIME"],
         kind: Kind::Bool,
         default: Some("false"),
-        help: "Show times as \"3 min ago\" by default",
-        support: Support::NotYet("pages open with times of day; the button in the bar switches"),
+        help: "Pages open with times as \"3 min ago\" (the button in the bar switches, and the browser remembers)",
+        support: Support::Applied,
         sample: "true",
     },
     Opt {

@@ -19,6 +19,15 @@ app = Celery(
     broker=os.environ.get("CELADON_BROKER", "redis://localhost:6379/0"),
     backend=os.environ.get("CELADON_BACKEND") or None,
 )
+# Celery reads these only from the app's configuration (the worker's command
+# line has no flag for them): JSON in the environment, for the kit's TLS and
+# Sentinel brokers.
+for setting, variable in [
+    ("broker_transport_options", "CELADON_BROKER_TRANSPORT_OPTIONS"),
+    ("result_backend_transport_options", "CELADON_BACKEND_TRANSPORT_OPTIONS"),
+]:
+    if os.environ.get(variable):
+        app.conf[setting] = json.loads(os.environ[variable])
 app.conf.update(
     task_send_sent_event=True,
     worker_send_task_events=True,

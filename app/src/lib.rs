@@ -1,8 +1,11 @@
 //! celadon's UI: a Leptos app rendered on the server (feature `ssr`) and
 //! hydrated in the browser (feature `hydrate`, the wasm entry point).
 //! `wire` holds the types shared with the server; `live` keeps the browser's
-//! copy of the server's model current over one websocket.
+//! copy of the server's model current over one websocket (or, where a
+//! proxy lets no websocket through, by fetching its view's snapshot).
+//! `base` is where it is served from (`--url-prefix`).
 
+pub mod base;
 pub mod components;
 pub mod live;
 pub mod pages;
@@ -17,16 +20,19 @@ use leptos_router::{
     components::{Route, Router, Routes},
 };
 
-/// The HTML document around [`App`], rendered by the server.
+/// The HTML document around [`App`], rendered by the server under the
+/// base it provides; the base is written into the page for the browser.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let base = base::use_base();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
-                <HydrationScripts options/>
+                <meta name=base::META_NAME content=base.as_str().to_string()/>
+                <link rel="icon" type="image/svg+xml" href=base.href("/favicon.svg")/>
+                <HydrationScripts options root=base.as_str().to_string()/>
                 <MetaTags/>
             </head>
             <body>
@@ -39,13 +45,16 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    live::provide_live();
+    let base = base::provide_base();
+    live::provide_live(base);
 
     view! {
-        <Stylesheet id="celadon" href="/pkg/celadon.css"/>
+        <Stylesheet id="celadon" href=base.href("/pkg/celadon.css")/>
         <Title text="celadon"/>
         <Meta name="color-scheme" content="light dark"/>
-        <Router>
+        // Routes match below the base, and the router takes over clicks on
+        // links under it.
+        <Router base=base.as_str().to_string()>
             <components::TopBar/>
             <main>
                 <Routes fallback=pages::NotFound>

@@ -1,6 +1,7 @@
 //! What the server plugs into the UI while rendering a page: where the first
 //! snapshot of a view comes from. The UI names no server type; the server
-//! provides a [`SnapshotSource`] through Leptos context.
+//! provides a [`SnapshotSource`] through Leptos context, beside the
+//! [`crate::base::Base`] it serves under.
 
 use std::{future::Future, pin::Pin, sync::Arc};
 

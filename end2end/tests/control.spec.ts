@@ -75,3 +75,23 @@ test('read-only hides every action', async ({ page }) => {
   await expect(field(page, 'state')).toHaveText('SUCCESS', { timeout: 30_000 });
   await expect(page.getByTestId('task-actions')).toHaveCount(0);
 });
+
+test('--natural-time opens pages with times ago, until this browser chooses', async ({ page }) => {
+  await cluster.startRedis();
+  const url = await cluster.startCeladon(0, ['--natural-time']);
+  cluster.startWorker('nt');
+  const [done] = await cluster.send('add', { args: [2, 2] });
+  await openTask(page, url, done);
+  await expect(field(page, 'state')).toHaveText('SUCCESS', { timeout: 30_000 });
+  const toggle = page.getByTestId('time-toggle');
+  await expect(toggle).toHaveText('relative times');
+  const time = page.locator('main time').first();
+  await expect(time).toContainText(/now|ago/);
+  await toggle.click();
+  await expect(toggle).toHaveText('clock times');
+  await expect(time).not.toContainText(/now|ago/);
+  // The browser's choice outlasts a reload: the server's default is only
+  // for a browser that has not chosen.
+  await openTask(page, url, done);
+  await expect(toggle).toHaveText('clock times');
+});

@@ -7,6 +7,7 @@
 use std::{net::SocketAddr, path::Path, process::Command, time::Duration};
 
 use anyhow::Context;
+use app::base::Base;
 use server::{Config, broker::url::BrokerUrl};
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -23,6 +24,8 @@ pub const CELADON_START: Duration = Duration::from_secs(15);
 /// connection is for the caller to watch.
 pub struct Celadon {
     pub addr: SocketAddr,
+    /// `--url-prefix`: every path is under it.
+    pub base: Base,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -32,9 +35,16 @@ impl Celadon {
     /// its API answering without a login (`FLOWER_UNAUTHENTICATED_API`):
     /// harnesses read it.
     pub async fn start(broker: BrokerUrl) -> anyhow::Result<Celadon> {
+        Celadon::start_with(Celadon::config(broker)).await
+    }
+
+    /// The default configuration on `broker`, but for the API answering
+    /// without a login (`FLOWER_UNAUTHENTICATED_API`), as harnesses read
+    /// it: a start for [`Celadon::start_with`].
+    pub fn config(broker: BrokerUrl) -> Config {
         let mut config = Config::new(broker);
         config.unauthenticated_api = true;
-        Celadon::start_with(config).await
+        config
     }
 
     pub async fn start_with(config: Config) -> anyhow::Result<Celadon> {
@@ -42,20 +52,22 @@ impl Celadon {
             .await
             .context("binding 127.0.0.1:0")?;
         let addr = listener.local_addr()?;
+        let base = config.url_prefix;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::run(config, listener, async move {
             let _ = stopped.await;
         }));
         Ok(Celadon {
             addr,
+            base,
             stop: Some(stop),
             task: Some(task),
         })
     }
 
-    /// `http://<addr><path>`.
+    /// `http://<addr><path>`, `path` under the prefix.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("http://{}{}", self.addr, self.base.href(path))
     }
 
     /// Shuts down and checks that every task stopped, cleanly, within
@@ -109,27 +121,26 @@ impl CeladonBinary {
                 .env("NO_COLOR", "1"),
             scratch,
         )?;
-        let port = proc.ready(
+        // It logs the URL it serves at, `--url-prefix` included.
+        let base = proc.ready(
             "celadon to listen and subscribe to events",
             CELADON_START,
             |p| {
                 let log = p.log();
-                let port = log
-                    .split("listening on http://127.0.0.1:")
+                let at = log
+                    .split("listening on ")
                     .nth(1)?
-                    .split(|c: char| !c.is_ascii_digit())
+                    .split_whitespace()
                     .next()?
+                    .trim_end_matches('/')
                     .to_string();
-                log.contains("subscribed to events").then_some(port)
+                log.contains("subscribed to events").then_some(at)
             },
         )?;
-        Ok(CeladonBinary {
-            proc,
-            base: format!("http://127.0.0.1:{port}"),
-        })
+        Ok(CeladonBinary { proc, base })
     }
 
-    /// `http://127.0.0.1:<port><path>`.
+    /// `http://127.0.0.1:<port><path>`, `path` under the prefix.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

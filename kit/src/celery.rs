@@ -1,15 +1,16 @@
 //! Real Celery: workers running `pytasks/celadon_tasks.py`, and
 //! `pytasks/drive.py`, which sends and revokes tasks through Celery's own
 //! client, both from the venv scripts/setup creates and both pointed at a
-//! kit [`Redis`] (broker in db 0, result backend in db 1). A worker is a
-//! [`Proc`]: its pool children go with it when it is killed.
+//! kit broker ([`KombuBroker`]: [`Redis`], TLS Redis, Sentinel; broker in
+//! db 0, result backend in db 1). A worker is a [`Proc`]: its pool children
+//! go with it when it is killed.
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
 use anyhow::{Context, ensure};
 use nix::sys::signal::Signal;
 
-use crate::{Proc, Redis, Scratch, repo_root, venv};
+use crate::{KombuBroker, Proc, Scratch, repo_root, venv};
 
 /// How long a cold Python worker may take to come online on a busy
 /// 2-core machine.
@@ -48,7 +49,11 @@ pub struct Worker {
 
 impl Worker {
     /// Starts `celery worker -E` named `name@it`, with the default options.
-    pub fn start(redis: &Redis, name: &str, scratch: &Scratch) -> anyhow::Result<Worker> {
+    pub fn start(
+        redis: &impl KombuBroker,
+        name: &str,
+        scratch: &Scratch,
+    ) -> anyhow::Result<Worker> {
         Worker::start_with(redis, name, scratch, &WorkerOptions::default())
     }
 
@@ -57,7 +62,7 @@ impl Worker {
     /// waited for: callers watch for it to come online within
     /// [`WORKER_START`] the way their test needs.
     pub fn start_with(
-        redis: &Redis,
+        redis: &impl KombuBroker,
         name: &str,
         scratch: &Scratch,
         options: &WorkerOptions,
@@ -77,6 +82,7 @@ impl Worker {
             .current_dir(repo_root().join("pytasks"))
             .env("CELADON_BROKER", redis.kombu_url())
             .env("CELADON_BACKEND", redis.kombu_backend_url())
+            .envs(redis.kombu_env())
             .env("CELADON_RECORD_DIR", scratch.path())
             .env("PYTHONUNBUFFERED", "1");
         let proc = Proc::spawn(name, &mut command, scratch)?;
@@ -97,12 +103,13 @@ impl Worker {
 
 /// Runs `pytasks/drive.py` with `args` against `redis` and returns what it
 /// printed, trimmed.
-pub fn drive(redis: &Redis, args: &[&str]) -> anyhow::Result<String> {
+pub fn drive(redis: &impl KombuBroker, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new(venv_tool("python")?)
         .arg(repo_root().join("pytasks/drive.py"))
         .args(args)
         .current_dir(repo_root().join("pytasks"))
         .env("CELADON_BROKER", redis.kombu_url())
+        .envs(redis.kombu_env())
         .output()
         .context("running drive.py")?;
     ensure!(
@@ -115,7 +122,12 @@ pub fn drive(redis: &Redis, args: &[&str]) -> anyhow::Result<String> {
 
 /// Sends one task (or `--count` of them) by short name; returns the ids
 /// drive.py printed, one a line.
-pub fn send(redis: &Redis, name: &str, args: &str, extra: &[&str]) -> anyhow::Result<String> {
+pub fn send(
+    redis: &impl KombuBroker,
+    name: &str,
+    args: &str,
+    extra: &[&str],
+) -> anyhow::Result<String> {
     let mut argv = vec!["send", name, "--args", args];
     argv.extend_from_slice(extra);
     drive(redis, &argv)

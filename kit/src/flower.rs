@@ -4,15 +4,13 @@
 //! its event receiver has subscribed.
 
 use std::{
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     path::{Path, PathBuf},
     process::Command,
     time::Duration,
 };
 
-use anyhow::Context;
-
-use crate::{Proc, Redis, Scratch, repo_root, venv};
+use crate::{Proc, Redis, Scratch, free_port, repo_root, venv};
 
 /// How long Flower may take to listen and subscribe.
 pub const FLOWER_START: Duration = Duration::from_secs(30);
@@ -124,12 +122,4 @@ fn pattern_subscribers(conn: &mut ::redis::Connection) -> anyhow::Result<usize> 
                 .any(|field| field.starts_with("psub=") && field != "psub=0")
         })
         .count())
-}
-
-/// A port nothing listens on at the moment. Another process may take it
-/// before Flower (or Prometheus) binds it; that part then fails to start
-/// and says so.
-pub(crate) fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }

@@ -2,12 +2,14 @@
 //! (`server/tests/it`) and the benchmark (`bench/`) run against, and stops
 //! them when dropped.
 //!
-//! One sibling module per kind of part: [`redis`], [`celery`] (workers and
+//! One sibling module per kind of part: [`redis`], [`redis_tls`] (Redis
+//! speaking only TLS, with its certificates), [`sentinel`] (a master, a
+//! replica and three sentinels), [`celery`] (workers and
 //! `pytasks/drive.py`), [`flower`], [`celadon`] (in-process and the built
-//! binary), [`prometheus`] (scraping one of them), [`wheel`] (the `celadon`
-//! wheel, and fresh venvs to install it in). They share three
-//! pieces, which a new harness (TLS Redis, Sentinel, PostgreSQL, nginx, an
-//! OpenID provider) builds on too:
+//! binary), [`prometheus`] (scraping one of them), [`nginx`] (a reverse
+//! proxy at a path prefix), [`wheel`] (the `celadon` wheel, and fresh
+//! venvs to install it in). They share three pieces, which a new harness
+//! (PostgreSQL, an OpenID provider) builds on too:
 //!
 //! - [`Scratch`], the temporary directory one setup puts its sockets, logs
 //!   and records in;
@@ -15,7 +17,9 @@
 //!   a log file in the scratch directory, the log's tail in failure
 //!   reports, the group killed on drop;
 //! - [`poll`], the one way to wait for something: a condition checked with
-//!   a deadline, never a fixed sleep.
+//!   a deadline, never a fixed sleep;
+//!
+//! and a part on TCP listens on a [`free_port`] of 127.0.0.1.
 //!
 //! Starting can fail, and says why: errors name what was awaited and end
 //! with the log of the part that failed. The tests `expect` them; the
@@ -23,11 +27,15 @@
 
 pub mod celadon;
 pub mod celery;
+pub mod certs;
 pub mod flower;
+pub mod nginx;
 pub mod poll;
 pub mod proc;
 pub mod prometheus;
 pub mod redis;
+pub mod redis_tls;
+pub mod sentinel;
 pub mod wheel;
 
 use std::{
@@ -37,10 +45,36 @@ use std::{
 
 pub use celadon::{Celadon, CeladonBinary};
 pub use celery::{Worker, WorkerOptions};
+pub use certs::Certs;
 pub use flower::{Flower, FlowerOptions};
+pub use nginx::{Nginx, Proxying};
 pub use proc::Proc;
 pub use prometheus::Prometheus;
 pub use redis::Redis;
+pub use redis_tls::RedisTls;
+pub use sentinel::Sentinel;
+
+/// A broker the Celery side of the kit (workers, `drive.py`) can be pointed
+/// at: the URLs kombu takes, and what Celery can only read from its app's
+/// configuration (`pytasks/celadon_tasks.py` reads it from the
+/// environment).
+pub trait KombuBroker {
+    fn kombu_url(&self) -> String;
+    /// The result backend: db 1 of the same deployment.
+    fn kombu_backend_url(&self) -> String;
+    fn kombu_env(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}
+
+/// A TCP port of 127.0.0.1 that nothing listened on a moment ago: the OS
+/// picks it, and it is let go for the part to take. (A part that fails to
+/// bind it says so in its log, which its readiness wait reports.)
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {

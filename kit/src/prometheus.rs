@@ -14,7 +14,7 @@ use std::{collections::BTreeMap, process::Command, time::Duration};
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 
-use crate::{Proc, Scratch, flower::free_port, poll};
+use crate::{Proc, Scratch, free_port, poll};
 
 /// How long Prometheus may take to answer `/-/ready`.
 pub const PROMETHEUS_START: Duration = Duration::from_secs(30);

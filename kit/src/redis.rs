@@ -12,7 +12,7 @@ use std::{
 
 use server::broker::url::BrokerUrl;
 
-use crate::{Proc, Scratch};
+use crate::{KombuBroker, Proc, Scratch};
 
 /// How long redis-server may take to answer PING.
 pub const REDIS_START: Duration = Duration::from_secs(10);
@@ -101,6 +101,16 @@ impl Redis {
 
     pub fn connection_to(&self, db: u32) -> anyhow::Result<::redis::Connection> {
         Ok(::redis::Client::open(unix_url(&self.socket, db).as_str())?.get_connection()?)
+    }
+}
+
+impl KombuBroker for Redis {
+    fn kombu_url(&self) -> String {
+        Redis::kombu_url(self)
+    }
+
+    fn kombu_backend_url(&self) -> String {
+        Redis::kombu_backend_url(self)
     }
 }
 

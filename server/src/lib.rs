@@ -11,12 +11,15 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod control;
-pub mod endpoint;
+pub mod crypto;
+pub mod listen;
 pub mod poll;
 pub mod pyrepr;
 pub mod state;
 
 use std::{future::Future, sync::Arc, time::Duration};
+
+use anyhow::Context;
 
 use tokio::{
     sync::{mpsc, watch},
@@ -24,25 +27,25 @@ use tokio::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use broker::{BrokerLink, naming::Naming, subscriber};
+use broker::{BrokerLink, dial::Endpoint, naming::Naming, subscriber};
 pub use config::Config;
 use control::pidbox::Pidbox;
-use endpoint::{Endpoint, Peer};
+use listen::{Listeners, Peer};
 use poll::inspector;
 use state::{Model, owner};
 
-/// Serves celadon on `endpoint` (bound sockets, or a `TcpListener`) until
+/// Serves celadon on `listeners` (bound sockets, or a `TcpListener`) until
 /// `shutdown` completes, then stops every task it started and waits for
 /// them. Whichever way it ends (shutdown, a
 /// failure while starting, or a failed server), everything started so far
 /// is cancelled and joined before it returns.
 pub async fn run(
     config: Config,
-    endpoint: impl Into<Endpoint>,
+    listeners: impl Into<Listeners>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let mut running = Running::new();
-    let served = serve(config, endpoint.into(), shutdown, &mut running).await;
+    let served = serve(config, listeners.into(), shutdown, &mut running).await;
     running.stop().await;
     served
 }
@@ -108,12 +111,31 @@ impl Drop for Running {
 
 async fn serve(
     config: Config,
-    endpoint: Endpoint,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
     running: &mut Running,
 ) -> anyhow::Result<()> {
     let cancel = running.cancel.clone();
-    let naming = Naming::new(config.broker.db, config.transport.clone());
+    let broker = Arc::new(
+        Endpoint::new(
+            &config.broker,
+            config.broker_use_ssl.as_ref(),
+            &config.transport,
+        )
+        .context("the broker's settings")?,
+    );
+    let backend = match &config.result_backend {
+        Some(url) => Some(Arc::new(
+            Endpoint::new(
+                url,
+                config.backend_use_ssl.as_ref(),
+                &config.backend_transport,
+            )
+            .context("the result backend's settings")?,
+        )),
+        None => None,
+    };
+    let naming = Naming::new(broker.db(), config.transport.clone());
     let (link_tx, link_rx) = watch::channel(BrokerLink::connecting(clock::now()));
     let (events_tx, events_rx) = mpsc::channel(subscriber::EVENT_QUEUE);
     let (inspect_tx, inspect_rx) = mpsc::channel(inspector::REQUEST_QUEUE);
@@ -132,6 +154,7 @@ async fn serve(
                 // with FLOWER_UNAUTHENTICATED_API: the pages offer none.
                 controls: !config.read_only
                     && (!config.basic_auth.is_empty() || config.unauthenticated_api),
+                natural_time: config.natural_time,
             },
         },
         events_rx,
@@ -140,22 +163,25 @@ async fn serve(
     )?;
     running.owner = Some(owner_thread);
     running.reader = Some(subscriber::ReaderThread::spawn(
-        config.broker.clone(),
+        broker.clone(),
         naming.event_pattern(),
         events_tx,
         link_tx,
         reader_stats.clone(),
         cancel.clone(),
     )?);
-    let pidbox = Arc::new(Pidbox::new(&config.broker, naming.clone())?);
+    let pidbox = Arc::new(Pidbox::new(broker.clone(), naming.clone()));
+    let backend_keyprefix = config.backend_transport.global_keyprefix.clone();
     let control = Arc::new(control::service::Control::new(
         pidbox.clone(),
         state.clone(),
         naming.clone(),
-        &config.broker,
-        config.result_backend.as_ref(),
+        broker.clone(),
+        backend
+            .clone()
+            .map(|endpoint| (endpoint, backend_keyprefix.clone())),
         config.inspect_timeout,
-    )?);
+    ));
     running.tasks.push(tokio::spawn(inspector::run(
         pidbox.clone(),
         state.clone(),
@@ -165,14 +191,15 @@ async fn serve(
         cancel.clone(),
     )));
     running.tasks.push(tokio::spawn(poll::depths::run(
-        config.broker.clone(),
+        broker,
         naming.clone(),
         state.clone(),
         cancel.clone(),
     )));
-    if let Some(backend) = config.result_backend.clone() {
+    if let Some(backend) = backend {
         running.tasks.push(tokio::spawn(poll::reconcile::run(
             backend,
+            backend_keyprefix,
             state.clone(),
             link_rx,
             cancel.clone(),
@@ -194,16 +221,18 @@ async fn serve(
             users: Arc::new(config.basic_auth.clone()),
             read_only: config.read_only,
             unauthenticated_api: config.unauthenticated_api,
+            base: config.url_prefix,
         },
         inspect_timeout: config.inspect_timeout,
+        base: config.url_prefix,
     };
     let stopping = cancel.clone();
     let routes = api::router(app).layer(axum::middleware::from_fn_with_state(
-        endpoint::client::XHeaders(config.xheaders),
-        endpoint::client::log,
+        listen::client::XHeaders(config.xheaders),
+        listen::client::log,
     ));
     let served = axum::serve(
-        endpoint,
+        listeners,
         routes.into_make_service_with_connect_info::<Peer>(),
     )
     .with_graceful_shutdown(async move {

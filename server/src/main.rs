@@ -40,12 +40,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let endpoint = server::endpoint::bind(&settings.listen).await?;
+    let listeners = server::listen::bind(&settings.listen).await?;
     let broker = settings.config.broker.masked();
-    for url in endpoint.urls() {
-        tracing::info!(%broker, "celadon listening on {url}");
+    // The main page: the prefix's root.
+    let home = format!("{}/", settings.config.url_prefix.as_str());
+    for url in listeners.urls() {
+        if url.contains("+unix://") {
+            tracing::info!(%broker, "celadon listening on {url}, at {home}");
+        } else {
+            tracing::info!(%broker, "celadon listening on {url}{home}");
+        }
     }
-    server::run(settings.config, endpoint, shutdown_signal()).await
+    server::run(settings.config, listeners, shutdown_signal()).await
 }
 
 /// Ctrl-C or SIGTERM.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 
+use crate::base::use_base;
 use crate::live::http::post;
 use crate::pages::encode;
 use crate::wire::{
@@ -65,7 +66,8 @@ pub fn ConfirmAction(
     /// What confirming will do, in words.
     #[prop(into)]
     confirm: Signal<String>,
-    /// Where to POST.
+    /// Where to POST: an API path from celadon's root (`/api/…`), which is
+    /// sent under the base.
     #[prop(into)]
     url: Signal<String>,
     /// Names the action in `data-action` for tests.
@@ -84,6 +86,8 @@ pub fn ConfirmAction(
     answers: Answers,
 ) -> impl IntoView {
     let enabled = enabled.unwrap_or(Signal::stored(true));
+    let base = use_base();
+    let url = Signal::derive(move || base.href(&url.get()));
     let phase = RwSignal::new(Phase::Idle);
     let send = move |_| {
         phase.set(Phase::Sending);
@@ -170,7 +174,7 @@ fn Outcome(done: Done) -> impl IntoView {
         .then(|| view! { <p class="subtle">"No reply from: " {silent.join(", ")}</p> });
     let retried = match done {
         Done::Retry(r) => {
-            let href = format!("/task/{}", encode(&r.task_id));
+            let href = use_base().href(&format!("/task/{}", encode(&r.task_id)));
             Some(view! {
                 <p>
                     "New task: " <a class="mono" href=href data-testid="retried-as">{r.task_id}</a>

@@ -1,12 +1,13 @@
-//! The connection indicator: is what the page shows live?
+//! The connection indicator: is what the page shows live, and if not, why
+//! and how it is kept current?
 
 use leptos::prelude::*;
 
-use crate::live::{Conn, use_live};
+use crate::live::{Conn, poll::POLL_INTERVAL, use_live};
 use crate::wire::BrokerState;
 
-/// What the indicator says, in order of precedence: the websocket to the
-/// server first (nothing is live without it), then the server's broker.
+/// What the indicator says, in order of precedence: the connection to the
+/// server first (nothing is current without it), then the server's broker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Shown {
     Connecting,
@@ -14,6 +15,8 @@ enum Shown {
     BrokerConnecting,
     BrokerUnreachable,
     Live,
+    /// Current, but by fetching, not streaming: no websocket gets through.
+    Polling,
 }
 
 impl Shown {
@@ -21,9 +24,14 @@ impl Shown {
         match (conn, broker) {
             (Conn::Connecting, _) => Shown::Connecting,
             (Conn::Reconnecting, _) => Shown::Reconnecting,
+            (Conn::Live | Conn::Polling, Some(BrokerState::Unreachable)) => {
+                Shown::BrokerUnreachable
+            }
+            (Conn::Live | Conn::Polling, Some(BrokerState::Connecting) | None) => {
+                Shown::BrokerConnecting
+            }
             (Conn::Live, Some(BrokerState::Connected)) => Shown::Live,
-            (Conn::Live, Some(BrokerState::Unreachable)) => Shown::BrokerUnreachable,
-            (Conn::Live, Some(BrokerState::Connecting) | None) => Shown::BrokerConnecting,
+            (Conn::Polling, Some(BrokerState::Connected)) => Shown::Polling,
         }
     }
 
@@ -35,19 +43,28 @@ impl Shown {
             Shown::BrokerConnecting => "broker-connecting",
             Shown::BrokerUnreachable => "broker-unreachable",
             Shown::Live => "live",
+            Shown::Polling => "polling",
         }
     }
 
-    fn label(self) -> &'static str {
+    fn label(self) -> String {
         match self {
-            Shown::Connecting => "connecting…",
-            Shown::Reconnecting => "reconnecting…",
-            Shown::BrokerConnecting => "connecting to broker…",
-            Shown::BrokerUnreachable => "broker unreachable, retrying",
-            Shown::Live => "live",
+            Shown::Connecting => "connecting…".into(),
+            Shown::Reconnecting => "reconnecting…".into(),
+            Shown::BrokerConnecting => "connecting to broker…".into(),
+            Shown::BrokerUnreachable => "broker unreachable, retrying".into(),
+            Shown::Live => "live".into(),
+            Shown::Polling => format!("no websocket: updating every {} s", POLL_INTERVAL.as_secs()),
         }
     }
 }
+
+/// The indicator's tooltip when no websocket gets through: why, and what
+/// to change.
+const POLLING_WHY: &str = "The websocket to celadon could not be opened, but plain HTTP \
+     reaches it: a proxy in between that does not pass the Upgrade header on? The page \
+     fetches what it shows instead, and goes live once a websocket opens. See the \
+     README's \"Behind a proxy\".";
 
 #[component]
 pub fn ConnIndicator() -> impl IntoView {
@@ -57,6 +74,9 @@ pub fn ConnIndicator() -> impl IntoView {
         Shown::of(live.conn.get(), broker)
     });
     let title = move || {
+        if shown.get() == Shown::Polling {
+            return Some(POLLING_WHY.to_string());
+        }
         live.model.with(|m| {
             m.broker.as_ref().map(|b| match &b.detail {
                 Some(detail) => format!("{}: {detail}", b.url),
@@ -69,5 +89,31 @@ pub fn ConnIndicator() -> impl IntoView {
             <span class="dot"></span>
             <span class="label">{move || shown.get().label()}</span>
         </span>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_websocket_the_indicator_says_so_unless_the_broker_is_down() {
+        let connected = Some(BrokerState::Connected);
+        assert_eq!(Shown::of(Conn::Live, connected), Shown::Live);
+        let polling = Shown::of(Conn::Polling, connected);
+        assert_eq!(polling.key(), "polling");
+        assert!(
+            polling.label().contains("no websocket"),
+            "{}",
+            polling.label()
+        );
+        assert_eq!(
+            Shown::of(Conn::Polling, Some(BrokerState::Unreachable)),
+            Shown::BrokerUnreachable
+        );
+        assert_eq!(
+            Shown::of(Conn::Reconnecting, connected),
+            Shown::Reconnecting
+        );
     }
 }

@@ -1,8 +1,9 @@
-//! Control requests from the browser: a same-origin `POST` to celadon's
-//! REST API, whose answer is decoded into the wire type the endpoint
-//! sends (`app::wire::control`), or into the API's error shape. Only the
-//! browser sends them (from event handlers); on the server there is
-//! nothing to send.
+//! Requests from the browser: control, a same-origin `POST` to celadon's
+//! REST API, and the snapshot fetch that stands in for the websocket
+//! (`live::poll`), each answer decoded into the wire type the endpoint
+//! sends (`app::wire::control`, `app::wire::Snapshot`), or into the API's
+//! error shape. Only the browser sends them (from event handlers and
+//! timers); on the server there is nothing to send.
 
 use crate::wire::rest::ErrorAnswer;
 
@@ -34,12 +35,40 @@ pub fn decode<T: serde::de::DeserializeOwned>(
 /// could not be read.
 #[cfg(feature = "hydrate")]
 pub async fn post<T: serde::de::DeserializeOwned>(url: &str) -> Result<Answer<T>, String> {
+    send("POST", url, None).await
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub async fn post<T: serde::de::DeserializeOwned>(_url: &str) -> Result<Answer<T>, String> {
+    Err("control requests are sent from the browser".into())
+}
+
+/// GETs `url`, giving up after `timeout`; `Err` as for [`post`].
+#[cfg(feature = "hydrate")]
+pub async fn get<T: serde::de::DeserializeOwned>(
+    url: &str,
+    timeout: std::time::Duration,
+) -> Result<Answer<T>, String> {
+    send("GET", url, Some(timeout)).await
+}
+
+#[cfg(feature = "hydrate")]
+async fn send<T: serde::de::DeserializeOwned>(
+    method: &str,
+    url: &str,
+    timeout: Option<std::time::Duration>,
+) -> Result<Answer<T>, String> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
 
     let init = web_sys::RequestInit::new();
-    init.set_method("POST");
+    init.set_method(method);
     init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+    if let Some(timeout) = timeout {
+        let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        let signal = web_sys::AbortSignal::timeout_with_u32(ms);
+        init.set_signal(Some(&signal));
+    }
     let request = web_sys::Request::new_with_str_and_init(url, &init)
         .map_err(|_| format!("could not build a request to {url}"))?;
     let window = web_sys::window().ok_or("no window")?;
@@ -55,11 +84,6 @@ pub async fn post<T: serde::de::DeserializeOwned>(url: &str) -> Result<Answer<T>
         .as_string()
         .unwrap_or_default();
     decode(response.ok(), response.status(), &text)
-}
-
-#[cfg(not(feature = "hydrate"))]
-pub async fn post<T: serde::de::DeserializeOwned>(_url: &str) -> Result<Answer<T>, String> {
-    Err("control requests are sent from the browser".into())
 }
 
 #[cfg(test)]

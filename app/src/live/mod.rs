@@ -1,26 +1,36 @@
 //! The browser's live copy of the server's model: a signal holding a pure
 //! [`model::LiveModel`], fed first by the server-rendered snapshot, then by
-//! the websocket (`socket`, browser only).
+//! the websocket (`socket`, browser only), and while no websocket can be
+//! opened, by fetching the view's snapshot over plain HTTP (`poll`).
 
 pub mod http;
 pub mod model;
+pub mod poll;
 #[cfg(feature = "hydrate")]
 mod socket;
 
 use leptos::prelude::*;
 
-use crate::wire::{Snapshot, View};
+use crate::{
+    base::Base,
+    wire::{Snapshot, View},
+};
 use model::LiveModel;
 
-/// The state of the websocket to the celadon server.
+/// How the page is kept current.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Conn {
     /// The page was rendered by the server and the websocket is not open yet.
     Connecting,
     /// A snapshot arrived on the open websocket: the page is live.
     Live,
-    /// The websocket closed; a reconnect is scheduled.
+    /// The websocket closed or could not be opened, and the server did not
+    /// answer over HTTP either: reconnects are scheduled.
     Reconnecting,
+    /// No websocket could be opened (a proxy that does not pass the upgrade
+    /// on), but the server answers over HTTP: the view's snapshot is fetched
+    /// every [`poll::POLL_INTERVAL`], and the websocket is still retried.
+    Polling,
 }
 
 /// Handle to the live state, provided as context by [`provide_live`].
@@ -73,7 +83,13 @@ impl Live {
 
     /// Takes a server-rendered snapshot unless the websocket already
     /// delivered data for the same view.
+    /// Its `natural_time` is the time display's default, for a browser
+    /// that has not chosen one.
     pub fn seed(&self, snapshot: Snapshot) {
+        #[cfg(feature = "hydrate")]
+        if remembered_relative().is_none() {
+            self.relative.set(snapshot.natural_time);
+        }
         let view = snapshot.data.view();
         let fresher = self
             .model
@@ -85,8 +101,8 @@ impl Live {
 }
 
 /// Creates the live state for this page load and, in the browser, opens the
-/// websocket.
-pub fn provide_live() -> Live {
+/// websocket (and polls while it cannot), both under `base`.
+pub fn provide_live(base: Base) -> Live {
     let live = Live {
         model: RwSignal::new(LiveModel::default()),
         conn: RwSignal::new(Conn::Connecting),
@@ -97,22 +113,34 @@ pub fn provide_live() -> Live {
     provide_context(live);
     #[cfg(feature = "hydrate")]
     {
-        socket::start(live);
+        socket::start(live, base);
+        poll::start(live, base);
         start_clock(live);
     }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = base;
     live
 }
 
-/// After hydration: the browser's clock, and the remembered time display.
+/// The time display this browser chose, if it chose one.
+#[cfg(feature = "hydrate")]
+fn remembered_relative() -> Option<bool> {
+    let stored = window()
+        .local_storage()
+        .ok()
+        .flatten()
+        .and_then(|s| s.get_item(RELATIVE_KEY).ok().flatten())?;
+    Some(stored == "1")
+}
+
+/// After hydration: the browser's clock, and the remembered time display
+/// (else the server's default, which [`Live::seed`] set).
 #[cfg(feature = "hydrate")]
 fn start_clock(live: Live) {
     Effect::new(move |_| {
-        let relative = window()
-            .local_storage()
-            .ok()
-            .flatten()
-            .and_then(|s| s.get_item(RELATIVE_KEY).ok().flatten());
-        live.relative.set(relative.as_deref() == Some("1"));
+        if let Some(relative) = remembered_relative() {
+            live.relative.set(relative);
+        }
         live.now.set(Some(js_sys::Date::now() / 1000.0));
     });
     let _ = set_interval_with_handle(
@@ -132,7 +160,8 @@ pub fn use_live() -> Live {
 
 /// The first snapshot of `view`: computed by the server while it renders the
 /// page and carried to the browser inside it. In the browser (after a
-/// client-side navigation) it is `None`: the websocket delivers the view.
+/// client-side navigation) it is `None`: the websocket (or, without one,
+/// the poll) delivers the view.
 pub fn snapshot_resource(view: View) -> Resource<Option<Snapshot>> {
     #[cfg(feature = "ssr")]
     let source = use_context::<crate::ssr::SnapshotSource>();

@@ -183,6 +183,7 @@ mod tests {
             seq,
             snapshot: Box::new(Snapshot {
                 controls: true,
+                natural_time: false,
                 broker: broker(BrokerState::Connected),
                 data: ViewData::Workers {
                     workers,
@@ -265,6 +266,7 @@ mod tests {
     fn a_delta_before_any_snapshot_asks_for_resync() {
         let seed = Snapshot {
             controls: true,
+            natural_time: false,
             broker: broker(BrokerState::Connected),
             data: ViewData::Workers {
                 workers: vec![],
@@ -320,6 +322,7 @@ mod tests {
             seq: 1,
             snapshot: Box::new(Snapshot {
                 controls: true,
+                natural_time: false,
                 broker: broker(BrokerState::Connected),
                 data: ViewData::Tasks(TasksData {
                     query: TasksQuery::default(),

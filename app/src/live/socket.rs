@@ -1,6 +1,8 @@
-//! The browser's websocket to the server (`/ws`): subscribes to the current
-//! page's view, folds every message into the live model, resubscribes on a
-//! sequence gap, and reconnects with backoff when the socket closes.
+//! The browser's websocket to the server (`<base>/ws`): subscribes to the
+//! current page's view, folds every message into the live model,
+//! resubscribes on a sequence gap, and reconnects with backoff when the
+//! socket closes or cannot be opened (`live::poll` keeps the page current
+//! meanwhile, if plain HTTP gets through).
 
 use std::{cell::RefCell, rc::Rc, time::Duration};
 
@@ -9,7 +11,10 @@ use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use web_sys::{MessageEvent, WebSocket};
 
 use super::{Conn, Live, model::Applied};
-use crate::wire::{ClientMsg, ServerMsg, View};
+use crate::{
+    base::Base,
+    wire::{ClientMsg, ServerMsg, View},
+};
 
 /// Delays before successive reconnect attempts; the last one repeats. Short
 /// at first so a restarted server is picked up quickly, capped so a long
@@ -18,6 +23,8 @@ const RECONNECT_DELAYS_MS: [u64; 5] = [200, 500, 1_000, 2_000, 3_000];
 
 struct Socket {
     live: Live,
+    /// `ws:` or `wss:` URL of the websocket, under the base.
+    url: Option<String>,
     ws: Option<WebSocket>,
     /// The callbacks of `ws`; they must live as long as it does.
     handlers: Vec<Closure<dyn FnMut(JsValue)>>,
@@ -26,9 +33,10 @@ struct Socket {
 
 type Shared = Rc<RefCell<Socket>>;
 
-pub(super) fn start(live: Live) {
+pub(super) fn start(live: Live, base: Base) {
     let socket: Shared = Rc::new(RefCell::new(Socket {
         live,
+        url: ws_url(base),
         ws: None,
         handlers: Vec::new(),
         failed_attempts: 0,
@@ -54,17 +62,22 @@ impl Socket {
     }
 }
 
-fn ws_url() -> Option<String> {
+fn ws_url(base: Base) -> Option<String> {
     let location = window().location();
     let scheme = match location.protocol().ok()?.as_str() {
         "https:" => "wss:",
         _ => "ws:",
     };
-    Some(format!("{scheme}//{}/ws", location.host().ok()?))
+    Some(format!(
+        "{scheme}//{}{}",
+        location.host().ok()?,
+        base.href("/ws")
+    ))
 }
 
 fn open(socket: &Shared) {
-    let Some(ws) = ws_url().and_then(|url| WebSocket::new(&url).ok()) else {
+    let url = socket.borrow().url.clone();
+    let Some(ws) = url.and_then(|url| WebSocket::new(&url).ok()) else {
         schedule_reconnect(socket);
         return;
     };
@@ -96,10 +109,7 @@ fn open(socket: &Shared) {
     };
     let on_close = {
         let socket = socket.clone();
-        Closure::<dyn FnMut(JsValue)>::new(move |_| {
-            socket.borrow().live.conn.set(Conn::Reconnecting);
-            schedule_reconnect(&socket);
-        })
+        Closure::<dyn FnMut(JsValue)>::new(move |_| schedule_reconnect(&socket))
     };
     ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -130,10 +140,15 @@ fn on_server_msg(socket: &Shared, msg: ServerMsg) {
 }
 
 /// Runs `open` again after a delay. Called from a socket callback, so the
-/// old callbacks are dropped later, by the timer, not while they run.
+/// old callbacks are dropped later, by the timer, not while they run. The
+/// page is not live meanwhile; while the poll keeps it current, a failed
+/// attempt leaves the indicator saying so.
 fn schedule_reconnect(socket: &Shared) {
     let delay = {
         let mut s = socket.borrow_mut();
+        if s.live.conn.get_untracked() != Conn::Polling {
+            s.live.conn.set(Conn::Reconnecting);
+        }
         if let Some(ws) = s.ws.take() {
             ws.set_onopen(None);
             ws.set_onmessage(None);

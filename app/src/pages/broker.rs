@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 use super::tasks::encode;
+use crate::base::use_base;
 use crate::components::Time;
 use crate::live::{snapshot_resource, use_live};
 use crate::wire::{BrokerData, QueueRow, View, ViewData};
@@ -113,10 +114,11 @@ fn QueueLine(q: QueueRow, steps: usize) -> impl IntoView {
     let consumers = if q.consumers.is_empty() {
         view! { <span class="warn-text">"no consumer"</span> }.into_any()
     } else {
+        let base = use_base();
         q.consumers
             .into_iter()
             .map(|c| {
-                let href = format!("/worker/{}", encode(&c));
+                let href = base.href(&format!("/worker/{}", encode(&c)));
                 view! { <a class="consumer" href=href>{c}</a> }
             })
             .collect_view()

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_router::{hooks::use_query_map, params::ParamsMap};
 
 use super::tasks::encode;
+use crate::base::use_base;
 use crate::components::{BarChart, Bars, Line, LineChart, format_duration};
 use crate::live::{snapshot_resource, use_live};
 use crate::wire::{GraphsData, GraphsQuery, View, ViewData, WINDOWS, celery::TaskEventKind};
@@ -203,15 +204,16 @@ fn GraphsBody(query: Memo<GraphsQuery>) -> impl IntoView {
 
 #[component]
 fn Filters(query: Memo<GraphsQuery>, data: Memo<Option<GraphsData>>) -> impl IntoView {
+    let base = use_base();
     let windows = move || {
         let q = query.get();
         WINDOWS
             .iter()
             .map(|w| {
-                let href = graphs_href(&GraphsQuery {
+                let href = base.href(&graphs_href(&GraphsQuery {
                     window: (*w).to_string(),
                     ..q.clone()
-                });
+                }));
                 let selected = q.window == *w;
                 view! { <a class="pill" class:selected=selected data-window=*w href=href>{*w}</a> }
             })
@@ -221,11 +223,11 @@ fn Filters(query: Memo<GraphsQuery>, data: Memo<Option<GraphsData>>) -> impl Int
                         current: Option<String>,
                         make: fn(&GraphsQuery, Option<String>) -> GraphsQuery| {
         let q = query.get_untracked();
-        let all = graphs_href(&make(&q, None));
+        let all = base.href(&graphs_href(&make(&q, None)));
         let items = names
             .into_iter()
             .map(|n| {
-                let href = graphs_href(&make(&q, Some(n.clone())));
+                let href = base.href(&graphs_href(&make(&q, Some(n.clone()))));
                 let selected = current.as_deref() == Some(n.as_str());
                 view! { <a class="pill" class:selected=selected href=href>{n}</a> }
             })
@@ -263,6 +265,7 @@ fn Filters(query: Memo<GraphsQuery>, data: Memo<Option<GraphsData>>) -> impl Int
 
 #[component]
 fn TypeTable(data: Memo<Option<GraphsData>>) -> impl IntoView {
+    let base = use_base();
     let rows = move || {
         data.with(|d| {
             d.as_ref()
@@ -282,10 +285,10 @@ fn TypeTable(data: Memo<Option<GraphsData>>) -> impl IntoView {
                                 .unwrap_or_default();
                             let p = |v: Option<f64>| v.map(format_duration).unwrap_or_default();
                             let failure = t.last_failure.clone().map(|id| {
-                                let href = format!("/task/{}", encode(&id));
+                                let href = base.href(&format!("/task/{}", encode(&id)));
                                 view! { <a class="mono" href=href>{id}</a> }
                             });
-                            let tasks = format!("/tasks?name={}", encode(&t.name));
+                            let tasks = base.href(&format!("/tasks?name={}", encode(&t.name)));
                             view! {
                                 <tr data-type=t.name.clone()>
                                     <td><a href=tasks>{t.name.clone()}</a></td>

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::tasks::encode;
+use crate::base::use_base;
 use crate::components::{Answers, ConfirmAction, CopyButton, StateBadge, Time, format_duration};
 use crate::live::{snapshot_resource, use_live};
 use crate::wire::{TaskDetail, View, ViewData};
@@ -198,7 +199,7 @@ fn TaskView(t: TaskDetail) -> AnyView {
 
 fn task_link(id: Option<String>) -> Option<AnyView> {
     id.map(|id| {
-        let href = format!("/task/{}", encode(&id));
+        let href = use_base().href(&format!("/task/{}", encode(&id)));
         view! { <a class="mono" href=href>{id}</a> }.into_any()
     })
 }
@@ -207,7 +208,7 @@ fn task_link(id: Option<String>) -> Option<AnyView> {
 fn Fields(t: TaskDetail) -> AnyView {
     let r = t.row;
     let worker = r.worker.clone().map(|w| {
-        let href = format!("/worker/{}", encode(&w));
+        let href = use_base().href(&format!("/worker/{}", encode(&w)));
         view! { <a href=href>{w}</a> }
     });
     let revoked_how = match (t.terminated, t.expired, t.signum) {

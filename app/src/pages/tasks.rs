@@ -11,6 +11,7 @@ use leptos_router::{
 };
 
 use super::tasks_bulk::BulkActions;
+use crate::base::{Base, use_base};
 use crate::components::{CopyButton, StateBadge, Time, format_duration};
 use crate::live::{snapshot_resource, use_live};
 use crate::wire::{COLUMNS, DEFAULT_PAGE_SIZE, TaskRow, TasksData, TasksQuery, View, ViewData};
@@ -231,6 +232,7 @@ fn StatePills(
     columns: Memo<Option<String>>,
     data: Memo<Option<TasksData>>,
 ) -> impl IntoView {
+    let base = use_base();
     let pills = move || {
         let q = query.get();
         let cols = columns.get();
@@ -239,7 +241,7 @@ fn StatePills(
         all.state = None;
         all.offset = 0;
         let mut out = vec![view! {
-            <a class="pill" class:selected=q.state.is_none() href=tasks_href(&all, cols.as_deref())>
+            <a class="pill" class:selected=q.state.is_none() href=base.href(&tasks_href(&all, cols.as_deref()))>
                 "All"
             </a>
         }
@@ -256,7 +258,7 @@ fn StatePills(
                         class=class
                         class:selected=selected
                         data-pill=key
-                        href=tasks_href(&pick, cols.as_deref())
+                        href=base.href(&tasks_href(&pick, cols.as_deref()))
                     >
                         {state}
                         " "
@@ -282,7 +284,7 @@ fn StatePills(
                     without.name = None;
                 }
                 out.push(view! {
-                    <a class="pill filter" href=tasks_href(&without, cols.as_deref()) title="Remove this filter">
+                    <a class="pill filter" href=base.href(&tasks_href(&without, cols.as_deref())) title="Remove this filter">
                         {format!("{label}: {v} ×")}
                     </a>
                 });
@@ -295,6 +297,7 @@ fn StatePills(
 
 #[component]
 fn ColumnChooser(query: Memo<TasksQuery>, shown: Memo<Vec<String>>) -> impl IntoView {
+    let base = use_base();
     let items = move || {
         let q = query.get();
         let current = shown.get();
@@ -313,7 +316,7 @@ fn ColumnChooser(query: Memo<TasksQuery>, shown: Memo<Vec<String>>) -> impl Into
                         }
                     })
                     .collect();
-                let href = tasks_href(&q, Some(&next.join(",")));
+                let href = base.href(&tasks_href(&q, Some(&next.join(","))));
                 view! {
                     <a class="column-choice" class:on=on data-column=*key href=href>
                         {if on { "☑ " } else { "☐ " }}
@@ -337,6 +340,7 @@ fn Pager(
     columns: Memo<Option<String>>,
     data: Memo<Option<TasksData>>,
 ) -> impl IntoView {
+    let base = use_base();
     let summary = move || {
         let q = query.get();
         let (filtered, total) = data.with(|d| d.as_ref().map_or((0, 0), |d| (d.filtered, d.total)));
@@ -359,7 +363,7 @@ fn Pager(
         };
         let mut to = q;
         to.offset = offset;
-        usable.then(|| tasks_href(&to, columns.get().as_deref()))
+        usable.then(|| base.href(&tasks_href(&to, columns.get().as_deref())))
     };
     view! {
         <div class="pager">
@@ -382,6 +386,7 @@ fn SortHeader(
     query: Memo<TasksQuery>,
     columns: Memo<Option<String>>,
 ) -> impl IntoView {
+    let base = use_base();
     let label = COLUMNS
         .iter()
         .find(|(k, _)| *k == column)
@@ -409,7 +414,7 @@ fn SortHeader(
                 _ => format!("-{key}"),
             };
             q.offset = 0;
-            tasks_href(&q, columns.get().as_deref())
+            base.href(&tasks_href(&q, columns.get().as_deref()))
         }
     };
     let arrow = move || match state() {
@@ -426,12 +431,13 @@ fn SortHeader(
 
 #[component]
 fn TaskLine(row: TaskRow, shown: Memo<Vec<String>>) -> impl IntoView {
+    let base = use_base();
     let id = row.id.clone();
     let cells = move || {
         shown
             .get()
             .into_iter()
-            .map(|c| cell(&row, &c))
+            .map(|c| cell(base, &row, &c))
             .collect_view()
     };
     view! { <tr data-task=id>{cells}</tr> }
@@ -447,13 +453,13 @@ fn text_cell(key: &str, v: Option<String>) -> AnyView {
     .into_any()
 }
 
-fn cell(row: &TaskRow, column: &str) -> AnyView {
+fn cell(base: Base, row: &TaskRow, column: &str) -> AnyView {
     let key = column.to_string();
     match column {
         "name" => text_cell(column, row.name.clone()),
         "uuid" => {
             let id = row.id.clone();
-            let href = format!("/task/{}", encode(&id));
+            let href = base.href(&format!("/task/{}", encode(&id)));
             view! {
                 <td data-col=key class="mono id">
                     <a href=href>{id.clone()}</a>
@@ -495,7 +501,7 @@ fn cell(row: &TaskRow, column: &str) -> AnyView {
         "worker" => {
             let w = row.worker.clone();
             let link = w.clone().map(|w| {
-                let href = format!("/worker/{}", encode(&w));
+                let href = base.href(&format!("/worker/{}", encode(&w)));
                 view! { <a href=href>{w}</a> }
             });
             view! { <td data-col=key>{link}</td> }.into_any()

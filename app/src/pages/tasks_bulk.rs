@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 
 use super::tasks::filter_params;
+use crate::base::use_base;
 use crate::live::http::post;
 use crate::live::use_live;
 use crate::wire::{
@@ -66,9 +67,13 @@ pub fn BulkActions(query: Memo<TasksQuery>) -> impl IntoView {
     let live = use_live();
     let controls = Memo::new(move |_| live.model.with(|m| m.controls));
     let phase = RwSignal::new(Phase::Idle);
+    let base = use_base();
+    let url = move |action: &str, dry_run: bool| {
+        base.href(&bulk_url(action, &query.get_untracked(), dry_run))
+    };
     let check = move |action: &'static str| {
         phase.set(Phase::Checking(action));
-        let url = bulk_url(action, &query.get_untracked(), true);
+        let url = url(action, true);
         leptos::task::spawn_local(async move {
             phase.set(match post::<BulkDryRun>(&url).await {
                 Ok(Ok(dry_run)) => Phase::Confirming(action, dry_run),
@@ -79,7 +84,7 @@ pub fn BulkActions(query: Memo<TasksQuery>) -> impl IntoView {
     };
     let send = move |action: &'static str| {
         phase.set(Phase::Sending);
-        let url = bulk_url(action, &query.get_untracked(), false);
+        let url = url(action, false);
         leptos::task::spawn_local(async move {
             let done = if action == "revoke" {
                 post::<CommandAnswer>(&url)

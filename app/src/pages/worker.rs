@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::tasks::encode;
 use super::worker_controls::WorkerControls;
+use crate::base::use_base;
 use crate::components::{JsonView, Time, format_relative};
 use crate::live::{snapshot_resource, use_live};
 use crate::wire::{View, ViewData, WorkerData};
@@ -55,12 +56,13 @@ fn WorkerBody(name: Memo<String>) -> impl IntoView {
             _ => None,
         })
     });
+    let base = use_base();
     let tabs = move || {
         let current = tab.get();
-        let base = format!("/worker/{}", encode(&name.get()));
+        let page = base.href(&format!("/worker/{}", encode(&name.get())));
         TABS.iter()
             .map(|(key, label)| {
-                let href = format!("{base}?tab={key}");
+                let href = format!("{page}?tab={key}");
                 view! {
                     <a class="tab" class:selected=current == *key data-tab=*key href=href>
                         {*label}
@@ -99,7 +101,7 @@ fn Summary(w: WorkerData) -> impl IntoView {
         (Some(i), Some(v)) => Some(format!("{i} {v}")),
         _ => None,
     });
-    let tasks_href = format!("/tasks?worker={}", encode(&w.name));
+    let tasks_href = use_base().href(&format!("/tasks?worker={}", encode(&w.name)));
     let counts = w
         .events
         .iter()

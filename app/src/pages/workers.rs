@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 use super::tasks::encode;
+use crate::base::use_base;
 use crate::components::{Line, LineChart};
 use crate::live::{snapshot_resource, use_live};
 use crate::wire::{Cluster, View, ViewData, WorkerRow, WorkerStatus};
@@ -110,7 +111,7 @@ fn WorkersBody() -> impl IntoView {
     view! {
         <Totals workers cluster/>
         <section class="chart-panel strip">
-            <h2>"Tasks per second, last 5 minutes " <a href="/graphs">"all graphs →"</a></h2>
+            <h2>"Tasks per second, last 5 minutes " <a href=use_base().href("/graphs")>"all graphs →"</a></h2>
             <LineChart lines=strip start=strip_start step=5.0 unit="tasks/s" testid="strip-chart"/>
         </section>
         <Show
@@ -187,6 +188,7 @@ fn WorkersBody() -> impl IntoView {
 /// The summary cards above the table; counts link to the tasks they count.
 #[component]
 fn Totals(workers: Memo<Vec<WorkerRow>>, cluster: Memo<Cluster>) -> impl IntoView {
+    let base = use_base();
     let online = move || {
         workers.with(|r| {
             r.iter()
@@ -209,7 +211,7 @@ fn Totals(workers: Memo<Vec<WorkerRow>>, cluster: Memo<Cluster>) -> impl IntoVie
                 <span class="value">{online}</span>
                 <span class="caption">"Online workers"</span>
             </div>
-            <a class="card" data-testid="active-tasks" href="/tasks?state=STARTED">
+            <a class="card" data-testid="active-tasks" href=base.href("/tasks?state=STARTED")>
                 <span class="value">{active}</span>
                 <span class="caption">"Active tasks"</span>
             </a>
@@ -217,15 +219,15 @@ fn Totals(workers: Memo<Vec<WorkerRow>>, cluster: Memo<Cluster>) -> impl IntoVie
                 <span class="value">{processed}</span>
                 <span class="caption">"Processed"</span>
             </div>
-            <a class="card ok" data-testid="succeeded-tasks" href="/tasks?state=SUCCESS">
+            <a class="card ok" data-testid="succeeded-tasks" href=base.href("/tasks?state=SUCCESS")>
                 <span class="value">{move || cluster.get().succeeded}</span>
                 <span class="caption">"Succeeded"</span>
             </a>
-            <a class="card bad" data-testid="failed-tasks" href="/tasks?state=FAILURE">
+            <a class="card bad" data-testid="failed-tasks" href=base.href("/tasks?state=FAILURE")>
                 <span class="value">{move || cluster.get().failed}</span>
                 <span class="caption">"Failed"</span>
             </a>
-            <a class="card warn" data-testid="retried-tasks" href="/tasks?state=RETRY">
+            <a class="card warn" data-testid="retried-tasks" href=base.href("/tasks?state=RETRY")>
                 <span class="value">{move || cluster.get().retried}</span>
                 <span class="caption">"Retried"</span>
             </a>
@@ -254,8 +256,14 @@ fn WorkerLine(row: WorkerRow) -> impl IntoView {
         _ => String::new(),
     };
     let hostname = row.hostname;
-    let page = format!("/worker/{}", encode(&hostname));
-    let tasks = |state: &str| format!("/tasks?worker={}&state={state}", encode(&hostname));
+    let base = use_base();
+    let page = base.href(&format!("/worker/{}", encode(&hostname)));
+    let tasks = |state: &str| {
+        base.href(&format!(
+            "/tasks?worker={}&state={state}",
+            encode(&hostname)
+        ))
+    };
     view! {
         <tr data-worker=hostname.clone() data-status=status_key>
             <td class="name">

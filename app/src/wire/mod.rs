@@ -66,6 +66,9 @@ pub struct Snapshot {
     pub data: ViewData,
     /// Whether the UI offers control actions (false with `--read-only`).
     pub controls: bool,
+    /// `--natural-time`: times read as "3 min ago" unless this browser
+    /// chose otherwise.
+    pub natural_time: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]

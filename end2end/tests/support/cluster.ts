@@ -1,9 +1,9 @@
 // Starts what an end-to-end test needs, for real: a private redis-server on
-// a unix socket in a temp dir, the celadon binary on a free port, and Celery
-// workers from the venv scripts/setup creates. Everything runs in its own
-// process group and is killed by stop().
+// a unix socket in a temp dir, the celadon binary on a free port, Celery
+// workers from the venv scripts/setup creates, and nginx in front of
+// celadon. Everything runs in its own process group and is killed by stop().
 
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -25,9 +25,9 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
   }
 }
 
-function canConnect(socket: string): Promise<boolean> {
+function canConnect(to: string | number): Promise<boolean> {
   return new Promise((resolve) => {
-    const c = net.createConnection(socket);
+    const c = typeof to === 'number' ? net.createConnection({ host: '127.0.0.1', port: to }) : net.createConnection(to);
     c.once('connect', () => {
       c.end();
       resolve(true);
@@ -35,6 +35,22 @@ function canConnect(socket: string): Promise<boolean> {
     c.once('error', () => resolve(false));
   });
 }
+
+/** A port of 127.0.0.1 nothing listens on at the moment. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** How nginx passes requests on: `websocket` with the Upgrade headers,
+ * `flower` as Flower's documentation configures it (no Upgrade). */
+export type Proxying = 'websocket' | 'flower';
 
 export class Proc {
   constructor(
@@ -130,6 +146,38 @@ export class Cluster {
       return m ? m[1] : undefined;
     });
     return `http://127.0.0.1:${bound}`;
+  }
+
+  /** Starts Debian's nginx in front of celadon (`upstream`, its base URL)
+   * at `prefix` (`/flower`), from the configuration kit::nginx uses
+   * (kit/nginx), and returns nginx's base URL, prefix included. */
+  async startNginx(upstream: string, prefix: string, proxying: Proxying): Promise<string> {
+    const name = `nginx-${proxying}`;
+    const dir = path.join(this.dir, name);
+    fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+    const port = await freePort();
+    const kit = path.join(repoRoot, 'kit', 'nginx');
+    const location = fs.readFileSync(path.join(kit, `${proxying}.location`), 'utf8').replace(/\n+$/, '');
+    const conf = fs.readFileSync(path.join(kit, 'nginx.conf'), 'utf8')
+      .replaceAll('@LOCATION@', location)
+      .replaceAll('@DIR@', dir)
+      .replaceAll('@PORT@', String(port))
+      .replaceAll('@PREFIX@', prefix)
+      .replaceAll('@UPSTREAM@', new URL(upstream).port);
+    const confPath = path.join(dir, 'nginx.conf');
+    fs.writeFileSync(confPath, conf);
+    const args = ['-p', dir, '-c', confPath, '-e', path.join(dir, 'error.log')];
+    try {
+      execFileSync('/usr/sbin/nginx', ['-t', ...args], { stdio: 'pipe' });
+    } catch (e) {
+      throw new Error(`nginx refused ${confPath} (scripts/setup installs nginx): ${(e as { stderr?: Buffer }).stderr ?? e}`);
+    }
+    const proc = this.start(name, '/usr/sbin/nginx', args);
+    await until('nginx to accept connections', 10_000, async () => {
+      if (!proc.running) throw new Error(`nginx exited:\n${proc.tail()}`);
+      return (await canConnect(port)) ? true : undefined;
+    });
+    return `http://127.0.0.1:${port}${prefix}`;
   }
 
   /** Sends `count` tasks through Celery itself (pytasks/drive.py) and

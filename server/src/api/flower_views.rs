@@ -21,7 +21,7 @@ pub async fn workers_json(
     request: Request<Body>,
     next: Next,
 ) -> Response {
-    if request.method() != Method::GET || request.uri().path() != "/workers" {
+    if request.method() != Method::GET || app.base.strip(request.uri().path()) != Some("/workers") {
         return next.run(request).await;
     }
     let params = Params::parse(request.uri().query());

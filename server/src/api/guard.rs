@@ -1,7 +1,7 @@
 //! Who may do what. One middleware in front of every route:
 //! - `--basic-auth` guards every page, the websocket and the API; only
-//!   `/healthcheck` and `/metrics` stay open, as in Flower (monitoring
-//!   systems scrape them);
+//!   `/healthcheck` and `/metrics` (under `--url-prefix`, as every path)
+//!   stay open, as in Flower (monitoring systems scrape them);
 //! - without a login, the API (`/api/...`) answers 401 unless
 //!   `FLOWER_UNAUTHENTICATED_API` is set, as in Flower; set, it answers
 //!   anyone, with Flower's CORS headers for reads from any origin;
@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 
+use app::base::Base;
 use axum::{
     Json,
     body::Body,
@@ -30,6 +31,8 @@ pub struct Access {
     /// `(user, password)` pairs; empty: no authentication.
     pub users: Arc<Vec<(String, String)>>,
     pub read_only: bool,
+    /// `--url-prefix`: where the open paths and the websocket are.
+    pub base: Base,
     /// `FLOWER_UNAUTHENTICATED_API`: without a login, the API answers (and
     /// to any origin's reads); else, as in Flower, it answers 401.
     pub unauthenticated_api: bool,
@@ -126,18 +129,18 @@ fn refuse(status: StatusCode, why: &str) -> Response {
 }
 
 pub async fn guard(State(access): State<Access>, request: Request<Body>, next: Next) -> Response {
-    let path = request.uri().path();
-    if matches!(path, "/healthcheck" | "/metrics") {
+    let path = access.base.strip(request.uri().path());
+    if matches!(path, Some("/healthcheck" | "/metrics")) {
         return next.run(request).await;
     }
-    let api = path == "/api" || path.starts_with("/api/");
-    if access.open_api() {
-        if request.method() == Method::OPTIONS {
-            let mut response = StatusCode::NO_CONTENT.into_response();
-            allow_any_origin(&mut response);
-            return response;
-        }
-    } else if api && access.users.is_empty() {
+    let api = path.is_some_and(|p| p == "/api" || p.starts_with("/api/"));
+    let open_api = api && access.open_api();
+    if open_api && request.method() == Method::OPTIONS {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        allow_any_origin(&mut response);
+        return response;
+    }
+    if api && access.users.is_empty() && !access.unauthenticated_api {
         return refuse(StatusCode::UNAUTHORIZED, API_NEEDS_AUTH);
     }
     let headers = request.headers();
@@ -156,15 +159,14 @@ pub async fn guard(State(access): State<Access>, request: Request<Body>, next: N
             "Read only mode is enabled (celadon runs with --read-only: control is turned off)",
         );
     }
-    if (control || path == "/ws") && cross_site(headers) {
+    if (control || path == Some("/ws")) && cross_site(headers) {
         return refuse(
             StatusCode::FORBIDDEN,
             "refused: the request came from a page of another site",
         );
     }
-    let open = access.open_api();
     let mut response = next.run(request).await;
-    if open {
+    if open_api {
         allow_any_origin(&mut response);
     }
     response
@@ -191,6 +193,7 @@ mod tests {
             ]),
             read_only: false,
             unauthenticated_api: false,
+            base: Base::default(),
         };
         let basic = |s: &str| {
             format!(

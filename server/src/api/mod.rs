@@ -1,6 +1,7 @@
-//! HTTP: the pages (server-rendered Leptos), the websocket, Flower's REST
-//! API (read, control, sending tasks), `/metrics`, the embedded site files
-//! and the health check, behind one guard.
+//! HTTP: the pages (server-rendered Leptos), the websocket, the view
+//! snapshots that stand in for it, Flower's REST API (read, control,
+//! sending tasks), `/metrics`, the embedded site files and the health
+//! check, behind one guard, all under `--url-prefix` (the [`Base`]).
 
 mod apply_options;
 mod assets;
@@ -14,23 +15,26 @@ pub mod metrics;
 mod params;
 mod queues;
 mod send;
+mod snapshot;
 mod stats;
 mod tasks;
 mod throughput;
 mod workers;
 mod ws;
 
-use app::{App, shell, ssr::SnapshotSource};
+use app::{App, base::Base, shell, ssr::SnapshotSource};
 use axum::{
     Router,
     body::Body,
     extract::{FromRef, State},
     http::Request,
-    response::{IntoResponse, Response},
+    response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use leptos::prelude::{LeptosOptions, provide_context};
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{
+    AxumRouteListing, LeptosRoutes, generate_route_list_with_exclusions_and_ssg_and_context,
+};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use assets::has_ui_bundle;
@@ -56,6 +60,8 @@ pub struct AppState {
     pub access: guard::Access,
     /// `--inspect-timeout`.
     pub inspect_timeout: std::time::Duration,
+    /// `--url-prefix`: every route is under it.
+    pub base: Base,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -73,34 +79,73 @@ pub fn leptos_options() -> LeptosOptions {
 }
 
 pub fn router(app: AppState) -> Router {
-    let routes = generate_route_list(App);
-    let context = page_context(app.state.clone());
+    let base = app.base;
+    let at = |path: &str| base.href(path);
+    let context = page_context(app.state.clone(), base);
+    // The app's routes are generated under the base it reads from context,
+    // so they are the paths the browser's router matches; its main page,
+    // which the router lists at the base itself, is at `<base>/`, as
+    // Flower's is.
+    let (routes, _) =
+        generate_route_list_with_exclusions_and_ssg_and_context(App, None, context.clone());
+    let routes = routes
+        .into_iter()
+        .map(|route| match route.path() {
+            path if !base.as_str().is_empty() && path == base.as_str() => {
+                AxumRouteListing::new(at("/"), route.mode().clone(), route.methods(), Vec::new())
+            }
+            _ => route,
+        })
+        .collect();
     let options = app.leptos.clone();
-    Router::new()
-        .route("/ws", get(ws::upgrade))
-        .route("/healthcheck", get(|| async { "OK" }))
-        .route("/metrics", get(metrics::render))
-        .route("/api/workers", get(workers::list))
-        .route("/api/tasks", get(tasks::list))
-        .route("/api/task/info/{id}", get(tasks::info))
-        .route("/api/task/types", get(tasks::types))
-        .route("/api/queues/length", get(queues::lengths))
-        .route("/api/stats", get(stats::stats))
-        .route("/api/stats/types", get(stats::types))
-        .route("/api/stats/throughput", get(throughput::throughput))
-        .route("/api/task/revoke/{id}", post(control::revoke))
-        .route("/api/task/retry/{id}", post(control::retry))
-        .route("/api/task/rate-limit/{name}", post(control::rate_limit))
-        .route("/api/task/timeout/{name}", post(control::time_limit))
-        .route("/api/task/apply/{name}", post(send::apply))
-        .route("/api/task/async-apply/{name}", post(send::send_task))
-        .route("/api/task/send-task/{name}", post(send::send_task))
-        .route("/api/task/result/{id}", get(send::result))
-        .route("/api/task/abort/{id}", post(send::abort))
-        .route("/api/tasks/{action}", post(bulk::bulk))
-        .route("/api/worker/shutdown/{worker}", post(control::shutdown))
-        .route("/api/worker/pool/{action}/{worker}", post(control::pool))
-        .route("/api/worker/queue/{action}/{worker}", post(control::queue))
+    let mut router = Router::new()
+        .route(&at("/ws"), get(ws::upgrade))
+        .route(&at("/snapshot"), get(snapshot::snapshot))
+        .route(&at("/healthcheck"), get(|| async { "OK" }))
+        .route(&at("/metrics"), get(metrics::render))
+        .route(&at("/api/workers"), get(workers::list))
+        .route(&at("/api/tasks"), get(tasks::list))
+        .route(&at("/api/task/info/{id}"), get(tasks::info))
+        .route(&at("/api/task/types"), get(tasks::types))
+        .route(&at("/api/queues/length"), get(queues::lengths))
+        .route(&at("/api/stats"), get(stats::stats))
+        .route(&at("/api/stats/types"), get(stats::types))
+        .route(&at("/api/stats/throughput"), get(throughput::throughput))
+        .route(&at("/api/task/revoke/{id}"), post(control::revoke))
+        .route(&at("/api/task/retry/{id}"), post(control::retry))
+        .route(
+            &at("/api/task/rate-limit/{name}"),
+            post(control::rate_limit),
+        )
+        .route(&at("/api/task/timeout/{name}"), post(control::time_limit))
+        .route(&at("/api/task/apply/{name}"), post(send::apply))
+        .route(&at("/api/task/async-apply/{name}"), post(send::send_task))
+        .route(&at("/api/task/send-task/{name}"), post(send::send_task))
+        .route(&at("/api/task/result/{id}"), get(send::result))
+        .route(&at("/api/task/abort/{id}"), post(send::abort))
+        .route(&at("/api/tasks/{action}"), post(bulk::bulk))
+        .route(
+            &at("/api/worker/shutdown/{worker}"),
+            post(control::shutdown),
+        )
+        .route(
+            &at("/api/worker/pool/{action}/{worker}"),
+            post(control::pool),
+        )
+        .route(
+            &at("/api/worker/queue/{action}/{worker}"),
+            post(control::queue),
+        );
+    if !base.as_str().is_empty() {
+        // Flower answers its main page at `/<prefix>/` only; the prefix
+        // itself is sent there rather than to a "not found".
+        let home = at("/");
+        router = router.route(
+            base.as_str(),
+            get(move || async move { Redirect::permanent(&home) }),
+        );
+    }
+    router
         .leptos_routes_with_context(&app, routes, context, move || shell(options.clone()))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -115,9 +160,11 @@ pub fn router(app: AppState) -> Router {
         .with_state(app)
 }
 
-/// Context for every page render: where its first snapshot comes from.
-fn page_context(state: StateHandle) -> impl Fn() + Clone + Send + Sync + 'static {
+/// Context for every page render: where its first snapshot comes from, and
+/// the base its URLs are under.
+fn page_context(state: StateHandle, base: Base) -> impl Fn() + Clone + Send + Sync + 'static {
     move || {
+        provide_context(base);
         let state = state.clone();
         provide_context(SnapshotSource::new(move |view| {
             let state = state.clone();
@@ -139,20 +186,23 @@ async fn method_not_allowed(request: Request<Body>) -> error::ApiError {
     }
 }
 
-/// Embedded files by path; an unknown API path is the API's JSON 404;
-/// anything else is the app's not-found page.
+/// Embedded files by path under the base; an unknown API path is the API's
+/// JSON 404; anything else (under the base or not) is the app's not-found
+/// page.
 async fn fallback(State(app): State<AppState>, request: Request<Body>) -> Response {
     let path = request.uri().path();
-    if let Some(asset) = assets::find(path) {
-        return asset.response(request.headers());
-    }
-    if path == "/api" || path.starts_with("/api/") {
-        let why = format!("no API endpoint at {path}");
-        return error::ApiError::NotFound(why).into_response();
+    if let Some(inner) = app.base.strip(path) {
+        if let Some(asset) = assets::find(inner) {
+            return asset.response(request.headers());
+        }
+        if inner == "/api" || inner.starts_with("/api/") {
+            let why = format!("no API endpoint at {path}");
+            return error::ApiError::NotFound(why).into_response();
+        }
     }
     let options = app.leptos.clone();
     let render = leptos_axum::render_app_to_stream_with_context(
-        page_context(app.state.clone()),
+        page_context(app.state.clone(), app.base),
         move || shell(options.clone()),
     );
     render(request).await.into_response()

@@ -51,8 +51,10 @@ impl Meta {
     }
 }
 
-pub fn meta_key(task_id: &str) -> String {
-    format!("celery-task-meta-{task_id}")
+/// The key of a task's record; `prefix` is the backend's
+/// `global_keyprefix`.
+pub fn meta_key(prefix: &str, task_id: &str) -> String {
+    format!("{prefix}celery-task-meta-{task_id}")
 }
 
 /// How long Celery keeps a result by default (`result_expires`).
@@ -68,15 +70,16 @@ pub fn aborted_meta(id: &str) -> String {
     )
 }
 
-/// Stores `value` as task `id`'s record and announces it, as Celery's
-/// Redis backend does: `SETEX` with the result expiry, then `PUBLISH` on
-/// the key's channel, in one transaction.
+/// Stores `value` as task `id`'s record (under the backend's key `prefix`)
+/// and announces it, as Celery's Redis backend does: `SETEX` with the
+/// result expiry, then `PUBLISH` on the key's channel, in one transaction.
 pub async fn store(
     conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
     id: &str,
     value: &str,
 ) -> redis::RedisResult<()> {
-    let key = meta_key(id);
+    let key = meta_key(prefix, id);
     redis::pipe()
         .atomic()
         .set_ex(&key, value, RESULT_EXPIRES)
@@ -91,11 +94,12 @@ pub async fn store(
 /// are left out.
 pub async fn fetch(
     conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
     ids: &[String],
 ) -> redis::RedisResult<Vec<(String, Meta)>> {
     let mut found = Vec::new();
     for chunk in ids.chunks(BATCH) {
-        let keys: Vec<String> = chunk.iter().map(|id| meta_key(id)).collect();
+        let keys: Vec<String> = chunk.iter().map(|id| meta_key(prefix, id)).collect();
         let values: Vec<Option<Vec<u8>>> = conn.mget(&keys).await?;
         for (id, value) in chunk.iter().zip(values) {
             if let Some(meta) = value.as_deref().and_then(Meta::parse) {

@@ -1,9 +1,11 @@
 //! Everything that talks to, or decodes what comes from, the Celery broker.
-//! `url`, `envelope` and `events` are pure; `subscriber` owns the pub/sub
-//! connection.
+//! `url`, `ssl`, `transport`, `naming`, `sentinel`, `envelope` and
+//! `events` are pure; `dial` opens every connection (with `tls`);
+//! `subscriber` owns the pub/sub connection.
 
 pub mod backend;
 pub mod conn;
+pub mod dial;
 pub mod envelope;
 pub mod events;
 pub mod naming;
@@ -11,7 +13,11 @@ pub mod queues;
 mod raw;
 pub mod resp;
 mod scan;
+pub mod sentinel;
+pub mod ssl;
 pub mod subscriber;
+pub mod tls;
+pub mod transport;
 pub mod url;
 
 /// How the event reader's connection to the broker stands.

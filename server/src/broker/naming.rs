@@ -1,71 +1,9 @@
 //! Where things live in Redis (PROTOCOL.md §2): the event and pidbox
 //! channels, queue keys per priority, kombu's binding tables. All of it
-//! shifts with the broker URL's db and Celery's `broker_transport_options`,
-//! which celadon takes as a flag in the same JSON form. Pure.
+//! shifts with the broker URL's db and Celery's `broker_transport_options`
+//! (`transport`). Pure.
 
-use serde::Deserialize;
-
-/// Celery's `broker_transport_options` that change names, with kombu's
-/// defaults for Celery (`fanout_prefix` and `fanout_patterns` on).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TransportOptions {
-    /// Prefixes every key and channel.
-    pub global_keyprefix: String,
-    /// Puts `/{db}.` before channel names (pub/sub is global across dbs).
-    pub fanout_prefix: bool,
-    /// Adds `/{routing_key}` to event channels.
-    pub fanout_patterns: bool,
-    /// kombu's separator in priority queue keys and binding members.
-    pub sep: String,
-    pub priority_steps: Vec<u8>,
-    // Read by kombu but irrelevant to names; accepted so that a Celery
-    // config pasted whole still parses.
-    pub visibility_timeout: Option<serde_json::Value>,
-    pub queue_order_strategy: Option<serde_json::Value>,
-    pub max_connections: Option<serde_json::Value>,
-    pub socket_timeout: Option<serde_json::Value>,
-    pub socket_connect_timeout: Option<serde_json::Value>,
-    pub health_check_interval: Option<serde_json::Value>,
-    pub retry_on_timeout: Option<serde_json::Value>,
-    pub sentinel_kwargs: Option<serde_json::Value>,
-    pub master_name: Option<serde_json::Value>,
-    pub unacked_key: Option<serde_json::Value>,
-}
-
-impl Default for TransportOptions {
-    fn default() -> Self {
-        TransportOptions {
-            global_keyprefix: String::new(),
-            fanout_prefix: true,
-            fanout_patterns: true,
-            sep: "\x06\x16".into(),
-            priority_steps: vec![0, 3, 6, 9],
-            visibility_timeout: None,
-            queue_order_strategy: None,
-            max_connections: None,
-            socket_timeout: None,
-            socket_connect_timeout: None,
-            health_check_interval: None,
-            retry_on_timeout: None,
-            sentinel_kwargs: None,
-            master_name: None,
-            unacked_key: None,
-        }
-    }
-}
-
-impl TransportOptions {
-    /// Parses Celery's `broker_transport_options` as JSON.
-    pub fn parse(json: &str) -> Result<TransportOptions, String> {
-        let opts: TransportOptions = serde_json::from_str(json)
-            .map_err(|e| format!("not valid transport options JSON: {e}"))?;
-        if opts.priority_steps.is_empty() {
-            return Err("priority_steps must not be empty".into());
-        }
-        Ok(opts)
-    }
-}
+use super::transport::TransportOptions;
 
 /// Names for one broker db.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,6 +56,11 @@ impl Naming {
     /// A key, with the global prefix.
     pub fn key(&self, name: &str) -> String {
         format!("{}{name}", self.options.global_keyprefix)
+    }
+
+    /// The hash of delivered, unacknowledged messages (`unacked_key`).
+    pub fn unacked_key(&self) -> String {
+        self.key(&self.options.unacked_key)
     }
 
     /// The list keys of a queue, one per priority step (§6.7).
@@ -204,7 +147,8 @@ mod tests {
     fn transport_options_move_every_name() {
         let opts = TransportOptions::parse(
             r#"{"global_keyprefix": "app:", "fanout_prefix": false, "fanout_patterns": false,
-                "priority_steps": [0, 5], "visibility_timeout": 3600}"#,
+                "priority_steps": [0, 5], "visibility_timeout": 3600, "unacked_key": "held"}"#,
+            crate::broker::transport::Role::Broker,
         )
         .unwrap();
         let n = Naming::new(3, opts);
@@ -212,14 +156,8 @@ mod tests {
         assert_eq!(n.pidbox_channel(), "app:celery.pidbox");
         assert_eq!(n.queue_keys("q"), ["app:q", "app:q\x06\x165"]);
         assert_eq!(n.binding_pattern(), "app:_kombu.binding.*");
+        assert_eq!(n.unacked_key(), "app:held");
         let with_db = Naming::new(3, TransportOptions::default());
         assert_eq!(with_db.event_pattern(), "/3.celeryev/*");
-    }
-
-    #[test]
-    fn unknown_or_bad_options_are_refused() {
-        assert!(TransportOptions::parse(r#"{"global_key_prefix": "x"}"#).is_err());
-        assert!(TransportOptions::parse(r#"{"priority_steps": []}"#).is_err());
-        assert!(TransportOptions::parse("nope").is_err());
     }
 }

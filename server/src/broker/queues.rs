@@ -29,7 +29,7 @@ pub async fn measure_unacked(
     conn: &mut redis::aio::MultiplexedConnection,
     naming: &Naming,
 ) -> redis::RedisResult<Unacked> {
-    let key = naming.key("unacked");
+    let key = naming.unacked_key();
     let total: u64 = conn.hlen(&key).await?;
     if total > UNACKED_BREAKDOWN_LIMIT {
         return Ok(Unacked {

@@ -1,19 +1,15 @@
-//! A pub/sub-only Redis client for the event reader. It speaks just enough
-//! RESP2 to authenticate, PSUBSCRIBE and read `pmessage` frames, which it
-//! cuts out of one read buffer without copying: each payload is a `Bytes`
-//! slice of what came off the socket. The general-purpose client builds an
-//! owned value per element of every frame; at tens of thousands of
-//! messages a second that was most of the reader's cost.
+//! A small Redis client over any stream `dial` opened: it speaks just
+//! enough RESP2 to log in and ask a question (AUTH, ROLE, SENTINEL MASTER),
+//! PSUBSCRIBE, and read `pmessage` frames, which it cuts out of one read
+//! buffer without copying: each payload is a `Bytes` slice of what came off
+//! the socket. The general-purpose client builds an owned value per element
+//! of every frame; at tens of thousands of messages a second that was most
+//! of the event reader's cost.
 
-use std::{io, time::Duration};
+use std::io;
 
 use bytes::{Bytes, BytesMut};
-use tokio::{
-    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
-    net::{TcpStream, UnixStream},
-};
-
-use super::url::{Addr, BrokerUrl};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Read buffer growth step. Redis writes pub/sub messages back to back, so
 /// big reads amortize the syscalls.
@@ -34,7 +30,8 @@ pub enum RespError {
     Closed,
 }
 
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+/// A connection's byte stream: TCP, a unix socket, or TLS over TCP.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// One RESP2 value, with bulk strings as slices of the read buffer.
@@ -111,7 +108,7 @@ impl Messages {
     }
 }
 
-pub struct PubSub {
+pub struct RespConn {
     stream: Box<dyn Stream>,
     buf: BytesMut,
 }
@@ -234,46 +231,33 @@ fn command(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-impl PubSub {
-    /// Connects (and authenticates) within `timeout`.
-    pub async fn connect(url: &BrokerUrl, timeout: Duration) -> Result<PubSub, RespError> {
-        let connect = async {
-            let stream: Box<dyn Stream> = match &url.addr {
-                Addr::Tcp { host, port } => {
-                    let s = TcpStream::connect((host.as_str(), *port)).await?;
-                    s.set_nodelay(true)?;
-                    Box::new(s)
-                }
-                Addr::Unix(path) => Box::new(UnixStream::connect(path).await?),
-            };
-            let mut conn = PubSub {
-                stream,
-                buf: BytesMut::with_capacity(READ_CHUNK),
-            };
-            if let Some(password) = &url.password {
-                let mut parts: Vec<&[u8]> = vec![b"AUTH"];
-                if let Some(user) = &url.username {
-                    parts.push(user.as_bytes());
-                }
-                parts.push(password.as_bytes());
-                conn.stream.write_all(&command(&parts)).await?;
-                match conn.frame().await? {
-                    Frame::Simple(_) => {}
-                    Frame::Error(e) => {
-                        return Err(RespError::Server(String::from_utf8_lossy(&e).into_owned()));
-                    }
-                    other => return Err(RespError::Protocol(format!("{other:?} to AUTH"))),
-                }
-            }
-            Ok(conn)
-        };
-        match tokio::time::timeout(timeout, connect).await {
-            Ok(result) => result,
-            Err(_) => Err(RespError::Io(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "timed out connecting",
-            ))),
+impl RespConn {
+    pub fn new(stream: Box<dyn Stream>) -> RespConn {
+        RespConn {
+            stream,
+            buf: BytesMut::with_capacity(READ_CHUNK),
         }
+    }
+
+    /// Sends one command and reads its reply; an error reply is an error.
+    pub async fn call(&mut self, parts: &[&[u8]]) -> Result<Frame, RespError> {
+        self.stream.write_all(&command(parts)).await?;
+        match self.frame().await? {
+            Frame::Error(e) => Err(RespError::Server(String::from_utf8_lossy(&e).into_owned())),
+            frame => Ok(frame),
+        }
+    }
+
+    /// The stream, for a client that takes it from here; only between
+    /// replies, when nothing read is left unparsed.
+    pub fn into_stream(self) -> Result<Box<dyn Stream>, RespError> {
+        if !self.buf.is_empty() {
+            return Err(RespError::Protocol(format!(
+                "{} bytes nobody asked for",
+                self.buf.len()
+            )));
+        }
+        Ok(self.stream)
     }
 
     /// PSUBSCRIBE and wait for Redis to confirm.
@@ -430,6 +414,34 @@ mod tests {
             cut_messages(&mut error),
             Err(RespError::Server(_))
         ));
+    }
+
+    /// A question gets its reply, an error reply is an error, and the
+    /// stream is handed on only when nothing read is left over.
+    #[tokio::test]
+    async fn calls_read_their_reply_and_the_stream_is_handed_on_clean() {
+        let (ours, mut server) = tokio::io::duplex(1024);
+        let mut conn = RespConn::new(Box::new(ours));
+        server
+            .write_all(b"+PONG\r\n-ERR no such master\r\n")
+            .await
+            .unwrap();
+        let pong = conn.call(&[b"PING"]).await.unwrap();
+        assert_eq!(pong, Frame::Simple(Bytes::from_static(b"PONG")));
+        let err = conn
+            .call(&[b"SENTINEL", b"MASTER", b"x"])
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "redis said: ERR no such master");
+        let mut sent = vec![0; 64];
+        let n = server.read(&mut sent).await.unwrap();
+        assert!(sent[..n].starts_with(b"*1\r\n$4\r\nPING\r\n*3\r\n$8\r\nSENTINEL"));
+        assert!(conn.into_stream().is_ok());
+        let (ours, mut server) = tokio::io::duplex(1024);
+        let mut conn = RespConn::new(Box::new(ours));
+        server.write_all(b"+OK\r\n+EXTRA\r\n").await.unwrap();
+        conn.call(&[b"PING"]).await.unwrap();
+        assert!(conn.into_stream().is_err(), "a reply nobody asked for");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The event reader: one thread that holds the pub/sub connection to the
 //! broker, stamps every message with its receive time and hands it to the
-//! model's owner without ever waiting on it. When the connection fails it
-//! says so on the link channel and retries with backoff, forever.
+//! model's owner without ever waiting on it. When the connection fails, or
+//! the sentinels name another master, it says so on the link channel (the
+//! model records a gap) and connects again with backoff, forever.
 
 use std::{sync::Arc, time::Duration};
 
@@ -10,8 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     BrokerLink, LinkState,
-    resp::{Messages, PubSub, RespError},
-    url::BrokerUrl,
+    dial::{DialError, Endpoint},
+    resp::{Messages, RespError},
+    url::Addr,
 };
 use crate::clock;
 
@@ -48,8 +50,16 @@ const RETRY_DELAYS: [Duration; 5] = [
     Duration::from_secs(3),
 ];
 
-/// How long a connection attempt may take before it counts as failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Why the reader lost (or never had) its connection: the broker status.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Dial(#[from] DialError),
+    #[error("{at}: {source}")]
+    Read { at: Addr, source: RespError },
+    #[error("the sentinels moved the master from {from} to {to}")]
+    MasterMoved { from: Addr, to: Addr },
+}
 
 /// The messages one read from the socket brought, in the reader's buffer.
 #[derive(Debug)]
@@ -81,7 +91,7 @@ pub struct ReaderThread(std::thread::JoinHandle<()>);
 impl ReaderThread {
     /// Starts [`run`] on a thread named `celadon-reader`.
     pub fn spawn(
-        url: BrokerUrl,
+        broker: Arc<Endpoint>,
         pattern: String,
         out: mpsc::Sender<Batch>,
         link: watch::Sender<BrokerLink>,
@@ -93,7 +103,7 @@ impl ReaderThread {
             .build()?;
         let handle = std::thread::Builder::new()
             .name("celadon-reader".into())
-            .spawn(move || runtime.block_on(run(url, pattern, out, link, stats, cancel)))?;
+            .spawn(move || runtime.block_on(run(broker, pattern, out, link, stats, cancel)))?;
         Ok(ReaderThread(handle))
     }
 
@@ -105,7 +115,7 @@ impl ReaderThread {
 
 /// Reads `pattern` on the broker until `cancel` fires.
 pub async fn run(
-    url: BrokerUrl,
+    broker: Arc<Endpoint>,
     pattern: String,
     out: mpsc::Sender<Batch>,
     link: watch::Sender<BrokerLink>,
@@ -116,7 +126,7 @@ pub async fn run(
     loop {
         let outcome = tokio::select! {
             () = cancel.cancelled() => return,
-            outcome = read_until_disconnected(&url, &pattern, &out, &link, &stats) => outcome,
+            outcome = read_until_disconnected(&broker, &pattern, &out, &link, &stats) => outcome,
         };
         let detail = match outcome {
             Ok(()) => "the connection was closed".to_string(),
@@ -126,7 +136,7 @@ pub async fn run(
         if was_connected {
             failures = 0;
         }
-        tracing::warn!(broker = %url.masked(), %detail, "broker unreachable; retrying");
+        tracing::warn!(broker = %broker.masked(), %detail, "broker unreachable; retrying");
         set_link(&link, LinkState::Unreachable, Some(detail));
         let delay = RETRY_DELAYS[failures.min(RETRY_DELAYS.len() - 1)];
         failures += 1;
@@ -138,21 +148,32 @@ pub async fn run(
 }
 
 async fn read_until_disconnected(
-    url: &BrokerUrl,
+    broker: &Endpoint,
     pattern: &str,
     out: &mpsc::Sender<Batch>,
     link: &watch::Sender<BrokerLink>,
     stats: &ReaderStats,
-) -> Result<(), RespError> {
-    let mut conn = PubSub::connect(url, CONNECT_TIMEOUT).await?;
-    conn.psubscribe(pattern).await?;
-    tracing::info!(broker = %url.masked(), pattern, "subscribed to events");
-    set_link(link, LinkState::Connected, None);
+) -> Result<(), ReadError> {
+    let opened = broker.open().await?;
+    let (mut conn, at) = (opened.conn, opened.at);
+    let read_error = |source| ReadError::Read {
+        at: at.clone(),
+        source,
+    };
+    conn.psubscribe(pattern).await.map_err(read_error)?;
+    let detail = broker.describe(&at);
+    tracing::info!(broker = %broker.masked(), server = %at, pattern, "subscribed to events");
+    set_link(link, LinkState::Connected, detail);
+    let moved = broker.watch_master(&at);
+    tokio::pin!(moved);
     // What the owner had no room for yet, and its payload bytes.
     let mut held: Batch = Vec::new();
     let mut held_bytes = 0usize;
     loop {
-        let messages = conn.messages().await?;
+        let messages = tokio::select! {
+            messages = conn.messages() => messages.map_err(read_error)?,
+            to = &mut moved => return Err(ReadError::MasterMoved { from: at.clone(), to }),
+        };
         // One clock read per read from the socket: they arrived together.
         let received_at = clock::now();
         let read_bytes = messages.payload_bytes();

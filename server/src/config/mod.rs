@@ -24,7 +24,11 @@ use options::{Kind, OPTIONS, Opt, Support};
 use sources::{Given, Request, Source, SourceError};
 
 use crate::{
-    broker::{naming::TransportOptions, url::BrokerUrl},
+    broker::{
+        ssl::SslOptions,
+        transport::{Role, TransportOptions},
+        url::{BrokerUrl, Servers},
+    },
     state::ModelConfig,
 };
 
@@ -33,7 +37,13 @@ use crate::{
 pub struct Config {
     pub broker: BrokerUrl,
     pub transport: TransportOptions,
+    /// `--broker-use-ssl`: TLS for the broker, even on `redis://`.
+    pub broker_use_ssl: Option<SslOptions>,
     pub result_backend: Option<BrokerUrl>,
+    /// `--result-backend-transport-options`.
+    pub backend_transport: TransportOptions,
+    /// `--redis-backend-use-ssl`.
+    pub backend_use_ssl: Option<SslOptions>,
     pub model: ModelConfig,
     pub enable_events: bool,
     pub inspect_timeout: Duration,
@@ -48,6 +58,10 @@ pub struct Config {
     /// `--xheaders`: the client's address and scheme are the proxy's
     /// `X-Forwarded-*`/`X-Real-Ip`.
     pub xheaders: bool,
+    /// `--natural-time`: the pages open with times as "3 min ago".
+    pub natural_time: bool,
+    /// `--url-prefix`: every page and path is under it.
+    pub url_prefix: app::base::Base,
 }
 
 impl Config {
@@ -56,7 +70,10 @@ impl Config {
         Config {
             broker,
             transport: TransportOptions::default(),
+            broker_use_ssl: None,
             result_backend: None,
+            backend_transport: TransportOptions::default(),
+            backend_use_ssl: None,
             model: ModelConfig::default(),
             enable_events: true,
             inspect_timeout: Duration::from_millis(1000),
@@ -69,6 +86,8 @@ impl Config {
             read_only: false,
             unauthenticated_api: false,
             xheaders: false,
+            natural_time: false,
+            url_prefix: app::base::Base::default(),
         }
     }
 }
@@ -107,10 +126,8 @@ impl HttpsFiles {
     /// silently serves plain HTTP otherwise; celadon refuses to start, so
     /// it never runs more open than asked.
     fn https(self) -> Result<Option<Https>, ConfigError> {
-        let refuse = |what: &str, why: &'static str| ConfigError::Incomplete {
-            what: what.into(),
-            why,
-        };
+        let refuse =
+            |what: &str, why: &str| ConfigError::Incomplete(format!("{what} is set, but {why}"));
         match self {
             HttpsFiles {
                 certfile: Some(certfile),
@@ -178,8 +195,8 @@ pub enum ConfigError {
         origin: Source,
         why: String,
     },
-    #[error("{what} is set, but {why}")]
-    Incomplete { what: String, why: &'static str },
+    #[error("{0}")]
+    Incomplete(String),
     #[error("{origin} sets {what}, but {why}")]
     Refused {
         what: String,
@@ -259,6 +276,7 @@ pub fn load(
         )?;
     }
     settings.listen.https = https.https()?;
+    check(&settings.config)?;
     settings.warnings = warnings;
     Ok(Startup::Run(Box::new(settings)))
 }
@@ -362,6 +380,35 @@ fn apply_env_only(
     Ok(())
 }
 
+/// What no single option can say wrong: Sentinel without a master's name.
+fn check(config: &Config) -> Result<(), ConfigError> {
+    let needs_name = |url: &BrokerUrl, options: &TransportOptions, flag: &str, what: &str| {
+        if matches!(url.servers, Servers::Sentinel { .. }) && options.sentinel.master_name.is_none()
+        {
+            return Err(ConfigError::Incomplete(format!(
+                "the {what} is a sentinel:// URL, which needs master_name in {flag} \
+                 (e.g. {flag}='{{\"master_name\": \"mymaster\"}}')"
+            )));
+        }
+        Ok(())
+    };
+    needs_name(
+        &config.broker,
+        &config.transport,
+        "--broker-transport-options",
+        "broker",
+    )?;
+    if let Some(url) = &config.result_backend {
+        needs_name(
+            url,
+            &config.backend_transport,
+            "--result-backend-transport-options",
+            "result backend",
+        )?;
+    }
+    Ok(())
+}
+
 /// Whether `value` says what the option's default says.
 fn is_default(opt: &Opt, value: &Given) -> bool {
     let Some(default) = opt.default else {
@@ -429,9 +476,26 @@ fn apply(
     };
     match opt.name {
         "broker" => c.broker = BrokerUrl::parse(&text()?).map_err(|e| bad(e.to_string()))?,
-        "broker_transport_options" => {
+        "broker_transport_options" | "result_backend_transport_options" => {
             let json = values::json(value).map_err(bad)?;
-            c.transport = TransportOptions::parse(&json).map_err(bad)?;
+            let (role, options) = match opt.name {
+                "broker_transport_options" => (Role::Broker, &mut c.transport),
+                _ => (Role::Backend, &mut c.backend_transport),
+            };
+            *options = TransportOptions::parse(&json, role).map_err(bad)?;
+            warnings.extend(options.ignored_note(&flag(opt)));
+        }
+        "broker_use_ssl" | "redis_backend_use_ssl" => {
+            let json = values::json(value).map_err(bad)?;
+            let ssl = if json.trim().is_empty() {
+                None
+            } else {
+                Some(SslOptions::from_json(&json).map_err(bad)?)
+            };
+            match opt.name {
+                "broker_use_ssl" => c.broker_use_ssl = ssl,
+                _ => c.backend_use_ssl = ssl,
+            }
         }
         "result_backend" => {
             let url = text()?;
@@ -455,6 +519,7 @@ fn apply(
         "keyfile" => https.keyfile = path()?,
         "ca_certs" => https.ca_certs = path()?,
         "xheaders" => c.xheaders = values::bool(value).map_err(bad)?,
+        "natural_time" => c.natural_time = values::bool(value).map_err(bad)?,
         "logging" => settings.log_filter = values::log_filter(&text()?),
         "debug" => {
             // Flower: debug raises the level only when it was left at info.
@@ -486,6 +551,7 @@ fn apply(
         "tasks_columns" => c.tasks_columns = values::parse_columns(&list()?).map_err(bad)?,
         "basic_auth" => c.basic_auth = values::parse_users(&list()?).map_err(bad)?,
         "read_only" => c.read_only = values::bool(value).map_err(bad)?,
+        "url_prefix" => c.url_prefix = app::base::Base::parse(&text()?).map_err(bad)?,
         // Read before the others (see `read_config_file`).
         "conf" => {}
         other => {

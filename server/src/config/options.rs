@@ -61,9 +61,13 @@ pub const OPTIONS: &[Opt] = &[
         env: &["CELERY_BROKER_URL"],
         kind: Kind::Text,
         default: Some("redis://localhost:6379/0"),
-        help: "The Celery broker: redis://[[user]:password@]host[:port][/db], \
-               redis+socket:///path/to/redis.sock[?virtual_host=db] or \
-               unix:///path/to/redis.sock[?db=N]",
+        help: "The Celery broker, as kombu spells it: redis://[[user]:password@][host][:port][/db], \
+               rediss://… (TLS, with kombu's ssl_cert_reqs, ssl_ca_certs, ssl_certfile, \
+               ssl_keyfile parameters; certificates are verified unless ssl_cert_reqs=none), \
+               redis+socket:///path/to/redis.sock[?virtual_host=db], \
+               unix:///path/to/redis.sock[?db=N], sentinel://host[:port][/db] (with master_name \
+               in --broker-transport-options), or several of one kind joined by ';' (a failover \
+               list, tried in turn)",
         support: Support::Applied,
         sample: "redis://127.0.0.1:6390/3",
     },
@@ -72,10 +76,25 @@ pub const OPTIONS: &[Opt] = &[
         env: &["CELERY_BROKER_TRANSPORT_OPTIONS"],
         kind: Kind::Text,
         default: None,
-        help: "Celery's broker_transport_options as JSON: global_keyprefix, fanout_prefix, \
-               fanout_patterns, sep, priority_steps",
+        help: "Celery's broker_transport_options as JSON. Applied: global_keyprefix, \
+               fanout_prefix, fanout_patterns, sep, priority_steps, unacked_key, socket_timeout, \
+               socket_connect_timeout, socket_keepalive, client_name, master_name, \
+               min_other_sentinels, sentinel_kwargs (password, username, socket_timeout, \
+               socket_connect_timeout, ssl, ssl_*); kombu's other options are named at start \
+               as having no effect",
         support: Support::Applied,
         sample: r#"{"global_keyprefix": "app:"}"#,
+    },
+    Opt {
+        name: "broker_use_ssl",
+        env: &["CELERY_BROKER_USE_SSL"],
+        kind: Kind::Text,
+        default: None,
+        help: "Celery's broker_use_ssl as JSON: TLS for the broker even on redis://, with \
+               ssl_cert_reqs (required, optional, none), ssl_ca_certs, ssl_certfile, \
+               ssl_keyfile, ssl_check_hostname; the URL's ssl_* parameters override its keys",
+        support: Support::Applied,
+        sample: r#"{"ssl_cert_reqs": "required"}"#,
     },
     Opt {
         name: "result_backend",
@@ -86,6 +105,26 @@ pub const OPTIONS: &[Opt] = &[
                reconciled from it after an event gap and every 5 min",
         support: Support::Applied,
         sample: "redis://127.0.0.1:6390/4",
+    },
+    Opt {
+        name: "result_backend_transport_options",
+        env: &["CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS"],
+        kind: Kind::Text,
+        default: None,
+        help: "Celery's result_backend_transport_options as JSON: global_keyprefix, and the \
+               connection and Sentinel options of --broker-transport-options",
+        support: Support::Applied,
+        sample: r#"{"global_keyprefix": "results:"}"#,
+    },
+    Opt {
+        name: "redis_backend_use_ssl",
+        env: &["CELERY_REDIS_BACKEND_USE_SSL"],
+        kind: Kind::Text,
+        default: None,
+        help: "Celery's redis_backend_use_ssl as JSON: TLS for the result backend, with the \
+               keys of --broker-use-ssl",
+        support: Support::Applied,
+        sample: r#"{"ssl_cert_reqs": "none"}"#,
     },
     Opt {
         name: "port",
@@ -324,8 +363,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_URL_PREFIX"],
         kind: Kind::Text,
         default: None,
-        help: "Serve every page and path under this prefix",
-        support: Support::NotYet("pages are served at /, not under the prefix"),
+        help: "Serve everything (pages, assets, the API, /metrics, /healthcheck, the websocket) under this path; `flower`, `/flower` and `/flower/` all mean /flower/",
+        support: Support::Applied,
         sample: "flower",
     },
     Opt {
@@ -369,8 +408,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_NATURAL_TIME"],
         kind: Kind::Bool,
         default: Some("false"),
-        help: "Show times as \"3 min ago\" by default",
-        support: Support::NotYet("pages open with times of day; the button in the bar switches"),
+        help: "Pages open with times as \"3 min ago\" (the button in the bar switches, and the browser remembers)",
+        support: Support::Applied,
         sample: "true",
     },
     Opt {

@@ -65,8 +65,8 @@ fn every_option_set_either_takes_effect_is_warned_about_or_is_refused() {
                     assert!(s.warnings[0].contains(&name), "{name}: {:?}", s.warnings);
                 }
                 // HTTPS's files count only together (see below).
-                (Support::Applied, Err(ConfigError::Incomplete { what, .. })) => {
-                    assert!(what.contains(&name), "{name} by {how}: {what}");
+                (Support::Applied, Err(ConfigError::Incomplete(why))) => {
+                    assert!(why.contains(&name), "{name} by {how}: {why}");
                 }
                 (Support::Refused(_), Err(ConfigError::Refused { what, .. })) => {
                     assert!(what.contains(&name), "{name} by {how}: {what}");
@@ -155,6 +155,22 @@ fn flowers_spellings_are_read_as_flower_reads_them() {
 }
 
 #[test]
+fn the_url_prefix_is_read_as_flower_reads_it() {
+    for given in ["flower", "/flower", "/flower/"] {
+        let s = flags(&[&format!("--url_prefix={given}")]).unwrap();
+        assert_eq!(s.config.url_prefix.as_str(), "/flower", "{given}");
+    }
+    let s = run(&[], &[("FLOWER_URL_PREFIX", "ops/flower/")]).unwrap();
+    assert_eq!(s.config.url_prefix.as_str(), "/ops/flower");
+    assert_eq!(flags(&[]).unwrap().config.url_prefix.as_str(), "");
+    let e = flags(&["--url-prefix={all}"]).unwrap_err().to_string();
+    assert!(
+        e.contains("url_prefix") && e.contains("may not be in a URL prefix"),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_values_are_refused_saying_where_they_came_from() {
     let refused = |argv: &[&str], env: &[(&str, &str)]| {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
@@ -172,6 +188,57 @@ fn bad_values_are_refused_saying_where_they_came_from() {
     assert!(e.contains("increase"), "{e}");
     let e = refused(&[], &[("FLOWER_GITHUB_OAUTH_DOMAIN", "example.com")]);
     assert!(e.contains("FLOWER_GITHUB_OAUTH_DOMAIN"), "{e}");
+}
+
+#[test]
+fn transport_options_without_effect_are_one_warning_naming_each() {
+    let s = flags(&[
+        r#"--broker-transport-options={"visibility_timeout": 3600, "max_connections": 20, "colour": 1}"#,
+        r#"--result-backend-transport-options={"retry_policy": {}}"#,
+    ])
+    .unwrap();
+    assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+    let broker = &s.warnings[0];
+    assert!(
+        broker.starts_with("--broker-transport-options: no effect here:"),
+        "{broker}"
+    );
+    for key in ["visibility_timeout", "max_connections", "colour"] {
+        assert!(broker.contains(key), "{key}: {broker}");
+    }
+    assert!(s.warnings[1].contains("retry_policy"), "{:?}", s.warnings);
+}
+
+#[test]
+fn sentinel_urls_need_a_master_name_and_tls_settings_are_read() {
+    let e = flags(&["--broker=sentinel://h1;sentinel://h2/0"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("needs master_name in --broker-transport-options"),
+        "{e}"
+    );
+    let e = flags(&[
+        "--result-backend=sentinel://h1/1",
+        r#"--broker-transport-options={"master_name": "m"}"#,
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("--result-backend-transport-options"), "{e}");
+    let s = flags(&[
+        "--broker=sentinel://h1;sentinel://h2/0",
+        r#"--broker-transport-options={"master_name": "m"}"#,
+        r#"--broker-use-ssl={"ssl_cert_reqs": "CERT_REQUIRED", "ssl_ca_certs": "/ca.pem"}"#,
+        r#"--redis-backend-use-ssl={"ssl_cert_reqs": 0}"#,
+    ])
+    .unwrap();
+    let ssl = s.config.broker_use_ssl.unwrap();
+    assert_eq!(ssl.ca_certs.as_deref(), Some(Path::new("/ca.pem")));
+    assert!(!s.config.backend_use_ssl.unwrap().verifies());
+    let e = flags(&[r#"--broker-use-ssl={"ssl_cert_reqs": "sometimes"}"#])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ssl_cert_reqs=\"sometimes\""), "{e}");
 }
 
 #[test]

@@ -207,7 +207,7 @@ pub fn sent_event(t: &NewTask, pid: u32, timestamp: f64, event_tag: &str) -> Str
 mod tests {
     use super::*;
     use crate::{
-        broker::naming::TransportOptions,
+        broker::transport::TransportOptions,
         control::arguments::{TRICKY_ARGS, TRICKY_KWARGS},
         pyrepr,
     };

@@ -5,14 +5,17 @@
 //! `{hostname: result}`, carrying the request's ticket. Every envelope sent
 //! here is complete, as kombu builds it: a worker never sees a partial one.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use base64::Engine;
 use redis::{AsyncCommands, AsyncConnectionConfig, aio::MultiplexedConnection};
 use serde_json::{Value, json, value::RawValue};
 
 use crate::{
-    broker::{conn::LazyConnection, naming::Naming, url::BrokerUrl},
+    broker::{conn::LazyConnection, dial::Endpoint, naming::Naming},
     clock,
 };
 
@@ -125,11 +128,11 @@ pub fn active_queue_names(reply: &RawValue) -> Option<Vec<String>> {
 type Decode<T> = fn(&[u8]) -> Option<(String, String, T)>;
 
 impl Pidbox {
-    pub fn new(url: &BrokerUrl, naming: Naming) -> Result<Pidbox, ControlError> {
-        Ok(Pidbox {
-            conn: LazyConnection::new(url)?,
+    pub fn new(broker: Arc<Endpoint>, naming: Naming) -> Pidbox {
+        Pidbox {
+            conn: LazyConnection::new(broker),
             naming,
-        })
+        }
     }
 
     /// Sends a command that wants no reply. Returns how many received it
@@ -242,11 +245,7 @@ impl Pidbox {
         // BRPOP blocks its connection: the replies get one of their own.
         let config = AsyncConnectionConfig::new()
             .set_response_timeout(Some(timeout + Duration::from_secs(5)));
-        let mut replies_conn = self
-            .conn
-            .client()
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+        let mut replies_conn = self.conn.dedicated(config).await?;
 
         let (now_s, _): (u64, u64) = redis::cmd("TIME").query_async(shared).await?;
         redis::pipe()
@@ -284,7 +283,7 @@ impl Pidbox {
                 let popped: redis::RedisResult<Option<(String, Vec<u8>)>> = redis::cmd("BRPOP")
                     .arg(&reply_keys)
                     .arg(remaining.as_secs_f64().max(0.01))
-                    .query_async(&mut replies_conn)
+                    .query_async(&mut *replies_conn)
                     .await;
                 match popped {
                     Ok(Some((_, raw))) => {

@@ -15,7 +15,7 @@ use super::{
     pidbox::{ControlError, Pidbox},
 };
 use crate::{
-    broker::{backend, conn::LazyConnection, naming::Naming, url::BrokerUrl},
+    broker::{backend, conn::LazyConnection, dial::Endpoint, naming::Naming},
     clock,
     state::{key::TaskKey, owner::StateHandle},
 };
@@ -63,8 +63,9 @@ pub struct Control {
     naming: Naming,
     /// Sending tasks and reading `unacked`.
     broker: LazyConnection,
-    /// Reading results and retries' arguments, with `--result-backend`.
-    backend: Option<LazyConnection>,
+    /// Reading results and retries' arguments, with `--result-backend`;
+    /// and the prefix of its keys.
+    backend: Option<(LazyConnection, String)>,
     timeout: Duration,
     origin: String,
 }
@@ -82,19 +83,19 @@ impl Control {
         pidbox: Arc<Pidbox>,
         state: StateHandle,
         naming: Naming,
-        broker: &BrokerUrl,
-        backend: Option<&BrokerUrl>,
+        broker: Arc<Endpoint>,
+        backend: Option<(Arc<Endpoint>, String)>,
         timeout: Duration,
-    ) -> Result<Control, ControlError> {
-        Ok(Control {
+    ) -> Control {
+        Control {
             pidbox,
             state,
             naming,
-            broker: LazyConnection::new(broker)?,
-            backend: backend.map(LazyConnection::new).transpose()?,
+            broker: LazyConnection::new(broker),
+            backend: backend.map(|(endpoint, prefix)| (LazyConnection::new(endpoint), prefix)),
             timeout,
             origin: format!("celadon{}@{}", std::process::id(), hostname()),
-        })
+        }
     }
 
     pub fn has_backend(&self) -> bool {
@@ -213,10 +214,9 @@ impl Control {
 
     async fn args_in_backend(&self, id: &str) -> Option<Original> {
         let ids = [id.to_string()];
-        let found = self
-            .backend
-            .as_ref()?
-            .run(async |c| backend::fetch(c, &ids).await)
+        let (conn, prefix) = self.backend.as_ref()?;
+        let found = conn
+            .run(async |c| backend::fetch(c, prefix, &ids).await)
             .await
             .inspect_err(|error| {
                 tracing::warn!(%error, task = id, "the result backend could not be read for a retry; trying the next source");
@@ -251,7 +251,7 @@ impl Control {
 
     async fn args_in_unacked(&self, id: &str) -> Result<Option<Original>, ControlError> {
         let mut conn = self.broker.get().await?;
-        let key = self.naming.key("unacked");
+        let key = self.naming.unacked_key();
         let needle = format!("\"id\": \"{id}\"");
         let mut cursor: u64 = 0;
         let mut seen = 0;
@@ -380,21 +380,21 @@ impl Control {
     /// `AbortableAsyncResult.abort()` does (an `AbortableTask` checks its
     /// state and stops); `false` without a result backend.
     pub async fn abort(&self, id: &str) -> Result<bool, ControlError> {
-        let Some(conn) = &self.backend else {
+        let Some((conn, prefix)) = &self.backend else {
             return Ok(false);
         };
         let value = backend::aborted_meta(id);
-        conn.run(async |c| backend::store(c, id, &value).await)
+        conn.run(async |c| backend::store(c, prefix, id, &value).await)
             .await?;
         Ok(true)
     }
 
     /// The result backend's record of `id`: `None` when it has none yet.
     pub async fn result(&self, id: &str) -> Result<Option<backend::Meta>, ControlError> {
-        let Some(conn) = &self.backend else {
+        let Some((conn, prefix)) = &self.backend else {
             return Ok(None);
         };
-        let key = backend::meta_key(id);
+        let key = backend::meta_key(prefix, id);
         let raw: Option<Vec<u8>> = conn.run(async |c| c.get(key).await).await?;
         Ok(raw.as_deref().and_then(backend::Meta::parse))
     }

@@ -2,16 +2,16 @@
 //! [`DEPTH_INTERVAL`] and hands the figures to the model. The queues are
 //! those the model knows plus those found in kombu's binding tables.
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     broker::{
         conn::LazyConnection,
+        dial::Endpoint,
         naming::Naming,
         queues::{discover, measure, measure_unacked},
-        url::BrokerUrl,
     },
     clock,
     state::owner::StateHandle,
@@ -24,16 +24,15 @@ pub const DEPTH_INTERVAL: Duration = Duration::from_secs(2);
 /// whole keyspace of the db, so not every round.
 pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(30);
 
-pub async fn run(url: BrokerUrl, naming: Naming, state: StateHandle, cancel: CancellationToken) {
+pub async fn run(
+    broker: Arc<Endpoint>,
+    naming: Naming,
+    state: StateHandle,
+    cancel: CancellationToken,
+) {
     let mut tick = tokio::time::interval(DEPTH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let conn = match LazyConnection::new(&url) {
-        Ok(conn) => conn,
-        Err(error) => {
-            tracing::warn!(%error, "queue depths cannot be measured on this broker URL");
-            return;
-        }
-    };
+    let conn = LazyConnection::new(broker);
     let mut declared = BTreeSet::new();
     let mut last_discovery: Option<tokio::time::Instant> = None;
     loop {

@@ -4,13 +4,13 @@
 //! read (`broker::backend`) and handed to the model, so a lost
 //! `task-succeeded` does not leave a task "STARTED" forever.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    broker::{BrokerLink, LinkState, backend::fetch, conn::LazyConnection, url::BrokerUrl},
+    broker::{BrokerLink, LinkState, backend::fetch, conn::LazyConnection, dial::Endpoint},
     clock,
     state::{key::TaskKey, owner::StateHandle},
 };
@@ -22,18 +22,13 @@ pub const STUCK_CHECK_INTERVAL: Duration = Duration::from_secs(300);
 pub const STUCK_AFTER: Duration = Duration::from_secs(60);
 
 pub async fn run(
-    backend: BrokerUrl,
+    backend: Arc<Endpoint>,
+    keyprefix: String,
     state: StateHandle,
     mut link: watch::Receiver<BrokerLink>,
     cancel: CancellationToken,
 ) {
-    let conn = match LazyConnection::new(&backend) {
-        Ok(conn) => conn,
-        Err(error) => {
-            tracing::warn!(%error, "tasks cannot be reconciled with this result backend URL");
-            return;
-        }
-    };
+    let conn = LazyConnection::new(backend);
     let mut was_connected = link.borrow().state == LinkState::Connected;
     let mut had_gap = false;
     let mut stuck = tokio::time::interval(STUCK_CHECK_INTERVAL);
@@ -59,7 +54,7 @@ pub async fn run(
         };
         let round = tokio::select! {
             () = cancel.cancelled() => return,
-            round = reconcile(&conn, &state, silent_for) => round,
+            round = reconcile(&conn, &keyprefix, &state, silent_for) => round,
         };
         if let Err(error) = round {
             tracing::warn!(%error, "could not read the result backend to reconcile tasks");
@@ -71,6 +66,7 @@ pub async fn run(
 /// from the model a bounded batch at a time.
 async fn reconcile(
     conn: &LazyConnection,
+    keyprefix: &str,
     state: &StateHandle,
     silent_for: f64,
 ) -> redis::RedisResult<()> {
@@ -92,7 +88,7 @@ async fn reconcile(
             .map(|(k, id)| (id.as_str(), *k))
             .collect();
         let found: Vec<_> = conn
-            .run(async |c| fetch(c, &ids).await)
+            .run(async |c| fetch(c, keyprefix, &ids).await)
             .await?
             .into_iter()
             .filter_map(|(id, meta)| keys.get(id.as_str()).map(|k| (*k, meta)))

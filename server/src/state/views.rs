@@ -29,6 +29,8 @@ pub struct ViewConfig {
     pub priority_steps: Vec<u8>,
     /// Whether the UI offers control actions (not with `--read-only`).
     pub controls: bool,
+    /// `--natural-time`.
+    pub natural_time: bool,
 }
 
 pub fn broker_status(link: &BrokerLink, url: &str) -> BrokerStatus {
@@ -113,6 +115,7 @@ pub fn snapshot(
         broker,
         data,
         controls: config.controls,
+        natural_time: config.natural_time,
     }
 }
 

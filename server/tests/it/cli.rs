@@ -19,7 +19,9 @@ fn a_nonsense_broker_url_exits_non_zero_naming_the_accepted_forms() {
     let (ok, stderr) = with_broker("nonsense");
     assert!(!ok);
     for form in [
-        "redis://[[user]:password@]host[:port][/db]",
+        "redis://[[user]:password@][host][:port][/db]",
+        "rediss://",
+        "sentinel://host[:port][/db]",
         "redis+socket:///path/to/redis.sock",
         "unix:///path/to/redis.sock",
     ] {
@@ -76,26 +78,7 @@ async fn starts_with(
 async fn every_applied_option_set_at_once_starts_celadon() {
     let scratch = kit::Scratch::new().unwrap();
     let redis = kit::Redis::start(&scratch).unwrap();
-    let (cert, key) = (
-        scratch.path().join("cert.pem"),
-        scratch.path().join("key.pem"),
-    );
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{made:?}");
+    let certs = kit::Certs::make(scratch.path(), "cli").unwrap();
     let applied: Vec<_> = OPTIONS
         .iter()
         .filter(|o| o.support == Support::Applied)
@@ -109,8 +92,9 @@ async fn every_applied_option_set_at_once_starts_celadon() {
                 // Files of its own: a socket in the scratch directory,
                 // a real certificate and key.
                 "unix_socket" => scratch.path().join("celadon.sock").display().to_string(),
-                "certfile" | "ca_certs" => cert.display().to_string(),
-                "keyfile" => key.display().to_string(),
+                "certfile" => certs.server_cert.display().to_string(),
+                "keyfile" => certs.server_key.display().to_string(),
+                "ca_certs" => certs.ca.display().to_string(),
                 _ => o.sample.to_string(),
             };
             (o, value)

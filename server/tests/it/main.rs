@@ -10,6 +10,7 @@
     reason = "a test fails by panicking with what it was waiting for"
 )]
 
+mod brokers;
 mod cli;
 mod control;
 mod flower_api;
@@ -17,5 +18,7 @@ mod graphs;
 mod metrics;
 mod model;
 mod package;
+mod prefix;
+mod serving;
 mod support;
 mod workers;

@@ -30,11 +30,8 @@ impl Cluster {
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Cluster {
         let dir = Scratch::new().expect("a scratch directory");
         let redis = Redis::start(&dir).expect("redis-server starts");
-        let mut config = Config::new(redis.broker_url());
+        let mut config = Celadon::config(redis.broker_url());
         config.result_backend = Some(redis.backend_url());
-        // The tests call the API without a login, as FLOWER_UNAUTHENTICATED_API
-        // lets a deployment do.
-        config.unauthenticated_api = true;
         adjust(&mut config);
         let celadon = Celadon::start_with(config).await.expect("celadon starts");
         let mut watch = Watch::workers(&celadon).await;

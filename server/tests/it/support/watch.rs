@@ -19,7 +19,7 @@ pub struct Watch {
 
 impl Watch {
     pub async fn workers(celadon: &Celadon) -> Watch {
-        let url = format!("ws://{}/ws", celadon.addr);
+        let url = format!("ws://{}{}", celadon.addr, celadon.base.href("/ws"));
         let (mut socket, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("open /ws");

@@ -173,6 +173,7 @@ fn config() -> ViewConfig {
         tasks_columns: vec!["name".into(), "state".into()],
         priority_steps: vec![0, 3, 6, 9],
         controls: true,
+        natural_time: false,
     }
 }
 

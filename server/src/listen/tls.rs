@@ -15,7 +15,7 @@ use crate::config::Https;
 
 /// The server's TLS configuration, or what is wrong with its files.
 pub fn server_config(https: &Https) -> anyhow::Result<Arc<ServerConfig>> {
-    let provider = Arc::new(ring_provider());
+    let provider = Arc::new(crate::crypto::provider());
     let chain = certificates("--certfile", &https.certfile)?;
     let key = PrivateKeyDer::from_pem_file(&https.keyfile).map_err(|e| {
         anyhow::anyhow!(
@@ -52,14 +52,6 @@ pub fn server_config(https: &Https) -> anyhow::Result<Arc<ServerConfig>> {
     // get HTTP/1.1 as well.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-#[expect(
-    deprecated,
-    reason = "ring's provider works; it lacks only post-quantum key exchange"
-)]
-fn ring_provider() -> rustls::crypto::CryptoProvider {
-    rustls::crypto::ring::default_provider()
 }
 
 /// Every certificate in the PEM file at `path`, named by its `flag`.

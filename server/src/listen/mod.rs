@@ -2,10 +2,10 @@
 //! and IPv6 by default, named addresses, or a unix socket), HTTPS over
 //! them, and who each request came from (`client`).
 //!
-//! [`Endpoint`] is axum's `Listener`: it accepts from every socket, and,
+//! [`Listeners`] is axum's `Listener`: it accepts from every socket, and,
 //! with HTTPS, hands out connections whose handshake is done. Handshakes
 //! run beside the accepting (a slow client never holds up the others), in
-//! a `JoinSet` the endpoint owns, bounded and timed out.
+//! a `JoinSet` it owns, bounded and timed out.
 
 pub mod client;
 pub mod tls;
@@ -46,8 +46,8 @@ pub struct Peer {
     pub https: bool,
 }
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Endpoint>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, Endpoint>) -> Self {
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Listeners>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Listeners>) -> Self {
         *stream.remote_addr()
     }
 }
@@ -66,15 +66,15 @@ type Handshake = (
 );
 
 /// The bound sockets, with HTTPS when configured.
-pub struct Endpoint {
+pub struct Listeners {
     sockets: Sockets,
     tls: Option<TlsAcceptor>,
     handshakes: JoinSet<Handshake>,
 }
 
-impl From<TcpListener> for Endpoint {
-    fn from(listener: TcpListener) -> Endpoint {
-        Endpoint {
+impl From<TcpListener> for Listeners {
+    fn from(listener: TcpListener) -> Listeners {
+        Listeners {
             sockets: Sockets::Tcp(vec![listener]),
             tls: None,
             handshakes: JoinSet::new(),
@@ -84,7 +84,7 @@ impl From<TcpListener> for Endpoint {
 
 /// Binds what `listen` asks for: its unix socket, else its address (every
 /// interface when empty) and port, serving HTTPS with its certificate.
-pub async fn bind(listen: &Listen) -> anyhow::Result<Endpoint> {
+pub async fn bind(listen: &Listen) -> anyhow::Result<Listeners> {
     let tls = match &listen.https {
         Some(https) => Some(TlsAcceptor::from(tls::server_config(https)?)),
         None => None,
@@ -96,14 +96,14 @@ pub async fn bind(listen: &Listen) -> anyhow::Result<Endpoint> {
         },
         None => Sockets::Tcp(bind_tcp(&listen.address, listen.port).await?),
     };
-    Ok(Endpoint {
+    Ok(Listeners {
         sockets,
         tls,
         handshakes: JoinSet::new(),
     })
 }
 
-impl Endpoint {
+impl Listeners {
     /// Where it listens, as URLs: `http://127.0.0.1:5555`,
     /// `https://[::]:5555`, `http+unix:///run/celadon.sock`.
     pub fn urls(&self) -> Vec<String> {
@@ -127,7 +127,7 @@ impl Endpoint {
     }
 }
 
-impl Drop for Endpoint {
+impl Drop for Listeners {
     /// A unix socket's file goes with it.
     fn drop(&mut self) {
         if let Sockets::Unix { path, .. } = &self.sockets {
@@ -136,7 +136,7 @@ impl Drop for Endpoint {
     }
 }
 
-impl axum::serve::Listener for Endpoint {
+impl axum::serve::Listener for Listeners {
     type Io = Box<dyn Io>;
     type Addr = Peer;
 
@@ -195,9 +195,9 @@ impl axum::serve::Listener for Endpoint {
     }
 }
 
-impl fmt::Debug for Endpoint {
+impl fmt::Debug for Listeners {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Endpoint")
+        f.debug_struct("Listeners")
             .field("urls", &self.urls())
             .finish_non_exhaustive()
     }

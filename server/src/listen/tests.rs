@@ -18,9 +18,9 @@ fn listen(address: &str) -> Listen {
 }
 
 /// Accepts one connection and echoes a byte, so the client knows whom it
-/// reached; returns whom the endpoint saw.
-async fn one_client(endpoint: &mut Endpoint, connect: impl Future<Output = Box<dyn Io>>) -> Peer {
-    let (accepted, mut client) = tokio::join!(endpoint.accept(), connect);
+/// reached; returns whom the listeners saw.
+async fn one_client(listeners: &mut Listeners, connect: impl Future<Output = Box<dyn Io>>) -> Peer {
+    let (accepted, mut client) = tokio::join!(listeners.accept(), connect);
     let (mut io, peer) = accepted;
     client.write_all(b"x").await.unwrap();
     let mut byte = [0u8];
@@ -32,10 +32,10 @@ async fn one_client(endpoint: &mut Endpoint, connect: impl Future<Output = Box<d
 /// Flower's default: every interface, IPv4 and IPv6 alike, on one port.
 #[tokio::test]
 async fn every_interface_takes_ipv4_and_ipv6_clients() {
-    let mut endpoint = bind(&listen("")).await.unwrap();
-    let port = endpoint.port().unwrap();
-    let urls = endpoint.urls();
-    let v4 = one_client(&mut endpoint, async {
+    let mut listeners = bind(&listen("")).await.unwrap();
+    let port = listeners.port().unwrap();
+    let urls = listeners.urls();
+    let v4 = one_client(&mut listeners, async {
         Box::new(TcpStream::connect(("127.0.0.1", port)).await.unwrap()) as Box<dyn Io>
     })
     .await;
@@ -46,7 +46,7 @@ async fn every_interface_takes_ipv4_and_ipv6_clients() {
         return;
     }
     assert_eq!(urls, [format!("http://[::]:{port}")]);
-    let v6 = one_client(&mut endpoint, async {
+    let v6 = one_client(&mut listeners, async {
         Box::new(TcpStream::connect(("::1", port)).await.unwrap()) as Box<dyn Io>
     })
     .await;
@@ -55,9 +55,9 @@ async fn every_interface_takes_ipv4_and_ipv6_clients() {
 
 #[tokio::test]
 async fn a_named_address_is_every_address_it_resolves_to_on_one_port() {
-    let endpoint = bind(&listen("localhost")).await.unwrap();
-    let port = endpoint.port().unwrap();
-    let urls = endpoint.urls();
+    let listeners = bind(&listen("localhost")).await.unwrap();
+    let port = listeners.port().unwrap();
+    let urls = listeners.urls();
     assert!(
         urls.contains(&format!("http://127.0.0.1:{port}")),
         "{urls:?}"
@@ -95,12 +95,15 @@ async fn a_unix_socket_replaces_a_stale_one_and_is_the_owners_alone() {
         unix_socket: Some(path.clone()),
         ..listen("")
     };
-    let mut endpoint = bind(&listen).await.unwrap();
-    assert_eq!(endpoint.port(), None);
-    assert_eq!(endpoint.urls(), [format!("http+unix://{}", path.display())]);
+    let mut listeners = bind(&listen).await.unwrap();
+    assert_eq!(listeners.port(), None);
+    assert_eq!(
+        listeners.urls(),
+        [format!("http+unix://{}", path.display())]
+    );
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let peer = one_client(&mut endpoint, async {
+    let peer = one_client(&mut listeners, async {
         Box::new(UnixStream::connect(&path).await.unwrap()) as Box<dyn Io>
     })
     .await;
@@ -111,7 +114,7 @@ async fn a_unix_socket_replaces_a_stale_one_and_is_the_owners_alone() {
             https: false
         }
     );
-    drop(endpoint);
+    drop(listeners);
     assert!(!path.exists(), "the socket file is removed");
 
     std::fs::write(&path, "not a socket").unwrap();

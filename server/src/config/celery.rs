@@ -53,7 +53,13 @@ const SETTINGS: &[(&str, Use)] = &[
         "broker_transport_options",
         Use::Sets("broker_transport_options"),
     ),
+    ("broker_use_ssl", Use::Sets("broker_use_ssl")),
     ("result_backend", Use::Sets("result_backend")),
+    (
+        "result_backend_transport_options",
+        Use::Sets("result_backend_transport_options"),
+    ),
+    ("redis_backend_use_ssl", Use::Sets("redis_backend_use_ssl")),
     (
         "event_exchange",
         Use::Exchange(Exchange {
@@ -123,6 +129,15 @@ pub fn read(env: &BTreeMap<String, String>) -> Result<FromCelery, CeleryConfErro
             // (`if ssl:`, `conf.broker_url or …`), and so here.
             Use::Sets("broker") if is_falsy(value) => out.no_broker = true,
             _ if is_falsy(value) => {}
+            // kombu's Redis transport swallows the TypeError a boolean
+            // gives and connects without TLS; celadon does as the workers.
+            Use::Sets("broker_use_ssl") if value == &Value::Bool(true) => {
+                out.warnings.push(format!(
+                    "the Celery app's {key} ({VAR}) is a boolean, not a dict of ssl_* \
+                     settings: kombu's Redis transport then connects without TLS, and so \
+                     does celadon (use a rediss:// URL, or a dict)"
+                ));
+            }
             Use::Sets(name) => {
                 let Some(text) = option_text(name, value).map_err(bad)? else {
                     out.warnings.push(format!(
@@ -200,6 +215,10 @@ fn option_text(option: &str, value: &Value) -> Result<Option<String>, &'static s
         }
         ("result_backend", _) => Err("is not a URL"),
         (_, Value::Object(map)) => Ok(Some(Value::Object(map.clone()).to_string())),
+        // Celery's Redis backend fails on it too (`connparams.update(True)`).
+        ("redis_backend_use_ssl", Value::Bool(true)) => Err(
+            "is a boolean, not a dict of ssl_* settings (Celery's Redis backend fails on one too)",
+        ),
         _ => Err("is not a dict"),
     }
 }

@@ -483,7 +483,12 @@ fn apply(
                 _ => (Role::Backend, &mut c.backend_transport),
             };
             *options = TransportOptions::parse(&json, role).map_err(bad)?;
-            warnings.extend(options.ignored_note(&flag(opt)));
+            // Named as it was given: the app's setting, or the flag.
+            let given_as = match source {
+                Source::Celery(_) => source.to_string(),
+                _ => flag(opt),
+            };
+            warnings.extend(options.ignored_note(&given_as));
         }
         "broker_use_ssl" | "redis_backend_use_ssl" => {
             let json = values::json(value).map_err(bad)?;

@@ -344,16 +344,38 @@ fn the_celery_apps_settings_act_as_the_flags_with_their_values() {
             &["--broker=redis+socket:///run/r.sock?virtual_host=3"],
         ),
         (
-            r#"{"broker_url": "redis://h/0", "result_backend": "redis://h/1", "broker_transport_options": {"global_keyprefix": "shop:", "visibility_timeout": 3600}}"#,
+            r#"{"broker_url": "redis://h/0", "result_backend": "redis://h/1", "broker_transport_options": {"global_keyprefix": "shop:", "socket_timeout": 5.0}}"#,
             &[
                 "--broker=redis://h/0",
                 "--result-backend=redis://h/1",
-                r#"--broker-transport-options={"global_keyprefix":"shop:","visibility_timeout":3600}"#,
+                r#"--broker-transport-options={"global_keyprefix":"shop:","socket_timeout":5.0}"#,
+            ],
+        ),
+        // A list of URLs is kombu's failover list.
+        (
+            r#"{"broker_url": ["redis://:s3cret@h1/2", "redis://:s3cret@h2/2"]}"#,
+            &["--broker=redis://:s3cret@h1/2;redis://:s3cret@h2/2"],
+        ),
+        (
+            r#"{"broker_url": "sentinel://s1:26379;sentinel://s2:26379", "broker_transport_options": {"master_name": "shop"}, "broker_use_ssl": {"ssl_cert_reqs": "required", "ssl_ca_certs": "/etc/shop/ca.pem"}}"#,
+            &[
+                "--broker=sentinel://s1:26379;sentinel://s2:26379",
+                r#"--broker-transport-options={"master_name":"shop"}"#,
+                r#"--broker-use-ssl={"ssl_cert_reqs":"required","ssl_ca_certs":"/etc/shop/ca.pem"}"#,
+            ],
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "result_backend": "rediss://h:6380/1", "result_backend_transport_options": {"global_keyprefix": "results:"}, "redis_backend_use_ssl": {"ssl_cert_reqs": "none"}}"#,
+            &[
+                "--broker=redis://h/0",
+                "--result-backend=rediss://h:6380/1",
+                r#"--result-backend-transport-options={"global_keyprefix":"results:"}"#,
+                r#"--redis-backend-use-ssl={"ssl_cert_reqs":"none"}"#,
             ],
         ),
         // Python's false is "not set", as Celery reads it (`if ssl:`).
         (
-            r#"{"broker_url": "redis://h/0", "result_backend": null, "broker_transport_options": {}, "event_exchange": "celeryev", "control_exchange": "celery", "timezone": "Europe/Paris", "app_main": "shop"}"#,
+            r#"{"broker_url": "redis://h/0", "result_backend": null, "broker_transport_options": {}, "broker_use_ssl": false, "redis_backend_use_ssl": {}, "event_exchange": "celeryev", "control_exchange": "celery", "timezone": "Europe/Paris", "app_main": "shop"}"#,
             &["--broker=redis://h/0"],
         ),
     ] {
@@ -439,6 +461,19 @@ fn what_celadon_cannot_follow_in_the_celery_app_is_warned_about_by_name() {
              broker_url: celadon reads events and sends commands through broker_url only",
         ),
         (
+            r#"{"broker_url": "redis://h/0", "broker_transport_options": {"visibility_timeout": 3600}}"#,
+            &[],
+            "the Celery app's broker_transport_options (CELADON_CELERY_CONF): no effect \
+             here: visibility_timeout (celadon consumes no messages)",
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "broker_use_ssl": true}"#,
+            &[],
+            "the Celery app's broker_use_ssl (CELADON_CELERY_CONF) is a boolean, not a dict \
+             of ssl_* settings: kombu's Redis transport then connects without TLS, and so \
+             does celadon (use a rediss:// URL, or a dict)",
+        ),
+        (
             r#"{"broker_url": "redis://h/0", "control_exchange": "ctl"}"#,
             &[],
             "the Celery app's control_exchange (CELADON_CELERY_CONF) is not Celery's default \
@@ -469,6 +504,7 @@ fn what_celadon_cannot_follow_in_the_celery_app_is_warned_about_by_name() {
 /// variable and the setting; a password in it is never shown.
 #[test]
 fn a_celery_setting_celadon_cannot_use_is_refused_without_its_value() {
+    let forms = crate::broker::url::ACCEPTED_FORMS;
     for (settings, error) in [
         (
             "{broker_url: 1}",
@@ -505,21 +541,46 @@ fn a_celery_setting_celadon_cannot_use_is_refused_without_its_value() {
              follow it yet",
         ),
         (
+            r#"{"broker_url": "redis://h/0", "redis_backend_use_ssl": true}"#,
+            "the Celery app's redis_backend_use_ssl (CELADON_CELERY_CONF) is a boolean, not a \
+             dict of ssl_* settings (Celery's Redis backend fails on one too)",
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "broker_use_ssl": "yes"}"#,
+            "the Celery app's broker_use_ssl (CELADON_CELERY_CONF) is not a dict",
+        ),
+    ]
+    .into_iter()
+    .map(|(settings, error)| (settings, error.to_string()))
+    .chain([
+        (
             r#"{"broker_url": "amqp://guest:s3cret@h//"}"#,
-            "the Celery app's broker_url (CELADON_CELERY_CONF) sets broker: the amqp:// \
-             broker is not supported; use redis://[[user]:password@]host[:port][/db] or \
-             redis+socket:///path/to/redis.sock[?virtual_host=db] or \
-             unix:///path/to/redis.sock[?db=N]",
+            format!(
+                "the Celery app's broker_url (CELADON_CELERY_CONF) sets broker: the amqp:// \
+                 broker is not supported; use {forms}"
+            ),
         ),
         (
             r#"{"broker_url": "redis://:s3cret@h/zero"}"#,
-            "the Celery app's broker_url (CELADON_CELERY_CONF) sets broker: \"…\" is not a \
-             broker URL (\"zero\" is not a db number); use \
-             redis://[[user]:password@]host[:port][/db] or \
-             redis+socket:///path/to/redis.sock[?virtual_host=db] or \
-             unix:///path/to/redis.sock[?db=N]",
+            format!(
+                "the Celery app's broker_url (CELADON_CELERY_CONF) sets broker: \"…\" is not \
+                 a broker URL (\"zero\" is not a db number); use {forms}"
+            ),
         ),
-    ] {
+        (
+            r#"{"broker_url": ["redis://:s3cret@h/0", "sentinel://:s3cret@s/0"]}"#,
+            "the Celery app's broker_url (CELADON_CELERY_CONF) sets broker: the failover \
+             list \"…\" mixes sentinel:// with other URLs"
+                .to_string(),
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "broker_use_ssl": {"ssl_cert_reqs": "s3cret"}}"#,
+            "the Celery app's broker_use_ssl (CELADON_CELERY_CONF) sets broker_use_ssl: \
+             ssl_cert_reqs=\"…\" is not one of required, optional, none (or CERT_REQUIRED, \
+             CERT_OPTIONAL, CERT_NONE)"
+                .to_string(),
+        ),
+    ]) {
         let got = with_conf(settings, &[], &[]).unwrap_err().to_string();
         assert_eq!(got, error, "{settings}");
     }
@@ -539,4 +600,30 @@ fn a_celery_setting_celadon_cannot_use_is_refused_without_its_value() {
         "{got}"
     );
     assert!(!got.contains("s3cret"), "{got}");
+}
+
+/// What `celery celadon` hands over for the wheel test's
+/// `shop.settings_probe` (server/tests/it/package.rs checks the Python
+/// side writes exactly this) is read whole.
+#[test]
+fn the_settings_a_django_project_hands_over_are_read_whole() {
+    let handed_over = r#"{"broker_url":["redis://:s3cret@127.0.0.1:6390/2","redis://:s3cret@127.0.0.1:6391/2"],"broker_read_url":["redis://:s3cret@127.0.0.1:6390/2","redis://:s3cret@127.0.0.1:6391/2"],"broker_write_url":["redis://:s3cret@127.0.0.1:6390/2","redis://:s3cret@127.0.0.1:6391/2"],"broker_transport_options":{"master_name":"shop","visibility_timeout":3600.0,"priority_steps":[0,5,9]},"broker_use_ssl":{"ssl_cert_reqs":"required","ssl_ca_certs":"/etc/shop/ca.pem"},"result_backend":"redis://cli:6379/7","result_backend_transport_options":{"global_keyprefix":"results:"},"redis_backend_use_ssl":{"ssl_cert_reqs":"optional"},"event_exchange":"celeryev","control_exchange":"celery"}"#;
+    let s = with_conf(handed_over, &[], &[]).unwrap();
+    assert_eq!(
+        s.warnings,
+        [
+            "the Celery app's broker_transport_options (CELADON_CELERY_CONF): no effect here: \
+          visibility_timeout (celadon consumes no messages)"
+        ]
+    );
+    let flags = flags(&[
+        "--broker=redis://:s3cret@127.0.0.1:6390/2;redis://:s3cret@127.0.0.1:6391/2",
+        r#"--broker-transport-options={"master_name":"shop","visibility_timeout":3600.0,"priority_steps":[0,5,9]}"#,
+        r#"--broker-use-ssl={"ssl_cert_reqs":"required","ssl_ca_certs":"/etc/shop/ca.pem"}"#,
+        "--result-backend=redis://cli:6379/7",
+        r#"--result-backend-transport-options={"global_keyprefix":"results:"}"#,
+        r#"--redis-backend-use-ssl={"ssl_cert_reqs":"optional"}"#,
+    ])
+    .unwrap();
+    assert_eq!(s.config, flags.config);
 }

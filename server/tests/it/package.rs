@@ -161,6 +161,8 @@ async fn the_wheel_runs_celadon_as_a_celery_command_of_a_django_project() {
     // Every kind of value a Django settings file holds, as it is handed
     // over (`env` stands in for the binary and prints its environment);
     // Celery's --result-backend before the sub-command wins over the file.
+    // config::tests reads this very JSON (a Django project's settings are
+    // read whole).
     let probe = shop.output(
         "shop.settings_probe",
         &[

@@ -586,7 +586,8 @@ pub fn help() -> String {
          Usage: celadon [--option=value ...]\n\n\
          Options take Flower's names, with hyphens or underscores; each can also be set in\n\
          the environment as shown, or in flowerconfig.py (--conf). Flags override the file,\n\
-         which overrides the environment, as in Flower.\n\n",
+         which overrides the environment, as in Flower; run as `celery -A proj celadon`,\n\
+         all three override the app's own settings.\n\n",
     );
     for opt in OPTIONS {
         let _ = writeln!(out, "  {}", flag(opt));

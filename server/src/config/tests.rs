@@ -603,7 +603,7 @@ fn a_celery_setting_celadon_cannot_use_is_refused_without_its_value() {
 }
 
 /// What `celery celadon` hands over for the wheel test's
-/// `shop.settings_probe` (server/tests/it/package.rs checks the Python
+/// `shop.settings_probe` (server/tests/package/main.rs checks the Python
 /// side writes exactly this) is read whole.
 #[test]
 fn the_settings_a_django_project_hands_over_are_read_whole() {

@@ -17,7 +17,6 @@ mod flower_api;
 mod graphs;
 mod metrics;
 mod model;
-mod package;
 mod prefix;
 mod serving;
 mod support;

@@ -3,6 +3,17 @@
 //! and Django, and started as `celery -A shop celadon` in a Django project
 //! (`fixtures/django-shop`) whose settings alone name the broker, with a
 //! worker of the same project running.
+//!
+//! A test binary of its own, not one of `it`'s: maturin's cargo finds the
+//! binary built, but links `target/debug/celadon` again all the same, and
+//! a test of `it` starting the binary at that moment found no file. Cargo
+//! runs test binaries one at a time, so nothing starts it meanwhile.
+
+#![expect(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a test fails by panicking with what it was waiting for"
+)]
 
 use std::{
     io::Read,
@@ -19,17 +30,39 @@ use kit::{
 };
 use serde_json::{Value, json};
 
-use crate::support::http::Http;
-
 /// The binary the tests run, which the wheel must carry.
 const TESTED_BINARY: &str = env!("CARGO_BIN_EXE_celadon");
 
 /// celadon at a URL it logged.
 struct Served(String);
 
-impl Http for Served {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.0)
+impl Served {
+    /// Polls `path` until its JSON satisfies `done`, or panics with `what`
+    /// and the last answer after `deadline`.
+    async fn json_until(
+        &self,
+        what: &str,
+        path: &str,
+        deadline: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let url = format!("{}{path}", self.0);
+        let start = tokio::time::Instant::now();
+        loop {
+            let body = match reqwest::get(url.as_str()).await {
+                Ok(response) => response.text().await.unwrap_or_default(),
+                Err(e) => e.to_string(),
+            };
+            let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "timed out after {deadline:?} waiting for {what}; last {path}: {body}"
+            );
+            tokio::time::sleep(kit::poll::INTERVAL).await;
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod config;
 pub mod control;
 pub mod crypto;
 pub mod listen;
+pub mod logfile;
 pub mod poll;
 pub mod pyrepr;
 pub mod state;

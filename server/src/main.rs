@@ -1,10 +1,10 @@
 //! The `celadon` binary: read the settings, start logging, bind, run.
 
-use std::{collections::BTreeMap, io::Write, process::ExitCode};
+use std::{collections::BTreeMap, io::Write, process::ExitCode, sync::Arc};
 
 use anyhow::Context;
 use server::config::{self, Settings, Startup};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
@@ -31,11 +31,27 @@ async fn main() -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
+    let file = match settings.log.file_options() {
+        Some(options) => {
+            let path = options.path.clone();
+            let file = server::logfile::LogFile::open(options, server::clock::now_utc())
+                .with_context(|| format!("cannot open the log file {}", path.display()))?;
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(server::logfile::Writer(Arc::new(file))),
+            )
+        }
+        None => None,
+    };
+    let stderr = settings
+        .log
+        .stderr()
+        .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    tracing_subscriber::registry()
+        .with(EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with(stderr)
+        .with(file)
         .init();
     for warning in &settings.warnings {
         tracing::warn!("{warning}");

@@ -29,6 +29,7 @@ use crate::{
         transport::{Role, TransportOptions},
         url::{BrokerUrl, Servers},
     },
+    logfile::{LogFileOptions, Rotation, When},
     state::ModelConfig,
 };
 
@@ -171,8 +172,66 @@ pub struct Settings {
     pub listen: Listen,
     /// A `tracing` filter.
     pub log_filter: String,
+    /// Where the log goes.
+    pub log: LogOutput,
     /// Options given that celadon does not act on, and what it skipped.
     pub warnings: Vec<String>,
+}
+
+/// Where the log goes, as tornado decides it for Flower: the options as
+/// given (the rotation ones matter only with a file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogOutput {
+    /// `--log-file-prefix`.
+    pub file: Option<PathBuf>,
+    /// `--log-to-stderr`; unset, stderr only when there is no file.
+    pub to_stderr: Option<bool>,
+    pub max_size: u64,
+    pub backups: u32,
+    pub rotate_by_time: bool,
+    pub when: When,
+    pub interval: u32,
+}
+
+impl Default for LogOutput {
+    /// Tornado's defaults.
+    fn default() -> LogOutput {
+        LogOutput {
+            file: None,
+            to_stderr: None,
+            max_size: 100_000_000,
+            backups: 10,
+            rotate_by_time: false,
+            when: When::Midnight,
+            interval: 1,
+        }
+    }
+}
+
+impl LogOutput {
+    /// Whether to log to stderr.
+    pub fn stderr(&self) -> bool {
+        self.to_stderr.unwrap_or(self.file.is_none())
+    }
+
+    /// The log file and its rotation, if there is one.
+    pub fn file_options(&self) -> Option<LogFileOptions> {
+        let rotation = if self.rotate_by_time {
+            Rotation::Time {
+                when: self.when,
+                interval: self.interval,
+            }
+        } else {
+            Rotation::Size {
+                max_bytes: self.max_size,
+            }
+        };
+        Some(LogFileOptions {
+            path: self.file.clone()?,
+            rotation,
+            backups: self.backups,
+        })
+    }
 }
 
 /// What celadon was asked to do.
@@ -265,6 +324,7 @@ pub fn load(
         ));
     }
     let mut https = HttpsFiles::default();
+
     for (opt, value, source) in given.into_values() {
         apply(
             opt,
@@ -347,6 +407,7 @@ fn defaults() -> Result<Settings, ConfigError> {
             https: None,
         },
         log_filter: "info".into(),
+        log: LogOutput::default(),
         warnings: Vec::new(),
     };
     settings.config.model.limits.max_bytes = 1 << 30;
@@ -468,6 +529,7 @@ fn apply(
         }
     }
     let c = &mut settings.config;
+    let log = &mut settings.log;
     let list = || values::list(value).map_err(bad);
     let text = || values::text(value).map_err(bad);
     // Flower's empty string means "not set".
@@ -525,6 +587,31 @@ fn apply(
         "ca_certs" => https.ca_certs = path()?,
         "xheaders" => c.xheaders = values::bool(value).map_err(bad)?,
         "natural_time" => c.natural_time = values::bool(value).map_err(bad)?,
+        "log_to_stderr" => log.to_stderr = Some(values::bool(value).map_err(bad)?),
+        "log_file_prefix" => log.file = path()?,
+        "log_file_max_size" => {
+            let n = values::int(value).map_err(bad)?;
+            log.max_size = u64::try_from(n).map_err(|_| bad(format!("{n} is not a size")))?;
+        }
+        "log_file_num_backups" => {
+            let n = values::int(value).map_err(bad)?;
+            log.backups = u32::try_from(n).map_err(|_| bad(format!("{n} is not a count")))?;
+        }
+        "log_rotate_mode" => {
+            log.rotate_by_time = match text()?.as_str() {
+                "size" => false,
+                "time" => true,
+                other => return Err(bad(format!("{other:?} is not \"size\" or \"time\""))),
+            };
+        }
+        "log_rotate_when" => log.when = When::parse(&text()?).map_err(bad)?,
+        "log_rotate_interval" => {
+            let n = values::int(value).map_err(bad)?;
+            log.interval = u32::try_from(n)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad(format!("{n} is not a number of periods")))?;
+        }
         "logging" => settings.log_filter = values::log_filter(&text()?),
         "debug" => {
             // Flower: debug raises the level only when it was left at info.

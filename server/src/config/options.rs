@@ -52,7 +52,6 @@ pub struct Opt {
 const NO_SIGN_ON: &str = "sign-on (--auth, OAuth) is not supported yet, and celadon will \
      not run open when its configuration asks for a login; use --basic-auth";
 const NO_HISTORY: &str = "celadon keeps its history in memory: it is not saved across restarts yet";
-const LOGS_TO_STDERR: &str = "celadon logs to stderr; rotate its output with the service manager";
 
 /// Every option, in the order `--help` and the README list them.
 pub const OPTIONS: &[Opt] = &[
@@ -444,8 +443,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_LOG_TO_STDERR"],
         kind: Kind::Bool,
         default: None,
-        help: "Log to stderr",
-        support: Support::NoEffect(LOGS_TO_STDERR),
+        help: "Log to stderr too (by default, only when there is no log file; false with no file: no log at all, as in Flower)",
+        support: Support::Applied,
         sample: "false",
     },
     Opt {
@@ -453,8 +452,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_LOG_FILE_PREFIX"],
         kind: Kind::Text,
         default: None,
-        help: "Log to files with this prefix",
-        support: Support::NotYet(LOGS_TO_STDERR),
+        help: "Log to this file (without colours), rotated as the next options say",
+        support: Support::Applied,
         sample: "/var/log/celadon",
     },
     Opt {
@@ -462,8 +461,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_LOG_FILE_MAX_SIZE"],
         kind: Kind::Int,
         default: Some("100000000"),
-        help: "Size at which a log file is rotated",
-        support: Support::NotYet(LOGS_TO_STDERR),
+        help: "With --log-rotate-mode=size: bytes at which the log file is rotated (to prefix.1 … prefix.N)",
+        support: Support::Applied,
         sample: "1000",
     },
     Opt {
@@ -471,8 +470,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_LOG_FILE_NUM_BACKUPS"],
         kind: Kind::Int,
         default: Some("10"),
-        help: "Rotated log files kept",
-        support: Support::NotYet(LOGS_TO_STDERR),
+        help: "Rotated log files kept (0: never rotate)",
+        support: Support::Applied,
         sample: "3",
     },
     Opt {
@@ -480,8 +479,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_LOG_ROTATE_MODE"],
         kind: Kind::Text,
         default: Some("size"),
-        help: "Rotate logs by size or time",
-        support: Support::NotYet(LOGS_TO_STDERR),
+        help: "Rotate the log file by size or by time",
+        support: Support::Applied,
         sample: "time",
     },
     Opt {
@@ -489,8 +488,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_LOG_ROTATE_WHEN"],
         kind: Kind::Text,
         default: Some("midnight"),
-        help: "When time-rotated logs rotate",
-        support: Support::NotYet(LOGS_TO_STDERR),
+        help: "With --log-rotate-mode=time: S, M, H, D, midnight or W0 (Monday) … W6, in UTC",
+        support: Support::Applied,
         sample: "H",
     },
     Opt {
@@ -499,7 +498,7 @@ pub const OPTIONS: &[Opt] = &[
         kind: Kind::Int,
         default: Some("1"),
         help: "Units of --log-rotate-when between rotations",
-        support: Support::NotYet(LOGS_TO_STDERR),
+        support: Support::Applied,
         sample: "6",
     },
 ];

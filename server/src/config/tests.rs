@@ -627,3 +627,51 @@ fn the_settings_a_django_project_hands_over_are_read_whole() {
     .unwrap();
     assert_eq!(s.config, flags.config);
 }
+
+/// Tornado's rule for Flower: stderr unless there is a log file, or as
+/// --log-to-stderr says.
+#[test]
+fn the_log_goes_where_tornado_sends_flowers() {
+    let default = flags(&[]).unwrap().log;
+    assert!(default.stderr() && default.file_options().is_none());
+    let file = flags(&["--log-file-prefix=celadon.log"]).unwrap().log;
+    assert!(!file.stderr());
+    assert_eq!(
+        file.file_options(),
+        Some(crate::logfile::LogFileOptions {
+            path: "celadon.log".into(),
+            rotation: crate::logfile::Rotation::Size {
+                max_bytes: 100_000_000
+            },
+            backups: 10,
+        })
+    );
+    let both = flags(&["--log-file-prefix=c.log", "--log-to-stderr"]).unwrap();
+    assert!(both.log.stderr());
+    assert!(!flags(&["--log-to-stderr=false"]).unwrap().log.stderr());
+    let timed = flags(&[
+        "--log-file-prefix=c.log",
+        "--log-rotate-mode=time",
+        "--log-rotate-when=W6",
+        "--log-rotate-interval=2",
+        "--log-file-num-backups=4",
+    ])
+    .unwrap();
+    assert_eq!(
+        timed.log.file_options().unwrap().rotation,
+        crate::logfile::Rotation::Time {
+            when: crate::logfile::When::Weekday(6),
+            interval: 2
+        }
+    );
+    for bad in [
+        "--log-rotate-mode=daily",
+        "--log-rotate-when=fortnight",
+        "--log-rotate-interval=0",
+        "--log-file-max-size=-1",
+    ] {
+        let e = flags(&[bad]).unwrap_err().to_string();
+        let name = bad.trim_start_matches("--").split('=').next().unwrap();
+        assert!(e.contains(&name.replace('-', "_")), "{bad}: {e}");
+    }
+}

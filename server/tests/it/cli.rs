@@ -79,6 +79,7 @@ async fn every_applied_option_set_at_once_starts_celadon() {
     let scratch = kit::Scratch::new().unwrap();
     let redis = kit::Redis::start(&scratch).unwrap();
     let certs = kit::Certs::make(scratch.path(), "cli").unwrap();
+    let log_file = scratch.path().join("celadon.log");
     let applied: Vec<_> = OPTIONS
         .iter()
         .filter(|o| o.support == Support::Applied)
@@ -95,6 +96,9 @@ async fn every_applied_option_set_at_once_starts_celadon() {
                 "certfile" => certs.server_cert.display().to_string(),
                 "keyfile" => certs.server_key.display().to_string(),
                 "ca_certs" => certs.ca.display().to_string(),
+                "log_file_prefix" => log_file.display().to_string(),
+                // The log file and stderr both, which the test reads.
+                "log_to_stderr" => "true".to_string(),
                 _ => o.sample.to_string(),
             };
             (o, value)
@@ -105,9 +109,20 @@ async fn every_applied_option_set_at_once_starts_celadon() {
         .map(|(o, v)| format!("--{}={v}", o.name))
         .collect();
     starts_with("celadon-flags", &scratch, flags, Vec::new()).await;
+    let logged = std::fs::read_to_string(&log_file).unwrap();
+    assert!(
+        logged.contains("subscribed to events") && !logged.contains('\x1b'),
+        "the log file has the log, without colours:\n{logged}"
+    );
+    std::fs::remove_file(&log_file).unwrap();
     let env = applied
         .iter()
         .map(|(o, v)| (o.env[0].to_string(), v.clone()))
         .collect();
     starts_with("celadon-env", &scratch, Vec::new(), env).await;
+    assert!(
+        std::fs::read_to_string(&log_file)
+            .unwrap()
+            .contains("subscribed to events")
+    );
 }

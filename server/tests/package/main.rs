@@ -70,47 +70,33 @@ impl Served {
 async fn the_wheel_runs_celadon_as_a_celery_command_of_a_django_project() {
     let scratch = Scratch::new().unwrap();
     let redis = Redis::start(&scratch).unwrap();
-    let built = wheel::build(&scratch, profile()).unwrap();
-    let venv = Venv::create(&scratch, "venv").unwrap();
-    let project = scratch.path().join("project");
-    copy_dir(&repo_file("server/fixtures/django-shop"), &project);
-    let mut requirements = wheel::pinned(&["celery", "kombu", "redis"]).unwrap();
-    requirements.extend([
-        "-r".into(),
-        project.join("requirements.txt").display().to_string(),
-    ]);
-    requirements.push(built.wheel.display().to_string());
-    venv.install(&requirements).unwrap();
-    assert!(
-        built.compiled.is_empty(),
-        "maturin's cargo compiled {:?} again: the wheel must package the test build's \
-         binary (same profile and features; see server/Cargo.toml)",
-        built.compiled
-    );
-    let installed = venv.bin("celadon");
-    assert!(
-        same_bytes(&installed, Path::new(TESTED_BINARY)),
-        "the wheel's binary is not the one the tests built ({TESTED_BINARY}): maturin's \
-         cargo build resolved other features (see server/Cargo.toml) or another profile"
-    );
+    let (venv, project) = install(&scratch);
     let shop = Shop {
         venv: &venv,
         project: &project,
         redis: &redis,
     };
-
     let mut worker = shop.spawn(
         "worker",
-        "shop.settings",
-        &["-A", "shop", "worker", "-E", "-n", "orders@it", "-c", "1"],
-        &["--without-mingle", "--without-gossip", "-l", "info"],
+        &[
+            "-A",
+            "shop",
+            "worker",
+            "-E",
+            "-n",
+            "orders@it",
+            "-c",
+            "1",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "info",
+        ],
         &scratch,
     );
     let mut celadon = shop.spawn(
         "celadon",
-        "shop.settings",
-        &["-A", "shop", "celadon", "--port=0"],
-        &["--address=127.0.0.1"],
+        &["-A", "shop", "celadon", "--port=0", "--address=127.0.0.1"],
         &scratch,
     );
     let served = celadon
@@ -126,9 +112,74 @@ async fn the_wheel_runs_celadon_as_a_celery_command_of_a_django_project() {
                 .then(|| Served(format!("http://127.0.0.1:{port}")))
         })
         .unwrap();
+    execd_with_the_settings_in_its_environment(&celadon, &venv.bin("celadon"), &redis);
 
-    // exec, not a child: the celery command's process is now the binary,
-    // with the user's arguments and nothing else on its command line.
+    // The worker is found only through the app's settings: db 3, keys and
+    // channels prefixed `shop:`. `refresh` inspects it over its pidbox.
+    served
+        .json_until(
+            "the project's worker, inspected",
+            "/api/workers?refresh=1",
+            WORKER_START,
+            |workers| workers["orders@it"]["stats"]["pid"].is_u64(),
+        )
+        .await;
+    let log = celadon.log();
+    assert!(
+        !log.contains("WARN") && !log.contains("CELADON_CELERY_CONF"),
+        "celadon took every setting of the app, silently:\n{log}"
+    );
+    help_is_the_binarys(&shop);
+    settings_are_handed_over_exactly(&shop);
+
+    drop(celadon);
+    worker
+        .stop(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(20))
+        .await
+        .unwrap();
+    venv.uninstall("celadon").unwrap();
+    let installed = venv.bin("celadon");
+    assert!(!installed.exists(), "pip uninstall left {installed:?}");
+    let gone = shop.output("shop.settings", &["-A", "shop", "celadon", "--help"], &[]);
+    assert!(!gone.status.success(), "{gone:?}");
+}
+
+/// A fresh venv with Celery (as scripts/setup pins it), the project's
+/// requirements (Django) and the wheel, built with nothing compiled again
+/// and carrying the binary the tests ran; and the project, copied.
+fn install(scratch: &Scratch) -> (Venv, PathBuf) {
+    let built = wheel::build(scratch, &profile()).unwrap();
+    assert!(
+        built.compiled.is_empty(),
+        "maturin's cargo compiled {:?} again: the wheel must package the test build's \
+         binary (same profile and features; see server/Cargo.toml)",
+        built.compiled
+    );
+    let venv = Venv::create(scratch, "venv").unwrap();
+    let project = scratch.path().join("project");
+    copy_dir(
+        &kit::repo_root().join("server/fixtures/django-shop"),
+        &project,
+    );
+    let mut requirements = wheel::pinned(&["celery", "kombu", "redis"]).unwrap();
+    requirements.extend([
+        "-r".into(),
+        project.join("requirements.txt").display().to_string(),
+        built.wheel.display().to_string(),
+    ]);
+    venv.install(&requirements).unwrap();
+    assert!(
+        same_bytes(&venv.bin("celadon"), Path::new(TESTED_BINARY)),
+        "the wheel's binary is not the one the tests built ({TESTED_BINARY}): maturin's \
+         cargo build resolved other features (see server/Cargo.toml) or another profile"
+    );
+    (venv, project)
+}
+
+/// exec, not a child: the celery command's process is now the binary,
+/// with the user's arguments and nothing else on its command line, and
+/// the settings, from Django's CELERY_ names, in its environment.
+fn execd_with_the_settings_in_its_environment(celadon: &Proc, installed: &Path, redis: &Redis) {
     let pid = celadon.pid();
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
     assert_eq!(exe, installed.canonicalize().unwrap());
@@ -146,7 +197,6 @@ async fn the_wheel_runs_celadon_as_a_celery_command_of_a_django_project() {
             "--address=127.0.0.1".into()
         ]
     );
-    // The settings came in the environment, from Django's CELERY_ names.
     let conf = handed_over(&std::fs::read(format!("/proc/{pid}/environ")).unwrap());
     assert_eq!(
         conf["broker_url"],
@@ -156,25 +206,11 @@ async fn the_wheel_runs_celadon_as_a_celery_command_of_a_django_project() {
         conf["broker_transport_options"],
         json!({"global_keyprefix": "shop:"})
     );
+}
 
-    // The worker is found only through the app's settings: db 3, keys and
-    // channels prefixed `shop:`. `refresh` inspects it over its pidbox.
-    served
-        .json_until(
-            "the project's worker, inspected",
-            "/api/workers?refresh=1",
-            WORKER_START,
-            |workers| workers["orders@it"]["stats"]["pid"].is_u64(),
-        )
-        .await;
-    let log = celadon.log();
-    assert!(
-        !log.contains("WARN") && !log.contains("CELADON_CELERY_CONF"),
-        "celadon took every setting of the app, silently:\n{log}"
-    );
-
-    // `celery celadon --help` is the binary's help; `celery --help` lists
-    // the command.
+/// `celery celadon --help` is the binary's help; `celery --help` lists
+/// the command.
+fn help_is_the_binarys(shop: &Shop<'_>) {
     let help = shop.output("shop.settings", &["-A", "shop", "celadon", "--help"], &[]);
     assert!(help.status.success(), "{help:?}");
     let text = String::from_utf8_lossy(&help.stdout);
@@ -190,12 +226,15 @@ async fn the_wheel_runs_celadon_as_a_celery_command_of_a_django_project() {
             .any(|l| l.trim_start().starts_with("celadon") && l.contains("Run celadon")),
         "{text}"
     );
+}
 
-    // Every kind of value a Django settings file holds, as it is handed
-    // over (`env` stands in for the binary and prints its environment);
-    // Celery's --result-backend before the sub-command wins over the file.
-    // config::tests reads this very JSON (a Django project's settings are
-    // read whole).
+/// Every kind of value a Django settings file holds, as it is handed over
+/// (`env` stands in for the binary and prints its environment), with
+/// Celery's --result-backend before the sub-command winning over the file;
+/// config::tests reads this very JSON (a Django project's settings are read
+/// whole). What JSON cannot carry is refused by name, and nothing is run.
+fn settings_are_handed_over_exactly(shop: &Shop<'_>) {
+    let env = [("CELADON_BIN", "/usr/bin/env")];
     let probe = shop.output(
         "shop.settings_probe",
         &[
@@ -204,21 +243,20 @@ async fn the_wheel_runs_celadon_as_a_celery_command_of_a_django_project() {
             "--result-backend=redis://cli:6379/7",
             "celadon",
         ],
-        &[("CELADON_BIN", "/usr/bin/env")],
+        &env,
     );
     assert!(probe.status.success(), "{probe:?}");
+    let lines: Vec<u8> = probe
+        .stdout
+        .iter()
+        .map(|b| if *b == b'\n' { 0 } else { *b })
+        .collect();
     let brokers = json!([
         "redis://:s3cret@127.0.0.1:6390/2",
         "redis://:s3cret@127.0.0.1:6391/2"
     ]);
     assert_eq!(
-        handed_over(
-            &probe
-                .stdout
-                .iter()
-                .map(|b| if *b == b'\n' { 0 } else { *b })
-                .collect::<Vec<_>>()
-        ),
+        handed_over(&lines),
         json!({
             "broker_url": brokers,
             "broker_read_url": brokers,
@@ -236,12 +274,7 @@ async fn the_wheel_runs_celadon_as_a_celery_command_of_a_django_project() {
             "control_exchange": "celery"
         })
     );
-    // What JSON cannot carry is refused by name, and nothing is run.
-    let refused = shop.output(
-        "shop.settings_unpassable",
-        &["-A", "shop", "celadon"],
-        &[("CELADON_BIN", "/usr/bin/env")],
-    );
+    let refused = shop.output("shop.settings_unpassable", &["-A", "shop", "celadon"], &env);
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
     assert_eq!(
         String::from_utf8_lossy(&refused.stderr),
@@ -249,17 +282,6 @@ async fn the_wheel_runs_celadon_as_a_celery_command_of_a_django_project() {
          has no JSON form (give the settings it stands for instead)\n"
     );
     assert!(refused.stdout.is_empty(), "{refused:?}");
-
-    drop(celadon);
-    worker
-        .stop(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(20))
-        .await
-        .unwrap();
-
-    venv.uninstall("celadon").unwrap();
-    assert!(!installed.exists(), "pip uninstall left {installed:?}");
-    let gone = shop.output("shop.settings", &["-A", "shop", "celadon", "--help"], &[]);
-    assert!(!gone.status.success(), "{gone:?}");
 }
 
 /// Where the Django project runs from, and how its commands start.
@@ -270,13 +292,12 @@ struct Shop<'a> {
 }
 
 impl Shop<'_> {
-    /// `celery ARGS EXTRA` from the venv in the project, with `settings`;
-    /// nothing from the caller's environment names a broker or a binary.
-    fn command(&self, settings: &str, args: &[&str], extra: &[&str]) -> Command {
+    /// `celery ARGS` from the venv in the project, with `settings`; nothing
+    /// from the caller's environment names a broker or a binary.
+    fn command(&self, settings: &str, args: &[&str]) -> Command {
         let mut command = Command::new(self.venv.bin("celery"));
         command
             .args(args)
-            .args(extra)
             .current_dir(self.project)
             .env("DJANGO_SETTINGS_MODULE", settings)
             .env("SHOP_REDIS", self.redis.socket())
@@ -296,35 +317,29 @@ impl Shop<'_> {
         command
     }
 
-    fn spawn(
-        &self,
-        name: &str,
-        settings: &str,
-        args: &[&str],
-        extra: &[&str],
-        scratch: &Scratch,
-    ) -> Proc {
-        Proc::spawn(name, &mut self.command(settings, args, extra), scratch).unwrap()
+    /// Started with the project's settings, logging to `<name>.log`.
+    fn spawn(&self, name: &str, args: &[&str], scratch: &Scratch) -> Proc {
+        Proc::spawn(name, &mut self.command("shop.settings", args), scratch).unwrap()
     }
 
     fn output(&self, settings: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-        self.command(settings, args, &[])
+        self.command(settings, args)
             .envs(env.iter().copied())
             .output()
             .unwrap()
     }
 }
 
-/// The Cargo profile `TESTED_BINARY` was built with.
-fn profile() -> &'static str {
+/// The Cargo profile `TESTED_BINARY` was built with: its directory's
+/// name, but for `dev`'s.
+fn profile() -> String {
     match Path::new(TESTED_BINARY)
         .parent()
         .and_then(Path::file_name)
         .and_then(|n| n.to_str())
     {
-        Some("debug") | None => "dev",
-        Some("release") => "release",
-        Some(other) => Box::leak(other.to_string().into_boxed_str()),
+        Some("debug") | None => "dev".into(),
+        Some(other) => other.into(),
     }
 }
 
@@ -335,10 +350,6 @@ fn handed_over(environ: &[u8]) -> Value {
         .find_map(|v| v.strip_prefix(b"CELADON_CELERY_CONF="))
         .expect("CELADON_CELERY_CONF is set");
     serde_json::from_slice(var).unwrap()
-}
-
-fn repo_file(path: &str) -> PathBuf {
-    kit::repo_root().join(path)
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -3,7 +3,7 @@
 //! or a JSON body with or without a JSON content type
 //! (`requests.post(url, data=json.dumps(...))` sends none).
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::{cluster::Cluster, http::Http};
 
@@ -163,5 +163,92 @@ async fn the_workers_table_is_flowers_json() {
         page.starts_with("<!DOCTYPE html>"),
         "the page itself is HTML"
     );
+    c.celadon.stop().await.unwrap();
+}
+
+/// Where a write endpoint's parameters are: the query string (Flower's
+/// docs' curl lines), a form body (`curl -d`), or JSON without a JSON
+/// content type (`requests.post(url, data=json.dumps(...))`).
+#[derive(Clone, Copy, Debug)]
+enum Way {
+    Query,
+    Form,
+    Json,
+}
+
+/// An endpoint, its parameters as text and as JSON, and what the answer
+/// says.
+type Case = (String, Vec<(&'static str, String)>, Value, String);
+
+/// Every write endpoint that takes parameters, each way: the worker acts
+/// and the answer is Flower's message (or the worker's reply, which
+/// Flower passes on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_endpoint_takes_its_parameters_every_way_flower_documents() {
+    // Replies are waited for until the one worker has answered: a long
+    // timeout costs nothing, and a loaded machine's slow reply is no
+    // failure.
+    let mut c = Cluster::start_with(|config| config.inspect_timeout = RUN).await;
+    let (_w, name) = c.online_worker("ways").await;
+    for way in [Way::Query, Way::Form, Way::Json] {
+        let queue = format!("extra-{way:?}").to_lowercase();
+        // (path, parameters as text, as JSON, what the answer says)
+        let cases: [Case; 6] = [
+            (
+                format!("/api/worker/pool/grow/{name}"),
+                vec![("n", "2".into())],
+                json!({"n": 2}),
+                format!("Growing '{name}' worker's pool by 2"),
+            ),
+            (
+                format!("/api/worker/pool/shrink/{name}"),
+                vec![("n", "1".into())],
+                json!({"n": 1}),
+                format!("Shrinking '{name}' worker's pool by 1"),
+            ),
+            (
+                format!("/api/worker/queue/add-consumer/{name}"),
+                vec![("queue", queue.clone())],
+                json!({"queue": queue}),
+                format!("add consumer {queue}"),
+            ),
+            (
+                format!("/api/worker/queue/cancel-consumer/{name}"),
+                vec![("queue", queue.clone())],
+                json!({"queue": queue}),
+                format!("no longer consuming from {queue}"),
+            ),
+            (
+                "/api/task/rate-limit/celadon_tasks.add".into(),
+                vec![("workername", name.clone()), ("ratelimit", "10/m".into())],
+                json!({"workername": name, "ratelimit": "10/m"}),
+                "new rate limit set successfully".into(),
+            ),
+            (
+                "/api/task/timeout/celadon_tasks.add".into(),
+                vec![
+                    ("workername", name.clone()),
+                    ("soft", "30".into()),
+                    ("hard", "60.5".into()),
+                ],
+                json!({"workername": name, "soft": 30, "hard": 60.5}),
+                "time limits set successfully".into(),
+            ),
+        ];
+        for (path, pairs, body, says) in cases {
+            let form: String = pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.replace('/', "%2F")))
+                .collect::<Vec<_>>()
+                .join("&");
+            let (status, answer) = match way {
+                Way::Query => c.celadon.post_as(&format!("{path}?{form}"), None, "").await,
+                Way::Form => c.celadon.post_as(&path, FORM, &form).await,
+                Way::Json => c.celadon.post_as(&path, None, &body.to_string()).await,
+            };
+            assert_eq!(status, 200, "{way:?} {path}: {answer}");
+            assert_eq!(answer["message"], says, "{way:?} {path}: {answer}");
+        }
+    }
     c.celadon.stop().await.unwrap();
 }

@@ -116,6 +116,8 @@ impl CeladonBinary {
                 .arg(format!("--broker=unix://{}?db=0", redis.socket().display()))
                 .args(["--address=127.0.0.1", "--port=0"])
                 .args(flags)
+                // Its history (`--db`'s default, relative) in the scratch dir.
+                .current_dir(scratch.path())
                 // Harnesses read the API without a login.
                 .env("FLOWER_UNAUTHENTICATED_API", "true")
                 .env("NO_COLOR", "1"),

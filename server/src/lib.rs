@@ -17,6 +17,7 @@ pub mod logfile;
 pub mod poll;
 pub mod pyrepr;
 pub mod state;
+pub mod store;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -67,6 +68,9 @@ struct Running {
     owner_cancel: CancellationToken,
     owner: Option<owner::OwnerThread>,
     reader: Option<subscriber::ReaderThread>,
+    /// The history store's writer; it ends once the save loop (one of
+    /// `tasks`) has made its last write and dropped its `Writer`.
+    history: Option<store::WriterThread>,
     tasks: Vec<JoinHandle<()>>,
     sockets: TaskTracker,
 }
@@ -78,6 +82,7 @@ impl Running {
             owner_cancel: CancellationToken::new(),
             owner: None,
             reader: None,
+            history: None,
             tasks: Vec::new(),
             sockets: TaskTracker::new(),
         }
@@ -95,6 +100,9 @@ impl Running {
         }
         for task in self.tasks.drain(..) {
             let _ = task.await;
+        }
+        if let Some(history) = self.history.take() {
+            history.join().await;
         }
         self.owner_cancel.cancel();
         if let Some(owner) = self.owner.take() {
@@ -141,10 +149,22 @@ async fn serve(
     let (events_tx, events_rx) = mpsc::channel(subscriber::EVENT_QUEUE);
     let (inspect_tx, inspect_rx) = mpsc::channel(inspector::REQUEST_QUEUE);
     let reader_stats = Arc::new(subscriber::ReaderStats::default());
+    let mut history = open_history(&config).await;
+    let mut model = Model::new(config.model.clone());
+    let mut restored = false;
+    if let Some(History {
+        store: Some(store), ..
+    }) = &mut history
+    {
+        let loaded = std::mem::take(&mut store.loaded);
+        restored = !loaded.tasks.is_empty();
+        model.restore_tasks(loaded.tasks.into_iter().rev());
+        model.keep_unsaved();
+    }
 
     let (state, owner_thread) = owner::spawn(
         owner::OwnerSetup {
-            model: Model::new(config.model.clone()),
+            model,
             broker_url: config.broker.masked(),
             inspect_requests: Some(inspect_tx),
             purge_after: config.purge_offline_workers,
@@ -203,9 +223,31 @@ async fn serve(
             backend_keyprefix,
             state.clone(),
             link_rx,
+            restored,
             cancel.clone(),
         )));
     }
+    let history_reader = match history {
+        Some(History {
+            status,
+            store: Some(store),
+        }) => {
+            running.history = Some(store.thread);
+            running.tasks.push(tokio::spawn(poll::history::run(
+                state.clone(),
+                store.writer,
+                status.clone(),
+                store.save_interval,
+                cancel.clone(),
+            )));
+            Some((Some(store.reader), status))
+        }
+        Some(History {
+            status,
+            store: None,
+        }) => Some((None, status)),
+        None => None,
+    };
 
     if !api::has_ui_bundle() {
         tracing::warn!("this binary was built without the UI bundle; run scripts/build");
@@ -226,6 +268,7 @@ async fn serve(
         },
         inspect_timeout: config.inspect_timeout,
         base: config.url_prefix,
+        history: history_reader.map(|(reader, status)| api::HistoryAccess { reader, status }),
     };
     let stopping = cancel.clone();
     let routes = api::router(app).layer(axum::middleware::from_fn_with_state(
@@ -258,6 +301,72 @@ async fn serve(
         ),
     }
     Ok(())
+}
+
+/// The history as `run` found it: its status, and the store if it opened.
+struct History {
+    status: Arc<store::Status>,
+    store: Option<OpenStore>,
+}
+
+struct OpenStore {
+    writer: store::Writer,
+    thread: store::WriterThread,
+    reader: store::Reader,
+    /// What was read back, taken by the model before it starts.
+    loaded: store::Loaded,
+    save_interval: Duration,
+}
+
+/// Opens the history store and reads back its newest tasks, if history is
+/// kept. A store that cannot be opened (a damaged file, one written by a
+/// newer celadon, a full disk) is logged and reported, and celadon serves
+/// live data without it: it never deletes or overwrites the file.
+async fn open_history(config: &Config) -> Option<History> {
+    let history = config.history.clone()?;
+    let status = Arc::new(store::Status::new(history.location.describe()));
+    let limit = config.model.limits.max_tasks;
+    let started = std::time::Instant::now();
+    let opened = {
+        let status = status.clone();
+        let history = history.clone();
+        tokio::task::spawn_blocking(move || store::open(&history, limit, status)).await
+    };
+    let store = match opened {
+        Ok(Ok((writer, thread, reader, loaded))) => {
+            tracing::info!(
+                location = %history.location.describe(),
+                stored = loaded.stored,
+                restored = loaded.tasks.len(),
+                took_ms = started.elapsed().as_millis() as u64,
+                "history opened"
+            );
+            Some(OpenStore {
+                writer,
+                thread,
+                reader,
+                loaded,
+                save_interval: history.save_interval,
+            })
+        }
+        Ok(Err(error)) => {
+            tracing::error!(
+                %error,
+                "history is unavailable: celadon serves live data only and does not touch the file"
+            );
+            status.update(|s| {
+                s.available = false;
+                s.last_error = Some(error.to_string());
+            });
+            None
+        }
+        Err(error) => {
+            tracing::error!(%error, "opening history failed");
+            status.update(|s| s.last_error = Some("opening history failed".into()));
+            None
+        }
+    };
+    Some(History { status, store })
 }
 
 #[cfg(test)]

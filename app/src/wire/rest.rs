@@ -148,6 +148,35 @@ pub struct Stats {
     pub broker_connected: bool,
     /// Times when events may have been lost (the broker connection was down).
     pub gaps: Vec<Gap>,
+    /// The history store; `null` with `--persistent=false`.
+    #[serde(default)]
+    pub history: Option<HistoryStats>,
+}
+
+/// How the history store is doing.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct HistoryStats {
+    /// The file (or database) history is kept in.
+    pub location: String,
+    /// The store opened: history is read and written.
+    pub available: bool,
+    /// The last write succeeded.
+    pub writing: bool,
+    /// Why history is unavailable or the last write failed.
+    pub last_error: Option<String>,
+    pub size_bytes: u64,
+    /// Seconds since the oldest change not yet written.
+    pub lag_seconds: f64,
+    /// Rows per second of the last write.
+    pub write_rate: f64,
+    pub rows_written: u64,
+    pub batches_written: u64,
+    pub tasks_pruned: u64,
+    pub last_write_at: Option<f64>,
+    /// Changes let go unwritten because the store was too far behind.
+    pub unsaved_dropped: u64,
+    /// Tasks read back at start.
+    pub loaded_tasks: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

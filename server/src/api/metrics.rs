@@ -25,7 +25,10 @@ pub async fn render(State(app): State<AppState>) -> Result<Response, ApiError> {
         .dropped
         .load(std::sync::atomic::Ordering::Relaxed);
     let sample = app.state.metrics().await?;
-    let text = text(&sample, dropped);
+    let mut text = text(&sample, dropped);
+    if let Some(history) = &app.history {
+        history_series(&mut text, &history.status.get());
+    }
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -250,6 +253,66 @@ fn flower_series(out: &mut Out, m: &MetricsSample) {
 }
 
 /// celadon's own families.
+/// The history store's own series, when history is kept.
+pub fn history_series(text: &mut String, s: &crate::store::StatusView) {
+    let mut out = Out {
+        text: std::mem::take(text),
+    };
+    let gauges: [(&str, &str, f64); 4] = [
+        (
+            "celadon_history_available",
+            "1 when the history store is open and written (0: see the log and /api/stats)",
+            f64::from(u8::from(s.available && s.writing)),
+        ),
+        (
+            "celadon_history_size_bytes",
+            "Bytes the history store takes on disk",
+            s.size_bytes as f64,
+        ),
+        (
+            "celadon_history_lag_seconds",
+            "Seconds since the oldest change not yet written to history",
+            s.lag_seconds,
+        ),
+        (
+            "celadon_history_write_rate",
+            "Tasks per second of the last write to history",
+            s.write_rate,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        out.header(name, "gauge", help);
+        out.sample(name, &[], value);
+    }
+    let counters: [(&str, &str, u64); 4] = [
+        (
+            "celadon_history_rows_written_total",
+            "Task rows written to history",
+            s.rows_written,
+        ),
+        (
+            "celadon_history_write_errors_total",
+            "Writes to history that failed (each is retried until it succeeds)",
+            s.write_errors,
+        ),
+        (
+            "celadon_history_pruned_total",
+            "Tasks pruned from history by --history-retention or --history-max-size",
+            s.tasks_pruned,
+        ),
+        (
+            "celadon_history_unsaved_dropped_total",
+            "Task changes never written because history fell too far behind",
+            s.unsaved_dropped,
+        ),
+    ];
+    for (name, help, value) in counters {
+        out.header(name, "counter", help);
+        out.sample(name, &[], value as f64);
+    }
+    *text = out.text;
+}
+
 fn celadon_series(out: &mut Out, m: &MetricsSample, dropped: u64) {
     out.header(
         "celadon_queue_length",

@@ -62,6 +62,16 @@ pub struct AppState {
     pub inspect_timeout: std::time::Duration,
     /// `--url-prefix`: every route is under it.
     pub base: Base,
+    /// The history store, when history is kept.
+    pub history: Option<HistoryAccess>,
+}
+
+/// How handlers reach the history: its reader (when the store opened)
+/// and its status.
+#[derive(Clone)]
+pub struct HistoryAccess {
+    pub reader: Option<crate::store::Reader>,
+    pub status: std::sync::Arc<crate::store::Status>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

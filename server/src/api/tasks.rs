@@ -145,9 +145,23 @@ pub async fn info(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<rest::Task>, ApiError> {
-    let task = app.state.task(TaskKey::of(&id)).await?;
-    task.map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("Unknown task '{id}'")))
+    if let Some(task) = app.state.task(TaskKey::of(&id)).await? {
+        return Ok(Json(task));
+    }
+    // Past memory: the history store, when it is kept.
+    if let Some(reader) = app.history.as_ref().and_then(|h| h.reader.clone()) {
+        match reader.task(id.clone()).await {
+            Ok(Some(row)) => return Ok(Json(crate::state::rows::rest_of_row(&row))),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, task = %id, "could not read a task from history");
+                return Err(ApiError::Unavailable(
+                    "the task is not in memory, and history could not be read".into(),
+                ));
+            }
+        }
+    }
+    Err(ApiError::NotFound(format!("Unknown task '{id}'")))
 }
 
 pub async fn types(State(app): State<AppState>) -> Result<Json<rest::TaskTypes>, ApiError> {

@@ -31,6 +31,7 @@ use crate::{
     },
     logfile::{LogFileOptions, Rotation, When},
     state::ModelConfig,
+    store::{DEFAULT_SAVE_INTERVAL, HistoryConfig, Location},
 };
 
 /// What [`crate::run`] needs, independent of how it was given.
@@ -63,6 +64,9 @@ pub struct Config {
     pub natural_time: bool,
     /// `--url-prefix`: every page and path is under it.
     pub url_prefix: app::base::Base,
+    /// `--db`, `--persistent` and the rest: where history is kept, if
+    /// anywhere.
+    pub history: Option<HistoryConfig>,
 }
 
 impl Config {
@@ -89,7 +93,43 @@ impl Config {
             xheaders: false,
             natural_time: false,
             url_prefix: app::base::Base::default(),
+            history: None,
         }
+    }
+}
+
+/// The history options as given, resolved together once all are read.
+#[derive(Clone, Debug, PartialEq)]
+struct HistoryOptions {
+    persistent: bool,
+    db: PathBuf,
+    save_interval: Duration,
+    retention: Option<Duration>,
+    max_size: Option<u64>,
+}
+
+impl Default for HistoryOptions {
+    fn default() -> HistoryOptions {
+        HistoryOptions {
+            persistent: true,
+            db: PathBuf::from("celadon.db"),
+            save_interval: DEFAULT_SAVE_INTERVAL,
+            retention: None,
+            max_size: None,
+        }
+    }
+}
+
+impl HistoryOptions {
+    /// Nothing with `--persistent=false`. A relative `--db` is the
+    /// process's working directory's, as Flower's is.
+    fn resolve(self) -> Option<HistoryConfig> {
+        self.persistent.then(|| HistoryConfig {
+            location: Location::Sqlite(self.db),
+            save_interval: self.save_interval,
+            retention: self.retention,
+            max_size: self.max_size,
+        })
     }
 }
 
@@ -324,18 +364,19 @@ pub fn load(
         ));
     }
     let mut https = HttpsFiles::default();
-
+    let mut history = HistoryOptions::default();
     for (opt, value, source) in given.into_values() {
         apply(
             opt,
             &value,
             &source,
             &mut settings,
-            &mut https,
+            (&mut https, &mut history),
             &mut warnings,
         )?;
     }
     settings.listen.https = https.https()?;
+    settings.config.history = history.resolve();
     check(&settings.config)?;
     settings.warnings = warnings;
     Ok(Startup::Run(Box::new(settings)))
@@ -494,7 +535,7 @@ fn apply(
     value: &Given,
     source: &Source,
     settings: &mut Settings,
-    https: &mut HttpsFiles,
+    (https, history): (&mut HttpsFiles, &mut HistoryOptions),
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
     let bad = |why: String| ConfigError::Value {
@@ -644,6 +685,34 @@ fn apply(
         "basic_auth" => c.basic_auth = values::parse_users(&list()?).map_err(bad)?,
         "read_only" => c.read_only = values::bool(value).map_err(bad)?,
         "url_prefix" => c.url_prefix = app::base::Base::parse(&text()?).map_err(bad)?,
+        "db" => {
+            history.db = path()?.ok_or_else(|| bad("an empty path names no file".into()))?;
+        }
+        "persistent" => history.persistent = values::bool(value).map_err(bad)?,
+        "state_save_interval" => {
+            let ms = values::int(value).map_err(bad)?;
+            history.save_interval = match u64::try_from(ms) {
+                Ok(0) => DEFAULT_SAVE_INTERVAL,
+                Ok(ms) => Duration::from_millis(ms),
+                Err(_) => return Err(bad(format!("{ms} ms is not an interval"))),
+            };
+        }
+        "history_retention" => {
+            let t = text()?;
+            history.retention = if t.is_empty() {
+                None
+            } else {
+                Some(values::parse_duration(&t).map_err(bad)?)
+            };
+        }
+        "history_max_size" => {
+            let t = text()?;
+            history.max_size = if t.is_empty() {
+                None
+            } else {
+                Some(values::parse_size(&t).map_err(bad)? as u64)
+            };
+        }
         // Read before the others (see `read_config_file`).
         "conf" => {}
         other => {

@@ -51,7 +51,6 @@ pub struct Opt {
 
 const NO_SIGN_ON: &str = "sign-on (--auth, OAuth) is not supported yet, and celadon will \
      not run open when its configuration asks for a login; use --basic-auth";
-const NO_HISTORY: &str = "celadon keeps its history in memory: it is not saved across restarts yet";
 
 /// Every option, in the order `--help` and the README list them.
 pub const OPTIONS: &[Opt] = &[
@@ -379,28 +378,50 @@ pub const OPTIONS: &[Opt] = &[
         name: "db",
         env: &["FLOWER_DB"],
         kind: Kind::Text,
-        default: Some("flower"),
-        help: "Where history is saved",
-        support: Support::NotYet(NO_HISTORY),
-        sample: "/var/lib/celadon/history",
+        default: Some("celadon.db"),
+        help: "Where history is kept: an SQLite file (created if missing; a file that is not \
+               celadon's history is left untouched and history is then unavailable)",
+        support: Support::Applied,
+        sample: "/var/lib/celadon/history.db",
     },
     Opt {
         name: "persistent",
         env: &["FLOWER_PERSISTENT"],
         kind: Kind::Bool,
-        default: Some("false"),
-        help: "Save history across restarts",
-        support: Support::NotYet(NO_HISTORY),
-        sample: "true",
+        default: Some("true"),
+        help: "Keep history across restarts, in --db (unlike Flower, on by default; \
+               --persistent=false keeps only what is in memory)",
+        support: Support::Applied,
+        sample: "false",
     },
     Opt {
         name: "state_save_interval",
         env: &["FLOWER_STATE_SAVE_INTERVAL"],
         kind: Kind::Int,
-        default: Some("0"),
-        help: "Milliseconds between saves of history",
-        support: Support::NotYet(NO_HISTORY),
-        sample: "1000",
+        default: Some("1000"),
+        help: "The longest time between writes of history, in milliseconds (a kill -9 loses at \
+               most this much); 0, Flower's \"only at shutdown\", means the default",
+        support: Support::Applied,
+        sample: "5000",
+    },
+    Opt {
+        name: "history_retention",
+        env: &["CELADON_HISTORY_RETENTION"],
+        kind: Kind::Text,
+        default: None,
+        help: "Prune tasks received longer ago than this (e.g. 30d, 12h, 90m), a little at a time",
+        support: Support::Applied,
+        sample: "30d",
+    },
+    Opt {
+        name: "history_max_size",
+        env: &["CELADON_HISTORY_MAX_SIZE"],
+        kind: Kind::Text,
+        default: None,
+        help: "Prune the oldest tasks while history takes more than this on disk (e.g. 10GB); \
+               with --history-retention, whichever binds first",
+        support: Support::Applied,
+        sample: "10GB",
     },
     Opt {
         name: "natural_time",

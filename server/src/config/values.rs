@@ -152,6 +152,29 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     Ok((n * scale) as usize)
 }
 
+/// A duration like `30d`, `12h`, `90m`, `45s` or `2w`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let bad = || format!("{s:?} is not a duration like 30d, 12h, 90m or 45s");
+    let n: f64 = number.parse().map_err(|_| bad())?;
+    let scale = match unit.trim() {
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "w" => 7.0 * 86_400.0,
+        _ => return Err(bad()),
+    };
+    std::time::Duration::try_from_secs_f64(n * scale)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(bad)
+}
+
 /// Histogram bounds, increasing; a last `inf` (as Flower's docs write
 /// them, and as Prometheus' default ends) is the `+Inf` bucket every
 /// histogram has, so it is dropped here.

@@ -7,9 +7,12 @@
 //! - `depths`: queue depths and unacknowledged messages, every 2 s;
 //! - `reconcile`: unfinished tasks checked against the result backend
 //!   after an event gap and every 5 min;
+//! - `history`: what changed in the model, written to the history store
+//!   every `--state-save-interval`;
 //! - `inspector`: Flower's background control traffic (heartbeat,
 //!   `enable_events`, inspections) and inspections on request.
 
 pub mod depths;
+pub mod history;
 pub mod inspector;
 pub mod reconcile;

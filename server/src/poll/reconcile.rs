@@ -26,9 +26,27 @@ pub async fn run(
     keyprefix: String,
     state: StateHandle,
     mut link: watch::Receiver<BrokerLink>,
+    restored: bool,
     cancel: CancellationToken,
 ) {
     let conn = LazyConnection::new(backend);
+    if restored {
+        // Tasks read back from history missed what happened while celadon
+        // was down: a round once the events flow, as after any gap.
+        let connected = tokio::select! {
+            () = cancel.cancelled() => return,
+            c = link.wait_for(|l| l.state == LinkState::Connected) => c.is_ok(),
+        };
+        if connected {
+            let round = tokio::select! {
+                () = cancel.cancelled() => return,
+                round = reconcile(&conn, &keyprefix, &state, 0.0) => round,
+            };
+            if let Err(error) = round {
+                tracing::warn!(%error, "could not read the result backend to reconcile restored tasks");
+            }
+        }
+    }
     let mut was_connected = link.borrow().state == LinkState::Connected;
     let mut had_gap = false;
     let mut stuck = tokio::time::interval(STUCK_CHECK_INTERVAL);

@@ -184,6 +184,7 @@ pub fn stats(model: &Model, dropped: u64) -> rest::Stats {
                 to: g.to,
             })
             .collect(),
+        history: None,
     }
 }
 

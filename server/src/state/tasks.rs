@@ -108,7 +108,46 @@ pub struct TaskStore {
     owned_bytes: usize,
     limits: Limits,
     evicted_total: u64,
+    /// What changed since the history store last took it.
+    unsaved: Unsaved,
 }
+
+/// Tasks changed since the history store last took them, when a store
+/// is kept (`TaskStore::keep_unsaved`): the slots, and the tasks evicted
+/// before they were taken. Each slot is listed once until taken, so a
+/// task that changes many times is written once, in its latest state.
+#[derive(Debug, Default)]
+struct Unsaved {
+    on: bool,
+    /// By slot: changed since taken.
+    flag: Vec<bool>,
+    /// Changed slots, with their generation (a slot freed and reused
+    /// since is skipped; its new task is listed on its own).
+    slots: Vec<(u32, u32)>,
+    /// Tasks evicted before they were taken, oldest first; at most
+    /// [`MAX_EVICTED_UNSAVED`].
+    evicted: VecDeque<Task>,
+    /// Heap bytes `evicted` holds.
+    evicted_bytes: usize,
+    /// Evicted tasks let go unwritten because the store was too far behind.
+    dropped: u64,
+}
+
+/// What one [`TaskStore::take_unsaved`] took.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// Tasks evicted since, in the order they were.
+    pub evicted: Vec<Task>,
+    /// Retained tasks' slots (see [`TaskStore::at`]).
+    pub slots: Vec<u32>,
+    /// More changed tasks are left.
+    pub more: bool,
+}
+
+/// Evicted tasks held for the history store while it is behind (a slow
+/// or full disk). Past this the oldest are let go and counted: memory
+/// stays bounded whatever the disk does.
+pub const MAX_EVICTED_UNSAVED: usize = 100_000;
 
 /// Entries in the eviction queues beyond twice the tasks they can refer to
 /// are swept out; this floor keeps small stores from sweeping constantly.
@@ -128,7 +167,70 @@ impl TaskStore {
             owned_bytes: 0,
             limits,
             evicted_total: 0,
+            unsaved: Unsaved::default(),
         }
+    }
+
+    /// Starts listing changed tasks for the history store.
+    pub fn keep_unsaved(&mut self) {
+        self.unsaved.on = true;
+        self.unsaved.flag.resize(self.slots.len(), false);
+    }
+
+    fn mark_unsaved(&mut self, slot: usize) {
+        let u = &mut self.unsaved;
+        if u.on && !u.flag[slot] {
+            u.flag[slot] = true;
+            u.slots.push((slot as u32, self.generation[slot]));
+            // Entries of slots evicted before they were taken pile up while
+            // the store is not taking: keep only live ones.
+            if u.slots.len() > 2 * self.slots.len() + QUEUE_SLACK {
+                let generation = &self.generation;
+                let flag = &u.flag;
+                u.slots
+                    .retain(|&(s, g)| generation[s as usize] == g && flag[s as usize]);
+            }
+        }
+    }
+
+    /// Whether anything changed since the last [`TaskStore::take_unsaved`].
+    pub fn has_unsaved(&self) -> bool {
+        !self.unsaved.slots.is_empty() || !self.unsaved.evicted.is_empty()
+    }
+
+    /// Evicted tasks the store never got.
+    pub fn unsaved_dropped(&self) -> u64 {
+        self.unsaved.dropped
+    }
+
+    /// Takes up to `max` changed tasks (evicted ones first, then retained
+    /// ones in the order they first changed) and forgets that they
+    /// changed.
+    pub fn take_unsaved(&mut self, max: usize) -> Taken {
+        let mut taken = Taken::default();
+        while taken.evicted.len() < max
+            && let Some(task) = self.unsaved.evicted.pop_front()
+        {
+            self.unsaved.evicted_bytes -= held_bytes(&task);
+            taken.evicted.push(task);
+        }
+        let mut used = 0;
+        for &(slot, generation) in &self.unsaved.slots {
+            if taken.evicted.len() + taken.slots.len() >= max {
+                break;
+            }
+            used += 1;
+            let s = slot as usize;
+            if self.generation[s] == generation && self.unsaved.flag[s] {
+                self.unsaved.flag[s] = false;
+                if self.cols.state[s] != StateCode::FREE {
+                    taken.slots.push(slot);
+                }
+            }
+        }
+        self.unsaved.slots.drain(..used);
+        taken.more = self.has_unsaved();
+        taken
     }
 
     pub fn len(&self) -> usize {
@@ -196,6 +298,7 @@ impl TaskStore {
         let is_finished = task.state.is_finished();
         self.owned_bytes = self.owned_bytes + owned_bytes(task) - bytes_before;
         self.cols.sync(slot, task);
+        self.mark_unsaved(slot);
         let entry = (slot as u32, self.generation[slot]);
         if created {
             self.created.push_back(entry);
@@ -225,6 +328,7 @@ impl TaskStore {
         let before = owned_bytes(task);
         f(task);
         self.owned_bytes = self.owned_bytes + owned_bytes(task) - before;
+        self.mark_unsaved(slot);
         true
     }
 
@@ -235,6 +339,9 @@ impl TaskStore {
                 self.slots.push(Task::new(TaskKey::NONE));
                 self.generation.push(0);
                 self.cols.push();
+                if self.unsaved.on {
+                    self.unsaved.flag.push(false);
+                }
                 self.slots.len() - 1
             }
         };
@@ -303,6 +410,17 @@ impl TaskStore {
         self.owned_bytes -= owned_bytes(&task);
         self.cols.state[slot] = StateCode::FREE;
         self.generation[slot] = self.generation[slot].wrapping_add(1);
+        if self.unsaved.on && std::mem::take(&mut self.unsaved.flag[slot]) {
+            let u = &mut self.unsaved;
+            if u.evicted.len() >= MAX_EVICTED_UNSAVED
+                && let Some(old) = u.evicted.pop_front()
+            {
+                u.evicted_bytes -= held_bytes(&old);
+                u.dropped += 1;
+            }
+            u.evicted_bytes += held_bytes(&task);
+            u.evicted.push_back(task);
+        }
         self.free.push(slot as u32);
         self.evicted_total += 1;
     }
@@ -338,7 +456,15 @@ impl TaskStore {
             + self.free.capacity() * 4
             + (self.created.capacity() + self.finished.capacity()) * 8
             + self.owned_bytes
+            + self.unsaved.flag.capacity()
+            + self.unsaved.slots.capacity() * 8
+            + self.unsaved.evicted_bytes
     }
+}
+
+/// Heap bytes a task held outside the slots takes: itself and what it owns.
+fn held_bytes(task: &Task) -> usize {
+    std::mem::size_of::<Task>() + owned_bytes(task)
 }
 
 /// Heap bytes a task owns: its text block and children.

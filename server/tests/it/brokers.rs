@@ -131,6 +131,7 @@ async fn a_certificate_from_another_ca_is_refused_saying_which_and_why() {
         Command::new(env!("CARGO_BIN_EXE_celadon"))
             .arg(format!("--broker={no_client_cert}"))
             .args(["--address=127.0.0.1", "--port=0"])
+            .current_dir(dir.path())
             .env("NO_COLOR", "1"),
         &dir,
     )

@@ -13,6 +13,7 @@ fn start(scratch: &Scratch, redis: &Redis, name: &str, flags: &[String]) -> Proc
         Command::new(env!("CARGO_BIN_EXE_celadon"))
             .arg(format!("--broker={}", redis.kombu_url()))
             .args(flags)
+            .current_dir(scratch.path())
             .env("FLOWER_UNAUTHENTICATED_API", "true")
             .env("NO_COLOR", "1"),
         scratch,

@@ -19,6 +19,7 @@ use crate::{
             Matching, MetricsSample, RetrySeed, SeriesOf, SeriesWindow, TaskList, Unfinished,
             UnknownWorker, WorkerInfo,
         },
+        rows::Unsaved,
         series::Window,
     },
 };
@@ -160,6 +161,11 @@ pub(super) enum Command {
         unacked: Option<Unacked>,
     },
     Reconciled(Vec<(TaskKey, Meta)>),
+    /// The history store takes what changed (`state::rows`).
+    TakeUnsaved {
+        max: usize,
+        reply: Reply<Unsaved>,
+    },
     /// celadon re-sent `original` as `retry`.
     LinkRetry {
         original: String,
@@ -200,6 +206,17 @@ impl StateHandle {
     async fn report(&self, command: Command) {
         // A stopped owner needs no more reports.
         let _ = self.commands.send(command).await;
+    }
+
+    /// Takes up to `max` tasks changed since the last take, for the
+    /// history store. Bounded: `max` rows.
+    pub async fn take_unsaved(&self, max: usize) -> Result<Unsaved, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::TakeUnsaved { max, reply })
+            .await
+            .map_err(|_| Stopped)?;
+        answer.await.map_err(|_| Stopped)
     }
 
     /// One task, as the read API shows it.

@@ -214,6 +214,9 @@ impl Owner {
                     self.model.reconcile(key, &meta, now);
                 }
             }
+            Command::TakeUnsaved { max, reply } => {
+                let _ = reply.send(self.model.take_unsaved(max));
+            }
             Command::Snapshot { view, reply } => {
                 let _ = reply.send(self.snapshot(&view));
             }

@@ -1,0 +1,150 @@
+//! The history store: every task the model has seen, with all its fields,
+//! and the model's other state (workers, counters, series), kept on disk
+//! so a restart, a crash or an OOM loses at most the last
+//! `--state-save-interval`. The model stays the live authority; the store
+//! follows it in batches written on the store's own thread
+//! ([`Writer`]), so ingestion never waits on the disk; pages, the API and
+//! exports read past memory through a [`Reader`].
+//!
+//! IO and the rows' encoding only: the store never names the model.
+//! `poll::history` takes what changed from the model and hands it here;
+//! `state::rows` turns tasks into [`TaskRow`]s and back.
+
+pub mod row;
+mod sqlite;
+mod status;
+mod writer;
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+pub use row::TaskRow;
+pub use sqlite::SCHEMA_VERSION;
+pub use status::{Status, StatusView};
+pub use writer::{Reader, Writer, WriterThread, open};
+
+/// Where the history is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// One SQLite file (`--db PATH`).
+    Sqlite(PathBuf),
+}
+
+impl Location {
+    /// How logs and `/api/stats` name it.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// `--db`, `--persistent`, `--state-save-interval`, `--history-*`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryConfig {
+    pub location: Location,
+    /// The longest time between writes: a `kill -9` loses at most this.
+    pub save_interval: Duration,
+    /// Tasks older than this (by when they were received) are pruned.
+    pub retention: Option<Duration>,
+    /// Past this many bytes, the oldest tasks are pruned.
+    pub max_size: Option<u64>,
+}
+
+/// Flower's `--state-save-interval` is 0 ("only at shutdown"); celadon
+/// writes at least this often when it is 0 or unset.
+pub const DEFAULT_SAVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What went wrong with the history. Logged with its cause and shown in
+/// `/api/stats`; never fatal to the live model.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{path} was written by a newer celadon (history schema {found}; this one knows up to \
+         {known}); it is left as it is"
+    )]
+    Newer {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("{0} is a database but not celadon's history; it is left as it is")]
+    Foreign(PathBuf),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("the history store has stopped")]
+    Stopped,
+}
+
+impl StoreError {
+    fn at(path: &Path, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// One write: the tasks changed since the last one, and the model's
+/// other state, in one transaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Batch {
+    /// When it was taken (unix seconds).
+    pub at: f64,
+    pub tasks: Vec<TaskRow>,
+    /// The model's state other than its tasks, encoded by the model.
+    pub rest: Option<Vec<u8>>,
+}
+
+/// What a start reads back.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Loaded {
+    /// The newest tasks, newest first.
+    pub tasks: Vec<TaskRow>,
+    pub rest: Option<Vec<u8>>,
+    /// Tasks in the store in all.
+    pub stored: u64,
+}
+
+/// The order of a history page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskOrder {
+    /// Newest received first.
+    AtDesc,
+    AtAsc,
+}
+
+/// A page of history: filters the store can apply, a cursor, a limit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PagedQuery {
+    /// Any of these states; empty for all.
+    pub states: Vec<String>,
+    pub name: Option<String>,
+    pub worker: Option<String>,
+    /// Received in `[from, to)`.
+    pub from: Option<f64>,
+    pub to: Option<f64>,
+    /// Words that must all occur in args or kwargs.
+    pub words: Option<String>,
+    pub order: TaskOrder,
+    /// Continue after this row (its `at` and store sequence).
+    pub after: Option<(f64, i64)>,
+    pub limit: usize,
+}
+
+/// A row of a page, with where the next page continues.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Paged {
+    pub row: TaskRow,
+    pub cursor: (f64, i64),
+}
+
+#[cfg(test)]
+mod tests;

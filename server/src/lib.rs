@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod crypto;
+pub mod history;
 pub mod listen;
 pub mod logfile;
 pub mod poll;

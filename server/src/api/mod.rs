@@ -8,6 +8,7 @@ mod assets;
 mod bulk;
 mod control;
 mod error;
+mod export;
 mod extract;
 mod flower_views;
 pub mod guard;

@@ -7,11 +7,13 @@ use app::wire::rest;
 use axum::{
     Json,
     extract::{RawQuery, State},
+    response::{IntoResponse, Response},
 };
 use chrono::{Local, NaiveDateTime, TimeZone};
 use serde::{Serialize, Serializer, ser::SerializeMap};
 
-use super::{AppState, error::ApiError, extract::Path, params::Params};
+use super::{AppState, error::ApiError, export, extract::Path, params::Params};
+use crate::history::{self, HistoryError, Listing};
 use crate::state::{
     key::TaskKey,
     query::{Sort, SortKey, TaskQuery},
@@ -82,27 +84,87 @@ pub fn parse_query(params: &Params) -> Result<TaskQuery, ApiError> {
         })?;
         q.sort = Sort { key, descending };
     }
+    // celadon's: the last change in [since, until], unix seconds (the
+    // Tasks page's time range).
+    q.timestamp = (params.float("since")?, params.float("until")?);
     if let Some(text) = params.get("search") {
         q.search = Some(search::parse(text).map_err(|e| ApiError::bad("search", e.to_string()))?);
     }
     Ok(q)
 }
 
-/// Flower's listing, read from the model a bounded page at a time (each
-/// page continues from the last one's cursor, so a listing of every task
-/// never holds up event ingestion for long).
+/// Flower's listing. Without a `limit`, as in Flower, it is every task in
+/// memory, read from the model a bounded page at a time (each page
+/// continues from the last one's cursor, so a listing of every task never
+/// holds up event ingestion for long). With a `limit`, or as an export
+/// (`format=csv|ndjson`), it spans history too (`crate::history`), in the
+/// default order (by last change); the `X-Celadon-History` header says
+/// how much of history a search looked at.
 pub async fn list(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Ordered<rest::Task>>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
     let query = parse_query(&params)?;
-    let rows = read_listing(query, |q, skip, take| {
-        let state = app.state.clone();
-        async move { Ok(state.task_list(q, skip, take).await?) }
-    })
-    .await?;
-    Ok(Json(Ordered(rows)))
+    let format = match params.get("format").unwrap_or("json") {
+        "json" => None,
+        "csv" => Some(export::Format::Csv),
+        "ndjson" => Some(export::Format::Ndjson),
+        other => {
+            return Err(ApiError::bad(
+                "format",
+                format!("{other:?} is not json, csv or ndjson"),
+            ));
+        }
+    };
+    let reader = app.history.as_ref().and_then(|h| h.reader.clone());
+    if let Some(format) = format {
+        let listing = Listing::new(app.state.clone(), reader, query.clone());
+        return Ok(export::stream(listing, format, query.offset, query.limit));
+    }
+    if reader.is_none() || query.limit.is_none() || !history::spans_history(&query) {
+        let rows = read_listing(query, |q, skip, take| {
+            let state = app.state.clone();
+            async move { Ok(state.task_list(q, skip, take).await?) }
+        })
+        .await?;
+        return Ok(Json(Ordered(rows)).into_response());
+    }
+    let mut listing = Listing::new(app.state.clone(), reader, query.clone());
+    let mut rows = Vec::new();
+    let mut skip = query.offset;
+    let mut left = query.limit.unwrap_or(usize::MAX);
+    while left > 0 {
+        let Some(task) = listing.next().await.map_err(history_error)? else {
+            break;
+        };
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        left -= 1;
+        rows.push((task.uuid.clone(), task));
+    }
+    Ok((
+        [(HISTORY_HEADER, listing.completeness().header())],
+        Json(Ordered(rows)),
+    )
+        .into_response())
+}
+
+/// Says how much of history a listing's search looked at.
+pub const HISTORY_HEADER: &str = "x-celadon-history";
+
+/// A listing that could not be read: the store's error is logged, the
+/// client told in a sentence.
+pub fn history_error(error: HistoryError) -> ApiError {
+    match error {
+        HistoryError::Stopped(stopped) => stopped.into(),
+        HistoryError::Store(error) => {
+            tracing::warn!(%error, "could not read history for a listing");
+            ApiError::Unavailable("history could not be read".into())
+        }
+    }
 }
 
 /// The tasks `query` lists after its `offset`, at most its `limit`, read

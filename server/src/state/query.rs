@@ -113,6 +113,8 @@ pub struct TaskQuery {
     pub worker: Option<String>,
     pub received: (Option<f64>, Option<f64>),
     pub started: (Option<f64>, Option<f64>),
+    /// When the task last changed: the Tasks page's time range.
+    pub timestamp: (Option<f64>, Option<f64>),
     pub search: Option<Expr>,
     pub sort: Sort,
     pub offset: usize,
@@ -592,7 +594,7 @@ struct Pass<'a> {
     /// counts its matches, and a newest-first page can skip blocks whose
     /// newest time cannot beat the worst entry it holds.
     complete: bool,
-    /// Whether a received or started range is asked for.
+    /// Whether a received, started or timestamp range is asked for.
     ranges: bool,
     /// How many entries the page needs (offset + limit), if limited.
     want: Option<usize>,
@@ -628,7 +630,8 @@ impl<'a> Pass<'a> {
             && names.as_ref().is_none_or(|n| n.len() == 1)
             && workers.as_ref().is_none_or(|w| w.len() == 1)
             && q.received == (None, None)
-            && q.started == (None, None);
+            && q.started == (None, None)
+            && q.timestamp == (None, None);
         Some(Pass {
             model,
             q,
@@ -641,7 +644,8 @@ impl<'a> Pass<'a> {
             workers,
             matcher,
             complete,
-            ranges: (q.received, q.started) != ((None, None), (None, None)),
+            ranges: (q.received, q.started, q.timestamp)
+                != ((None, None), (None, None), (None, None)),
             want: q.limit.map(|l| q.offset.saturating_add(l)),
             heap: BinaryHeap::new(),
             filtered: 0,
@@ -791,7 +795,8 @@ impl<'a> Pass<'a> {
         }
         if self.ranges
             && (!in_range(cols.received[slot], q.received)
-                || !in_range(cols.started[slot], q.started))
+                || !in_range(cols.started[slot], q.started)
+                || !in_range(cols.timestamp[slot], q.timestamp))
         {
             return;
         }

@@ -177,6 +177,15 @@ impl Model {
         }
     }
 
+    /// Which of `keys` are retained; only the first [`MAX_READ_ROWS`] are
+    /// looked up (the rest answer `false`).
+    pub fn retained(&self, keys: &[TaskKey]) -> Vec<bool> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| i < MAX_READ_ROWS && self.tasks.get(*k).is_some())
+            .collect()
+    }
+
     /// How many tasks `q` matches, the ids of the first `ids` and the rows
     /// of the first `rows` (each at most [`MAX_READ_ROWS`]).
     pub fn matching(&self, q: &TaskQuery, ids: usize, rows: usize) -> Matching {

@@ -47,7 +47,7 @@ pub struct HistoryConfig {
     pub location: Location,
     /// The longest time between writes: a `kill -9` loses at most this.
     pub save_interval: Duration,
-    /// Tasks older than this (by when they were received) are pruned.
+    /// Tasks that last changed longer ago than this are pruned.
     pub retention: Option<Duration>,
     /// Past this many bytes, the oldest tasks are pruned.
     pub max_size: Option<u64>,
@@ -116,7 +116,7 @@ pub struct Loaded {
 /// The order of a history page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TaskOrder {
-    /// Newest received first.
+    /// The most recently changed first ([`TaskRow::at`]).
     AtDesc,
     AtAsc,
 }
@@ -126,12 +126,14 @@ pub enum TaskOrder {
 pub struct PagedQuery {
     /// Any of these states; empty for all.
     pub states: Vec<String>,
+    /// The name and worker, compared without case.
     pub name: Option<String>,
     pub worker: Option<String>,
-    /// Received in `[from, to)`.
+    /// Last changed ([`TaskRow::at`]) in `[from, to]`.
     pub from: Option<f64>,
     pub to: Option<f64>,
-    /// Words that must all occur in args or kwargs.
+    /// Words that must all begin words of args or kwargs (a superset of
+    /// the tasks whose args or kwargs contain the text).
     pub words: Option<String>,
     pub order: TaskOrder,
     /// Continue after this row (its `at` and store sequence).

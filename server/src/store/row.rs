@@ -61,13 +61,13 @@ pub struct TaskRow {
 }
 
 impl TaskRow {
-    /// When the task was received (or, failing that, last changed): the
-    /// time the store orders and prunes by.
-    pub fn received(&self) -> Option<f64> {
-        self.times[1]
-    }
-
-    pub fn timestamp(&self) -> Option<f64> {
+    /// When the task last changed (Flower's `timestamp`, the default order
+    /// of its listings), else when it was received or sent: the time the
+    /// store orders, ranges and prunes by.
+    pub fn at(&self) -> f64 {
         self.times[8]
+            .or(self.times[1])
+            .or(self.times[0])
+            .unwrap_or(0.0)
     }
 }

@@ -36,8 +36,8 @@ CREATE TABLE tasks (
 );
 CREATE INDEX tasks_at ON tasks(at);
 CREATE INDEX tasks_state_at ON tasks(state, at);
-CREATE INDEX tasks_name_at ON tasks(name, at);
-CREATE INDEX tasks_worker_at ON tasks(worker, at);
+CREATE INDEX tasks_name_at ON tasks(name COLLATE NOCASE, at);
+CREATE INDEX tasks_worker_at ON tasks(worker COLLATE NOCASE, at);
 CREATE VIRTUAL TABLE tasks_text USING fts5(
     args, kwargs, content='tasks', content_rowid='seq'
 );
@@ -342,11 +342,11 @@ fn page_sql(q: &PagedQuery) -> (String, Vec<Value>) {
     }
     if let Some(name) = &q.name {
         let m = arg(Value::Text(name.clone()), &mut args);
-        wheres.push(format!("name = {m}"));
+        wheres.push(format!("name = {m} COLLATE NOCASE"));
     }
     if let Some(worker) = &q.worker {
         let m = arg(Value::Text(worker.clone()), &mut args);
-        wheres.push(format!("worker = {m}"));
+        wheres.push(format!("worker = {m} COLLATE NOCASE"));
     }
     if let Some(from) = q.from {
         let m = arg(Value::Real(from), &mut args);
@@ -354,7 +354,7 @@ fn page_sql(q: &PagedQuery) -> (String, Vec<Value>) {
     }
     if let Some(to) = q.to {
         let m = arg(Value::Real(to), &mut args);
-        wheres.push(format!("at < {m}"));
+        wheres.push(format!("at <= {m}"));
     }
     if let Some(words) = q.words.as_deref().and_then(fts_phrase) {
         let m = arg(Value::Text(words), &mut args);
@@ -389,13 +389,13 @@ fn page_sql(q: &PagedQuery) -> (String, Vec<Value>) {
     (sql, args)
 }
 
-/// Free text as an FTS5 query: each word a quoted phrase, all required.
+/// Free text as an FTS5 query: every word, as the start of a word.
 /// `None` when the text has no word (the caller then scans).
 fn fts_phrase(text: &str) -> Option<String> {
     let words: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{w}\""))
+        .map(|w| format!("\"{w}\"*"))
         .collect();
     (!words.is_empty()).then(|| words.join(" AND "))
 }
@@ -404,13 +404,8 @@ fn fts_phrase(text: &str) -> Option<String> {
 fn values(row: &TaskRow) -> Vec<Value> {
     let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
     let real = |f: Option<f64>| f.map_or(Value::Null, Value::Real);
-    let at = row
-        .received()
-        .or(row.times[0])
-        .or(row.timestamp())
-        .unwrap_or(0.0);
     let mut v = vec![
-        Value::Real(at),
+        Value::Real(row.at()),
         Value::Text(row.id.clone()),
         Value::Text(row.state.clone()),
         text(&row.name),

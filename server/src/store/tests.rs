@@ -150,9 +150,9 @@ fn retention_prunes_the_oldest_a_step_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let mut db = Sqlite::open(&dir.path().join("h.db")).unwrap();
     write(&mut db, (0..20).map(row));
-    assert_eq!(db.prune(Some(1_010.0), false, 4).unwrap(), 4);
-    assert_eq!(db.prune(Some(1_010.0), false, 100).unwrap(), 6);
-    assert_eq!(db.prune(Some(1_010.0), false, 100).unwrap(), 0);
+    assert_eq!(db.prune(Some(1_011.0), false, 4).unwrap(), 4);
+    assert_eq!(db.prune(Some(1_011.0), false, 100).unwrap(), 6);
+    assert_eq!(db.prune(Some(1_011.0), false, 100).unwrap(), 0);
     assert_eq!(db.prune(None, true, 3).unwrap(), 3);
     let left = db.load(100).unwrap().tasks;
     assert_eq!(left, (13..20).rev().map(row).collect::<Vec<_>>());

@@ -60,6 +60,10 @@ pub(super) enum Read {
         reply: Reply<Matching>,
     },
     TaskTypes(Reply<Vec<String>>),
+    Retained {
+        keys: Vec<TaskKey>,
+        reply: Reply<Vec<bool>>,
+    },
     Workers {
         name: Option<String>,
         reply: Reply<Result<BTreeMap<String, WorkerInfo>, UnknownWorker>>,
@@ -123,6 +127,7 @@ impl Read {
                 reply,
             } => drop(reply.send(model.matching(&query, ids, rows))),
             Read::TaskTypes(reply) => drop(reply.send(model.task_type_names())),
+            Read::Retained { keys, reply } => drop(reply.send(model.retained(&keys))),
             Read::Workers { name, reply } => drop(reply.send(model.rest_workers(name.as_deref()))),
             Read::WorkersOnline { name, reply } => {
                 drop(reply.send(model.workers_online(name.as_deref())));
@@ -222,6 +227,12 @@ impl StateHandle {
     /// One task, as the read API shows it.
     pub async fn task(&self, key: TaskKey) -> Result<Option<rest::Task>, Stopped> {
         self.ask(|reply| Read::Task { key, reply }).await
+    }
+
+    /// Which of `keys` the model holds (at most
+    /// [`MAX_READ_ROWS`](crate::state::read::MAX_READ_ROWS) asked).
+    pub async fn retained(&self, keys: Vec<TaskKey>) -> Result<Vec<bool>, Stopped> {
+        self.ask(|reply| Read::Retained { keys, reply }).await
     }
 
     /// A page of `query`'s listing: see [`Model::task_list`].

@@ -149,7 +149,7 @@ pub enum ResultBackend {
         /// The backend's `global_keyprefix`.
         prefix: String,
     },
-    Postgres(postgres::Postgres),
+    Postgres(Box<postgres::Postgres>),
     Sqlite(sqlite::Sqlite),
 }
 
@@ -175,9 +175,9 @@ impl ResultBackend {
     /// A SQL backend; nothing is opened until the first read.
     pub fn sql(url: &SqlUrl) -> ResultBackend {
         match &url.database {
-            Database::Postgres(config) => {
-                ResultBackend::Postgres(postgres::Postgres::new((**config).clone(), url.store))
-            }
+            Database::Postgres(config) => ResultBackend::Postgres(Box::new(
+                postgres::Postgres::new((**config).clone(), url.store),
+            )),
             Database::Sqlite(path) => {
                 ResultBackend::Sqlite(sqlite::Sqlite::new(path.clone(), url.store))
             }

@@ -110,6 +110,11 @@ impl Worker {
         self.proc.stop(Signal::SIGTERM, WORKER_STOP).await
     }
 
+    /// Everything the worker has logged so far.
+    pub fn log(&self) -> String {
+        self.proc.log()
+    }
+
     /// SIGKILL to the whole process group: no `worker-offline` is sent.
     pub fn kill(self) {
         drop(self.proc);

@@ -3,7 +3,9 @@
 Tasks cover what a dashboard must show: fast successes, failures,
 self-retries, slow tasks, ETA tasks (sent with eta=/countdown=), and tasks
 with large arguments. The broker comes from CELADON_BROKER; the result
-backend from CELADON_BACKEND (optional).
+backend from CELADON_BACKEND (optional: Redis, or a database,
+db+postgresql://… or db+sqlite:///…). CELADON_WORKER_EVENTS=0 starts
+workers sending no task events until told to (enable_events).
 """
 
 import json
@@ -30,7 +32,7 @@ for setting, variable in [
         app.conf[setting] = json.loads(os.environ[variable])
 app.conf.update(
     task_send_sent_event=True,
-    worker_send_task_events=True,
+    worker_send_task_events=os.environ.get("CELADON_WORKER_EVENTS", "1") != "0",
     task_track_started=True,
     result_extended=True,
     result_expires=3600,

@@ -23,11 +23,15 @@ pub const WORKER_STOP: Duration = Duration::from_secs(20);
 /// How to start a worker.
 #[derive(Clone, Debug)]
 pub struct WorkerOptions {
-    /// `-E`: send task events.
+    /// `-E`: send task events. Without it the worker sends none until
+    /// told to (`enable_events`).
     pub events: bool,
     pub concurrency: u32,
     /// `-Q`: queues to consume (default: celery).
     pub queues: Option<String>,
+    /// The result backend Celery takes, instead of the broker's db 1: a
+    /// database (`db+postgresql://…`, `db+sqlite:///…`).
+    pub backend: Option<String>,
 }
 
 impl Default for WorkerOptions {
@@ -36,6 +40,7 @@ impl Default for WorkerOptions {
             events: true,
             concurrency: 1,
             queues: None,
+            backend: None,
         }
     }
 }
@@ -81,7 +86,17 @@ impl Worker {
             .args(["--without-mingle", "--without-gossip", "-n", &hostname])
             .current_dir(repo_root().join("pytasks"))
             .env("CELADON_BROKER", redis.kombu_url())
-            .env("CELADON_BACKEND", redis.kombu_backend_url())
+            .env(
+                "CELADON_BACKEND",
+                options
+                    .backend
+                    .clone()
+                    .unwrap_or_else(|| redis.kombu_backend_url()),
+            )
+            .env(
+                "CELADON_WORKER_EVENTS",
+                if options.events { "1" } else { "0" },
+            )
             .envs(redis.kombu_env())
             .env("CELADON_RECORD_DIR", scratch.path())
             .env("PYTHONUNBUFFERED", "1");
@@ -93,6 +108,11 @@ impl Worker {
     /// and sends `worker-offline`. Waits for it to exit.
     pub async fn stop_warm(mut self) -> anyhow::Result<()> {
         self.proc.stop(Signal::SIGTERM, WORKER_STOP).await
+    }
+
+    /// Everything the worker has logged so far.
+    pub fn log(&self) -> String {
+        self.proc.log()
     }
 
     /// SIGKILL to the whole process group: no `worker-offline` is sent.

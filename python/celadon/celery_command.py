@@ -87,9 +87,57 @@ def warn_misplaced(ctx, args):
         )
 
 
+#: Where the Django project's default database is handed over, for
+#: ``result_backend = "django-db"`` (django-celery-results), whose table is
+#: there. Not a Celery setting: server/src/config/celery.rs reads it with
+#: ``result_backend``.
+DJANGO_DATABASE = "django_database_url"
+
+
 def read_settings(conf):
-    """The app's settings in KEYS as JSON-ready values."""
-    return {key: to_json(getattr(conf, key, None), key) for key in KEYS}
+    """The app's settings in KEYS as JSON-ready values; with django-db,
+    the Django project's default database as a URL too."""
+    settings = {key: to_json(getattr(conf, key, None), key) for key in KEYS}
+    if settings.get("result_backend") == "django-db":
+        url = django_database_url()
+        if url is not None:
+            settings[DJANGO_DATABASE] = url
+    return settings
+
+
+def django_database_url():
+    """Django's default database as a URL celadon reads:
+    ``postgresql://user:password@host:port/name`` (a socket directory as
+    ``?host=``) or ``sqlite:////absolute/path``; for another engine, its
+    vendor's name as a scheme (celadon then says it does not read it).
+    ``None`` outside a configured Django project. Django is imported only if
+    the app has loaded it already."""
+    import sys
+
+    if "django.conf" not in sys.modules:
+        return None
+    from django.conf import settings
+    from urllib.parse import quote
+
+    if not settings.configured:
+        return None
+    db = settings.DATABASES.get("default") or {}
+    engine = db.get("ENGINE", "")
+    name = os.fspath(db.get("NAME") or "")
+    if engine.endswith(".sqlite3"):
+        return "sqlite:///" + os.path.abspath(name)
+    if not engine.endswith((".postgresql", ".postgresql_psycopg2")):
+        return engine.rsplit(".", 1)[-1] + "://"
+    user = quote(db.get("USER") or "", safe="")
+    password = db.get("PASSWORD") or ""
+    login = user + (":" + quote(password, safe="") if password else "")
+    host = db.get("HOST") or ""
+    port = db.get("PORT") or ""
+    query = ""
+    if host.startswith("/"):
+        query, host = "?host=" + quote(host, safe="/"), ""
+    netloc = (login + "@" if login else "") + host + (f":{port}" if port else "")
+    return f"postgresql://{netloc}/{quote(name, safe='')}{query}"
 
 
 def to_json(value, path):

@@ -30,7 +30,13 @@ use tokio::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use broker::{BrokerLink, dial::Endpoint, naming::Naming, subscriber};
+use broker::{
+    BrokerLink,
+    backend::{BackendUrl, ResultBackend},
+    dial::Endpoint,
+    naming::Naming,
+    subscriber,
+};
 pub use config::Config;
 use control::pidbox::Pidbox;
 use listen::{Listeners, Peer};
@@ -135,16 +141,23 @@ async fn serve(
         .context("the broker's settings")?,
     );
     let backend = match &config.result_backend {
-        Some(url) => Some(Arc::new(
-            Endpoint::new(
-                url,
-                config.backend_use_ssl.as_ref(),
-                &config.backend_transport,
-            )
-            .context("the result backend's settings")?,
-        )),
+        Some(BackendUrl::Redis(url)) => Some(Arc::new(ResultBackend::redis(
+            Arc::new(
+                Endpoint::new(
+                    url,
+                    config.backend_use_ssl.as_ref(),
+                    &config.backend_transport,
+                )
+                .context("the result backend's settings")?,
+            ),
+            config.backend_transport.global_keyprefix.clone(),
+        ))),
+        Some(BackendUrl::Sql(url)) => Some(Arc::new(ResultBackend::sql(url))),
         None => None,
     };
+    if let Some(url) = &config.result_backend {
+        tracing::info!(backend = %url.masked(), "reading the result backend");
+    }
     let naming = Naming::new(broker.db(), config.transport.clone());
     let (link_tx, link_rx) = watch::channel(BrokerLink::connecting(clock::now()));
     let (events_tx, events_rx) = mpsc::channel(subscriber::EVENT_QUEUE);
@@ -193,15 +206,12 @@ async fn serve(
         cancel.clone(),
     )?);
     let pidbox = Arc::new(Pidbox::new(broker.clone(), naming.clone()));
-    let backend_keyprefix = config.backend_transport.global_keyprefix.clone();
     let control = Arc::new(control::service::Control::new(
         pidbox.clone(),
         state.clone(),
         naming.clone(),
         broker.clone(),
-        backend
-            .clone()
-            .map(|endpoint| (endpoint, backend_keyprefix.clone())),
+        backend.clone(),
         config.inspect_timeout,
     ));
     running.tasks.push(tokio::spawn(inspector::run(
@@ -221,7 +231,6 @@ async fn serve(
     if let Some(backend) = backend {
         running.tasks.push(tokio::spawn(poll::reconcile::run(
             backend,
-            backend_keyprefix,
             state.clone(),
             link_rx,
             restored,

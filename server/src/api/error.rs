@@ -12,7 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::control::pidbox::ControlError;
+use crate::{broker::backend::BackendError, control::pidbox::ControlError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -49,6 +49,10 @@ pub enum ApiError {
     /// log.
     #[error("the broker did not answer while {doing}; see celadon's log")]
     Broker { doing: &'static str, cause: String },
+    /// The result backend failed: `doing` what, for the client; the cause
+    /// only in the log.
+    #[error("the result backend did not answer while {doing}; see celadon's log")]
+    Backend { doing: &'static str, cause: String },
     /// The model's owner is gone (the server is shutting down).
     #[error("celadon is shutting down")]
     ShuttingDown,
@@ -67,6 +71,13 @@ impl ApiError {
         match e {
             ControlError::ShuttingDown => ApiError::ShuttingDown,
             ControlError::Redis(cause) => ApiError::Broker {
+                doing,
+                cause: cause.to_string(),
+            },
+            ControlError::Backend(BackendError::Unsupported(why)) => {
+                ApiError::Unavailable(why.to_string())
+            }
+            ControlError::Backend(cause) => ApiError::Backend {
                 doing,
                 cause: cause.to_string(),
             },
@@ -89,12 +100,19 @@ impl IntoResponse for ApiError {
             ApiError::Refused(_) => StatusCode::CONFLICT,
             ApiError::WorkerRefused { .. } => StatusCode::FORBIDDEN,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Unavailable(_) | ApiError::Broker { .. } | ApiError::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_)
+            | ApiError::Broker { .. }
+            | ApiError::Backend { .. }
+            | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         };
-        if let ApiError::Broker { doing, cause } = &self {
-            tracing::warn!(%cause, doing, "a request failed at the broker");
+        match &self {
+            ApiError::Broker { doing, cause } => {
+                tracing::warn!(%cause, doing, "a request failed at the broker");
+            }
+            ApiError::Backend { doing, cause } => {
+                tracing::warn!(%cause, doing, "a request failed at the result backend");
+            }
+            _ => {}
         }
         let error = self.to_string();
         let replies = match self {

@@ -111,7 +111,9 @@ fn task_result(id: &str, meta: Option<&Meta>) -> TaskResult {
     TaskResult {
         task_id: id.to_string(),
         state: meta.status.clone(),
-        result: finished(&meta.status).then(|| meta.result.clone()),
+        result: finished(&meta.status)
+            .then(|| meta.result.clone())
+            .flatten(),
         traceback: (meta.status == "FAILURE").then(|| meta.traceback.clone()),
     }
 }

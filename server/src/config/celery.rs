@@ -81,8 +81,13 @@ const SETTINGS: &[(&str, Use)] = &[
     ),
 ];
 
-/// The schemes of the result backends celadon reads (Redis, as the broker).
+/// The schemes of the Redis result backends celadon reads (as the broker's).
 const REDIS_SCHEMES: &[&str] = &["redis", "rediss", "redis+socket", "unix", "sentinel"];
+
+/// Not a Celery setting: the Django project's default database as a URL
+/// (`postgresql://…`, `sqlite:///…`), which `celery celadon` adds when it
+/// runs in a Django project, for `result_backend = "django-db"`.
+pub const DJANGO_DATABASE: &str = "django_database_url";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CeleryConfError {
@@ -118,6 +123,7 @@ pub fn read(env: &BTreeMap<String, String>) -> Result<FromCelery, CeleryConfErro
         return Err(CeleryConfError::NotObject);
     };
     let broker = settings.get("broker_url").unwrap_or(&Value::Null);
+    let django = settings.get(DJANGO_DATABASE).and_then(Value::as_str);
     for (key, use_) in SETTINGS {
         let value = settings.get(*key).unwrap_or(&Value::Null);
         let bad = |why: &str| CeleryConfError::Setting {
@@ -139,11 +145,18 @@ pub fn read(env: &BTreeMap<String, String>) -> Result<FromCelery, CeleryConfErro
                 ));
             }
             Use::Sets(name) => {
-                let Some(text) = option_text(name, value).map_err(bad)? else {
+                let Some(text) = option_text(name, value, django).map_err(bad)? else {
+                    let what = if value.as_str() == Some("django-db") {
+                        "is django-db, and no Django database was handed over (celery \
+                         celadon hands it over when it runs in the Django project)"
+                    } else {
+                        "is not a result backend celadon reads (Redis; Celery's database \
+                         backend or django-db on PostgreSQL or SQLite)"
+                    };
                     out.warnings.push(format!(
-                        "the Celery app's {key} ({VAR}) is not a Redis result backend, which \
-                         is all celadon reads: it runs without one (no retries from stored \
-                         arguments, no reconciliation); give --result-backend to read one"
+                        "the Celery app's {key} ({VAR}) {what}: celadon runs without one (no \
+                         retries from stored arguments, no reconciliation); give \
+                         --result-backend to read one"
                     ));
                     continue;
                 };
@@ -194,8 +207,13 @@ fn is_falsy(value: &Value) -> bool {
 }
 
 /// The option's text for a setting's value, as its flag takes it; `None`
-/// for a result backend celadon does not read.
-fn option_text(option: &str, value: &Value) -> Result<Option<String>, &'static str> {
+/// for a result backend celadon does not read. `django` is the Django
+/// project's database, for `django-db`.
+fn option_text(
+    option: &str,
+    value: &Value,
+    django: Option<&str>,
+) -> Result<Option<String>, &'static str> {
     match (option, value) {
         ("broker", Value::String(url)) => Ok(Some(url.clone())),
         // Celery takes a list of URLs for failover, as kombu takes them
@@ -209,9 +227,14 @@ fn option_text(option: &str, value: &Value) -> Result<Option<String>, &'static s
             .collect::<Result<Vec<_>, _>>()
             .map(|urls| Some(urls.join(";"))),
         ("broker", _) => Err("is not a URL or a list of URLs"),
+        ("result_backend", Value::String(url)) if url == "django-db" => {
+            Ok(django.map(|db| format!("django-db+{db}")))
+        }
         ("result_backend", Value::String(url)) => {
             let scheme = url.split_once("://").map_or("", |(s, _)| s);
-            Ok(REDIS_SCHEMES.contains(&scheme).then(|| url.clone()))
+            let dialect = scheme.strip_prefix("db+").map(|s| s.split('+').next());
+            let database = matches!(dialect, Some(Some("postgresql" | "postgres" | "sqlite")));
+            Ok((REDIS_SCHEMES.contains(&scheme) || database).then(|| url.clone()))
         }
         ("result_backend", _) => Err("is not a URL"),
         (_, Value::Object(map)) => Ok(Some(Value::Object(map.clone()).to_string())),

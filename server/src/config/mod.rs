@@ -25,6 +25,7 @@ use sources::{Given, Request, Source, SourceError};
 
 use crate::{
     broker::{
+        backend::BackendUrl,
         ssl::SslOptions,
         transport::{Role, TransportOptions},
         url::{BrokerUrl, Servers},
@@ -41,7 +42,9 @@ pub struct Config {
     pub transport: TransportOptions,
     /// `--broker-use-ssl`: TLS for the broker, even on `redis://`.
     pub broker_use_ssl: Option<SslOptions>,
-    pub result_backend: Option<BrokerUrl>,
+    /// `--result-backend`: Redis, or a database (Celery's or
+    /// django-celery-results').
+    pub result_backend: Option<BackendUrl>,
     /// `--result-backend-transport-options`.
     pub backend_transport: TransportOptions,
     /// `--redis-backend-use-ssl`.
@@ -500,7 +503,7 @@ fn check(config: &Config) -> Result<(), ConfigError> {
         "--broker-transport-options",
         "broker",
     )?;
-    if let Some(url) = &config.result_backend {
+    if let Some(BackendUrl::Redis(url)) = &config.result_backend {
         needs_name(
             url,
             &config.backend_transport,
@@ -610,7 +613,7 @@ fn apply(
             c.result_backend = if url.is_empty() {
                 None
             } else {
-                Some(BrokerUrl::parse(&url).map_err(|e| bad(e.to_string()))?)
+                Some(BackendUrl::parse(&url).map_err(|e| bad(e.to_string()))?)
             };
         }
         "port" => {

@@ -99,8 +99,17 @@ pub const OPTIONS: &[Opt] = &[
         env: &["CELERY_RESULT_BACKEND"],
         kind: Kind::Text,
         default: None,
-        help: "A Redis result backend (the broker's URL forms): unfinished tasks are \
-               reconciled from it after an event gap and every 5 min",
+        help: "The result backend the workers write: unfinished tasks are reconciled \
+               from it after an event gap and every 5 min, and a retry takes a task's \
+               exact arguments from it (result_extended). Redis, in the broker's URL \
+               forms; Celery's database backend, db+postgresql://user[:password]@host[:port]/db \
+               (also db+postgresql+psycopg2://, db+postgres://; no TLS yet), \
+               db+sqlite:///relative/to/celadon's/directory.db or db+sqlite:////absolute.db \
+               (its celery_taskmeta table; values the workers pickled are not read); or \
+               django-celery-results, django-db+ before the Django database's URL \
+               (django-db+postgresql://… or django-db+sqlite:////path/db.sqlite3; celery \
+               celadon in a Django project reads django-db's database from the project). \
+               celadon only reads a database; aborting needs Redis",
         support: Support::Applied,
         sample: "redis://127.0.0.1:6390/4",
     },

@@ -210,6 +210,34 @@ fn transport_options_without_effect_are_one_warning_naming_each() {
 }
 
 #[test]
+fn database_result_backends_are_read_and_a_bad_one_stops_celadon_by_name() {
+    let s = flags(&["--result-backend=db+postgresql+psycopg2://u:pw@db/results"]).unwrap();
+    let Some(crate::broker::backend::BackendUrl::Sql(url)) = &s.config.result_backend else {
+        panic!("{:?}", s.config.result_backend)
+    };
+    assert_eq!(url.store, crate::broker::backend::sql::Store::Celery);
+    assert!(
+        !format!("{:?}", s.config).contains("pw"),
+        "no password shown"
+    );
+    for (value, says) in [
+        ("django-db", "django-db names no database"),
+        ("db+mysql://u@h/r", "the mysql dialect is not read"),
+        ("db+postgresql://h/r?sslmode=require", "TLS"),
+        ("rpc://", "db+postgresql://"),
+    ] {
+        let e = flags(&[&format!("--result-backend={value}")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("result_backend") || e.contains("--result-backend"),
+            "{e}"
+        );
+        assert!(e.contains(says), "{value}: {e}");
+    }
+}
+
+#[test]
 fn sentinel_urls_need_a_master_name_and_tls_settings_are_read() {
     let e = flags(&["--broker=sentinel://h1;sentinel://h2/0"])
         .unwrap_err()
@@ -351,6 +379,36 @@ fn the_celery_apps_settings_act_as_the_flags_with_their_values() {
                 r#"--broker-transport-options={"global_keyprefix":"shop:","socket_timeout":5.0}"#,
             ],
         ),
+        // Celery's database backend, and django-db with the Django
+        // project's database handed over beside it.
+        (
+            r#"{"broker_url": "redis://h/0", "result_backend": "db+postgresql://u:pw@db:5432/results"}"#,
+            &[
+                "--broker=redis://h/0",
+                "--result-backend=db+postgresql://u:pw@db:5432/results",
+            ],
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "result_backend": "db+sqlite:///results.db"}"#,
+            &[
+                "--broker=redis://h/0",
+                "--result-backend=db+sqlite:///results.db",
+            ],
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "result_backend": "django-db", "django_database_url": "postgresql://shop:pw@db/shop"}"#,
+            &[
+                "--broker=redis://h/0",
+                "--result-backend=django-db+postgresql://shop:pw@db/shop",
+            ],
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "result_backend": "django-db", "django_database_url": "sqlite:////srv/shop/db.sqlite3"}"#,
+            &[
+                "--broker=redis://h/0",
+                "--result-backend=django-db+sqlite:////srv/shop/db.sqlite3",
+            ],
+        ),
         // A list of URLs is kombu's failover list.
         (
             r#"{"broker_url": ["redis://:s3cret@h1/2", "redis://:s3cret@h2/2"]}"#,
@@ -450,9 +508,18 @@ fn what_celadon_cannot_follow_in_the_celery_app_is_warned_about_by_name() {
         (
             r#"{"broker_url": "redis://h/0", "result_backend": "django-db"}"#,
             &[],
-            "the Celery app's result_backend (CELADON_CELERY_CONF) is not a Redis result \
-             backend, which is all celadon reads: it runs without one (no retries from \
-             stored arguments, no reconciliation); give --result-backend to read one",
+            "the Celery app's result_backend (CELADON_CELERY_CONF) is django-db, and no \
+             Django database was handed over (celery celadon hands it over when it runs in \
+             the Django project): celadon runs without one (no retries from stored \
+             arguments, no reconciliation); give --result-backend to read one",
+        ),
+        (
+            r#"{"broker_url": "redis://h/0", "result_backend": "db+mysql://u@h/r"}"#,
+            &[],
+            "the Celery app's result_backend (CELADON_CELERY_CONF) is not a result backend \
+             celadon reads (Redis; Celery's database backend or django-db on PostgreSQL or \
+             SQLite): celadon runs without one (no retries from stored arguments, no \
+             reconciliation); give --result-backend to read one",
         ),
         (
             r#"{"broker_url": "redis://:s3cret@h/0", "broker_read_url": "redis://:s3cret@replica/0"}"#,

@@ -1,7 +1,8 @@
 //! Where a faithful retry gets a task's original arguments. Events carry
 //! only `argsrepr`/`kwargsrepr`, Python reprs cut at 1024 characters, so
 //! the real values come, best first, from (PROTOCOL.md §6.6):
-//! 1. the result backend's meta, when workers run with `result_extended`;
+//! 1. the result backend's record, when workers run with `result_extended`
+//!    (django-celery-results keeps only the reprs: they are read as 4.);
 //! 2. a worker still holding the task (`query_task` answers with the real
 //!    JSON args);
 //! 3. the broker's `unacked` hash (reserved and ETA tasks: the original
@@ -22,12 +23,18 @@ use serde::{Deserialize, de::IgnoredAny};
 use serde_json::{Value, value::RawValue};
 
 use super::arguments::Arguments;
-use crate::pyrepr;
+use crate::{
+    broker::backend::{Meta, StoredArguments},
+    pyrepr,
+};
 
 /// Where the arguments came from, as the UI and API name it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     ResultBackend,
+    /// The result backend's copy of the events' reprs
+    /// (django-celery-results), read by the rules for reprs.
+    ResultBackendRepr,
     /// A worker that holds the task (active, reserved or scheduled).
     Worker(String),
     Unacked,
@@ -38,6 +45,11 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::ResultBackend => "the result backend (result_extended)".into(),
+            Source::ResultBackendRepr => {
+                "the result backend's repr of the arguments (result_extended; a complete \
+                 Python literal)"
+                    .into()
+            }
             Source::Worker(w) => format!("worker {w}, which holds the task"),
             Source::Unacked => "the broker's unacked messages".into(),
             Source::Repr => "the task's events (a complete Python literal)".into(),
@@ -47,6 +59,7 @@ impl Source {
     pub fn key(&self) -> &'static str {
         match self {
             Source::ResultBackend => "result-backend",
+            Source::ResultBackendRepr => "result-backend-repr",
             Source::Worker(_) => "worker",
             Source::Unacked => "unacked",
             Source::Repr => "repr",
@@ -72,15 +85,34 @@ pub const HOW_TO_ENABLE: &str = "celadon re-sends a task only with its exact arg
      --result-backend=URL (the arguments are then kept with the result), or retry while a \
      worker still holds the task. The events carry only a shortened repr of the arguments.";
 
-/// From `celery-task-meta-<id>` written with `result_extended`.
-pub fn from_backend(meta: &crate::broker::backend::Meta) -> Option<Original> {
-    let arguments = Arguments::from_raw(meta.args.clone()?, meta.kwargs.clone()?).ok()?;
-    Some(Original {
+/// From the result backend's record of the task, written with
+/// `result_extended`; or why it has no arguments a retry may use.
+pub fn from_backend(meta: &Meta) -> Result<Original, String> {
+    let (arguments, source) = match &meta.arguments {
+        StoredArguments::Json { args, kwargs } => (
+            Arguments::from_raw(args.clone(), kwargs.clone())
+                .map_err(|e| format!("its arguments are not a call's ({e})"))?,
+            Source::ResultBackend,
+        ),
+        StoredArguments::Repr { args, kwargs } => (
+            from_repr(args, kwargs)
+                .map_err(|why| format!("it keeps only Celery's repr of the arguments, and {why}"))?
+                .arguments,
+            Source::ResultBackendRepr,
+        ),
+        StoredArguments::Absent => {
+            return Err("it keeps no arguments (the workers run without result_extended)".into());
+        }
+        StoredArguments::Unreadable(why) => {
+            return Err(format!("it keeps the arguments as {why}"));
+        }
+    };
+    Ok(Original {
         name: meta.name.clone(),
         arguments,
         queue: meta.queue.clone(),
         priority: None,
-        source: Source::ResultBackend,
+        source,
     })
 }
 
@@ -226,7 +258,7 @@ mod tests {
     fn extended_backend_meta_has_the_real_arguments() {
         let doc = fixture("result-backend/SUCCESS.result_extended");
         let raw = doc["setex"]["value_raw"].as_str().unwrap();
-        let meta = crate::broker::backend::Meta::parse(raw.as_bytes()).unwrap();
+        let meta = crate::broker::backend::redis::parse(raw.as_bytes()).unwrap();
         let o = from_backend(&meta).unwrap();
         assert_eq!(o.arguments.args(), r#"[1, "two"]"#);
         assert_eq!(o.arguments.kwargs(), r#"{"k": [1, 2]}"#);
@@ -239,7 +271,7 @@ mod tests {
         let raw = format!(
             r#"{{"status": "SUCCESS", "result": 9, "traceback": null, "children": [], "date_done": "2026-11-21T15:18:47.074174+00:00", "name": "celadon_tasks.echo_raw", "args": {TRICKY_ARGS}, "kwargs": {TRICKY_KWARGS}, "worker": "w1@vm", "retries": 0, "queue": "raw", "task_id": "t-1"}}"#
         );
-        let meta = crate::broker::backend::Meta::parse(raw.as_bytes()).unwrap();
+        let meta = crate::broker::backend::redis::parse(raw.as_bytes()).unwrap();
         assert_tricky(&from_backend(&meta).unwrap());
     }
 
@@ -247,8 +279,43 @@ mod tests {
     fn plain_backend_meta_has_none() {
         let doc = fixture("result-backend/SUCCESS");
         let raw = doc["setex"]["value_raw"].as_str().unwrap();
-        let meta = crate::broker::backend::Meta::parse(raw.as_bytes()).unwrap();
-        assert_eq!(from_backend(&meta), None);
+        let meta = crate::broker::backend::redis::parse(raw.as_bytes()).unwrap();
+        let why = from_backend(&meta).unwrap_err();
+        assert!(why.contains("result_extended"), "{why}");
+    }
+
+    fn stored(arguments: StoredArguments) -> Meta {
+        Meta {
+            status: "FAILURE".into(),
+            result: None,
+            traceback: None,
+            done_at: None,
+            name: Some("orders.tasks.refund".into()),
+            arguments,
+            worker: None,
+            retries: None,
+            queue: None,
+        }
+    }
+
+    #[test]
+    fn a_backend_that_keeps_reprs_gives_them_by_the_rules_for_reprs() {
+        let repr = |args: &str, kwargs: &str| {
+            from_backend(&stored(StoredArguments::Repr {
+                args: args.into(),
+                kwargs: kwargs.into(),
+            }))
+        };
+        let o = repr("[7, -5]", "{'reason': 'late'}").unwrap();
+        assert_eq!(o.arguments.args(), "[7, -5]");
+        assert_eq!(o.arguments.kwargs(), r#"{"reason": "late"}"#);
+        assert_eq!(o.source, Source::ResultBackendRepr);
+        assert_eq!(o.name.as_deref(), Some("orders.tasks.refund"));
+        let why = repr("['zzzz...']", "{}").unwrap_err();
+        assert!(why.contains("repr") && why.contains("shortened"), "{why}");
+        let why =
+            from_backend(&stored(StoredArguments::Unreadable("a pickle".into()))).unwrap_err();
+        assert!(why.contains("a pickle"), "{why}");
     }
 
     /// A worker's reply to `query_task`, as it LPUSHes it.

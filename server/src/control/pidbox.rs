@@ -28,6 +28,8 @@ pub enum ControlError {
     Redis(#[from] redis::RedisError),
     #[error("celadon is shutting down")]
     ShuttingDown,
+    #[error("the result backend: {0}")]
+    Backend(#[from] crate::broker::backend::BackendError),
 }
 
 /// Who answered a command, and what (as a `Value`, or as the JSON text

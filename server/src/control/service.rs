@@ -5,8 +5,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use redis::AsyncCommands;
-
 use super::{
     arguments::Arguments,
     commands::{self, Command},
@@ -15,7 +13,12 @@ use super::{
     pidbox::{ControlError, Pidbox},
 };
 use crate::{
-    broker::{backend, conn::LazyConnection, dial::Endpoint, naming::Naming},
+    broker::{
+        backend::{Meta, ResultBackend},
+        conn::LazyConnection,
+        dial::Endpoint,
+        naming::Naming,
+    },
     clock,
     state::{key::TaskKey, owner::StateHandle},
 };
@@ -63,9 +66,8 @@ pub struct Control {
     naming: Naming,
     /// Sending tasks and reading `unacked`.
     broker: LazyConnection,
-    /// Reading results and retries' arguments, with `--result-backend`;
-    /// and the prefix of its keys.
-    backend: Option<(LazyConnection, String)>,
+    /// Reading results and retries' arguments, with `--result-backend`.
+    backend: Option<Arc<ResultBackend>>,
     timeout: Duration,
     origin: String,
 }
@@ -84,7 +86,7 @@ impl Control {
         state: StateHandle,
         naming: Naming,
         broker: Arc<Endpoint>,
-        backend: Option<(Arc<Endpoint>, String)>,
+        backend: Option<Arc<ResultBackend>>,
         timeout: Duration,
     ) -> Control {
         Control {
@@ -92,7 +94,7 @@ impl Control {
             state,
             naming,
             broker: LazyConnection::new(broker),
-            backend: backend.map(|(endpoint, prefix)| (LazyConnection::new(endpoint), prefix)),
+            backend,
             timeout,
             origin: format!("celadon{}@{}", std::process::id(), hostname()),
         }
@@ -187,9 +189,11 @@ impl Control {
             }
             o
         };
-        if let Some(o) = self.args_in_backend(id).await {
-            return Ok(from_model(o));
-        }
+        let in_backend = self.args_in_backend(id).await;
+        let backend_note = match in_backend {
+            Ok(o) => return Ok(from_model(o)),
+            Err(note) => note,
+        };
         if let Some(o) = self.args_on_workers(id).await? {
             return Ok(from_model(o));
         }
@@ -206,25 +210,28 @@ impl Control {
         match repr {
             Ok(o) => Ok(from_model(o)),
             Err(why) => Err(RetryError::NoArguments(format!(
-                "{} (its events' repr does not parse: {why})",
-                original::HOW_TO_ENABLE
+                "{} ({}its events' repr does not parse: {why})",
+                original::HOW_TO_ENABLE,
+                backend_note.map_or(String::new(), |note| format!(
+                    "the result backend has the task, but {note}; "
+                ))
             ))),
         }
     }
 
-    async fn args_in_backend(&self, id: &str) -> Option<Original> {
-        let ids = [id.to_string()];
-        let (conn, prefix) = self.backend.as_ref()?;
-        let found = conn
-            .run(async |c| backend::fetch(c, prefix, &ids).await)
+    /// The arguments the result backend keeps; or, when it has the task
+    /// but not arguments a retry may use, why.
+    async fn args_in_backend(&self, id: &str) -> Result<Original, Option<String>> {
+        let backend = self.backend.as_ref().ok_or(None)?;
+        let meta = backend
+            .get(id)
             .await
             .inspect_err(|error| {
                 tracing::warn!(%error, task = id, "the result backend could not be read for a retry; trying the next source");
             })
-            .ok()?;
-        found
-            .first()
-            .and_then(|(_, meta)| original::from_backend(meta))
+            .map_err(|_| None)?
+            .ok_or(None)?;
+        original::from_backend(&meta).map_err(Some)
     }
 
     async fn args_on_workers(&self, id: &str) -> Result<Option<Original>, ControlError> {
@@ -380,22 +387,18 @@ impl Control {
     /// `AbortableAsyncResult.abort()` does (an `AbortableTask` checks its
     /// state and stops); `false` without a result backend.
     pub async fn abort(&self, id: &str) -> Result<bool, ControlError> {
-        let Some((conn, prefix)) = &self.backend else {
+        let Some(backend) = &self.backend else {
             return Ok(false);
         };
-        let value = backend::aborted_meta(id);
-        conn.run(async |c| backend::store(c, prefix, id, &value).await)
-            .await?;
+        backend.abort(id).await?;
         Ok(true)
     }
 
     /// The result backend's record of `id`: `None` when it has none yet.
-    pub async fn result(&self, id: &str) -> Result<Option<backend::Meta>, ControlError> {
-        let Some((conn, prefix)) = &self.backend else {
+    pub async fn result(&self, id: &str) -> Result<Option<Meta>, ControlError> {
+        let Some(backend) = &self.backend else {
             return Ok(None);
         };
-        let key = backend::meta_key(prefix, id);
-        let raw: Option<Vec<u8>> = conn.run(async |c| c.get(key).await).await?;
-        Ok(raw.as_deref().and_then(backend::Meta::parse))
+        Ok(backend.get(id).await?)
     }
 }

@@ -1,8 +1,10 @@
 //! Reconciliation with the result backend: when the event stream comes
 //! back after a gap, and every [`STUCK_CHECK_INTERVAL`] for tasks silent
-//! for [`STUCK_AFTER`], the unfinished tasks' `celery-task-meta-<id>` are
-//! read (`broker::backend`) and handed to the model, so a lost
-//! `task-succeeded` does not leave a task "STARTED" forever.
+//! for [`STUCK_AFTER`], the unfinished tasks' records are read from the
+//! result backend (`broker::backend`, whichever kind it is) and handed to
+//! the model, so a lost `task-succeeded` does not leave a task "STARTED"
+//! forever. A backend that cannot be read is logged with its cause and
+//! tried again at the next round.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -10,7 +12,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    broker::{BrokerLink, LinkState, backend::fetch, conn::LazyConnection, dial::Endpoint},
+    broker::{
+        BrokerLink, LinkState,
+        backend::{BackendError, ResultBackend},
+    },
     clock,
     state::{key::TaskKey, owner::StateHandle},
 };
@@ -22,14 +27,12 @@ pub const STUCK_CHECK_INTERVAL: Duration = Duration::from_secs(300);
 pub const STUCK_AFTER: Duration = Duration::from_secs(60);
 
 pub async fn run(
-    backend: Arc<Endpoint>,
-    keyprefix: String,
+    backend: Arc<ResultBackend>,
     state: StateHandle,
     mut link: watch::Receiver<BrokerLink>,
     restored: bool,
     cancel: CancellationToken,
 ) {
-    let conn = LazyConnection::new(backend);
     if restored {
         // Tasks read back from history missed what happened while celadon
         // was down: a round once the events flow, as after any gap.
@@ -40,7 +43,7 @@ pub async fn run(
         if connected {
             let round = tokio::select! {
                 () = cancel.cancelled() => return,
-                round = reconcile(&conn, &keyprefix, &state, 0.0) => round,
+                round = reconcile(&backend, &state, 0.0) => round,
             };
             if let Err(error) = round {
                 tracing::warn!(%error, "could not read the result backend to reconcile restored tasks");
@@ -72,7 +75,7 @@ pub async fn run(
         };
         let round = tokio::select! {
             () = cancel.cancelled() => return,
-            round = reconcile(&conn, &keyprefix, &state, silent_for) => round,
+            round = reconcile(&backend, &state, silent_for) => round,
         };
         if let Err(error) = round {
             tracing::warn!(%error, "could not read the result backend to reconcile tasks");
@@ -83,11 +86,10 @@ pub async fn run(
 /// One round: every unfinished task silent for `silent_for` seconds, read
 /// from the model a bounded batch at a time.
 async fn reconcile(
-    conn: &LazyConnection,
-    keyprefix: &str,
+    backend: &ResultBackend,
     state: &StateHandle,
     silent_for: f64,
-) -> redis::RedisResult<()> {
+) -> Result<(), BackendError> {
     let cutoff = clock::now() - silent_for;
     let (mut checked, mut found_total) = (0, 0);
     let mut from = Some(0);
@@ -105,8 +107,8 @@ async fn reconcile(
             .iter()
             .map(|(k, id)| (id.as_str(), *k))
             .collect();
-        let found: Vec<_> = conn
-            .run(async |c| fetch(c, keyprefix, &ids).await)
+        let found: Vec<_> = backend
+            .fetch(&ids)
             .await?
             .into_iter()
             .filter_map(|(id, meta)| keys.get(id.as_str()).map(|k| (*k, meta)))

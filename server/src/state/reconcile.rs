@@ -34,16 +34,24 @@ impl Model {
             };
             Some(format!("{kind}({})", args.join(", ")))
         };
+        // A result the backend keeps in a form celadon does not read
+        // (a pickle) is left unknown, not shown as None.
+        let result = meta.result.as_ref().unwrap_or(&serde_json::Value::Null);
         let result_text = (kind == TaskEventKind::Succeeded)
-            .then(|| crate::pyrepr::from_json(&meta.result).py_repr());
-        let exception = matches!(kind, TaskEventKind::Failed | TaskEventKind::Retried)
-            .then(|| exc_message(&meta.result))
+            .then(|| {
+                meta.result
+                    .as_ref()
+                    .map(|r| crate::pyrepr::from_json(r).py_repr())
+            })
             .flatten();
-        let reason = meta.result["exc_message"][0].as_str();
+        let exception = matches!(kind, TaskEventKind::Failed | TaskEventKind::Retried)
+            .then(|| exc_message(result))
+            .flatten();
+        let reason = result["exc_message"][0].as_str();
         let worker_name = meta
             .worker
             .clone()
-            .or_else(|| meta.result["hostname"].as_str().map(str::to_string));
+            .or_else(|| result["hostname"].as_str().map(str::to_string));
         let worker = worker_name
             .as_deref()
             .map_or(Sym::NONE, |w| self.symbols.intern(w));
@@ -57,7 +65,7 @@ impl Model {
             .map_or(Sym::NONE, |q| self.symbols.intern(q));
         let update = Update {
             step: Step::Event(kind),
-            timestamp: meta.done_at().unwrap_or(now),
+            timestamp: meta.done_at.unwrap_or(now),
             clock: self.clock,
             worker,
             client: None,

@@ -11,6 +11,7 @@ use kit::{
 };
 use serde_json::Value;
 use server::broker::{
+    backend::BackendUrl,
     transport::{Role, TransportOptions},
     url::BrokerUrl,
 };
@@ -62,7 +63,7 @@ async fn workers_on_a_tls_broker_are_seen_and_controlled_through_rediss() {
     let dir = Scratch::new().unwrap();
     let redis = RedisTls::start(&dir).unwrap();
     let mut config = Celadon::config(BrokerUrl::parse(&redis.url(0)).unwrap());
-    config.result_backend = Some(BrokerUrl::parse(&redis.url(1)).unwrap());
+    config.result_backend = Some(BackendUrl::Redis(BrokerUrl::parse(&redis.url(1)).unwrap()));
     let celadon = Celadon::start_with(config).await.unwrap();
     let mut watch = Watch::workers(&celadon).await;
     let worker = Worker::start(&redis, "tls", &dir).unwrap();
@@ -157,7 +158,9 @@ async fn celadon_follows_a_sentinel_failover_and_sees_tasks_sent_after_it() {
     .unwrap();
     let mut config = Celadon::config(BrokerUrl::parse(&sentinel.url(0)).unwrap());
     config.transport = options.clone();
-    config.result_backend = Some(BrokerUrl::parse(&sentinel.url(1)).unwrap());
+    config.result_backend = Some(BackendUrl::Redis(
+        BrokerUrl::parse(&sentinel.url(1)).unwrap(),
+    ));
     config.backend_transport = options;
     let celadon = Celadon::start_with(config).await.unwrap();
     let mut watch = Watch::workers(&celadon).await;

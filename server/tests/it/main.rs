@@ -18,6 +18,7 @@ mod graphs;
 mod metrics;
 mod model;
 mod prefix;
+mod result_backends;
 mod serving;
 mod support;
 mod workers;

@@ -142,7 +142,7 @@ async fn success_failure_retry_and_revoke_end_in_the_right_states() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_started_without_task_events_is_switched_on() {
     let mut c = Cluster::start().await;
-    let (_w, host) = c
+    let (w, host) = c
         .online_worker_with(
             "quiet",
             &WorkerOptions {
@@ -151,7 +151,15 @@ async fn a_worker_started_without_task_events_is_switched_on() {
             },
         )
         .await;
-    // enable_events is cast every 5 s; the task is seen once it lands.
+    // enable_events is cast every 5 s: a task run before it lands sends
+    // no events, so the task is sent once the worker says it was told.
+    kit::poll::until_async(
+        "the worker to be told to send task events",
+        Duration::from_secs(15),
+        || std::future::ready(Ok(w.log().contains("enabled by remote").then_some(()))),
+    )
+    .await
+    .unwrap();
     let id = c.send("add", "[20, 22]", &[]);
     let tasks = c
         .finished(std::slice::from_ref(&id), Duration::from_secs(20))

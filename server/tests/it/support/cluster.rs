@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use app::wire::BrokerState;
 use kit::{Celadon, Redis, Scratch, Worker, WorkerOptions, celery::WORKER_START};
-use server::Config;
+use server::{Config, broker::backend::BackendUrl};
 
 use super::{
     http::Http,
@@ -31,7 +31,7 @@ impl Cluster {
         let dir = Scratch::new().expect("a scratch directory");
         let redis = Redis::start(&dir).expect("redis-server starts");
         let mut config = Celadon::config(redis.broker_url());
-        config.result_backend = Some(redis.backend_url());
+        config.result_backend = Some(BackendUrl::Redis(redis.backend_url()));
         adjust(&mut config);
         let celadon = Celadon::start_with(config).await.expect("celadon starts");
         let mut watch = Watch::workers(&celadon).await;

@@ -1,54 +1,62 @@
 //! The Redis result backend (PROTOCOL.md §7): `celery-task-meta-<id>` holds
-//! each task's last stored state: its decoding, and the reads of it. After
-//! the event stream was interrupted, and periodically for tasks that have
-//! sent no event in a while, `poll::reconcile` reads these for every
-//! unfinished task and lets the model catch up, so a lost `task-succeeded`
-//! does not leave a task "STARTED" forever. IO and pure decoding only.
+//! each task's last stored state as Celery's JSON: its decoding, and the
+//! reads and writes of it. IO and pure decoding only.
 
 use redis::AsyncCommands;
 use serde::Deserialize;
 use serde_json::{Value, value::RawValue};
 
-/// Keys fetched per MGET.
-const BATCH: usize = 500;
+use super::{BATCH, Meta, StoredArguments};
 
-/// What the backend says of a task. With `result_extended` it also has the
-/// task's name, real args and kwargs (as the JSON text stored, which a
+/// The meta's JSON as Celery writes it. With `result_extended` it also has
+/// the task's name, real args and kwargs (as the JSON text stored, which a
 /// retry re-sends as it is), worker, retries and queue.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Meta {
-    pub status: String,
+#[derive(Deserialize)]
+struct Stored {
+    status: String,
     #[serde(default)]
-    pub result: Value,
+    result: Value,
     #[serde(default)]
-    pub traceback: Option<String>,
+    traceback: Option<String>,
     #[serde(default)]
-    pub date_done: Option<String>,
+    date_done: Option<String>,
     #[serde(default)]
-    pub name: Option<String>,
+    name: Option<String>,
     #[serde(default)]
-    pub args: Option<Box<RawValue>>,
+    args: Option<Box<RawValue>>,
     #[serde(default)]
-    pub kwargs: Option<Box<RawValue>>,
+    kwargs: Option<Box<RawValue>>,
     #[serde(default)]
-    pub worker: Option<String>,
+    worker: Option<String>,
     #[serde(default)]
-    pub retries: Option<u32>,
+    retries: Option<u32>,
     #[serde(default)]
-    pub queue: Option<String>,
+    queue: Option<String>,
 }
 
-impl Meta {
-    pub fn parse(raw: &[u8]) -> Option<Meta> {
-        serde_json::from_slice(raw).ok()
-    }
-
-    /// `date_done` as unix seconds.
-    pub fn done_at(&self) -> Option<f64> {
-        let text = self.date_done.as_deref()?;
+/// A meta's JSON as the Redis backend stores it (and as the JSON result
+/// serializer writes it anywhere); `None` if it is not.
+pub fn parse(raw: &[u8]) -> Option<Meta> {
+    let stored: Stored = serde_json::from_slice(raw).ok()?;
+    let done_at = stored.date_done.as_deref().and_then(|text| {
         let t = chrono::DateTime::parse_from_rfc3339(text).ok()?;
         Some(t.timestamp() as f64 + f64::from(t.timestamp_subsec_micros()) / 1e6)
-    }
+    });
+    let arguments = match (stored.args, stored.kwargs) {
+        (Some(args), Some(kwargs)) => StoredArguments::Json { args, kwargs },
+        _ => StoredArguments::Absent,
+    };
+    Some(Meta {
+        status: stored.status,
+        result: Some(stored.result),
+        traceback: stored.traceback,
+        done_at,
+        name: stored.name,
+        arguments,
+        worker: stored.worker,
+        retries: stored.retries,
+        queue: stored.queue,
+    })
 }
 
 /// The key of a task's record; `prefix` is the backend's
@@ -102,7 +110,7 @@ pub async fn fetch(
         let keys: Vec<String> = chunk.iter().map(|id| meta_key(prefix, id)).collect();
         let values: Vec<Option<Vec<u8>>> = conn.mget(&keys).await?;
         for (id, value) in chunk.iter().zip(values) {
-            if let Some(meta) = value.as_deref().and_then(Meta::parse) {
+            if let Some(meta) = value.as_deref().and_then(parse) {
                 found.push((id.clone(), meta));
             }
         }
@@ -120,24 +128,26 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        Meta::parse(doc["setex"]["value_raw"].as_str().unwrap().as_bytes()).unwrap()
+        parse(doc["setex"]["value_raw"].as_str().unwrap().as_bytes()).unwrap()
     }
 
     #[test]
     fn stored_states_parse_with_their_times_and_extended_fields() {
         let failure = fixture("FAILURE");
         assert_eq!(failure.status, "FAILURE");
-        assert_eq!(failure.result["exc_type"], "ValueError");
+        assert_eq!(failure.result.as_ref().unwrap()["exc_type"], "ValueError");
         assert!(failure.traceback.is_some());
-        assert!(failure.done_at().is_some_and(|t| t > 1.7e9));
+        assert!(failure.done_at.is_some_and(|t| t > 1.7e9));
         let started = fixture("STARTED");
-        assert_eq!(started.done_at(), None);
-        assert_eq!(started.result["hostname"], "w2@vm");
+        assert_eq!(started.done_at, None);
+        assert_eq!(started.result.unwrap()["hostname"], "w2@vm");
         let extended = fixture("SUCCESS.result_extended");
         assert_eq!(extended.name.as_deref(), Some("tasks.echo"));
-        let text = |v: &Option<Box<RawValue>>| v.as_ref().map(|v| v.get().to_string());
-        assert_eq!(text(&extended.args).as_deref(), Some(r#"[1, "two"]"#));
-        assert_eq!(text(&extended.kwargs).as_deref(), Some(r#"{"k": [1, 2]}"#));
+        let StoredArguments::Json { args, kwargs } = &extended.arguments else {
+            panic!("{:?}", extended.arguments)
+        };
+        assert_eq!(args.get(), r#"[1, "two"]"#);
+        assert_eq!(kwargs.get(), r#"{"k": [1, 2]}"#);
         assert_eq!(extended.queue.as_deref(), Some("ext"));
     }
 }

@@ -78,6 +78,7 @@ impl Saver {
                     self.status.update(|s| s.unsaved_dropped = unsaved.dropped);
                     if unsaved.tasks.is_empty() {
                         self.drained(at);
+                        self.lag();
                         return;
                     }
                     if !unsaved.more {

@@ -56,6 +56,7 @@ pub fn App() -> impl IntoView {
         // links under it.
         <Router base=base.as_str().to_string()>
             <components::TopBar/>
+            <components::HistoryBanner/>
             <main>
                 <Routes fallback=pages::NotFound>
                     // Async: the server waits for the page's snapshot (a

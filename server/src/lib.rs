@@ -191,6 +191,7 @@ async fn serve(
                     && (!config.basic_auth.is_empty() || config.unauthenticated_api),
                 natural_time: config.natural_time,
             },
+            history: history.as_ref().map(|h| h.health.subscribe()),
         },
         events_rx,
         link_rx.clone(),
@@ -240,6 +241,7 @@ async fn serve(
     let history_reader = match history {
         Some(History {
             status,
+            health,
             store: Some(store),
         }) => {
             running.history = Some(store.thread);
@@ -247,14 +249,17 @@ async fn serve(
                 state.clone(),
                 store.writer,
                 status.clone(),
+                health,
                 store.save_interval,
                 cancel.clone(),
             )));
             Some((Some(store.reader), status))
         }
+        // Held by the owner's receiver's last value: nothing will change.
         Some(History {
             status,
             store: None,
+            ..
         }) => Some((None, status)),
         None => None,
     };
@@ -316,6 +321,8 @@ async fn serve(
 /// The history as `run` found it: its status, and the store if it opened.
 struct History {
     status: Arc<store::Status>,
+    /// What pages say about history; the save loop keeps it current.
+    health: watch::Sender<app::wire::HistoryHealth>,
     store: Option<OpenStore>,
 }
 
@@ -376,7 +383,18 @@ async fn open_history(config: &Config) -> Option<History> {
             None
         }
     };
-    Some(History { status, store })
+    let view = status.get();
+    let (health, _) = watch::channel(app::wire::HistoryHealth {
+        writing: view.available,
+        problem: view
+            .last_error
+            .map(|e| format!("history is unavailable, and celadon shows live data only: {e}")),
+    });
+    Some(History {
+        status,
+        health,
+        store,
+    })
 }
 
 #[cfg(test)]
@@ -397,6 +415,7 @@ mod tests {
                 inspect_requests: None,
                 purge_after: None,
                 views: state::views::ViewConfig::default(),
+                history: None,
             },
             events_rx,
             link_rx,

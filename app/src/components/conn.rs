@@ -92,6 +92,28 @@ pub fn ConnIndicator() -> impl IntoView {
     }
 }
 
+/// A line under the bar on every page while history is not being written
+/// (a full disk, a damaged file, a database that went away): pages stay
+/// live, but what they show is not being kept. The text is the server's,
+/// shown as text.
+#[component]
+pub fn HistoryBanner() -> impl IntoView {
+    let live = use_live();
+    let problem = Memo::new(move |_| {
+        live.model.with(|m| {
+            m.history
+                .as_ref()
+                .filter(|h| !h.writing)
+                .and_then(|h| h.problem.clone())
+        })
+    });
+    move || {
+        problem.get().map(|text| {
+            view! { <div class="history-banner" role="status">{text}</div> }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! no reactivity: `live::state` wraps this in a signal.
 
 use crate::wire::{
-    BrokerStatus, ServerMsg, Snapshot, TaskRow, View, ViewData, ViewPatch, WorkerRow,
+    BrokerStatus, HistoryHealth, ServerMsg, Snapshot, TaskRow, View, ViewData, ViewPatch, WorkerRow,
 };
 
 /// What the browser knows of the view it is subscribed to.
@@ -12,6 +12,8 @@ pub struct LiveModel {
     /// Sequence number of the last message applied; `None` until a snapshot.
     pub seq: Option<u64>,
     pub broker: Option<BrokerStatus>,
+    /// Whether history is written (`None` when none is kept).
+    pub history: Option<HistoryHealth>,
     pub data: Option<ViewData>,
     /// Whether the server offers control actions.
     pub controls: bool,
@@ -35,6 +37,7 @@ impl LiveModel {
         LiveModel {
             seq: None,
             broker: Some(snapshot.broker),
+            history: snapshot.history,
             data: Some(snapshot.data),
             controls: snapshot.controls,
         }
@@ -50,6 +53,7 @@ impl LiveModel {
             ServerMsg::Snapshot { seq, snapshot } => {
                 self.seq = Some(seq);
                 self.broker = Some(snapshot.broker);
+                self.history = snapshot.history;
                 self.data = Some(snapshot.data);
                 self.controls = snapshot.controls;
                 Applied::Ok
@@ -65,6 +69,9 @@ impl LiveModel {
                 }
                 if let Some(broker) = delta.broker {
                     self.broker = Some(broker);
+                }
+                if let Some(history) = delta.history {
+                    self.history = Some(history);
                 }
                 self.seq = Some(seq);
                 Applied::Ok
@@ -184,6 +191,7 @@ mod tests {
             snapshot: Box::new(Snapshot {
                 controls: true,
                 natural_time: false,
+                history: None,
                 broker: broker(BrokerState::Connected),
                 data: ViewData::Workers {
                     workers,
@@ -198,6 +206,7 @@ mod tests {
             seq,
             delta: Delta {
                 broker: None,
+                history: None,
                 patch: Some(ViewPatch::Workers {
                     upsert,
                     remove,
@@ -267,6 +276,7 @@ mod tests {
         let seed = Snapshot {
             controls: true,
             natural_time: false,
+            history: None,
             broker: broker(BrokerState::Connected),
             data: ViewData::Workers {
                 workers: vec![],
@@ -287,6 +297,7 @@ mod tests {
             seq: 2,
             delta: Delta {
                 broker: Some(broker(BrokerState::Unreachable)),
+                history: None,
                 patch: None,
             },
         };
@@ -323,6 +334,7 @@ mod tests {
             snapshot: Box::new(Snapshot {
                 controls: true,
                 natural_time: false,
+                history: None,
                 broker: broker(BrokerState::Connected),
                 data: ViewData::Tasks(TasksData {
                     query: TasksQuery::default(),
@@ -342,6 +354,7 @@ mod tests {
             seq,
             delta: Delta {
                 broker: None,
+                history: None,
                 patch: Some(ViewPatch::Tasks {
                     order: order.iter().map(|s| s.to_string()).collect(),
                     upsert,

@@ -69,12 +69,27 @@ pub struct Snapshot {
     /// `--natural-time`: times read as "3 min ago" unless this browser
     /// chose otherwise.
     pub natural_time: bool,
+    /// Whether history is being written; `None` with `--persistent=false`.
+    #[serde(default)]
+    pub history: Option<HistoryHealth>,
+}
+
+/// Whether history is being kept, as every page shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct HistoryHealth {
+    /// History is open and the last write succeeded.
+    pub writing: bool,
+    /// Why not, in a sentence (the file, and what went wrong).
+    pub problem: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct Delta {
     /// Present when the broker connection changed.
     pub broker: Option<BrokerStatus>,
+    /// Present when whether history is written changed.
+    #[serde(default)]
+    pub history: Option<HistoryHealth>,
     pub patch: Option<ViewPatch>,
 }
 

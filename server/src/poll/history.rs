@@ -10,6 +10,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use app::wire::HistoryHealth;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -29,6 +31,7 @@ pub async fn run(
     state: StateHandle,
     writer: Writer,
     status: Arc<Status>,
+    health: watch::Sender<HistoryHealth>,
     interval: Duration,
     cancel: CancellationToken,
 ) {
@@ -36,6 +39,7 @@ pub async fn run(
         state,
         writer,
         status,
+        health,
         held: None,
         drained_at: clock::now(),
         failing: false,
@@ -57,6 +61,8 @@ struct Saver {
     state: StateHandle,
     writer: Writer,
     status: Arc<Status>,
+    /// What every page says about history.
+    health: watch::Sender<HistoryHealth>,
     /// A batch whose write failed, written before anything newer.
     held: Option<Batch>,
     /// When the model last had nothing left unwritten.
@@ -96,12 +102,22 @@ impl Saver {
                     if self.failing {
                         tracing::info!("history is being written again");
                         self.failing = false;
+                        self.health.send_replace(HistoryHealth {
+                            writing: true,
+                            problem: None,
+                        });
                     }
                 }
                 Err(StoreError::Stopped) => return,
                 Err(error) => {
                     if !self.failing {
                         tracing::error!(%error, "history is not being written; the live model is unaffected, and writing resumes when the store answers");
+                        self.health.send_replace(HistoryHealth {
+                            writing: false,
+                            problem: Some(format!(
+                                "history is not being written (pages stay live; it resumes by itself): {error}"
+                            )),
+                        });
                     }
                     self.failing = true;
                     self.held = Some(batch);

@@ -116,6 +116,7 @@ pub fn snapshot(
         data,
         controls: config.controls,
         natural_time: config.natural_time,
+        history: None,
     }
 }
 

@@ -11,7 +11,7 @@ mod pending;
 
 use std::time::{Duration, Instant};
 
-use app::wire::{BrokerStatus, Delta, ServerMsg, Snapshot, View};
+use app::wire::{BrokerStatus, Delta, HistoryHealth, ServerMsg, Snapshot, View};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +66,10 @@ struct Owner {
     subscribers: Vec<Subscriber>,
     junk_log: RateLimit,
     config: ViewConfig,
+    /// Whether history is written, as the save loop last said; every page
+    /// shows it.
+    history: Option<watch::Receiver<HistoryHealth>>,
+    history_changed: bool,
 }
 
 /// What the owner starts from.
@@ -75,6 +79,8 @@ pub struct OwnerSetup {
     pub inspect_requests: Option<mpsc::Sender<String>>,
     pub purge_after: Option<f64>,
     pub views: ViewConfig,
+    /// How history is doing, when it is kept.
+    pub history: Option<watch::Receiver<HistoryHealth>>,
 }
 
 /// Starts the owner on its own thread. It stops when `cancel` fires.
@@ -96,6 +102,8 @@ pub fn spawn(
         subscribers: Vec::new(),
         junk_log: RateLimit::new(JUNK_LOG_INTERVAL),
         config: setup.views,
+        history: setup.history,
+        history_changed: false,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -145,6 +153,7 @@ impl Owner {
                     self.model.on_link(connected, self.link.since);
                     self.link_changed = true;
                 }
+                true = history_changed(&mut self.history) => self.history_changed = true,
                 _ = flush.tick() => self.flush(clock::now()),
                 Some(batch) = events.recv(), if pending.is_empty() && rest_until.is_none() => {
                     pending.extend(batch);
@@ -240,28 +249,40 @@ impl Owner {
     }
 
     fn snapshot(&self, view: &View) -> Snapshot {
-        views::snapshot(
+        let mut snapshot = views::snapshot(
             &self.model,
             &self.config,
             self.broker_status(),
             view,
             clock::now(),
-        )
+        );
+        snapshot.history = self.history_health();
+        snapshot
+    }
+
+    fn history_health(&self) -> Option<HistoryHealth> {
+        self.history.as_ref().map(|h| h.borrow().clone())
     }
 
     fn flush(&mut self, now: f64) {
         self.model.expire(now, self.purge_after);
         let changed_workers = self.model.take_changed_workers();
         let broker = std::mem::take(&mut self.link_changed).then(|| self.broker_status());
+        let history = if std::mem::take(&mut self.history_changed) {
+            self.history_health()
+        } else {
+            None
+        };
         let mut cx = FlushCtx::new(&self.model, &self.config, now, changed_workers);
         self.subscribers.retain_mut(|s| {
             let patch = s.sent.patch(&s.view, &mut cx);
-            if patch.is_none() && broker.is_none() {
+            if patch.is_none() && broker.is_none() && history.is_none() {
                 return !s.updates.is_closed();
             }
             s.seq += 1;
             let delta = Delta {
                 broker: broker.clone(),
+                history: history.clone(),
                 patch,
             };
             match s.updates.try_send(ServerMsg::Delta { seq: s.seq, delta }) {
@@ -305,6 +326,17 @@ impl RateLimit {
         self.last = Some(now);
         Some(std::mem::take(&mut self.suppressed))
     }
+}
+
+/// Whether history's health changed. Never ends without a receiver, or
+/// once its sender is gone (the last value stays what pages show).
+async fn history_changed(history: &mut Option<watch::Receiver<HistoryHealth>>) -> bool {
+    if let Some(rx) = history
+        && rx.changed().await.is_ok()
+    {
+        return true;
+    }
+    std::future::pending().await
 }
 
 /// Sleeps until `deadline`; never ends without one.

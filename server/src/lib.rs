@@ -172,6 +172,13 @@ async fn serve(
     {
         let loaded = std::mem::take(&mut store.loaded);
         restored = !loaded.tasks.is_empty();
+        // More may be older than the first read: read on once serving.
+        let max = config.model.limits.max_tasks;
+        store.older = loaded
+            .next
+            .filter(|_| loaded.tasks.len() == max.min(poll::history::FIRST_LOAD))
+            .map(|next| (next, max - loaded.tasks.len()))
+            .filter(|(_, left)| *left > 0);
         model.restore_tasks(loaded.tasks.into_iter().rev());
         model.keep_unsaved();
     }
@@ -245,6 +252,16 @@ async fn serve(
             store: Some(store),
         }) => {
             running.history = Some(store.thread);
+            if let Some((next, left)) = store.older {
+                running.tasks.push(tokio::spawn(poll::history::load_older(
+                    state.clone(),
+                    store.reader.clone(),
+                    next,
+                    left,
+                    status.clone(),
+                    cancel.clone(),
+                )));
+            }
             running.tasks.push(tokio::spawn(poll::history::run(
                 state.clone(),
                 store.writer,
@@ -332,6 +349,8 @@ struct OpenStore {
     reader: store::Reader,
     /// What was read back, taken by the model before it starts.
     loaded: store::Loaded,
+    /// Where older tasks continue, and how many more the model takes.
+    older: Option<((f64, i64), usize)>,
     save_interval: Duration,
 }
 
@@ -342,7 +361,7 @@ struct OpenStore {
 async fn open_history(config: &Config) -> Option<History> {
     let history = config.history.clone()?;
     let status = Arc::new(store::Status::new(history.location.describe()));
-    let limit = config.model.limits.max_tasks;
+    let limit = config.model.limits.max_tasks.min(poll::history::FIRST_LOAD);
     let started = std::time::Instant::now();
     let opened = {
         let status = status.clone();
@@ -363,6 +382,7 @@ async fn open_history(config: &Config) -> Option<History> {
                 thread,
                 reader,
                 loaded,
+                older: None,
                 save_interval: history.save_interval,
             })
         }

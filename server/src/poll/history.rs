@@ -17,12 +17,21 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     clock,
     state::owner::StateHandle,
-    store::{Batch, Status, StoreError, Writer},
+    store::{Batch, PagedQuery, Reader, Status, StoreError, TaskOrder, Writer},
 };
 
 /// Tasks taken from the model per write, at most: a batch is one
 /// transaction, and its rows are copied out on the model's thread.
 pub const MAX_SAVE_ROWS: usize = 50_000;
+
+/// Tasks read back at start before the model starts: enough for every
+/// page's first screen; the rest follow a chunk at a time
+/// ([`load_older`]), so a restart with a million stored tasks serves its
+/// pages at once.
+pub const FIRST_LOAD: usize = 20_000;
+
+/// Older tasks read back per chunk after the start.
+const LOAD_CHUNK: usize = 5_000;
 
 /// After a failed write, the next try waits this long.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
@@ -55,6 +64,65 @@ pub async fn run(
     // A last write of what changed before the stop, while the model's
     // owner still answers (it stops after every loop has ended).
     saver.save().await;
+}
+
+/// Reads the rest of history's newest tasks back into the model after it
+/// started, newest first, a chunk at a time, up to `left` tasks or the
+/// model's limits. Events applied meanwhile win: a task the model already
+/// holds keeps its copy.
+pub async fn load_older(
+    state: StateHandle,
+    reader: Reader,
+    mut next: (f64, i64),
+    mut left: usize,
+    status: Arc<Status>,
+    cancel: CancellationToken,
+) {
+    let started = std::time::Instant::now();
+    let mut loaded = 0;
+    while left > 0 {
+        let query = PagedQuery {
+            states: Vec::new(),
+            name: None,
+            worker: None,
+            from: None,
+            to: None,
+            words: None,
+            order: TaskOrder::AtDesc,
+            after: Some(next),
+            limit: left.min(LOAD_CHUNK),
+        };
+        let page = tokio::select! {
+            () = cancel.cancelled() => return,
+            page = reader.page(query) => page,
+        };
+        let page = match page {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::warn!(%error, "reading older history back stopped");
+                break;
+            }
+        };
+        let Some(last) = page.last() else {
+            break;
+        };
+        next = last.cursor;
+        left = left.saturating_sub(page.len());
+        let rows = page.into_iter().map(|p| p.row).collect();
+        let Ok(restored) = state.restore_older(rows).await else {
+            return;
+        };
+        loaded += restored.put;
+        status.update(|s| s.loaded_tasks += restored.put as u64);
+        if restored.full {
+            break;
+        }
+    }
+    tracing::info!(
+        loaded,
+        took_ms = started.elapsed().as_millis() as u64,
+        "older history read back"
+    );
 }
 
 struct Saver {

@@ -318,6 +318,28 @@ impl TaskStore {
         (result, created)
     }
 
+    /// Puts back a task older than every retained one (read from history
+    /// after the model started): first in line for eviction, and not
+    /// listed as changed. A task already retained is left as it is (the
+    /// model's copy is newer). Returns whether it was put.
+    pub fn place_older(&mut self, task: Task) -> bool {
+        if self.slot_of(task.key).is_some() {
+            return false;
+        }
+        let slot = self.allocate(task.key);
+        self.owned_bytes += owned_bytes(&task);
+        let finished = task.state.is_finished();
+        self.slots[slot] = task;
+        self.cols.sync(slot, &self.slots[slot]);
+        let entry = (slot as u32, self.generation[slot]);
+        self.created.push_front(entry);
+        if finished {
+            self.finished_count += 1;
+            self.finished.push_front(entry);
+        }
+        true
+    }
+
     /// Changes an existing task without touching its state-dependent
     /// bookkeeping (links, text that does not affect queries).
     pub fn update_in_place(&mut self, key: TaskKey, f: impl FnOnce(&mut Task)) -> bool {

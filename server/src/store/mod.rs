@@ -108,8 +108,11 @@ pub struct Batch {
 pub struct Loaded {
     /// The newest tasks, newest first.
     pub tasks: Vec<TaskRow>,
+    /// Where older tasks continue (the last one's place), if any was read.
+    pub next: Option<(f64, i64)>,
     pub rest: Option<Vec<u8>>,
-    /// Tasks in the store in all.
+    /// Tasks ever stored, an upper bound (the highest sequence number;
+    /// pruned tasks leave gaps).
     pub stored: u64,
 }
 

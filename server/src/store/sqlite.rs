@@ -261,20 +261,23 @@ impl Sqlite {
         Ok(u64::try_from((pages - free).max(0) * page).unwrap_or(0) + wal)
     }
 
-    /// The newest `limit` tasks (newest first) and the model's other state.
+    /// The newest `limit` tasks (newest first), where the next older ones
+    /// continue, and the model's other state.
     pub fn load(&mut self, limit: usize) -> Result<Loaded, StoreError> {
         let fail = self.fail();
-        let sql = format!(
-            "SELECT {} FROM tasks ORDER BY at DESC LIMIT ?1",
-            row_columns().join(", ")
-        );
-        let mut stmt = self.conn.prepare(&sql).map_err(&fail)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let tasks = stmt
-            .query_map([limit], read_row)
-            .map_err(&fail)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&fail)?;
+        let page = self.page(&PagedQuery {
+            states: Vec::new(),
+            name: None,
+            worker: None,
+            from: None,
+            to: None,
+            words: None,
+            order: TaskOrder::AtDesc,
+            after: None,
+            limit,
+        })?;
+        let next = page.last().map(|p| p.cursor);
+        let tasks = page.into_iter().map(|p| p.row).collect();
         let rest = self
             .conn
             .query_row("SELECT data FROM model WHERE name = 'rest'", [], |r| {
@@ -282,14 +285,16 @@ impl Sqlite {
             })
             .optional()
             .map_err(&fail)?;
-        let stored: i64 = self
+        // The highest sequence number: one read, where a count would scan.
+        let stored: Option<i64> = self
             .conn
-            .query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))
+            .query_row("SELECT max(seq) FROM tasks", [], |r| r.get(0))
             .map_err(&fail)?;
         Ok(Loaded {
             tasks,
+            next,
             rest,
-            stored: u64::try_from(stored).unwrap_or(0),
+            stored: stored.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
         })
     }
 

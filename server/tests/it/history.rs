@@ -11,7 +11,7 @@ use nix::sys::signal::Signal;
 use server::{
     Config,
     broker::backend::BackendUrl,
-    store::{HistoryConfig, Location},
+    store::{HistoryConfig, Location, TaskRow},
 };
 
 use crate::support::http::Http;
@@ -444,4 +444,94 @@ async fn a_full_disk_stops_history_not_the_live_model_and_writing_resumes_with_r
         .stop(Signal::SIGTERM, Duration::from_secs(10))
         .await
         .unwrap();
+}
+
+/// A stored task as a restart finds it: finished, with its fields.
+fn stored_row(i: usize) -> TaskRow {
+    let at = 1_700_000_000.0 + i as f64;
+    let mut times = [None; 9];
+    times[1] = Some(at);
+    times[2] = Some(at + 0.1);
+    times[3] = Some(at + 0.2);
+    times[8] = Some(at + 0.2);
+    TaskRow {
+        id: format!("{i:08x}-0000-4000-8000-000000000000"),
+        state: "SUCCESS".into(),
+        name: Some("celadon_tasks.add".into()),
+        worker: Some("old@host".into()),
+        queue: Some("celery".into()),
+        exchange: None,
+        routing_key: Some("celery".into()),
+        times,
+        runtime: Some(0.1),
+        retries: Some(0),
+        clock: i as u64,
+        flags: 0,
+        seen: 0,
+        seen_attempt: 0,
+        signum: None,
+        root_id: None,
+        parent_id: None,
+        children: Vec::new(),
+        text: [
+            Some(format!("[{i}, 1]")),
+            Some("{}".into()),
+            Some(format!("{}", i + 1)),
+            None,
+            None,
+            None,
+            None,
+            None,
+        ],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_history_is_served_at_once_and_read_back_in_the_background() {
+    let dir = Scratch::new().unwrap();
+    let redis = Redis::start(&dir).unwrap();
+    let db = dir.path().join("large.db");
+    let stored = 2 * server::poll::history::FIRST_LOAD + 5_000;
+    {
+        let config = config(&redis, &db, 10).history.unwrap();
+        let status = std::sync::Arc::new(server::store::Status::new(String::new()));
+        let (writer, thread, _, _) = server::store::open(&config, 0, status).unwrap();
+        for chunk in (0..stored).collect::<Vec<_>>().chunks(10_000) {
+            writer
+                .write(server::store::Batch {
+                    at: 0.0,
+                    tasks: chunk.iter().map(|i| stored_row(*i)).collect(),
+                    rest: None,
+                })
+                .await
+                .unwrap();
+        }
+        drop(writer);
+        thread.join().await;
+    }
+    let celadon = Celadon::start_with(config(&redis, &db, stored + 100))
+        .await
+        .unwrap();
+    // The newest are there from the first answer.
+    let newest = stored - 1;
+    let info = celadon
+        .json(&format!(
+            "/api/task/info/{newest:08x}-0000-4000-8000-000000000000"
+        ))
+        .await;
+    assert_eq!(info["result"], stored.to_string(), "{info}");
+    let stats = celadon
+        .json_until("history to be read back", "/api/stats", FINISH, |s| {
+            s["history"]["loaded_tasks"].as_u64() == Some(stored as u64)
+        })
+        .await;
+    assert_eq!(stats["model"]["tasks"], stored, "{stats}");
+    // The oldest too, from memory now, whole.
+    let oldest = celadon
+        .json("/api/task/info/00000000-0000-4000-8000-000000000000")
+        .await;
+    assert_eq!(oldest["args"], "[0, 1]");
+    let listing = celadon.json("/api/tasks").await;
+    assert_eq!(listing.as_object().unwrap().len(), stored);
+    celadon.stop().await.unwrap();
 }

@@ -19,9 +19,10 @@ use crate::{
             Matching, MetricsSample, RetrySeed, SeriesOf, SeriesWindow, TaskList, Unfinished,
             UnknownWorker, WorkerInfo,
         },
-        rows::Unsaved,
+        rows::{Restored, Unsaved},
         series::Window,
     },
+    store::TaskRow,
 };
 
 /// Pending commands from HTTP handlers, websockets and the periodic loops.
@@ -171,6 +172,11 @@ pub(super) enum Command {
         max: usize,
         reply: Reply<Unsaved>,
     },
+    /// Older tasks read back from history after the start.
+    RestoreOlder {
+        rows: Vec<TaskRow>,
+        reply: Reply<Restored>,
+    },
     /// celadon re-sent `original` as `retry`.
     LinkRetry {
         original: String,
@@ -219,6 +225,17 @@ impl StateHandle {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::TakeUnsaved { max, reply })
+            .await
+            .map_err(|_| Stopped)?;
+        answer.await.map_err(|_| Stopped)
+    }
+
+    /// Puts back a chunk of older tasks read from history (newest first);
+    /// bounded by the chunk the caller reads.
+    pub async fn restore_older(&self, rows: Vec<TaskRow>) -> Result<Restored, Stopped> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::RestoreOlder { rows, reply })
             .await
             .map_err(|_| Stopped)?;
         answer.await.map_err(|_| Stopped)

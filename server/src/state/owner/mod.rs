@@ -226,6 +226,9 @@ impl Owner {
             Command::TakeUnsaved { max, reply } => {
                 let _ = reply.send(self.model.take_unsaved(max));
             }
+            Command::RestoreOlder { rows, reply } => {
+                let _ = reply.send(self.model.restore_older_tasks(rows));
+            }
             Command::Snapshot { view, reply } => {
                 let _ = reply.send(self.snapshot(&view));
             }

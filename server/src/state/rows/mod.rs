@@ -26,6 +26,15 @@ const ROW_TEXT: [Field; 8] = [
     Field::Client,
 ];
 
+/// What [`Model::restore_older_tasks`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Tasks put back.
+    pub put: usize,
+    /// The model reached its limits: put back no more.
+    pub full: bool,
+}
+
 /// What one take hands the history store.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Unsaved {
@@ -117,6 +126,35 @@ impl Model {
             });
         }
         self.task_version += 1;
+    }
+
+    /// Puts back stored tasks older than every task the model holds (read
+    /// a chunk at a time after the model started, newest first): each is
+    /// first in line for eviction and not written again. Tasks the model
+    /// already holds keep the model's copy. Stops at the model's limits.
+    pub fn restore_older_tasks(&mut self, rows: Vec<TaskRow>) -> Restored {
+        let mut put = 0;
+        let mut full = false;
+        for row in rows {
+            if self.tasks.len() >= self.tasks.limits().max_tasks
+                || self.tasks.accounted_bytes() >= self.tasks.limits().max_bytes
+            {
+                full = true;
+                break;
+            }
+            let key = TaskKey::of(&row.id);
+            if self.tasks.get(key).is_some() {
+                continue;
+            }
+            let task = self.task_of(key, &row);
+            let (name, state) = (task.name, task.state);
+            if self.tasks.place_older(task) {
+                self.type_stats(name).retained[TypeStats::retained_slot(state)] += 1;
+                put += 1;
+            }
+        }
+        self.task_version += 1;
+        Restored { put, full }
     }
 
     fn task_of(&mut self, key: TaskKey, row: &TaskRow) -> Task {

@@ -247,3 +247,68 @@ fn a_restore_keeps_the_newest_within_the_models_limits() {
     kept.sort();
     assert_eq!(kept, ids[2..]);
 }
+
+#[test]
+fn older_tasks_read_back_later_are_first_to_go_and_not_written_again() {
+    let row_for = |model: &Model, id: &str| {
+        let key = TaskKey::of(id);
+        model.row_of(model.tasks.get(key).unwrap())
+    };
+    let mut source = Model::default();
+    let ids: Vec<String> = (0..6)
+        .map(|i| format!("{i:08x}-0000-4000-8000-000000000000"))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        ingest(
+            &mut source,
+            &[event("task-succeeded", id, i as f64, json!({"name": "n"}))],
+            i as f64,
+        );
+    }
+    let mut model = Model::new(ModelConfig {
+        limits: Limits {
+            max_tasks: 4,
+            max_bytes: usize::MAX,
+        },
+        ..ModelConfig::default()
+    });
+    // The newest two at start, then the model runs; a live event for
+    // task 3 arrives before task 3 is read back.
+    model.restore_tasks([row_for(&source, &ids[4]), row_for(&source, &ids[5])]);
+    model.keep_unsaved();
+    ingest(
+        &mut model,
+        &[event("task-failed", &ids[3], 9.0, json!({"name": "n"}))],
+        9.0,
+    );
+    assert_eq!(take_all(&mut model).len(), 1, "the live change only");
+    let older: Vec<_> = (0..4).rev().map(|i| row_for(&source, &ids[i])).collect();
+    let restored = model.restore_older_tasks(older);
+    assert_eq!(restored, super::Restored { put: 1, full: true });
+    assert_eq!(
+        model.rest_task(TaskKey::of(&ids[3])).unwrap().state,
+        "FAILURE",
+        "the model's copy wins"
+    );
+    assert!(
+        model.rest_task(TaskKey::of(&ids[1])).is_none(),
+        "past the limit"
+    );
+    assert!(take_all(&mut model).is_empty(), "read back, not changed");
+    // A new task evicts the oldest read back first.
+    ingest(
+        &mut model,
+        &[event(
+            "task-succeeded",
+            "99999999-0000-4000-8000-000000000000",
+            10.0,
+            json!({"name": "n"}),
+        )],
+        10.0,
+    );
+    assert!(
+        model.rest_task(TaskKey::of(&ids[2])).is_none(),
+        "the oldest went first"
+    );
+    assert!(model.rest_task(TaskKey::of(&ids[4])).is_some());
+}

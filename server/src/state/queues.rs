@@ -85,9 +85,11 @@ pub struct Queue {
     pub declared: bool,
     /// Named by a `task-sent` event.
     pub sent_to: bool,
-    /// Depth per 5 s for an hour, and per minute for a week.
+    /// Depth per 5 s for an hour, per minute for a week, and per hour for
+    /// 30 days.
     pub per_5s: DepthRing,
     pub per_minute: DepthRing,
+    pub per_hour: DepthRing,
 }
 
 impl Queue {
@@ -102,6 +104,7 @@ impl Queue {
             sent_to: false,
             per_5s: DepthRing::new(5, 720),
             per_minute: DepthRing::new(60, 7 * 24 * 60),
+            per_hour: DepthRing::new(3600, 30 * 24),
         }
     }
 
@@ -176,6 +179,7 @@ impl Queues {
                 let total = d.iter().sum();
                 q.per_5s.record(at, total);
                 q.per_minute.record(at, total);
+                q.per_hour.record(at, total);
                 q.depths = Some(d);
                 q.measured_at = Some(at);
             }
@@ -214,6 +218,7 @@ impl Queues {
                 std::mem::size_of::<Queue>()
                     + q.per_5s.heap_bytes()
                     + q.per_minute.heap_bytes()
+                    + q.per_hour.heap_bytes()
                     + 64
             })
             .sum()

@@ -19,6 +19,7 @@ pub mod queues;
 pub mod read;
 mod reconcile;
 pub mod rest;
+pub mod saved;
 pub mod search;
 pub mod series;
 pub mod stats;

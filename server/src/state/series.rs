@@ -38,7 +38,7 @@ pub enum Window {
 
 /// Rings a series holds: one per window but the week, which reads the
 /// month's (same bucket width).
-const RINGS: usize = 4;
+pub(super) const RINGS: usize = 4;
 
 impl Window {
     pub const ALL: [Window; 5] = [
@@ -50,7 +50,7 @@ impl Window {
     ];
 
     /// The window whose ring each ring of a series is, in ring order.
-    const RINGS: [Window; RINGS] = [
+    pub(super) const RINGS: [Window; RINGS] = [
         Window::FiveMinutes,
         Window::Hour,
         Window::Day,
@@ -137,11 +137,20 @@ impl Windows {
     pub fn heap_bytes(&self) -> usize {
         self.0.iter().map(Ring::heap_bytes).sum()
     }
+
+    /// Its rings, in the order of [`Window::RINGS`].
+    pub(super) fn rings(&self) -> &[Ring; RINGS] {
+        &self.0
+    }
+
+    pub(super) fn rings_mut(&mut self) -> &mut [Ring; RINGS] {
+        &mut self.0
+    }
 }
 
 /// Queue-wait histogram buckets: two per power of two from 1 ms (each
 /// within ±19 %), up to 2^24 ms (4.7 h); longer waits count in the last.
-const WAIT_BUCKETS: usize = 48;
+pub(super) const WAIT_BUCKETS: usize = 48;
 const WAIT_MIN: f64 = 0.001;
 
 fn wait_bucket(seconds: f64) -> usize {
@@ -158,7 +167,7 @@ fn wait_edge(i: usize) -> f64 {
 
 /// Per-bucket histograms of queue waits at one window.
 #[derive(Clone, Debug, PartialEq)]
-struct WaitRing {
+pub(super) struct WaitRing {
     width: u32,
     hist: Box<[[u32; WAIT_BUCKETS]]>,
     head: i64,
@@ -200,6 +209,45 @@ impl WaitRing {
         self.hist[n.rem_euclid(len) as usize][wait_bucket(wait)] += 1;
     }
 
+    /// Seconds per bucket and buckets kept.
+    pub(super) fn shape(&self) -> (u32, usize) {
+        (self.width, self.hist.len())
+    }
+
+    /// The newest bucket's number, once anything moved the ring.
+    pub(super) fn head(&self) -> Option<i64> {
+        (self.head != i64::MIN).then_some(self.head)
+    }
+
+    /// Its buckets that hold a wait, newest first, each with its age (the
+    /// newest bucket's number minus its own): the ring's exact content.
+    pub(super) fn nonzero(&self) -> impl Iterator<Item = (usize, &[u32; WAIT_BUCKETS])> {
+        let len = self.hist.len() as i64;
+        let head = self.head;
+        let ages = if head == i64::MIN { 0 } else { len };
+        (0..ages)
+            .map(move |age| {
+                (
+                    age as usize,
+                    &self.hist[(head - age).rem_euclid(len) as usize],
+                )
+            })
+            .filter(|(_, h)| h.iter().any(|c| *c != 0))
+    }
+
+    /// Sets the ring to `head` (`None`: nothing recorded) and the buckets
+    /// of [`WaitRing::nonzero`]; ages past its length are dropped.
+    pub(super) fn restore(&mut self, head: Option<i64>, buckets: &[(usize, [u32; WAIT_BUCKETS])]) {
+        self.hist.fill([0; WAIT_BUCKETS]);
+        self.head = head.unwrap_or(i64::MIN);
+        let len = self.hist.len();
+        if let Some(head) = head {
+            for (age, h) in buckets.iter().filter(|(age, _)| *age < len) {
+                self.hist[(head - *age as i64).rem_euclid(len as i64) as usize] = *h;
+            }
+        }
+    }
+
     /// The p95 of each bucket from `first` to `last` (bucket numbers), or
     /// `None` where nothing started.
     fn p95(&self, first: i64, last: i64) -> Vec<Option<f64>> {
@@ -229,8 +277,8 @@ impl WaitRing {
 /// The cluster's gauges over time: workers online and queue wait.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gauges {
-    online: [super::queues::DepthRing; RINGS],
-    wait: [WaitRing; RINGS],
+    pub(super) online: [super::queues::DepthRing; RINGS],
+    pub(super) wait: [WaitRing; RINGS],
 }
 
 impl Default for Gauges {
@@ -307,8 +355,8 @@ pub enum Filter {
 #[derive(Debug, Default)]
 pub struct SeriesSet {
     pub all: Windows,
-    by_task: HashMap<Sym, Windows>,
-    by_worker: HashMap<Sym, Windows>,
+    pub(super) by_task: HashMap<Sym, Windows>,
+    pub(super) by_worker: HashMap<Sym, Windows>,
     /// Names and workers left without a series of their own.
     pub untracked: u64,
     pub gauges: Gauges,

@@ -40,13 +40,16 @@
 //! them); saved ones not yet known are added after them.
 //!
 //! **The format is written by hand, not by serde.** Serde lives at the
-//! wire and model types are not serializable; a mirror of every ring as
-//! `Saved*` types would copy megabytes to write mostly zeros. The format
-//! is a few primitives (`codec`): LEB128 integers, doubles as their bits
-//! (exact: a restored model compares equal), length-prefixed UTF-8; rings
-//! are written as their head and their non-zero buckets by age, which a
-//! bucket's outcome mask makes small, so an idle series costs a few
-//! bytes. No dependency is added for it.
+//! wire and model types are not serializable; serde mirrors of every ring
+//! would copy each ring, zeros and all, once a second before writing it,
+//! where the encoder here reads the model in place and skips the zeros.
+//! The format is a few primitives (`codec`): LEB128 integers, doubles as
+//! their bits (exact: a restored model compares equal), length-prefixed
+//! UTF-8; rings are written as their head and their non-zero buckets by
+//! age, each with a mask of the outcomes it counts, so an idle series
+//! costs a few bytes. No dependency is added for it. A decoded blob waits
+//! in plain structs (`Saved`, with names as positions) until it is
+//! applied.
 //!
 //! Layout: [`MAGIC`], [`FORMAT_VERSION`] (u16, little-endian), a checksum
 //! of the body (u64, `codec::checksum`), then the body: the save's time,
@@ -54,7 +57,7 @@
 //! throughput, the workers, the series and gauges, the metrics, the
 //! queues, the gaps, the retry links. A change to any of it, or to a
 //! ring's bucket width, takes a new version; a ring made longer or shorter
-//! reads the old one's buckets.
+//! than the saved one still reads it (the buckets that fit).
 //!
 //! **A blob is decoded in full before the model is touched**: one that is
 //! not ours, of another version, damaged (checksum), truncated or

@@ -180,6 +180,16 @@ async fn serve(
             .map(|next| (next, max - loaded.tasks.len()))
             .filter(|(_, left)| *left > 0);
         model.restore_tasks(loaded.tasks.into_iter().rev());
+        // The charts, counters, workers and queues, as last written; the
+        // restart is a gap in them until the event stream connects.
+        if let Some(rest) = &loaded.rest
+            && let Err(error) = model.restore_besides_tasks(rest, clock::now())
+        {
+            tracing::warn!(
+                %error,
+                "the saved charts, counters and workers could not be read; they start afresh"
+            );
+        }
         model.keep_unsaved();
     }
 

@@ -1,7 +1,7 @@
 //! The Graphs page (`/graphs?window=&task=&worker=`): tasks per second by
-//! outcome over 5 min, 1 h, 24 h or 7 days, filterable by task name or by
-//! worker; runtime percentiles and counts per task type; queue depths.
-//! Live: the charts move as the server's deltas arrive.
+//! outcome over 5 min, 1 h, 24 h, 7 days or 30 days, filterable by task
+//! name or by worker; runtime percentiles and counts per task type; queue
+//! depths. Live: the charts move as the server's deltas arrive.
 
 use leptos::prelude::*;
 use leptos_router::{hooks::use_query_map, params::ParamsMap};

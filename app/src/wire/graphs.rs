@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::celery::TaskEventKind;
 
 /// Windows the charts offer, by name; the first is the default.
-pub const WINDOWS: [&str; 4] = ["5m", "1h", "24h", "7d"];
+pub const WINDOWS: [&str; 5] = ["5m", "1h", "24h", "7d", "30d"];
 
 /// What the Graphs page shows: a window, optionally one task name or one
 /// worker.

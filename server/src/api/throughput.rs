@@ -1,4 +1,4 @@
-//! `GET /api/stats/throughput?window=5m|1h|24h|7d&task=NAME|worker=NAME`:
+//! `GET /api/stats/throughput?window=5m|1h|24h|7d|30d&task=NAME|worker=NAME`:
 //! task outcomes per time bucket, the series the Graphs page draws. Counts
 //! per bucket (divide by `bucket_seconds` for a rate), oldest first; the
 //! last bucket is the one still filling.

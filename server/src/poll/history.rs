@@ -146,22 +146,19 @@ impl Saver {
                 Some(batch) => batch,
                 None => {
                     let at = clock::now();
-                    let Ok(unsaved) = self.state.take_unsaved(MAX_SAVE_ROWS).await else {
+                    let Ok(unsaved) = self.state.take_unsaved(MAX_SAVE_ROWS, at).await else {
                         return;
                     };
                     self.status.update(|s| s.unsaved_dropped = unsaved.dropped);
-                    if unsaved.tasks.is_empty() {
-                        self.drained(at);
-                        self.lag();
-                        return;
-                    }
                     if !unsaved.more {
                         self.drained(at);
                     }
+                    // With no task changed, the charts and counters still
+                    // move (heartbeats, the clock): they are written alone.
                     Batch {
                         at,
                         tasks: unsaved.tasks,
-                        rest: None,
+                        rest: unsaved.rest,
                     }
                 }
             };

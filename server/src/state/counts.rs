@@ -21,10 +21,10 @@ pub struct Counters {
     /// Events decoded, of each Celery task event kind and worker event
     /// kind: arrays, because a map lookup per event is a measurable share
     /// of ingestion under a heavy stream.
-    task_types: [u64; TaskEventKind::COUNT],
-    worker_types: [u64; WorkerEventKind::COUNT],
+    pub(super) task_types: [u64; TaskEventKind::COUNT],
+    pub(super) worker_types: [u64; WorkerEventKind::COUNT],
     /// Events decoded, of any other type.
-    other_types: BTreeMap<String, u64>,
+    pub(super) other_types: BTreeMap<String, u64>,
     /// Payloads or events that could not be decoded at all.
     pub undecodable: u64,
     /// Task events that repeated one already applied (redeliveries).

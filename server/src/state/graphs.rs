@@ -122,17 +122,17 @@ pub fn graphs_data(model: &Model, query: &GraphsQuery, now: f64) -> GraphsData {
 }
 
 /// A queue's highest measured depth in each of `buckets` (of `window`'s
-/// width), from its 5-second ring for the short windows and its
-/// per-minute ring for the long ones.
+/// width), from its 5-second ring for the short windows, its per-minute
+/// ring for the day and the week, and its per-hour ring for the month.
 fn depth_series(q: &Queue, window: Window, buckets: &[(f64, [u32; 8])]) -> Vec<u32> {
     let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else {
         return Vec::new();
     };
     let width = f64::from(window.bucket());
-    let (ring, source_width) = if window.bucket() < 60 {
-        (&q.per_5s, 5.0)
-    } else {
-        (&q.per_minute, 60.0)
+    let (ring, source_width) = match window {
+        Window::FiveMinutes | Window::Hour => (&q.per_5s, 5.0),
+        Window::Day | Window::Week => (&q.per_minute, 60.0),
+        Window::Month => (&q.per_hour, 3600.0),
     };
     let source = ring.window(first.0 - source_width, last.0 + width);
     let mut out = Vec::with_capacity(buckets.len());

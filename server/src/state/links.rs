@@ -50,6 +50,12 @@ impl RetryLinks {
         self.as_.get(&key).map_or(&[], Vec::as_slice)
     }
 
+    /// Every link, `(original, retry)`, oldest first: linking them again
+    /// in this order rebuilds the same links.
+    pub fn in_order(&self) -> impl Iterator<Item = &(String, String)> {
+        self.order.iter()
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.order
             .iter()

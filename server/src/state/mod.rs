@@ -20,6 +20,7 @@ pub mod read;
 mod reconcile;
 pub mod rest;
 pub mod rows;
+pub mod saved;
 pub mod search;
 pub mod series;
 pub mod stats;

@@ -69,6 +69,42 @@ impl DepthRing {
     pub fn heap_bytes(&self) -> usize {
         self.values.len() * 4
     }
+
+    /// Seconds per bucket and buckets kept.
+    pub(super) fn shape(&self) -> (u32, usize) {
+        (self.width, self.values.len())
+    }
+
+    /// The newest bucket's number, once anything was recorded.
+    pub(super) fn head(&self) -> Option<i64> {
+        (self.head != i64::MIN).then_some(self.head)
+    }
+
+    /// Its non-zero values, newest first, each with its age (the newest
+    /// bucket's number minus its own). Whether a bucket is known follows
+    /// from the head alone, so these are the ring's exact content.
+    pub(super) fn nonzero(&self) -> impl Iterator<Item = (usize, u32)> {
+        let len = self.values.len() as i64;
+        let head = self.head;
+        let ages = if head == i64::MIN { 0 } else { len };
+        (0..ages).filter_map(move |age| {
+            let v = self.values[(head - age).rem_euclid(len) as usize];
+            (v != 0).then_some((age as usize, v))
+        })
+    }
+
+    /// Sets the ring to `head` (`None`: nothing recorded) and the values
+    /// of [`DepthRing::nonzero`]; ages past its length are dropped.
+    pub(super) fn restore(&mut self, head: Option<i64>, values: &[(usize, u32)]) {
+        self.values.fill(0);
+        self.head = head.unwrap_or(i64::MIN);
+        let len = self.values.len();
+        if let Some(head) = head {
+            for (age, v) in values.iter().filter(|(age, _)| *age < len) {
+                self.values[(head - *age as i64).rem_euclid(len as i64) as usize] = *v;
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -85,13 +121,15 @@ pub struct Queue {
     pub declared: bool,
     /// Named by a `task-sent` event.
     pub sent_to: bool,
-    /// Depth per 5 s for an hour, and per minute for a week.
+    /// Depth per 5 s for an hour, per minute for a week, and per hour for
+    /// 30 days.
     pub per_5s: DepthRing,
     pub per_minute: DepthRing,
+    pub per_hour: DepthRing,
 }
 
 impl Queue {
-    fn new(name: &str) -> Queue {
+    pub(super) fn new(name: &str) -> Queue {
         Queue {
             name: name.to_string(),
             depths: None,
@@ -102,6 +140,7 @@ impl Queue {
             sent_to: false,
             per_5s: DepthRing::new(5, 720),
             per_minute: DepthRing::new(60, 7 * 24 * 60),
+            per_hour: DepthRing::new(3600, 30 * 24),
         }
     }
 
@@ -113,7 +152,7 @@ impl Queue {
 
 #[derive(Debug, Default)]
 pub struct Queues {
-    by_name: BTreeMap<String, Queue>,
+    pub(super) by_name: BTreeMap<String, Queue>,
     /// `HLEN unacked`, as last measured.
     pub unacked_total: Option<u64>,
     /// Bumped by every change, so views know when to look again.
@@ -176,6 +215,7 @@ impl Queues {
                 let total = d.iter().sum();
                 q.per_5s.record(at, total);
                 q.per_minute.record(at, total);
+                q.per_hour.record(at, total);
                 q.depths = Some(d);
                 q.measured_at = Some(at);
             }
@@ -214,6 +254,7 @@ impl Queues {
                 std::mem::size_of::<Queue>()
                     + q.per_5s.heap_bytes()
                     + q.per_minute.heap_bytes()
+                    + q.per_hour.heap_bytes()
                     + 64
             })
             .sum()

@@ -1,13 +1,19 @@
-//! Task outcomes over time at the four windows the Graphs page shows
-//! (5 min by the second, 1 h by 10 s, 24 h by 5 min, 7 days by the hour),
-//! for the whole cluster and for each task name and each worker, so a chart
-//! filtered by either is exact, not sampled from the retained tasks. Each
-//! series is a fixed amount of memory (1,116 buckets of 8 counters, 36 KB);
-//! at most [`MAX_KEYS`] names and as many workers get one, the rest count
-//! only in the cluster's. Alongside, for the cluster only: the workers
-//! online (the most seen in each bucket) and the queue wait (task-sent to
-//! task-started, ETA tasks left out) as a coarse histogram per bucket, for
-//! its p95. Pure: times come in.
+//! Task outcomes over time at the five windows the Graphs page shows
+//! (5 min by the second, 1 h by 10 s, 24 h by 5 min, 7 days and 30 days by
+//! the hour), for the whole cluster and for each task name and each worker,
+//! so a chart filtered by either is exact, not sampled from the retained
+//! tasks. The 7-day window is the last 168 hours of the 30-day ring, so a
+//! series holds four rings: 300 + 360 + 288 + 720 = 1,668 buckets of 8
+//! counters, 53 KB, a fixed amount. At most [`MAX_KEYS`] names and as many
+//! workers get one, the rest count only in the cluster's: 513 series, 27 MB
+//! at the bound (the 30-day window added 18 KB a series, 9 MB there; a
+//! cluster of tens of names and workers holds 1–2 MB). Keeping the month by
+//! the hour for every series, rather than for the cluster's alone, is what
+//! lets a chart filtered by a name or a worker reach as far back as the
+//! unfiltered one. Alongside, for the cluster only: the workers online (the
+//! most seen in each bucket) and the queue wait (task-sent to task-started,
+//! ETA tasks left out) as a coarse histogram per bucket, for its p95. Pure:
+//! times come in.
 
 use app::wire::celery::TaskEventKind;
 use foldhash::HashMap;
@@ -27,10 +33,29 @@ pub enum Window {
     Hour,
     Day,
     Week,
+    Month,
 }
 
+/// Rings a series holds: one per window but the week, which reads the
+/// month's (same bucket width).
+pub(super) const RINGS: usize = 4;
+
 impl Window {
-    pub const ALL: [Window; 4] = [Window::FiveMinutes, Window::Hour, Window::Day, Window::Week];
+    pub const ALL: [Window; 5] = [
+        Window::FiveMinutes,
+        Window::Hour,
+        Window::Day,
+        Window::Week,
+        Window::Month,
+    ];
+
+    /// The window whose ring each ring of a series is, in ring order.
+    pub(super) const RINGS: [Window; RINGS] = [
+        Window::FiveMinutes,
+        Window::Hour,
+        Window::Day,
+        Window::Month,
+    ];
 
     pub fn parse(s: &str) -> Option<Window> {
         Window::ALL.into_iter().find(|w| w.name() == s)
@@ -42,6 +67,7 @@ impl Window {
             Window::Hour => "1h",
             Window::Day => "24h",
             Window::Week => "7d",
+            Window::Month => "30d",
         }
     }
 
@@ -51,7 +77,7 @@ impl Window {
             Window::FiveMinutes => 1,
             Window::Hour => 10,
             Window::Day => 300,
-            Window::Week => 3600,
+            Window::Week | Window::Month => 3600,
         }
     }
 
@@ -62,21 +88,28 @@ impl Window {
             Window::Hour => 360,
             Window::Day => 288,
             Window::Week => 168,
+            Window::Month => 720,
         }
     }
 
-    fn index(self) -> usize {
-        self as usize
+    /// The ring of a series that holds this window.
+    fn ring(self) -> usize {
+        match self {
+            Window::FiveMinutes => 0,
+            Window::Hour => 1,
+            Window::Day => 2,
+            Window::Week | Window::Month => 3,
+        }
     }
 }
 
 /// One series at every window.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Windows([Ring; 4]);
+pub struct Windows([Ring; RINGS]);
 
 impl Default for Windows {
     fn default() -> Self {
-        Windows(Window::ALL.map(|w| Ring::new(w.bucket(), w.buckets())))
+        Windows(Window::RINGS.map(|w| Ring::new(w.bucket(), w.buckets())))
     }
 }
 
@@ -98,17 +131,26 @@ impl Windows {
     /// `now` falls in (still filling).
     pub fn window(&self, window: Window, now: f64) -> Vec<(f64, [u32; OUTCOMES])> {
         let (first, last) = bounds(window, now);
-        self.0[window.index()].window(first, last)
+        self.0[window.ring()].window(first, last)
     }
 
     pub fn heap_bytes(&self) -> usize {
         self.0.iter().map(Ring::heap_bytes).sum()
     }
+
+    /// Its rings, in the order of [`Window::RINGS`].
+    pub(super) fn rings(&self) -> &[Ring; RINGS] {
+        &self.0
+    }
+
+    pub(super) fn rings_mut(&mut self) -> &mut [Ring; RINGS] {
+        &mut self.0
+    }
 }
 
 /// Queue-wait histogram buckets: two per power of two from 1 ms (each
 /// within ±19 %), up to 2^24 ms (4.7 h); longer waits count in the last.
-const WAIT_BUCKETS: usize = 48;
+pub(super) const WAIT_BUCKETS: usize = 48;
 const WAIT_MIN: f64 = 0.001;
 
 fn wait_bucket(seconds: f64) -> usize {
@@ -125,7 +167,7 @@ fn wait_edge(i: usize) -> f64 {
 
 /// Per-bucket histograms of queue waits at one window.
 #[derive(Clone, Debug, PartialEq)]
-struct WaitRing {
+pub(super) struct WaitRing {
     width: u32,
     hist: Box<[[u32; WAIT_BUCKETS]]>,
     head: i64,
@@ -167,6 +209,45 @@ impl WaitRing {
         self.hist[n.rem_euclid(len) as usize][wait_bucket(wait)] += 1;
     }
 
+    /// Seconds per bucket and buckets kept.
+    pub(super) fn shape(&self) -> (u32, usize) {
+        (self.width, self.hist.len())
+    }
+
+    /// The newest bucket's number, once anything moved the ring.
+    pub(super) fn head(&self) -> Option<i64> {
+        (self.head != i64::MIN).then_some(self.head)
+    }
+
+    /// Its buckets that hold a wait, newest first, each with its age (the
+    /// newest bucket's number minus its own): the ring's exact content.
+    pub(super) fn nonzero(&self) -> impl Iterator<Item = (usize, &[u32; WAIT_BUCKETS])> {
+        let len = self.hist.len() as i64;
+        let head = self.head;
+        let ages = if head == i64::MIN { 0 } else { len };
+        (0..ages)
+            .map(move |age| {
+                (
+                    age as usize,
+                    &self.hist[(head - age).rem_euclid(len) as usize],
+                )
+            })
+            .filter(|(_, h)| h.iter().any(|c| *c != 0))
+    }
+
+    /// Sets the ring to `head` (`None`: nothing recorded) and the buckets
+    /// of [`WaitRing::nonzero`]; ages past its length are dropped.
+    pub(super) fn restore(&mut self, head: Option<i64>, buckets: &[(usize, [u32; WAIT_BUCKETS])]) {
+        self.hist.fill([0; WAIT_BUCKETS]);
+        self.head = head.unwrap_or(i64::MIN);
+        let len = self.hist.len();
+        if let Some(head) = head {
+            for (age, h) in buckets.iter().filter(|(age, _)| *age < len) {
+                self.hist[(head - *age as i64).rem_euclid(len as i64) as usize] = *h;
+            }
+        }
+    }
+
     /// The p95 of each bucket from `first` to `last` (bucket numbers), or
     /// `None` where nothing started.
     fn p95(&self, first: i64, last: i64) -> Vec<Option<f64>> {
@@ -196,15 +277,15 @@ impl WaitRing {
 /// The cluster's gauges over time: workers online and queue wait.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gauges {
-    online: [super::queues::DepthRing; 4],
-    wait: [WaitRing; 4],
+    pub(super) online: [super::queues::DepthRing; RINGS],
+    pub(super) wait: [WaitRing; RINGS],
 }
 
 impl Default for Gauges {
     fn default() -> Self {
         Gauges {
-            online: Window::ALL.map(|w| super::queues::DepthRing::new(w.bucket(), w.buckets())),
-            wait: Window::ALL.map(|w| WaitRing::new(w.bucket(), w.buckets())),
+            online: Window::RINGS.map(|w| super::queues::DepthRing::new(w.bucket(), w.buckets())),
+            wait: Window::RINGS.map(|w| WaitRing::new(w.bucket(), w.buckets())),
         }
     }
 }
@@ -231,7 +312,7 @@ impl Gauges {
     /// recorded).
     pub fn online(&self, window: Window, now: f64) -> Vec<u32> {
         let (first, last) = bounds(window, now);
-        self.online[window.index()]
+        self.online[window.ring()]
             .window(first, last)
             .into_iter()
             .map(|(_, v)| v.unwrap_or(0))
@@ -242,7 +323,7 @@ impl Gauges {
     pub fn wait_p95(&self, window: Window, now: f64) -> Vec<Option<f64>> {
         let (first, last) = bounds(window, now);
         let w = f64::from(window.bucket());
-        self.wait[window.index()].p95((first / w).floor() as i64, (last / w).floor() as i64)
+        self.wait[window.ring()].p95((first / w).floor() as i64, (last / w).floor() as i64)
     }
 
     pub fn heap_bytes(&self) -> usize {
@@ -274,8 +355,8 @@ pub enum Filter {
 #[derive(Debug, Default)]
 pub struct SeriesSet {
     pub all: Windows,
-    by_task: HashMap<Sym, Windows>,
-    by_worker: HashMap<Sym, Windows>,
+    pub(super) by_task: HashMap<Sym, Windows>,
+    pub(super) by_worker: HashMap<Sym, Windows>,
     /// Names and workers left without a series of their own.
     pub untracked: u64,
     pub gauges: Gauges,
@@ -388,6 +469,32 @@ mod tests {
         assert_eq!(total(&w, Window::Hour, later, TaskEventKind::Succeeded), 0);
         assert_eq!(total(&w, Window::Day, later, TaskEventKind::Succeeded), 1);
         assert_eq!(total(&w, Window::Week, later, TaskEventKind::Succeeded), 1);
+        assert_eq!(total(&w, Window::Month, later, TaskEventKind::Succeeded), 1);
+    }
+
+    #[test]
+    fn the_month_keeps_by_the_hour_what_the_week_has_forgotten() {
+        let mut w = Windows::default();
+        let t0 = 1_800_000_000.0;
+        w.add(t0, TaskEventKind::Failed);
+        w.add(t0 + 3600.0, TaskEventKind::Failed);
+        let later = t0 + 10.0 * 86400.0;
+        w.add(later, TaskEventKind::Failed);
+        assert_eq!(total(&w, Window::Week, later, TaskEventKind::Failed), 1);
+        assert_eq!(total(&w, Window::Month, later, TaskEventKind::Failed), 3);
+        let month = w.window(Window::Month, later);
+        assert_eq!(month.len(), 720);
+        assert_eq!(month[1].0 - month[0].0, 3600.0);
+        let week = w.window(Window::Week, later);
+        assert_eq!(
+            week[..],
+            month[720 - 168..],
+            "the week is the month's last 168 hours"
+        );
+        let gone = t0 + 31.0 * 86400.0;
+        w.advance(gone);
+        assert_eq!(total(&w, Window::Month, gone, TaskEventKind::Failed), 1);
+        assert_eq!(Window::parse("30d"), Some(Window::Month));
     }
 
     #[test]

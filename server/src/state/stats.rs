@@ -72,6 +72,20 @@ impl LogHistogram {
     pub fn heap_bytes(&self) -> usize {
         self.counts.len() * 4
     }
+
+    /// Buckets a histogram has.
+    pub(super) const BUCKETS: usize = LOG_BUCKETS;
+
+    /// Its exact content, for `saved`: counts per bucket, count, sum.
+    pub(super) fn parts(&self) -> (&[u32], u64, f64) {
+        (&self.counts, self.total, self.sum)
+    }
+
+    /// The histogram of [`LogHistogram::parts`]; `None` unless `counts`
+    /// has [`LogHistogram::BUCKETS`] entries.
+    pub(super) fn from_parts(counts: Box<[u32]>, total: u64, sum: f64) -> Option<LogHistogram> {
+        (counts.len() == LOG_BUCKETS).then_some(LogHistogram { counts, total, sum })
+    }
 }
 
 /// A Prometheus histogram with fixed upper bounds (`le`).
@@ -227,6 +241,38 @@ impl Ring {
 
     pub fn heap_bytes(&self) -> usize {
         self.buckets.len() * OUTCOMES * 4
+    }
+
+    /// Buckets it keeps.
+    pub(super) fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// The newest bucket's number, once anything moved the ring.
+    pub(super) fn head(&self) -> Option<i64> {
+        (self.head != i64::MIN).then_some(self.head)
+    }
+
+    /// Its buckets that count anything, newest first, each with its age
+    /// (the newest bucket's number minus its own). Every bucket holds its
+    /// own number's counts or zeros, so the ages are the ring's exact
+    /// content.
+    pub(super) fn nonzero(&self) -> impl Iterator<Item = (usize, &[u32; OUTCOMES])> {
+        let len = self.buckets.len();
+        (0..len)
+            .map(move |age| (age, &self.buckets[(self.head_idx + len - age) % len]))
+            .filter(|(_, c)| **c != [0; OUTCOMES])
+    }
+
+    /// Sets a fresh ring to `head` and the buckets of [`Ring::nonzero`];
+    /// ages past its length are dropped.
+    pub(super) fn restore(&mut self, head: i64, buckets: &[(usize, [u32; OUTCOMES])]) {
+        self.buckets.fill([0; OUTCOMES]);
+        self.set_head(head);
+        let len = self.buckets.len();
+        for (age, counts) in buckets.iter().filter(|(age, _)| *age < len) {
+            self.buckets[(self.head_idx + len - age) % len] = *counts;
+        }
     }
 }
 

@@ -64,7 +64,7 @@ pub struct Worker {
 }
 
 impl Worker {
-    fn new(hostname: String) -> Worker {
+    pub(super) fn new(hostname: String) -> Worker {
         Worker {
             hostname,
             pid: None,
@@ -342,6 +342,45 @@ impl Workers {
 
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
+    }
+
+    /// Every worker, in the order they were first seen (the order the cap
+    /// breaks ties in).
+    pub(super) fn in_creation_order(&self) -> &[Worker] {
+        &self.list
+    }
+
+    /// Replaces every worker by `list` (in the order first seen, hostnames
+    /// distinct), then judges each alive or not at `now` by its heartbeats,
+    /// as [`Workers::expire`] does: a worker last heard from longer ago
+    /// than its window is offline from when the window ran out until it
+    /// beats again, whatever it was when `list` was taken. Past the cap,
+    /// the workers offline longest are forgotten first. Revisions continue
+    /// from the highest in `list`; every worker, old and new, counts as
+    /// changed.
+    pub(super) fn restore(&mut self, list: Vec<Worker>, now: f64) {
+        let before = std::mem::take(&mut self.list);
+        self.changed.extend(before.into_iter().map(|w| w.hostname));
+        self.index = list
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.hostname.clone(), i))
+            .collect();
+        self.list = list;
+        self.changed
+            .extend(self.list.iter().map(|w| w.hostname.clone()));
+        let highest = self.list.iter().map(|w| w.rev).max().unwrap_or(0);
+        self.last_rev = self.last_rev.max(highest);
+        self.expire(now);
+        while self.list.len() > self.max_workers {
+            let len = self.list.len();
+            self.forget_longest_offline();
+            if self.list.len() == len
+                && let Some(last) = self.list.last().map(|w| w.hostname.clone())
+            {
+                self.remove(&last);
+            }
+        }
     }
 
     /// Estimated heap bytes held.

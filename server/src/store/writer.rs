@@ -122,7 +122,9 @@ fn write_loop(
                     s.writing = true;
                     s.batches_written += 1;
                     s.rows_written += rows as u64;
-                    s.write_rate = if took > 0.0 { rows as f64 / took } else { 0.0 };
+                    if rows > 0 && took > 0.0 {
+                        s.write_rate = rows as f64 / took;
+                    }
                     s.last_write_at = Some(clock::now());
                 }
                 Err(e) => {

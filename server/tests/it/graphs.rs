@@ -52,7 +52,7 @@ async fn throughput_totals_match_the_tasks_for_the_cluster_a_name_and_a_worker()
 
     let (status, body) = c.celadon.get("/api/stats/throughput?window=2h").await;
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("5m, 1h, 24h, 7d"));
+    assert!(body.contains("5m, 1h, 24h, 7d, 30d"));
     let (status, _) = c.celadon.get("/api/stats/throughput?task=nope.never").await;
     assert_eq!(status, 404);
     c.celadon.stop().await.unwrap();

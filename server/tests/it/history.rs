@@ -134,8 +134,42 @@ async fn tasks_from_before_a_restart_are_served_whole_after_it_and_past_memory()
             },
         )
         .await;
+    // The charts and counters as shown before the restart.
+    let charts = celadon.json("/api/stats/throughput?window=24h").await;
+    let workers = celadon.json("/api/workers").await;
+    let (_, metrics) = celadon.get("/metrics").await;
+    let flower_series = |text: &str| -> Vec<String> {
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("flower_events_total{")
+                    || l.starts_with("flower_task_runtime_seconds_count{")
+            })
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    };
     celadon.stop().await.unwrap();
     let celadon = Celadon::start_with(config(&redis, &db, 100)).await.unwrap();
+    let after = celadon.json("/api/stats/throughput?window=24h").await;
+    assert_eq!(after["totals"], charts["totals"], "the chart's counts");
+    assert!(
+        charts["totals"]["succeeded"].as_u64() >= Some(6),
+        "{charts}"
+    );
+    let host = workers.as_object().unwrap().keys().next().unwrap().clone();
+    let workers_after = celadon.json("/api/workers").await;
+    assert_eq!(
+        workers_after[&host]["events"]["task_events"], workers[&host]["events"]["task_events"],
+        "the worker's counters"
+    );
+    let (_, metrics_after) = celadon.get("/metrics").await;
+    assert_eq!(
+        flower_series(&metrics_after),
+        flower_series(&metrics),
+        "Flower's series"
+    );
     let stats = celadon.json("/api/stats").await;
     assert_eq!(stats["history"]["available"], true, "{stats}");
     assert_eq!(stats["history"]["loaded_tasks"], ids.len(), "{stats}");

@@ -170,6 +170,7 @@ pub(super) enum Command {
     /// The history store takes what changed (`state::rows`).
     TakeUnsaved {
         max: usize,
+        now: f64,
         reply: Reply<Unsaved>,
     },
     /// Older tasks read back from history after the start.
@@ -221,10 +222,10 @@ impl StateHandle {
 
     /// Takes up to `max` tasks changed since the last take, for the
     /// history store. Bounded: `max` rows.
-    pub async fn take_unsaved(&self, max: usize) -> Result<Unsaved, Stopped> {
+    pub async fn take_unsaved(&self, max: usize, now: f64) -> Result<Unsaved, Stopped> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::TakeUnsaved { max, reply })
+            .send(Command::TakeUnsaved { max, now, reply })
             .await
             .map_err(|_| Stopped)?;
         answer.await.map_err(|_| Stopped)

@@ -223,8 +223,8 @@ impl Owner {
                     self.model.reconcile(key, &meta, now);
                 }
             }
-            Command::TakeUnsaved { max, reply } => {
-                let _ = reply.send(self.model.take_unsaved(max));
+            Command::TakeUnsaved { max, now, reply } => {
+                let _ = reply.send(self.model.take_unsaved(max, now));
             }
             Command::RestoreOlder { rows, reply } => {
                 let _ = reply.send(self.model.restore_older_tasks(rows));

@@ -43,6 +43,9 @@ pub struct Unsaved {
     pub more: bool,
     /// Evicted tasks let go unwritten so far (the store was far behind).
     pub dropped: u64,
+    /// With the take that leaves nothing unwritten: everything else the
+    /// model holds (`state::saved`), written with the tasks.
+    pub rest: Option<Vec<u8>>,
 }
 
 fn time(t: f64) -> Option<f64> {
@@ -87,8 +90,10 @@ impl Model {
     }
 
     /// Takes up to `max` tasks changed since the last take, each in its
-    /// latest state. Bounded: `max` rows.
-    pub fn take_unsaved(&mut self, max: usize) -> Unsaved {
+    /// latest state, and, when nothing is left after them, the rest of the
+    /// model as of `now`. Bounded: `max` rows and one encoding of the
+    /// model's other state (its size is bounded by its own limits).
+    pub fn take_unsaved(&mut self, max: usize, now: f64) -> Unsaved {
         let taken = self.tasks.take_unsaved(max);
         let retained = taken.slots.iter().filter_map(|s| self.tasks.at(*s));
         let rows = taken
@@ -101,6 +106,7 @@ impl Model {
             tasks: rows,
             more: taken.more,
             dropped: self.tasks.unsaved_dropped(),
+            rest: (!taken.more).then(|| self.save_besides_tasks(now)),
         }
     }
 

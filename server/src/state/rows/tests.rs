@@ -86,7 +86,7 @@ fn all_keys(model: &Model) -> Vec<TaskKey> {
 }
 
 fn take_all(model: &mut Model) -> Vec<crate::store::TaskRow> {
-    let Unsaved { tasks, more, .. } = model.take_unsaved(usize::MAX);
+    let Unsaved { tasks, more, .. } = model.take_unsaved(usize::MAX, 0.0);
     assert!(!more);
     tasks
 }
@@ -199,9 +199,9 @@ fn tasks_evicted_before_they_were_taken_are_still_taken() {
         }
     }
     assert_eq!(model.tasks.len(), 2);
-    let first = model.take_unsaved(4);
+    let first = model.take_unsaved(4, 0.0);
     assert!(first.more);
-    let rest = model.take_unsaved(100);
+    let rest = model.take_unsaved(100, 0.0);
     assert!(!rest.more);
     let mut taken: Vec<String> = first
         .tasks

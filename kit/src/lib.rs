@@ -7,9 +7,10 @@
 //! replica and three sentinels), [`celery`] (workers and
 //! `pytasks/drive.py`), [`flower`], [`celadon`] (in-process and the built
 //! binary), [`prometheus`] (scraping one of them), [`nginx`] (a reverse
-//! proxy at a path prefix), [`wheel`] (the `celadon` wheel, and fresh
-//! venvs to install it in). They share three pieces, which a new harness
-//! (PostgreSQL, an OpenID provider) builds on too:
+//! proxy at a path prefix), [`postgres`] (a private PostgreSQL 15, one
+//! server for many tests, a fresh database each), [`wheel`] (the `celadon`
+//! wheel, and fresh venvs to install it in). They share three pieces, which
+//! a new harness (an OpenID provider) builds on too:
 //!
 //! - [`Scratch`], the temporary directory one setup puts its sockets, logs
 //!   and records in;
@@ -31,6 +32,7 @@ pub mod certs;
 pub mod flower;
 pub mod nginx;
 pub mod poll;
+pub mod postgres;
 pub mod proc;
 pub mod prometheus;
 pub mod redis;
@@ -48,6 +50,7 @@ pub use celery::{Worker, WorkerOptions};
 pub use certs::Certs;
 pub use flower::{Flower, FlowerOptions};
 pub use nginx::{Nginx, Proxying};
+pub use postgres::Postgres;
 pub use proc::Proc;
 pub use prometheus::Prometheus;
 pub use redis::Redis;

@@ -135,6 +135,17 @@ impl Proc {
         waited.with_context(|| self.tail())
     }
 
+    /// As [`Proc::stop`], blocking the thread: for a `Drop` that stops
+    /// its part gracefully before the group is killed.
+    pub fn stop_blocking(&mut self, signal: Signal, deadline: Duration) -> anyhow::Result<()> {
+        if self.exit_status()?.is_none() {
+            kill(self.pid, signal)?;
+        }
+        let what = format!("{} to exit on {signal}", self.name);
+        let waited = poll::until(&what, deadline, || self.exit_status()).map(drop);
+        waited.with_context(|| self.tail())
+    }
+
     /// User and system CPU seconds the process has used so far; read while
     /// it runs (0 if /proc has no such process).
     pub fn cpu_seconds(&self) -> f64 {

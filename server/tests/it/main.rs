@@ -15,6 +15,7 @@ mod cli;
 mod control;
 mod flower_api;
 mod graphs;
+mod history_pg;
 mod metrics;
 mod model;
 mod prefix;

@@ -124,7 +124,7 @@ impl HistoryOptions {
     /// Nothing with `--persistent=false`. A relative `--db` is the
     /// process's working directory's, as Flower's is.
     fn resolve(self) -> Option<HistoryConfig> {
-        self.persistent.then(|| HistoryConfig {
+        self.persistent.then_some(HistoryConfig {
             location: self.db,
             save_interval: self.save_interval,
             retention: self.retention,

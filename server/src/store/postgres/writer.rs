@@ -142,7 +142,9 @@ impl PgWriter {
     /// Connects, migrates, competes for the lock.
     async fn connect(&mut self) -> Result<(), StoreError> {
         let location = self.location().to_string();
-        let mut link = Link::connect(&self.url).await?;
+        // The URL's connect timeout bounds reaching the socket; this, a
+        // server that accepts and then says nothing.
+        let mut link = within(&location, STATEMENT_TIMEOUT, Link::connect(&self.url)).await?;
         within(&location, STATEMENT_TIMEOUT, link.migrate()).await?;
         link.limit_idle().await;
         let size = within(&location, STATEMENT_TIMEOUT, link.size()).await?;

@@ -136,6 +136,27 @@ async fn rows_come_back_from_postgres_field_by_field_after_reopening() {
     let stored_nul = db.reader.task(row(11).id).await.unwrap().unwrap();
     assert_eq!(stored_nul.text[0].as_deref(), Some("('a\u{FFFD}b',)"));
     assert_eq!(db.reader.task("no-such-task".into()).await.unwrap(), None);
+    // The same database over its unix socket, while the first holds the
+    // writer's lock: a standby, reading the same rows.
+    let socket = format!(
+        "postgresql://postgres@/history_round_trip?host={}&port={}",
+        pg.socket_dir().unwrap().display(),
+        pg.port()
+    );
+    let standby = open(pg_location(&socket), 10).await.unwrap();
+    assert_eq!(standby.status.get().role, Role::Standby);
+    assert!(standby.writer.stands_by());
+    assert_eq!(standby.loaded, db.loaded);
+    assert_eq!(
+        standby
+            .writer
+            .write(Batch::default())
+            .await
+            .unwrap_err()
+            .to_string(),
+        StoreError::Standby.to_string()
+    );
+    standby.close().await;
     assert_eq!(
         pg.sql("history_round_trip", "SELECT version FROM celadon_schema")
             .unwrap(),

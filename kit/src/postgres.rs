@@ -58,6 +58,8 @@ pub struct Postgres {
     home: Option<tempfile::TempDir>,
     /// Who runs the programs (`None`: the current user).
     run_as: Option<User>,
+    /// Times [`Postgres::restart`] started it again.
+    restarts: u32,
 }
 
 impl Postgres {
@@ -122,32 +124,39 @@ impl Postgres {
             text(&initdb)
         );
         let port = free_port()?;
-        let mut proc = Proc::spawn(
-            "postgres",
-            as_user(run_as.as_ref(), "postgres")
-                .arg("-D")
-                .arg(&data)
-                .arg("-k")
-                .arg(home.path())
-                .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-                .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-                .args(["-c", "full_page_writes=off"]),
-            scratch,
-        )?;
-        proc.ready("PostgreSQL to accept connections", POSTGRES_START, |_| {
-            Command::new(Path::new(BIN).join("pg_isready"))
-                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
-                .args(["-U", SUPERUSER])
-                .status()
-                .ok()
-                .filter(|s| s.success())
-        })?;
+        let proc = serve("postgres", run_as.as_ref(), home.path(), port, scratch)?;
         Ok(Postgres {
             proc,
             port,
             home: Some(home),
             run_as,
+            restarts: 0,
         })
+    }
+
+    /// Stops the server (a fast shutdown: every session is ended), as an
+    /// operator or a crash would; [`Postgres::restart`] brings it back.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        self.proc.stop(Signal::SIGINT, POSTGRES_STOP).await
+    }
+
+    /// Starts the server again on the same data, socket and port (after
+    /// [`Postgres::stop`]), logging to `postgres-<n>.log` in `scratch`.
+    pub fn restart(&mut self, scratch: &Scratch) -> anyhow::Result<()> {
+        ensure!(
+            self.proc.exit_status()?.is_some(),
+            "PostgreSQL is running: stop it first"
+        );
+        let home = self
+            .home
+            .as_ref()
+            .context("PostgreSQL's directory is gone")?
+            .path()
+            .to_path_buf();
+        self.restarts += 1;
+        let name = format!("postgres-{}", self.restarts);
+        self.proc = serve(&name, self.run_as.as_ref(), &home, self.port, scratch)?;
+        Ok(())
     }
 
     pub fn port(&self) -> u16 {
@@ -219,6 +228,37 @@ impl Drop for Postgres {
             let _ = home.close();
         }
     }
+}
+
+/// The server on the cluster in `home`, as `name`, ready.
+fn serve(
+    name: &str,
+    run_as: Option<&User>,
+    home: &Path,
+    port: u16,
+    scratch: &Scratch,
+) -> anyhow::Result<Proc> {
+    let mut proc = Proc::spawn(
+        name,
+        as_user(run_as, "postgres")
+            .arg("-D")
+            .arg(home.join("data"))
+            .arg("-k")
+            .arg(home)
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            .args(["-c", "full_page_writes=off"]),
+        scratch,
+    )?;
+    proc.ready("PostgreSQL to accept connections", POSTGRES_START, |_| {
+        Command::new(Path::new(BIN).join("pg_isready"))
+            .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-U", SUPERUSER])
+            .status()
+            .ok()
+            .filter(|s| s.success())
+    })?;
+    Ok(proc)
 }
 
 /// `program` from [`BIN`], run as `user` when given.

@@ -85,10 +85,10 @@ pub struct Listing {
 pub enum Completeness {
     /// Every stored task was considered.
     Exact,
-    /// Past memory, a search on args or kwargs found the tasks whose words
-    /// begin with the search's words (`order-12` finds `order-123`; `rder`
-    /// finds nothing there, as it would in memory).
-    WordStarts,
+    /// Past memory, a search on args or kwargs found the tasks holding the
+    /// search's words whole (`order-12` finds `order-12`, not `order-123`
+    /// or `rder-12`, which memory's substring search would find).
+    Words,
     /// The search could not be narrowed by the store's index, and this
     /// many of the newest stored tasks were searched, not more.
     Scanned(usize),
@@ -99,7 +99,7 @@ impl Completeness {
     pub fn header(self) -> String {
         match self {
             Completeness::Exact => "exact".into(),
-            Completeness::WordStarts => "word-starts".into(),
+            Completeness::Words => "words".into(),
             Completeness::Scanned(n) => format!("scanned={n}"),
         }
     }
@@ -147,7 +147,7 @@ impl Listing {
             completeness: if !has_reader || paged.words.is_none() {
                 Completeness::Exact
             } else {
-                Completeness::WordStarts
+                Completeness::Words
             },
             narrowed,
             query,
@@ -267,7 +267,7 @@ fn cmp_time(a: Option<f64>, b: Option<f64>) -> Ordering {
 
 /// The words of a search the store's text index can narrow by, and
 /// whether it can: a search that is one term, or terms all required, each
-/// on args or kwargs (see [`Completeness::WordStarts`]). A bare term also
+/// on args or kwargs (see [`Completeness::Words`]). A bare term also
 /// searches the name, worker, state, result, exception and id, which the
 /// index does not hold, so it cannot narrow; such searches scan.
 fn store_words(search: Option<&Expr>) -> (Option<String>, bool) {

@@ -367,19 +367,17 @@ struct OpenStore {
 /// Opens the history store and reads back its newest tasks, if history is
 /// kept. A store that cannot be opened (a damaged file, one written by a
 /// newer celadon, a full disk) is logged and reported, and celadon serves
-/// live data without it: it never deletes or overwrites the file.
+/// live data without it: it never deletes or overwrites the file. A
+/// PostgreSQL that does not answer yet is no such failure: the store opens
+/// with nothing read back and connects when it can (`store::postgres`).
 async fn open_history(config: &Config) -> Option<History> {
     let history = config.history.clone()?;
     let status = Arc::new(store::Status::new(history.location.describe()));
     let limit = config.model.limits.max_tasks.min(poll::history::FIRST_LOAD);
     let started = std::time::Instant::now();
-    let opened = {
-        let status = status.clone();
-        let history = history.clone();
-        tokio::task::spawn_blocking(move || store::open(&history, limit, status)).await
-    };
+    let opened = store::open(&history, limit, status.clone()).await;
     let store = match opened {
-        Ok(Ok((writer, thread, reader, loaded))) => {
+        Ok((writer, thread, reader, loaded)) => {
             tracing::info!(
                 location = %history.location.describe(),
                 stored = loaded.stored,
@@ -396,7 +394,7 @@ async fn open_history(config: &Config) -> Option<History> {
                 save_interval: history.save_interval,
             })
         }
-        Ok(Err(error)) => {
+        Err(error) => {
             tracing::error!(
                 %error,
                 "history is unavailable: celadon serves live data only and does not touch the file"
@@ -405,11 +403,6 @@ async fn open_history(config: &Config) -> Option<History> {
                 s.available = false;
                 s.last_error = Some(error.to_string());
             });
-            None
-        }
-        Err(error) => {
-            tracing::error!(%error, "opening history failed");
-            status.update(|s| s.last_error = Some("opening history failed".into()));
             None
         }
     };

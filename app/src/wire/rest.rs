@@ -158,6 +158,10 @@ pub struct Stats {
 pub struct HistoryStats {
     /// The file (or database) history is kept in.
     pub location: String,
+    /// `writer`: this replica writes the history; `standby`: another
+    /// replica sharing the database does, and this one takes over if it
+    /// stops; `unknown`: the database has not been reached.
+    pub role: String,
     /// The store opened: history is read and written.
     pub available: bool,
     /// The last write succeeded.

@@ -21,6 +21,7 @@ pub async fn stats(State(app): State<AppState>) -> Result<Json<rest::Stats>, Api
 pub fn history_stats(s: &crate::store::StatusView) -> rest::HistoryStats {
     rest::HistoryStats {
         location: s.location.clone(),
+        role: s.role.as_str().into(),
         available: s.available,
         writing: s.available && s.writing,
         last_error: s.last_error.clone(),

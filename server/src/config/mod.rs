@@ -32,7 +32,7 @@ use crate::{
     },
     logfile::{LogFileOptions, Rotation, When},
     state::ModelConfig,
-    store::{DEFAULT_SAVE_INTERVAL, HistoryConfig, Location},
+    store::{DEFAULT_SAVE_INTERVAL, HistoryConfig, Location, PgUrl},
 };
 
 /// What [`crate::run`] needs, independent of how it was given.
@@ -105,7 +105,7 @@ impl Config {
 #[derive(Clone, Debug, PartialEq)]
 struct HistoryOptions {
     persistent: bool,
-    db: PathBuf,
+    db: Location,
     save_interval: Duration,
     retention: Option<Duration>,
     max_size: Option<u64>,
@@ -115,7 +115,7 @@ impl Default for HistoryOptions {
     fn default() -> HistoryOptions {
         HistoryOptions {
             persistent: true,
-            db: PathBuf::from("celadon.db"),
+            db: Location::Sqlite(PathBuf::from("celadon.db")),
             save_interval: DEFAULT_SAVE_INTERVAL,
             retention: None,
             max_size: None,
@@ -128,7 +128,7 @@ impl HistoryOptions {
     /// process's working directory's, as Flower's is.
     fn resolve(self) -> Option<HistoryConfig> {
         self.persistent.then_some(HistoryConfig {
-            location: Location::Sqlite(self.db),
+            location: self.db,
             save_interval: self.save_interval,
             retention: self.retention,
             max_size: self.max_size,
@@ -689,7 +689,13 @@ fn apply(
         "read_only" => c.read_only = values::bool(value).map_err(bad)?,
         "url_prefix" => c.url_prefix = app::base::Base::parse(&text()?).map_err(bad)?,
         "db" => {
-            history.db = path()?.ok_or_else(|| bad("an empty path names no file".into()))?;
+            let given = text()?;
+            history.db = if PgUrl::claims(&given) {
+                Location::Postgres(PgUrl::parse(&given).map_err(|e| bad(e.to_string()))?)
+            } else {
+                let path = path()?.ok_or_else(|| bad("an empty path names no file".into()))?;
+                Location::Sqlite(path)
+            };
         }
         "persistent" => history.persistent = values::bool(value).map_err(bad)?,
         "state_save_interval" => {

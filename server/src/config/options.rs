@@ -389,7 +389,10 @@ pub const OPTIONS: &[Opt] = &[
         kind: Kind::Text,
         default: Some("celadon.db"),
         help: "Where history is kept: an SQLite file (created if missing; a file that is not \
-               celadon's history is left untouched and history is then unavailable)",
+               celadon's history is left untouched and history is then unavailable), or a \
+               PostgreSQL database, postgresql://user[:password]@host[:port]/dbname (a unix \
+               socket: ?host=/socket/dir; no TLS: sslmode=require is refused), which several \
+               replicas may share: one writes, all read, another takes over if it stops",
         support: Support::Applied,
         sample: "/var/lib/celadon/history.db",
     },

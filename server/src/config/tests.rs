@@ -742,3 +742,24 @@ fn the_log_goes_where_tornado_sends_flowers() {
         assert!(e.contains(&name.replace('-', "_")), "{bad}: {e}");
     }
 }
+
+#[test]
+fn db_takes_an_sqlite_path_or_a_postgresql_url_whose_password_never_shows() {
+    let location = |argv: &[&str]| flags(argv).unwrap().config.history.unwrap().location;
+    assert_eq!(
+        location(&["--db=/var/lib/celadon/h.db"]),
+        crate::store::Location::Sqlite("/var/lib/celadon/h.db".into())
+    );
+    let pg = location(&["--db=postgresql://app:hush@db:5433/history"]);
+    assert!(matches!(pg, crate::store::Location::Postgres(_)), "{pg:?}");
+    assert_eq!(pg.describe(), "postgresql://app:****@db:5433/history");
+    assert!(!format!("{pg:?}").contains("hush"));
+    let e = flags(&["--db=postgres://app:hush@db/history?sslmode=require"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("TLS") && !e.contains("hush"), "{e}");
+    let e = flags(&["--db=postgresql://app:hush@db"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no database") && !e.contains("hush"), "{e}");
+}

@@ -6,7 +6,8 @@
 //! batches, and ingestion never waits on the disk. A failed write (a full
 //! disk, a database that went away) is kept and tried again, so nothing
 //! taken is lost; it is reported in the status and the log, once per
-//! failure spell.
+//! failure spell. While another replica writes a shared database, this
+//! loop takes nothing (see `store::Writer::stands_by`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -142,6 +143,11 @@ impl Saver {
     /// Writes until the model has nothing more, or a write fails.
     async fn save(&mut self) {
         loop {
+            // Another replica writes: the model keeps every change, for
+            // this one to write should it take over.
+            if self.writer.stands_by() {
+                return;
+            }
             let batch = match self.held.take() {
                 Some(batch) => batch,
                 None => {
@@ -174,6 +180,12 @@ impl Saver {
                     }
                 }
                 Err(StoreError::Stopped) => return,
+                // The writer's lock went to another replica since the
+                // check above: the batch waits until this one writes again.
+                Err(StoreError::Standby) => {
+                    self.held = Some(batch);
+                    return;
+                }
                 Err(error) => {
                     if !self.failing {
                         tracing::error!(%error, "history is not being written; the live model is unaffected, and writing resumes when the store answers");

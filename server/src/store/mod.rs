@@ -10,6 +10,7 @@
 //! `poll::history` takes what changed from the model and hands it here;
 //! `state::rows` turns tasks into [`TaskRow`]s and back.
 
+mod postgres;
 pub mod row;
 mod sqlite;
 mod status;
@@ -20,9 +21,10 @@ use std::{
     time::Duration,
 };
 
+pub use postgres::{PG_SCHEMA_VERSION, PgUrl, PgUrlError};
 pub use row::TaskRow;
 pub use sqlite::SCHEMA_VERSION;
-pub use status::{Status, StatusView};
+pub use status::{Role, Status, StatusView};
 pub use writer::{Reader, Writer, WriterThread, open};
 
 /// Where the history is kept.
@@ -30,13 +32,17 @@ pub use writer::{Reader, Writer, WriterThread, open};
 pub enum Location {
     /// One SQLite file (`--db PATH`).
     Sqlite(PathBuf),
+    /// A PostgreSQL database (`--db postgresql://…`), which several
+    /// replicas may share: one writes, all read.
+    Postgres(PgUrl),
 }
 
 impl Location {
-    /// How logs and `/api/stats` name it.
+    /// How logs and `/api/stats` name it (a password masked).
     pub fn describe(&self) -> String {
         match self {
             Location::Sqlite(path) => path.display().to_string(),
+            Location::Postgres(url) => url.masked().to_string(),
         }
     }
 }
@@ -66,19 +72,38 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("{location}: {source}")]
+    Postgres {
+        location: String,
+        source: tokio_postgres::Error,
+    },
+    #[error("{location}: no answer within {after:?}")]
+    Timeout { location: String, after: Duration },
     #[error(
-        "{path} was written by a newer celadon (history schema {found}; this one knows up to \
-         {known}); it is left as it is"
+        "{location} was written by a newer celadon (history schema {found}; this one knows up \
+         to {known}); it is left as it is"
     )]
     Newer {
-        path: PathBuf,
+        location: String,
         found: i64,
         known: i64,
     },
     #[error("{0} is a database but not celadon's history; it is left as it is")]
-    Foreign(PathBuf),
+    Foreign(String),
+    #[error(
+        "{location} holds {tables} but no {version_table}: not a history this celadon can \
+         vouch for; it is left as it is"
+    )]
+    Unversioned {
+        location: String,
+        tables: String,
+        version_table: &'static str,
+    },
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
+    /// Another replica holds the writer's lock; this one only reads.
+    #[error("another replica writes the history")]
+    Standby,
     #[error("the history store has stopped")]
     Stopped,
 }
@@ -89,6 +114,15 @@ impl StoreError {
             path: path.to_path_buf(),
             source,
         }
+    }
+
+    /// Whether the store refused the database as it found it (a newer or
+    /// foreign schema): trying again cannot help, a person must look.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Newer { .. } | StoreError::Foreign(_) | StoreError::Unversioned { .. }
+        )
     }
 }
 
@@ -135,8 +169,8 @@ pub struct PagedQuery {
     /// Last changed ([`TaskRow::at`]) in `[from, to]`.
     pub from: Option<f64>,
     pub to: Option<f64>,
-    /// Words that must all begin words of args or kwargs (a superset of
-    /// the tasks whose args or kwargs contain the text).
+    /// Words that must all be words of args or kwargs (the caller checks
+    /// the rows against the whole search).
     pub words: Option<String>,
     pub order: TaskOrder,
     /// Continue after this row (its `at` and store sequence).

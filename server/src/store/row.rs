@@ -27,6 +27,35 @@ pub const TIME_COLUMNS: [&str; 9] = [
     "timestamp",
 ];
 
+/// A task's columns as both stores name them (after their own `seq` and
+/// `at`), in [`TaskRow`]'s order.
+pub fn row_columns() -> Vec<&'static str> {
+    let mut cols = vec![
+        "id",
+        "state",
+        "name",
+        "worker",
+        "queue",
+        "exchange",
+        "routing_key",
+    ];
+    cols.extend(TIME_COLUMNS);
+    cols.extend([
+        "runtime",
+        "retries",
+        "clock",
+        "flags",
+        "seen",
+        "seen_attempt",
+        "signum",
+        "root_id",
+        "parent_id",
+        "children",
+    ]);
+    cols.extend(TEXT_COLUMNS);
+    cols
+}
+
 /// One task, whole.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskRow {

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params_from_iter, 
 
 use super::{
     Batch, Loaded, Paged, PagedQuery, StoreError, TaskOrder,
-    row::{TEXT_COLUMNS, TIME_COLUMNS, TaskRow},
+    row::{TaskRow, row_columns},
 };
 
 /// The schema this build writes and reads. A file with a higher version
@@ -61,34 +61,6 @@ CREATE TABLE model (
 );
 ";
 
-/// The columns of a task row after `seq` and `at`, in [`TaskRow`]'s order.
-fn row_columns() -> Vec<&'static str> {
-    let mut cols = vec![
-        "id",
-        "state",
-        "name",
-        "worker",
-        "queue",
-        "exchange",
-        "routing_key",
-    ];
-    cols.extend(TIME_COLUMNS);
-    cols.extend([
-        "runtime",
-        "retries",
-        "clock",
-        "flags",
-        "seen",
-        "seen_attempt",
-        "signum",
-        "root_id",
-        "parent_id",
-        "children",
-    ]);
-    cols.extend(TEXT_COLUMNS);
-    cols
-}
-
 pub struct Sqlite {
     conn: Connection,
     path: PathBuf,
@@ -115,7 +87,7 @@ impl Sqlite {
             .map_err(fail)?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::Newer {
-                path: path.to_path_buf(),
+                location: path.display().to_string(),
                 found: version,
                 known: SCHEMA_VERSION,
             });
@@ -125,7 +97,7 @@ impl Sqlite {
                 .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
                 .map_err(fail)?;
             if tables > 0 {
-                return Err(StoreError::Foreign(path.to_path_buf()));
+                return Err(StoreError::Foreign(path.display().to_string()));
             }
         }
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -394,13 +366,13 @@ fn page_sql(q: &PagedQuery) -> (String, Vec<Value>) {
     (sql, args)
 }
 
-/// Free text as an FTS5 query: every word, as the start of a word.
-/// `None` when the text has no word (the caller then scans).
+/// Free text as an FTS5 query: every word, whole (as PostgreSQL's word
+/// index matches them). `None` when the text has no word.
 fn fts_phrase(text: &str) -> Option<String> {
     let words: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{w}\"*"))
+        .map(|w| format!("\"{w}\""))
         .collect();
     (!words.is_empty()).then(|| words.join(" AND "))
 }

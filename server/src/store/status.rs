@@ -16,6 +16,8 @@ pub struct Status(Mutex<StatusView>);
 pub struct StatusView {
     /// The file or database, as logs name it.
     pub location: String,
+    /// Whether this replica writes the history or another one does.
+    pub role: Role,
     /// The store opened: history is read and written.
     pub available: bool,
     /// The last write succeeded.
@@ -42,6 +44,29 @@ pub struct StatusView {
     pub unsaved_dropped: u64,
     /// Tasks read back at start.
     pub loaded_tasks: u64,
+}
+
+/// Which replica writes. SQLite has one process, always the writer; on
+/// PostgreSQL the replica holding the writer's lock writes, the others
+/// stand by (see `store::postgres`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Role {
+    Writer,
+    Standby,
+    /// Not known: the database has not been reached (yet, or again).
+    #[default]
+    Unknown,
+}
+
+impl Role {
+    /// As `/api/stats` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Writer => "writer",
+            Role::Standby => "standby",
+            Role::Unknown => "unknown",
+        }
+    }
 }
 
 impl Status {

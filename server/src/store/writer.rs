@@ -1,24 +1,28 @@
-//! The store's own thread, which alone writes, and the readers beside it.
-//! SQLite in WAL mode lets readers read while the writer writes, so a
-//! history page never waits for a batch.
+//! The store's writer, which alone writes, and the readers beside it:
+//! the same API over both backends. For SQLite, the writer is an OS
+//! thread (its calls block), and WAL mode lets readers read while it
+//! writes, so a history page never waits for a batch; for PostgreSQL, a
+//! task (`store::postgres`), which writes only while this replica holds
+//! the writer's lock.
 
 use std::{
     sync::{Arc, Mutex},
     time::Instant,
 };
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use super::{
-    Batch, HistoryConfig, Loaded, Location, Paged, PagedQuery, Status, StoreError, TaskRow,
+    Batch, HistoryConfig, Loaded, Location, Paged, PagedQuery, Role, Status, StoreError, TaskRow,
+    postgres::{self, PgReader},
     sqlite::Sqlite,
 };
 use crate::clock;
 
-/// Batches handed to the writer's thread at once. The save loop waits for
-/// each write to finish before it takes the next from the model, so one is
+/// Batches handed to the writer at once. The save loop waits for each
+/// write to finish before it takes the next from the model, so one is
 /// enough; the model coalesces what changes meanwhile.
-const WRITE_QUEUE: usize = 1;
+pub const WRITE_QUEUE: usize = 1;
 
 /// Oldest tasks pruned after each write, at most: retention keeps up over
 /// a few writes instead of stalling one.
@@ -27,18 +31,30 @@ pub const PRUNE_STEP: usize = 5_000;
 /// Read connections open at once; more readers wait their turn.
 pub const MAX_READERS: usize = 4;
 
-struct WriteRequest {
-    batch: Batch,
-    reply: oneshot::Sender<Result<(), StoreError>>,
+pub struct WriteRequest {
+    pub batch: Batch,
+    pub reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// Hands batches to the writer's thread.
+/// Hands batches to the writer.
 #[derive(Clone)]
 pub struct Writer {
     requests: mpsc::Sender<WriteRequest>,
+    role: watch::Receiver<Role>,
 }
 
 impl Writer {
+    pub fn new(requests: mpsc::Sender<WriteRequest>, role: watch::Receiver<Role>) -> Writer {
+        Writer { requests, role }
+    }
+
+    /// Whether another replica writes the history: then this one takes
+    /// nothing from the model, so that all it holds as changed is written
+    /// should it take over.
+    pub fn stands_by(&self) -> bool {
+        *self.role.borrow() == Role::Standby
+    }
+
     /// Writes `batch` (all or nothing) and waits for it.
     pub async fn write(&self, batch: Batch) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
@@ -50,32 +66,66 @@ impl Writer {
     }
 }
 
-/// The writer's OS thread: SQLite's calls block, and a batch can take a
-/// good part of a second.
-pub struct WriterThread(std::thread::JoinHandle<()>);
+/// The writer: SQLite's OS thread (its calls block, and a batch can take
+/// a good part of a second), or PostgreSQL's task.
+pub struct WriterThread(Running);
+
+enum Running {
+    Thread(std::thread::JoinHandle<()>),
+    Task(tokio::task::JoinHandle<()>),
+}
 
 impl WriterThread {
-    /// Waits for the thread, which ends once every [`Writer`] is dropped.
+    pub fn task(handle: tokio::task::JoinHandle<()>) -> WriterThread {
+        WriterThread(Running::Task(handle))
+    }
+
+    /// Waits for the writer, which ends once every [`Writer`] is dropped.
     pub async fn join(self) {
-        let _ = tokio::task::spawn_blocking(move || self.0.join()).await;
+        match self.0 {
+            Running::Thread(thread) => {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+            Running::Task(task) => {
+                let _ = task.await;
+            }
+        }
     }
 }
 
 /// Opens the history (creating it if there is none), reads back the
 /// newest `load_limit` tasks and the model's other state, and starts the
-/// writer. Blocking: call it off the async runtime.
-pub fn open(
+/// writer.
+pub async fn open(
     config: &HistoryConfig,
     load_limit: usize,
     status: Arc<Status>,
 ) -> Result<(Writer, WriterThread, Reader, Loaded), StoreError> {
-    let Location::Sqlite(path) = &config.location;
+    match &config.location {
+        Location::Sqlite(path) => {
+            let (config, path) = (config.clone(), path.clone());
+            tokio::task::spawn_blocking(move || open_sqlite(&config, &path, load_limit, status))
+                .await
+                .map_err(|_| StoreError::Stopped)?
+        }
+        Location::Postgres(url) => postgres::open(url, config, load_limit, status).await,
+    }
+}
+
+/// [`open`] for SQLite. Blocking.
+fn open_sqlite(
+    config: &HistoryConfig,
+    path: &std::path::Path,
+    load_limit: usize,
+    status: Arc<Status>,
+) -> Result<(Writer, WriterThread, Reader, Loaded), StoreError> {
     let mut db = Sqlite::open(path)?;
     let loaded = db.load(load_limit)?;
     let size = db.size()?;
     status.update(|s| {
         s.available = true;
         s.writing = true;
+        s.role = Role::Writer;
         s.size_bytes = size;
         s.rows_written = loaded.stored;
         s.loaded_tasks = loaded.tasks.len() as u64;
@@ -86,13 +136,20 @@ pub fn open(
     let thread = std::thread::Builder::new()
         .name("celadon-history".into())
         .spawn(move || write_loop(db, rx, &policy, &thread_status))
-        .map_err(|e| StoreError::Io(path.clone(), e))?;
-    let reader = Reader {
-        path: path.clone(),
+        .map_err(|e| StoreError::Io(path.to_path_buf(), e))?;
+    let reader = Reader(Readers::Sqlite(SqliteReader {
+        path: path.to_path_buf(),
         pool: Arc::new(Mutex::new(Vec::new())),
         permits: Arc::new(Semaphore::new(MAX_READERS)),
-    };
-    Ok((Writer { requests }, WriterThread(thread), reader, loaded))
+    }));
+    // One process writes SQLite: it is always the writer.
+    let (_, role) = watch::channel(Role::Writer);
+    Ok((
+        Writer::new(requests, role),
+        WriterThread(Running::Thread(thread)),
+        reader,
+        loaded,
+    ))
 }
 
 fn write_loop(
@@ -166,7 +223,36 @@ fn prune(db: &mut Sqlite, policy: &HistoryConfig) -> usize {
 
 /// Reads history beside the writer: a task, a page. Cheap to clone.
 #[derive(Clone)]
-pub struct Reader {
+pub struct Reader(Readers);
+
+#[derive(Clone)]
+enum Readers {
+    Sqlite(SqliteReader),
+    Postgres(PgReader),
+}
+
+impl Reader {
+    pub fn postgres(reader: PgReader) -> Reader {
+        Reader(Readers::Postgres(reader))
+    }
+
+    pub async fn task(&self, id: String) -> Result<Option<TaskRow>, StoreError> {
+        match &self.0 {
+            Readers::Sqlite(r) => r.with(move |db| db.task(&id)).await,
+            Readers::Postgres(r) => r.task(&id).await,
+        }
+    }
+
+    pub async fn page(&self, query: PagedQuery) -> Result<Vec<Paged>, StoreError> {
+        match &self.0 {
+            Readers::Sqlite(r) => r.with(move |db| db.page(&query)).await,
+            Readers::Postgres(r) => r.page(&query).await,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct SqliteReader {
     path: std::path::PathBuf,
     /// Open read connections, reused. A mutex: it is held only to push or
     /// pop one, never across a query.
@@ -174,7 +260,7 @@ pub struct Reader {
     permits: Arc<Semaphore>,
 }
 
-impl Reader {
+impl SqliteReader {
     /// Runs `f` on a read connection, off the async runtime.
     async fn with<T: Send + 'static>(
         &self,
@@ -201,13 +287,5 @@ impl Reader {
         })
         .await
         .map_err(|_| StoreError::Stopped)?
-    }
-
-    pub async fn task(&self, id: String) -> Result<Option<TaskRow>, StoreError> {
-        self.with(move |db| db.task(&id)).await
-    }
-
-    pub async fn page(&self, query: PagedQuery) -> Result<Vec<Paged>, StoreError> {
-        self.with(move |db| db.page(&query)).await
     }
 }

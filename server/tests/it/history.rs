@@ -529,7 +529,7 @@ async fn a_large_history_is_served_at_once_and_read_back_in_the_background() {
     {
         let config = config(&redis, &db, 10).history.unwrap();
         let status = std::sync::Arc::new(server::store::Status::new(String::new()));
-        let (writer, thread, _, _) = server::store::open(&config, 0, status).unwrap();
+        let (writer, thread, _, _) = server::store::open(&config, 0, status).await.unwrap();
         for chunk in (0..stored).collect::<Vec<_>>().chunks(10_000) {
             writer
                 .write(server::store::Batch {

@@ -16,6 +16,7 @@ mod control;
 mod flower_api;
 mod graphs;
 mod history;
+mod history_pg;
 mod metrics;
 mod model;
 mod prefix;

@@ -86,6 +86,32 @@ pub struct TaskRow {
     pub eta: Option<String>,
 }
 
+impl From<super::rest::Task> for TaskRow {
+    /// A task as the read API lists it (a page of history), as a row.
+    fn from(t: super::rest::Task) -> TaskRow {
+        TaskRow {
+            id: t.uuid,
+            name: t.name,
+            state: t.state,
+            args: t.args,
+            kwargs: t.kwargs,
+            result: t.result,
+            exception: t.exception,
+            sent: t.sent,
+            received: t.received,
+            started: t.started,
+            revoked: t.revoked,
+            runtime: t.runtime,
+            worker: t.worker,
+            exchange: t.exchange,
+            routing_key: t.routing_key,
+            retries: t.retries,
+            expires: t.expires,
+            eta: t.eta,
+        }
+    }
+}
+
 /// A page of tasks.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct TasksData {

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use super::tasks::encode;
+use super::tasks_url::encode;
 use crate::base::use_base;
 use crate::components::{Answers, ConfirmAction, CopyButton, StateBadge, Time, format_duration};
 use crate::live::{snapshot_resource, use_live};

@@ -1,7 +1,8 @@
 // The Tasks page over history: tasks that finished before celadon stopped
 // (cleanly, then killed) are listed after it starts again on the same
 // history file, found by their args over "Last hour", open their Task
-// page, and are in the CSV the page downloads, exactly as sent. Under
+// page (from history, for the one memory no longer holds), and are in the
+// CSV the page downloads, exactly as sent. Under
 // --url-prefix, a range in the URL loads, hydrates and downloads under it.
 
 import { expect, Page, test } from '@playwright/test';
@@ -98,7 +99,9 @@ test('tasks finished before a SIGTERM and a SIGKILL are found in history, opened
   await expect.poll(() => cluster.storedState(db, killed), { timeout: 10_000 }).toBe('SUCCESS');
   await cluster.stopCeladon('SIGKILL');
 
-  url = await cluster.startCeladon(0, flags);
+  // Started again holding one task in memory: the older one is listed,
+  // and shown, from history alone.
+  url = await cluster.startCeladon(0, [...flags, '--max-tasks=1']);
   await page.goto(`${url}/tasks`);
   await expect(page.locator('.conn')).toHaveAttribute('data-state', 'live');
   await markDocument(page);
@@ -139,9 +142,17 @@ test('tasks finished before a SIGTERM and a SIGKILL are found in history, opened
 
   await taskRow(page, termed).locator('[data-col=uuid] a').click();
   await expect(page).toHaveURL(`${url}/task/${termed}`);
+  await expect(page.getByTestId('task-from-history')).toBeVisible();
   await expect(page.getByTestId('task-fields').locator('[data-field=state]')).toHaveText('SUCCESS');
   await expect(page.getByTestId('task-fields').locator('[data-field=worker]')).toHaveText('hist@e2e');
   await expect(page.getByTestId('task-args')).toHaveText(`['${tag}-term']`);
+  // The task memory holds, its page shows live, as before.
+  await page.goBack();
+  await taskRow(page, killed).locator('[data-col=uuid] a').click();
+  await expect(page).toHaveURL(`${url}/task/${killed}`);
+  await expect(page.getByTestId('task-fields').locator('[data-field=state]')).toHaveText('SUCCESS');
+  await expect(page.getByTestId('task-timeline').locator('tr[data-event=task-succeeded]')).toBeVisible();
+  await expect(page.getByTestId('task-from-history')).toHaveCount(0);
   await expectSameDocument(page);
   expect(errors).toEqual([]);
 });

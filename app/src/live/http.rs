@@ -98,6 +98,14 @@ pub async fn list_tasks(
     Err("listings are fetched by the browser".into())
 }
 
+#[cfg(not(feature = "hydrate"))]
+pub async fn get<T: serde::de::DeserializeOwned>(
+    _url: &str,
+    _timeout: std::time::Duration,
+) -> Result<Answer<T>, String> {
+    Err("requests are sent from the browser".into())
+}
+
 #[cfg(feature = "hydrate")]
 async fn send<T: serde::de::DeserializeOwned>(
     method: &str,

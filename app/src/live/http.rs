@@ -1,11 +1,12 @@
 //! Requests from the browser: control, a same-origin `POST` to celadon's
-//! REST API, and the snapshot fetch that stands in for the websocket
-//! (`live::poll`), each answer decoded into the wire type the endpoint
-//! sends (`app::wire::control`, `app::wire::Snapshot`), or into the API's
-//! error shape. Only the browser sends them (from event handlers and
-//! timers); on the server there is nothing to send.
+//! REST API, the snapshot fetch that stands in for the websocket
+//! (`live::poll`), and the Tasks page's listing from history, each answer
+//! decoded into the wire type the endpoint sends (`app::wire::control`,
+//! `app::wire::Snapshot`, `app::wire::rest::TaskListing`), or into the
+//! API's error shape. Only the browser sends them (from event handlers,
+//! effects and timers); on the server there is nothing to send.
 
-use crate::wire::rest::ErrorAnswer;
+use crate::wire::rest::{ErrorAnswer, HistoryCoverage, Task, TaskListing};
 
 /// What an endpoint answered: its success, or the API's error.
 pub type Answer<T> = Result<T, ErrorAnswer>;
@@ -31,6 +32,30 @@ pub fn decode<T: serde::de::DeserializeOwned>(
     })))
 }
 
+/// A page of `/api/tasks` (JSON): its tasks in the server's order, and
+/// how much of history its search looked at, when the server said.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed {
+    pub tasks: Vec<Task>,
+    pub coverage: Option<HistoryCoverage>,
+}
+
+/// Decodes a listing's answer: the body as for [`decode`], the header's
+/// value (if any) as a [`HistoryCoverage`].
+pub fn decode_listing(
+    ok: bool,
+    status: u16,
+    body: &str,
+    history: Option<&str>,
+) -> Result<Answer<Listed>, String> {
+    Ok(
+        decode::<TaskListing>(ok, status, body)?.map(|listing| Listed {
+            tasks: listing.0,
+            coverage: history.and_then(HistoryCoverage::parse),
+        }),
+    )
+}
+
 /// POSTs to `url`; `Err` when celadon could not be reached or its answer
 /// could not be read.
 #[cfg(feature = "hydrate")]
@@ -52,12 +77,52 @@ pub async fn get<T: serde::de::DeserializeOwned>(
     send("GET", url, Some(timeout)).await
 }
 
+/// GETs a listing of tasks from `url` (`/api/tasks?…`), giving up after
+/// `timeout`; `Err` as for [`post`].
+#[cfg(feature = "hydrate")]
+pub async fn list_tasks(url: &str, timeout: std::time::Duration) -> Result<Answer<Listed>, String> {
+    let (response, text) = fetch("GET", url, Some(timeout)).await?;
+    let history = response
+        .headers()
+        .get(crate::wire::rest::HISTORY_HEADER)
+        .ok()
+        .flatten();
+    decode_listing(response.ok(), response.status(), &text, history.as_deref())
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub async fn list_tasks(
+    _url: &str,
+    _timeout: std::time::Duration,
+) -> Result<Answer<Listed>, String> {
+    Err("listings are fetched by the browser".into())
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub async fn get<T: serde::de::DeserializeOwned>(
+    _url: &str,
+    _timeout: std::time::Duration,
+) -> Result<Answer<T>, String> {
+    Err("requests are sent from the browser".into())
+}
+
 #[cfg(feature = "hydrate")]
 async fn send<T: serde::de::DeserializeOwned>(
     method: &str,
     url: &str,
     timeout: Option<std::time::Duration>,
 ) -> Result<Answer<T>, String> {
+    let (response, text) = fetch(method, url, timeout).await?;
+    decode(response.ok(), response.status(), &text)
+}
+
+/// Sends a request and reads its whole answer as text.
+#[cfg(feature = "hydrate")]
+async fn fetch(
+    method: &str,
+    url: &str,
+    timeout: Option<std::time::Duration>,
+) -> Result<(web_sys::Response, String), String> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
 
@@ -83,7 +148,7 @@ async fn send<T: serde::de::DeserializeOwned>(
         .map_err(|_| "the answer could not be read".to_string())?
         .as_string()
         .unwrap_or_default();
-    decode(response.ok(), response.status(), &text)
+    Ok((response, text))
 }
 
 #[cfg(test)]
@@ -103,6 +168,37 @@ mod tests {
         assert!(
             decode::<CommandAnswer>(true, 200, r#"{"msg":"?"}"#).is_err(),
             "a success in another shape is an error, not a blank"
+        );
+    }
+
+    #[test]
+    fn a_listing_decodes_in_order_with_what_its_header_says() {
+        let task = |id: &str| {
+            serde_json::json!({"uuid": id, "name": "t.echo", "state": "SUCCESS",
+                "received": null, "sent": null, "started": null, "rejected": null,
+                "succeeded": null, "failed": null, "retried": null, "revoked": null,
+                "args": "('order-1',)", "kwargs": "{}", "eta": null, "expires": null,
+                "retries": 0, "worker": "w@h", "result": null, "exception": null,
+                "timestamp": 2.0, "runtime": 0.1, "traceback": null, "exchange": null,
+                "routing_key": null, "clock": 3, "client": null, "root": null,
+                "root_id": null, "parent": null, "parent_id": null, "children": [],
+                "queue": null, "terminated": null, "signum": null, "expired": null,
+                "retry_of": null, "retried_as": []})
+        };
+        let body = format!(r#"{{"b":{},"a":{}}}"#, task("b"), task("a"));
+        let listed = decode_listing(true, 200, &body, Some("word-starts"))
+            .unwrap()
+            .unwrap();
+        let ids: Vec<&str> = listed.tasks.iter().map(|t| t.uuid.as_str()).collect();
+        assert_eq!(ids, ["b", "a"]);
+        assert_eq!(listed.tasks[0].args.as_deref(), Some("('order-1',)"));
+        assert_eq!(listed.coverage, Some(HistoryCoverage::WordStarts));
+        let bare = decode_listing(true, 200, "{}", None).unwrap().unwrap();
+        assert_eq!((bare.tasks.len(), bare.coverage), (0, None));
+        let refused = decode_listing(false, 400, r#"{"error":"search: unclosed quote"}"#, None);
+        assert_eq!(
+            refused.unwrap().unwrap_err().error,
+            "search: unclosed quote"
         );
     }
 }

@@ -133,6 +133,15 @@ fn remembered_relative() -> Option<bool> {
     Some(stored == "1")
 }
 
+/// The browser's clock in unix seconds, read now; `None` on the server,
+/// which renders what needs no clock and leaves the rest to the browser.
+pub fn browser_now() -> Option<f64> {
+    #[cfg(feature = "hydrate")]
+    return Some(js_sys::Date::now() / 1000.0);
+    #[cfg(not(feature = "hydrate"))]
+    None
+}
+
 /// After hydration: the browser's clock, and the remembered time display
 /// (else the server's default, which [`Live::seed`] set).
 #[cfg(feature = "hydrate")]

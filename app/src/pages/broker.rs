@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::tasks::encode;
+use super::tasks_url::encode;
 use crate::base::use_base;
 use crate::components::Time;
 use crate::live::{snapshot_resource, use_live};

@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use leptos_router::{hooks::use_query_map, params::ParamsMap};
 
-use super::tasks::encode;
+use super::tasks_url::encode;
 use crate::base::use_base;
 use crate::components::{BarChart, Bars, Line, LineChart, format_duration};
 use crate::live::{snapshot_resource, use_live};

@@ -1,15 +1,16 @@
 //! The Task page (`/task/<id>`): every field of one task, its args, result
 //! and traceback as text, its relatives as links, and its events in time
-//! order. Live: a state change shows without a reload.
+//! order. Live: a state change shows without a reload. A task past memory
+//! is shown from history (without its events), fetched by the browser.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use super::tasks::encode;
+use super::tasks_url::encode;
 use crate::base::use_base;
 use crate::components::{Answers, ConfirmAction, CopyButton, StateBadge, Time, format_duration};
-use crate::live::{snapshot_resource, use_live};
-use crate::wire::{TaskDetail, View, ViewData};
+use crate::live::{http, snapshot_resource, use_live};
+use crate::wire::{TaskDetail, View, ViewData, rest};
 
 #[component]
 pub fn TaskPage() -> impl IntoView {
@@ -70,20 +71,72 @@ fn TaskBody(id: Memo<String>) -> impl IntoView {
 fn task_view(id: Memo<String>, task: Option<Option<Box<TaskDetail>>>) -> AnyView {
     match task {
         None => view! { <p class="loading">"Loading the task…"</p> }.into_any(),
-        Some(None) => {
-            let id = id.get();
-            view! {
-                <h1 class="mono">{id.clone()}</h1>
-                <p class="empty" data-testid="unknown-task">
-                    "celadon has no task with this id: it may not have been sent yet, or it was \
-                     forgotten (--max-tasks, --max-memory). This page updates when it appears."
-                </p>
-            }
-            .into_any()
-        }
+        Some(None) => view! { <FromHistory id/> }.into_any(),
         Some(Some(t)) => view! { <TaskView t=*t/> }.into_any(),
     }
 }
+
+/// What history says of a task the model does not hold.
+#[derive(Clone, Debug, PartialEq)]
+enum Lookup {
+    Looking,
+    Found(Box<TaskDetail>),
+    Missing,
+    Failed(String),
+}
+
+/// A task the model does not hold, looked up in history by the read API
+/// (`/api/task/info/<id>` answers from the history store past memory).
+/// The server renders "looking"; the browser asks. When the task shows up
+/// live, the live view takes its place.
+#[component]
+fn FromHistory(id: Memo<String>) -> impl IntoView {
+    let base = use_base();
+    let lookup = RwSignal::new(Lookup::Looking);
+    Effect::new(move |_| {
+        let asked = id.get();
+        lookup.set(Lookup::Looking);
+        let url = base.href(&format!("/api/task/info/{}", encode(&asked)));
+        leptos::task::spawn_local(async move {
+            let answer = http::get::<rest::Task>(&url, INFO_TIMEOUT).await;
+            if id.try_get_untracked().as_ref() != Some(&asked) {
+                return; // another task's page by now
+            }
+            let _ = lookup.try_set(match answer {
+                Ok(Ok(t)) => Lookup::Found(Box::new(TaskDetail::from(t))),
+                Ok(Err(_)) => Lookup::Missing,
+                Err(why) => Lookup::Failed(why),
+            });
+        });
+    });
+    move || match lookup.get() {
+        Lookup::Looking => {
+            view! { <p class="loading">"Looking for the task in history…"</p> }.into_any()
+        }
+        Lookup::Found(t) => view! {
+            <p class="note" data-testid="task-from-history">
+                "From history: celadon no longer holds this task in memory. Its events are not \
+                 kept there, and the page does not follow it unless it changes again."
+            </p>
+            <TaskView t=*t/>
+        }
+        .into_any(),
+        Lookup::Missing => view! {
+            <h1 class="mono">{id.get()}</h1>
+            <p class="empty" data-testid="unknown-task">
+                "celadon has no task with this id, in memory or in history: it may not have been \
+                 sent yet, or it was forgotten. This page updates when it appears."
+            </p>
+        }
+        .into_any(),
+        Lookup::Failed(why) => {
+            view! { <p class="outcome error" data-testid="unknown-task">{why}</p> }.into_any()
+        }
+    }
+}
+
+/// A lookup in history not answered by then is given up.
+const INFO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Revoke, terminate and retry, each behind a confirmation; hidden when
 /// celadon runs with --read-only.

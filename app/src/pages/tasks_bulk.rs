@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 
-use super::tasks::filter_params;
+use super::tasks_url::filter_params;
 use crate::base::use_base;
 use crate::live::http::post;
 use crate::live::use_live;

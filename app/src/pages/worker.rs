@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use serde_json::Value;
 
-use super::tasks::encode;
+use super::tasks_url::encode;
 use super::worker_controls::WorkerControls;
 use crate::base::use_base;
 use crate::components::{JsonView, Time, format_relative};

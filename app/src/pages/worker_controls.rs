@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 
-use super::tasks::encode;
+use super::tasks_url::encode;
 use crate::components::{Answers, ConfirmAction};
 use crate::live::use_live;
 

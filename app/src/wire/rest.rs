@@ -3,11 +3,15 @@
 //! API clients keep working, plus a few fields Flower does not have, always
 //! added, never renamed. Both ends use these types: the server serialises
 //! them, and the browser decodes the ones it reads (a bulk action's dry run
-//! lists tasks in this shape).
+//! lists tasks in this shape, the Tasks page's history a listing).
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{
+    Deserialize, Deserializer, Serialize, Serializer,
+    de::{MapAccess, Visitor},
+    ser::SerializeMap,
+};
 
 /// One task, as Flower's `/api/task/info` and `/api/tasks` show it.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -54,6 +58,74 @@ pub struct Task {
     /// tasks that re-sent this one.
     pub retry_of: Option<String>,
     pub retried_as: Vec<String>,
+}
+
+/// Flower's `/api/tasks`: a JSON object from each task's id to the task,
+/// in the listing's order (JSON objects keep their members' order; this
+/// type does too, both ways).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskListing(pub Vec<Task>);
+
+impl Serialize for TaskListing {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for task in &self.0 {
+            map.serialize_entry(&task.uuid, task)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for TaskListing {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InOrder;
+        impl<'de> Visitor<'de> for InOrder {
+            type Value = TaskListing;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of tasks by id")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<TaskListing, M::Error> {
+                let mut tasks = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((_id, task)) = map.next_entry::<String, Task>()? {
+                    tasks.push(task);
+                }
+                Ok(TaskListing(tasks))
+            }
+        }
+        deserializer.deserialize_map(InOrder)
+    }
+}
+
+/// The header of a listing across history (`/api/tasks` with a `limit`,
+/// and every export) that says how much of history its search looked at.
+pub const HISTORY_HEADER: &str = "x-celadon-history";
+
+/// What [`HISTORY_HEADER`] says. Memory is always searched whole; this is
+/// about the history store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryCoverage {
+    /// Every stored task was considered (`exact`).
+    Exact,
+    /// Past memory, a search on args or kwargs found the tasks with words
+    /// that begin with the search's words (`word-starts`).
+    WordStarts,
+    /// Only this many of the newest stored tasks were searched
+    /// (`scanned=N`).
+    Scanned(u64),
+}
+
+impl HistoryCoverage {
+    /// Reads the header's value; `None` for one this bundle does not know.
+    pub fn parse(value: &str) -> Option<HistoryCoverage> {
+        match value.trim() {
+            "exact" => Some(HistoryCoverage::Exact),
+            "word-starts" => Some(HistoryCoverage::WordStarts),
+            other => other
+                .strip_prefix("scanned=")
+                .and_then(|n| n.parse().ok())
+                .map(HistoryCoverage::Scanned),
+        }
+    }
 }
 
 /// `/api/task/types`.
@@ -265,4 +337,59 @@ pub struct ErrorAnswer {
     pub error: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub replies: BTreeMap<String, super::control::WorkerReply>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str) -> Task {
+        let json = format!(
+            r#"{{"uuid":"{id}","name":null,"state":"SUCCESS","received":null,"sent":null,
+            "started":null,"rejected":null,"succeeded":null,"failed":null,"retried":null,
+            "revoked":null,"args":"('x',)","kwargs":null,"eta":null,"expires":null,
+            "retries":null,"worker":null,"result":null,"exception":null,"timestamp":1.5,
+            "runtime":null,"traceback":null,"exchange":null,"routing_key":null,"clock":0,
+            "client":null,"root":null,"root_id":null,"parent":null,"parent_id":null,
+            "children":[],"queue":null,"terminated":null,"signum":null,"expired":null,
+            "retry_of":null,"retried_as":[]}}"#
+        );
+        serde_json::from_str(&json).unwrap()
+    }
+
+    #[test]
+    fn a_listing_keeps_the_order_of_its_members_both_ways() {
+        let ids = ["z", "a", "m"];
+        let listing = TaskListing(ids.iter().map(|id| task(id)).collect());
+        let text = serde_json::to_string(&listing).unwrap();
+        assert!(text.starts_with(r#"{"z":{"uuid":"z""#), "{text}");
+        let back: TaskListing = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, listing);
+        let read: Vec<&str> = back.0.iter().map(|t| t.uuid.as_str()).collect();
+        assert_eq!(read, ids);
+        assert_eq!(
+            serde_json::from_str::<TaskListing>("{}").unwrap(),
+            TaskListing::default()
+        );
+        assert!(serde_json::from_str::<TaskListing>("[]").is_err());
+    }
+
+    #[test]
+    fn the_history_header_is_read_in_each_of_its_spellings() {
+        assert_eq!(
+            HistoryCoverage::parse("exact"),
+            Some(HistoryCoverage::Exact)
+        );
+        assert_eq!(
+            HistoryCoverage::parse("word-starts"),
+            Some(HistoryCoverage::WordStarts)
+        );
+        assert_eq!(
+            HistoryCoverage::parse("scanned=200000"),
+            Some(HistoryCoverage::Scanned(200_000))
+        );
+        for unknown in ["", "scanned=", "scanned=x", "all"] {
+            assert_eq!(HistoryCoverage::parse(unknown), None, "{unknown:?}");
+        }
+    }
 }

@@ -86,6 +86,59 @@ pub struct TaskRow {
     pub eta: Option<String>,
 }
 
+impl From<super::rest::Task> for TaskRow {
+    /// A task as the read API lists it (a page of history), as a row.
+    fn from(t: super::rest::Task) -> TaskRow {
+        TaskRow {
+            id: t.uuid,
+            name: t.name,
+            state: t.state,
+            args: t.args,
+            kwargs: t.kwargs,
+            result: t.result,
+            exception: t.exception,
+            sent: t.sent,
+            received: t.received,
+            started: t.started,
+            revoked: t.revoked,
+            runtime: t.runtime,
+            worker: t.worker,
+            exchange: t.exchange,
+            routing_key: t.routing_key,
+            retries: t.retries,
+            expires: t.expires,
+            eta: t.eta,
+        }
+    }
+}
+
+impl From<super::rest::Task> for TaskDetail {
+    /// A task as the read API shows it (from history, past memory): all
+    /// but its timeline, which history does not keep.
+    fn from(t: super::rest::Task) -> TaskDetail {
+        TaskDetail {
+            traceback: t.traceback.clone(),
+            queue: t.queue.clone(),
+            client: t.client.clone(),
+            parent: t.parent_id.clone(),
+            root: t.root_id.clone(),
+            children: t.children.clone(),
+            succeeded: t.succeeded,
+            failed: t.failed,
+            retried: t.retried,
+            rejected: t.rejected,
+            terminated: t.terminated,
+            signum: t.signum,
+            expired: t.expired,
+            clock: t.clock,
+            timeline: Vec::new(),
+            retry_of: t.retry_of.clone(),
+            retried_as: t.retried_as.clone(),
+            row: TaskRow::from(t),
+        }
+    }
+}
+
 /// A page of tasks.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct TasksData {

@@ -148,6 +148,37 @@ export class Cluster {
     return `http://127.0.0.1:${bound}`;
   }
 
+  /** Stops the running celadon: SIGTERM, a clean stop (it writes what
+   * history lacks first), or SIGKILL, a crash (history keeps what was
+   * written before it). */
+  async stopCeladon(sig: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+    const proc = this.celadon;
+    if (!proc) return;
+    if (sig === 'SIGKILL') proc.killGroup();
+    else proc.signal('SIGTERM');
+    await proc.exited(15_000);
+    this.celadon = undefined;
+  }
+
+  /** The state the history file `db` holds for task `id` ('' if none),
+   * read with the venv's Python, read-only: how a test knows what a crash
+   * would keep. */
+  storedState(db: string, id: string): Promise<string> {
+    const python = path.join(repoRoot, '.venv', 'bin', 'python');
+    const read = [
+      'import sqlite3, sys',
+      "c = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)",
+      "r = c.execute('select state from tasks where id = ?', (sys.argv[2],)).fetchone()",
+      "print(r[0] if r else '')",
+    ].join('\n');
+    return new Promise((resolve, reject) => {
+      execFile(python, ['-c', read, db, id], (error, stdout, stderr) => {
+        if (error) reject(new Error(`reading ${db} failed: ${stderr}`));
+        else resolve(stdout.trim());
+      });
+    });
+  }
+
   /** Starts Debian's nginx in front of celadon (`upstream`, its base URL)
    * at `prefix` (`/flower`), from the configuration kit::nginx uses
    * (kit/nginx), and returns nginx's base URL, prefix included. */

@@ -152,8 +152,9 @@ pub async fn list(
         .into_response())
 }
 
-/// Says how much of history a listing's search looked at.
-pub const HISTORY_HEADER: &str = "x-celadon-history";
+/// Says how much of history a listing's search looked at (the browser
+/// reads it as `rest::HistoryCoverage`).
+pub const HISTORY_HEADER: &str = rest::HISTORY_HEADER;
 
 /// A listing that could not be read: the store's error is logged, the
 /// client told in a sentence.
@@ -276,6 +277,36 @@ mod tests {
         .await
         .unwrap();
         rows.into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// What the server writes, the browser reads: a listing in its order,
+    /// and each spelling of the history header.
+    #[tokio::test]
+    async fn a_listing_and_its_history_header_read_back_as_the_browser_reads_them() {
+        let (model, ids) = model_of(3);
+        let q = TaskQuery {
+            limit: Some(3),
+            ..TaskQuery::default()
+        };
+        let rows = read_listing(q, |q, skip, take| {
+            std::future::ready(Ok(model.task_list(&q, skip, take)))
+        })
+        .await
+        .unwrap();
+        let text = serde_json::to_string(&Ordered(rows.clone())).unwrap();
+        let read: rest::TaskListing = serde_json::from_str(&text).unwrap();
+        let newest_first: Vec<String> = ids.into_iter().rev().collect();
+        let read_ids: Vec<String> = read.0.iter().map(|t| t.uuid.clone()).collect();
+        assert_eq!(read_ids, newest_first);
+        assert_eq!(read.0, rows.into_iter().map(|(_, t)| t).collect::<Vec<_>>());
+        use crate::history::Completeness;
+        for (written, meant) in [
+            (Completeness::Exact, rest::HistoryCoverage::Exact),
+            (Completeness::WordStarts, rest::HistoryCoverage::WordStarts),
+            (Completeness::Scanned(7), rest::HistoryCoverage::Scanned(7)),
+        ] {
+            assert_eq!(rest::HistoryCoverage::parse(&written.header()), Some(meant));
+        }
     }
 
     /// Past a read's span, within it, and everything: each the newest-first

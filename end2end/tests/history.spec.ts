@@ -124,7 +124,7 @@ test('tasks finished before a SIGTERM and a SIGKILL are found in history, opened
   await expect(page.getByTestId('task-count')).toHaveText('tasks 1–2');
   await expect(page.locator('.pager .page.disabled', { hasText: 'older' })).toBeVisible();
   // A search on args reads history's word index: the page says so.
-  await expect(page.getByTestId('history-note')).toContainText('begin with the searched words');
+  await expect(page.getByTestId('history-note')).toContainText('holding the searched words whole');
   await page.getByTestId('history-refresh').click();
   await expect(rows).toHaveCount(2);
 

@@ -186,13 +186,13 @@ mod tests {
                 "retry_of": null, "retried_as": []})
         };
         let body = format!(r#"{{"b":{},"a":{}}}"#, task("b"), task("a"));
-        let listed = decode_listing(true, 200, &body, Some("word-starts"))
+        let listed = decode_listing(true, 200, &body, Some("words"))
             .unwrap()
             .unwrap();
         let ids: Vec<&str> = listed.tasks.iter().map(|t| t.uuid.as_str()).collect();
         assert_eq!(ids, ["b", "a"]);
         assert_eq!(listed.tasks[0].args.as_deref(), Some("('order-1',)"));
-        assert_eq!(listed.coverage, Some(HistoryCoverage::WordStarts));
+        assert_eq!(listed.coverage, Some(HistoryCoverage::Words));
         let bare = decode_listing(true, 200, "{}", None).unwrap().unwrap();
         assert_eq!((bare.tasks.len(), bare.coverage), (0, None));
         let refused = decode_listing(false, 400, r#"{"error":"search: unclosed quote"}"#, None);

@@ -216,10 +216,9 @@ fn CoverageNote(listing: RwSignal<Listing>) -> impl IntoView {
 fn coverage_note(coverage: HistoryCoverage) -> Option<String> {
     match coverage {
         HistoryCoverage::Exact => None,
-        HistoryCoverage::WordStarts => Some(
-            "Beyond the tasks in memory, history was searched for args and kwargs whose \
-             words begin with the searched words: part of a word from its middle finds \
-             only tasks still in memory."
+        HistoryCoverage::Words => Some(
+            "Beyond the tasks in memory, history was searched for args and kwargs holding \
+             the searched words whole: part of a word finds only tasks still in memory."
                 .into(),
         ),
         HistoryCoverage::Scanned(n) => Some(format!(
@@ -238,8 +237,8 @@ mod tests {
     fn a_partial_search_of_history_says_how_far_it_looked() {
         assert_eq!(coverage_note(HistoryCoverage::Exact), None);
         assert!(
-            coverage_note(HistoryCoverage::WordStarts)
-                .is_some_and(|n| n.contains("begin with the searched words"))
+            coverage_note(HistoryCoverage::Words)
+                .is_some_and(|n| n.contains("holding the searched words whole"))
         );
         assert!(
             coverage_note(HistoryCoverage::Scanned(200_000))

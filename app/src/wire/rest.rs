@@ -106,9 +106,9 @@ pub const HISTORY_HEADER: &str = "x-celadon-history";
 pub enum HistoryCoverage {
     /// Every stored task was considered (`exact`).
     Exact,
-    /// Past memory, a search on args or kwargs found the tasks with words
-    /// that begin with the search's words (`word-starts`).
-    WordStarts,
+    /// Past memory, a search on args or kwargs found the tasks holding the
+    /// search's words whole (`words`).
+    Words,
     /// Only this many of the newest stored tasks were searched
     /// (`scanned=N`).
     Scanned(u64),
@@ -119,7 +119,7 @@ impl HistoryCoverage {
     pub fn parse(value: &str) -> Option<HistoryCoverage> {
         match value.trim() {
             "exact" => Some(HistoryCoverage::Exact),
-            "word-starts" => Some(HistoryCoverage::WordStarts),
+            "words" => Some(HistoryCoverage::Words),
             other => other
                 .strip_prefix("scanned=")
                 .and_then(|n| n.parse().ok())
@@ -381,8 +381,8 @@ mod tests {
             Some(HistoryCoverage::Exact)
         );
         assert_eq!(
-            HistoryCoverage::parse("word-starts"),
-            Some(HistoryCoverage::WordStarts)
+            HistoryCoverage::parse("words"),
+            Some(HistoryCoverage::Words)
         );
         assert_eq!(
             HistoryCoverage::parse("scanned=200000"),

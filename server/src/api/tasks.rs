@@ -302,7 +302,7 @@ mod tests {
         use crate::history::Completeness;
         for (written, meant) in [
             (Completeness::Exact, rest::HistoryCoverage::Exact),
-            (Completeness::WordStarts, rest::HistoryCoverage::WordStarts),
+            (Completeness::Words, rest::HistoryCoverage::Words),
             (Completeness::Scanned(7), rest::HistoryCoverage::Scanned(7)),
         ] {
             assert_eq!(rest::HistoryCoverage::parse(&written.header()), Some(meant));

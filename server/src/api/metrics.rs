@@ -258,11 +258,16 @@ pub fn history_series(text: &mut String, s: &crate::store::StatusView) {
     let mut out = Out {
         text: std::mem::take(text),
     };
-    let gauges: [(&str, &str, f64); 4] = [
+    let gauges: [(&str, &str, f64); 5] = [
         (
             "celadon_history_available",
             "1 when the history store is open and written (0: see the log and /api/stats)",
             f64::from(u8::from(s.available && s.writing)),
+        ),
+        (
+            "celadon_history_writer",
+            "1 when this replica writes history (0: another replica on the same PostgreSQL does, or none is reached)",
+            f64::from(u8::from(s.role == crate::store::Role::Writer)),
         ),
         (
             "celadon_history_size_bytes",

@@ -138,6 +138,14 @@ async fn tasks_from_before_a_restart_are_served_whole_after_it_and_past_memory()
     let charts = celadon.json("/api/stats/throughput?window=24h").await;
     let workers = celadon.json("/api/workers").await;
     let (_, metrics) = celadon.get("/metrics").await;
+    assert!(
+        metrics.contains("\nceladon_history_available 1.0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nceladon_history_writer 1.0\n"),
+        "{metrics}"
+    );
     let flower_series = |text: &str| -> Vec<String> {
         let mut lines: Vec<String> = text
             .lines()

@@ -81,6 +81,20 @@ async fn open_with(config: HistoryConfig, limit: usize) -> Result<Opened, StoreE
 }
 
 impl Opened {
+    /// Waits until this store has `role` (the server ends a closed
+    /// session, and frees its lock, a moment after the client goes).
+    async fn until_role(&self, role: Role) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.status.get().role != role {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still {:?}, not {role:?}",
+                self.status.get().role
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn write(&self, tasks: Vec<TaskRow>, rest: Option<Vec<u8>>) {
         self.writer
             .write(Batch {
@@ -138,6 +152,7 @@ async fn rows_come_back_from_postgres_field_by_field_after_reopening() {
     assert_eq!(db.reader.task("no-such-task".into()).await.unwrap(), None);
     // The same database over its unix socket, while the first holds the
     // writer's lock: a standby, reading the same rows.
+    db.until_role(Role::Writer).await;
     let socket = format!(
         "postgresql://postgres@/history_round_trip?host={}&port={}",
         pg.socket_dir().unwrap().display(),

@@ -8,11 +8,18 @@
 //!    stream per rate, 24 events per PUBLISH (prefork workers) and 1 per
 //!    PUBLISH; kept = tasks whose final state reached the dashboard;
 //! 2. memory: RSS per retained task at 100k and 1M tasks;
-//! 3. query latency: a filtered, sorted `/api/tasks` page at 1M tasks.
+//! 3. query latency: a filtered, sorted `/api/tasks` page at 1M tasks;
+//! 4. the Tasks and Graphs pages in Chromium under a stream;
+//! 5. the history store (see [`history`]).
+//!
+//! Stages 1 to 3 run celadon with `--persistent=false`: they measure the
+//! live model, as before there was a store; stage 5 measures the store's
+//! cost beside it on the same stream.
 
 #![expect(clippy::print_stdout, reason = "printing the table is this tool's job")]
 
 mod generator;
+mod history;
 mod ui;
 
 use std::{
@@ -89,6 +96,21 @@ struct Args {
     /// `/api/tasks` latency at --large tasks).
     #[arg(long)]
     large_only: bool,
+    /// Only run the history store's stages.
+    #[arg(long)]
+    history: bool,
+    /// Leave the history store's stages out of the full run.
+    #[arg(long)]
+    no_history: bool,
+    /// Tasks in the history for the page, search, export and size stage.
+    #[arg(long, default_value_t = 10_000_000)]
+    history_tasks: u64,
+    /// Tasks in the history a restart reads back.
+    #[arg(long, default_value_t = 1_000_000)]
+    history_restart_tasks: u64,
+    /// The history store measured.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    history_backend: history::Backend,
 }
 
 const HEADLINE_RATE: f64 = 100_000.0;
@@ -166,6 +188,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.celadon.display()
         );
     }
+    // celadon runs in its scratch directory, where its history goes.
+    let args = Args {
+        celadon: std::path::absolute(&args.celadon)?,
+        ..args
+    };
     let mut bench = Bench {
         args,
         templates,
@@ -185,6 +212,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if bench.args.large_only {
         let (memory, queries) = bench.large(flower_there).await?;
         print_large(&memory, &queries);
+        return Ok(());
+    }
+    if bench.args.history {
+        println!(
+            "celadon benchmark, history store: {} cores; Flower: {}\n",
+            cores(),
+            if flower_there {
+                "2.2 from the venv"
+            } else {
+                "not installed"
+            }
+        );
+        let figures = bench.history(flower_there).await?;
+        println!();
+        println!("Summary (targets on a 2-core machine)");
+        history::print(&figures);
         return Ok(());
     }
     println!(
@@ -272,6 +315,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let (memory, queries) = bench.large(flower_there).await?;
     let ui_figures = bench.ui_stage().await?;
+    let history_figures = if bench.args.no_history {
+        None
+    } else {
+        Some(bench.history(flower_there).await?)
+    };
     println!();
     println!("Summary (targets on a 2-core machine)");
     let flower_text = |v: f64| {
@@ -301,6 +349,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     print_large(&memory, &queries);
     print_ui(ui_figures.as_ref(), &bench.args);
+    if let Some(f) = &history_figures {
+        history::print(f);
+    }
     Ok(())
 }
 
@@ -537,20 +588,27 @@ fn group(n: f64) -> String {
     out
 }
 
+/// The flags every benchmarked celadon gets: no `enable_events` casts
+/// (the load has no workers to answer them) and no memory budget, so that
+/// `max_tasks` alone bounds the model.
+fn celadon_flags(max_tasks: u64) -> Vec<String> {
+    vec![
+        "--enable-events=false".to_string(),
+        "--max-memory=0".to_string(),
+        format!("--max-tasks={max_tasks}"),
+    ]
+}
+
 /// celadon's release binary on `redis`, retaining up to `max_tasks`
-/// tasks: no `enable_events` casts (the load has no workers to answer
-/// them) and no memory budget, so that `max_tasks` alone bounds the model.
+/// tasks, without a history store (the live model alone).
 fn celadon(
     bin: &Path,
     redis: &Redis,
     scratch: &Scratch,
     max_tasks: u64,
 ) -> anyhow::Result<CeladonBinary> {
-    let flags = [
-        "--enable-events=false".to_string(),
-        "--max-memory=0".to_string(),
-        format!("--max-tasks={max_tasks}"),
-    ];
+    let mut flags = celadon_flags(max_tasks);
+    flags.push("--persistent=false".to_string());
     CeladonBinary::start(bin, redis, scratch, &flags)
 }
 
@@ -569,6 +627,7 @@ fn flower(
         venv: venv.to_path_buf(),
         max_tasks,
         enable_events: false,
+        db: None,
     };
     Ok(Some(Flower::start(redis, scratch, &options)?))
 }

@@ -8,6 +8,7 @@ use std::{net::SocketAddr, path::Path, process::Command, time::Duration};
 
 use anyhow::Context;
 use app::base::Base;
+use nix::sys::signal::Signal;
 use server::{Config, broker::url::BrokerUrl};
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -110,6 +111,18 @@ impl CeladonBinary {
         scratch: &Scratch,
         flags: &[String],
     ) -> anyhow::Result<CeladonBinary> {
+        CeladonBinary::start_within(bin, redis, scratch, flags, CELADON_START)
+    }
+
+    /// As [`CeladonBinary::start`], waiting up to `deadline`: a start that
+    /// reads back a large history takes longer than [`CELADON_START`].
+    pub fn start_within(
+        bin: &Path,
+        redis: &Redis,
+        scratch: &Scratch,
+        flags: &[String],
+        deadline: Duration,
+    ) -> anyhow::Result<CeladonBinary> {
         let mut proc = Proc::spawn(
             "celadon",
             Command::new(bin)
@@ -124,21 +137,17 @@ impl CeladonBinary {
             scratch,
         )?;
         // It logs the URL it serves at, `--url-prefix` included.
-        let base = proc.ready(
-            "celadon to listen and subscribe to events",
-            CELADON_START,
-            |p| {
-                let log = p.log();
-                let at = log
-                    .split("listening on ")
-                    .nth(1)?
-                    .split_whitespace()
-                    .next()?
-                    .trim_end_matches('/')
-                    .to_string();
-                log.contains("subscribed to events").then_some(at)
-            },
-        )?;
+        let base = proc.ready("celadon to listen and subscribe to events", deadline, |p| {
+            let log = p.log();
+            let at = log
+                .split("listening on ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .trim_end_matches('/')
+                .to_string();
+            log.contains("subscribed to events").then_some(at)
+        })?;
         Ok(CeladonBinary { proc, base })
     }
 
@@ -149,5 +158,12 @@ impl CeladonBinary {
 
     pub fn proc(&self) -> &Proc {
         &self.proc
+    }
+
+    /// Stops it as an operator would (SIGTERM: it writes what is left of
+    /// its history and folds the WAL into the file) and waits up to
+    /// `deadline` for it to exit.
+    pub async fn stop(&mut self, deadline: Duration) -> anyhow::Result<()> {
+        self.proc.stop(Signal::SIGTERM, deadline).await
     }
 }

@@ -10,6 +10,8 @@ use std::{
     time::Duration,
 };
 
+use nix::sys::signal::Signal;
+
 use crate::{Proc, Redis, Scratch, free_port, repo_root, venv};
 
 /// How long Flower may take to listen and subscribe.
@@ -24,6 +26,9 @@ pub struct FlowerOptions {
     pub max_tasks: u64,
     /// `--enable_events`: whether it asks workers to send events.
     pub enable_events: bool,
+    /// `--persistent=True --db=PATH`: the shelve file it loads at start
+    /// and saves its state to at shutdown; `None` keeps nothing.
+    pub db: Option<PathBuf>,
 }
 
 impl Default for FlowerOptions {
@@ -32,6 +37,7 @@ impl Default for FlowerOptions {
             venv: venv(),
             max_tasks: 1_000_000,
             enable_events: true,
+            db: None,
         }
     }
 }
@@ -72,19 +78,22 @@ impl Flower {
         } else {
             "False"
         };
-        let mut proc = Proc::spawn(
-            "flower",
-            Command::new(celery)
-                .arg(format!("--broker={}", redis.kombu_url()))
-                .arg("flower")
-                .arg(format!("--port={port}"))
-                .arg("--address=127.0.0.1")
-                .arg(format!("--max_tasks={}", options.max_tasks))
-                .arg(format!("--enable_events={enable_events}"))
-                .env("FLOWER_UNAUTHENTICATED_API", "true")
-                .current_dir(repo_root().join("pytasks")),
-            scratch,
-        )?;
+        let mut command = Command::new(celery);
+        command
+            .arg(format!("--broker={}", redis.kombu_url()))
+            .arg("flower")
+            .arg(format!("--port={port}"))
+            .arg("--address=127.0.0.1")
+            .arg(format!("--max_tasks={}", options.max_tasks))
+            .arg(format!("--enable_events={enable_events}"))
+            .env("FLOWER_UNAUTHENTICATED_API", "true")
+            .current_dir(repo_root().join("pytasks"));
+        if let Some(db) = &options.db {
+            command
+                .arg("--persistent=True")
+                .arg(format!("--db={}", std::path::absolute(db)?.display()));
+        }
+        let mut proc = Proc::spawn("flower", &mut command, scratch)?;
         proc.ready("Flower to listen", FLOWER_START, |_| {
             TcpStream::connect(("127.0.0.1", port)).ok()
         })?;
@@ -106,6 +115,12 @@ impl Flower {
 
     pub fn proc(&self) -> &Proc {
         &self.proc
+    }
+
+    /// Stops it as an operator would (SIGTERM: with `--persistent` it
+    /// saves its state) and waits up to `deadline` for it to exit.
+    pub async fn stop(&mut self, deadline: Duration) -> anyhow::Result<()> {
+        self.proc.stop(Signal::SIGTERM, deadline).await
     }
 }
 

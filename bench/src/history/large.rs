@@ -31,7 +31,7 @@ impl Bench {
     ) -> anyhow::Result<()> {
         let scratch = Scratch::new()?;
         let redis = Redis::start(&scratch)?;
-        let mut extra = flags(location);
+        let mut extra = flags(location)?;
         extra.extend(crate::celadon_flags(LARGE_MAX_TASKS));
         let ours = CeladonBinary::start_within(
             &self.args.celadon,

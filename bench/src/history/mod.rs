@@ -137,7 +137,7 @@ impl Bench {
         let rate = build(&location, &rows, restart_tasks, large).await?;
         figures.large_tasks = large;
         figures.build_rate = rate;
-        figures.large_bytes = bytes_on_disk(&location);
+        figures.large_bytes = bytes_on_disk(&location)?;
         self.history_large(&location, large, &mut figures).await?;
         Ok(figures)
     }
@@ -149,7 +149,7 @@ impl Bench {
         let scratch = Scratch::new()?;
         let redis = Redis::start(&scratch)?;
         let mut extra = if with_store {
-            flags(&self.args.history_backend.location(scratch.path()))
+            flags(&self.args.history_backend.location(scratch.path()))?
         } else {
             vec!["--persistent=false".to_string()]
         };

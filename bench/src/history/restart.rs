@@ -24,7 +24,7 @@ impl Bench {
     ) -> anyhow::Result<Restart> {
         let scratch = Scratch::new()?;
         let redis = Redis::start(&scratch)?;
-        let mut extra = flags(location);
+        let mut extra = flags(location)?;
         extra.extend(crate::celadon_flags(max_tasks));
         let started = Instant::now();
         let ours = CeladonBinary::start_within(
@@ -95,7 +95,7 @@ impl Bench {
             let scratch = Scratch::new()?;
             let redis = Redis::start(&scratch)?;
             let location = self.args.history_backend.location(dir.path());
-            let mut extra = flags(&location);
+            let mut extra = flags(&location)?;
             extra.extend(crate::celadon_flags(2 * FLOWER_TASKS));
             let mut celadon = CeladonBinary::start(&self.args.celadon, &redis, &scratch, &extra)?;
             let sent = self.publish(redis.socket(), plan).await?;
@@ -108,7 +108,7 @@ impl Bench {
             .await;
             celadon.stop(Duration::from_secs(60)).await?;
             (
-                bytes_on_disk(&location),
+                bytes_on_disk(&location)?,
                 breakdown(&location, FLOWER_TASKS)?,
             )
         };

@@ -46,23 +46,35 @@ impl Backend {
 }
 
 /// celadon's flags for the history at `location`.
-pub(super) fn flags(location: &Location) -> Vec<String> {
+pub(super) fn flags(location: &Location) -> anyhow::Result<Vec<String>> {
     match location {
-        Location::Sqlite(path) => vec![format!("--db={}", path.display())],
+        Location::Sqlite(path) => Ok(vec![format!("--db={}", path.display())]),
+        Location::Postgres(url) => {
+            anyhow::bail!(
+                "the benchmark builds SQLite histories only, not {}",
+                url.masked()
+            )
+        }
     }
 }
 
 /// Bytes the history at `location` occupies: the file and its WAL.
-pub(super) fn bytes_on_disk(location: &Location) -> u64 {
+pub(super) fn bytes_on_disk(location: &Location) -> anyhow::Result<u64> {
     match location {
-        Location::Sqlite(path) => ["", "-wal"]
+        Location::Postgres(url) => {
+            anyhow::bail!(
+                "the benchmark builds SQLite histories only, not {}",
+                url.masked()
+            )
+        }
+        Location::Sqlite(path) => Ok(["", "-wal"]
             .iter()
             .map(|suffix| {
                 let mut p = path.clone().into_os_string();
                 p.push(suffix);
                 std::fs::metadata(p).map_or(0, |m| m.len())
             })
-            .sum(),
+            .sum()),
     }
 }
 
@@ -70,7 +82,9 @@ pub(super) fn bytes_on_disk(location: &Location) -> u64 {
 /// `location`, largest first (SQLite's `dbstat`): what the bytes on disk
 /// are spent on.
 pub(super) fn breakdown(location: &Location, tasks: u64) -> anyhow::Result<Vec<(String, f64)>> {
-    let Location::Sqlite(path) = location;
+    let Location::Sqlite(path) = location else {
+        anyhow::bail!("the breakdown is of an SQLite history");
+    };
     let db =
         rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut stmt = db.prepare(
@@ -110,7 +124,7 @@ impl Rows {
             let errors = model.ingest(p.payload.as_bytes(), now);
             anyhow::ensure!(errors.is_empty(), "{errors:?}");
         }
-        let taken = model.take_unsaved(usize::MAX);
+        let taken = model.take_unsaved(usize::MAX, 0.0);
         anyhow::ensure!(
             taken.tasks.len() as u64 == ROW_TEMPLATES,
             "the model listed {} of {ROW_TEMPLATES} tasks to save",
@@ -158,8 +172,7 @@ pub(super) async fn build(
         max_size: None,
     };
     let status = Arc::new(store::Status::new(location.describe()));
-    let (writer, thread, _reader, _loaded) =
-        tokio::task::spawn_blocking(move || store::open(&config, 0, status)).await??;
+    let (writer, thread, _reader, _loaded) = store::open(&config, 0, status).await?;
     let batch = server::poll::history::MAX_SAVE_ROWS as u64;
     let make = |from: u64| {
         let rows = rows.clone();

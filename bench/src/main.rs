@@ -102,6 +102,9 @@ struct Args {
     /// Leave the history store's stages out of the full run.
     #[arg(long)]
     no_history: bool,
+    /// With --history: only the PostgreSQL store's stream.
+    #[arg(long)]
+    history_postgres_only: bool,
     /// Tasks in the history for the page, search, export and size stage.
     #[arg(long, default_value_t = 10_000_000)]
     history_tasks: u64,

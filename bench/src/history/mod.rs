@@ -57,6 +57,18 @@ pub const FLOWER_TASKS: u64 = DEFAULT_MAX_TASKS;
 /// celadon's default `--max-tasks`, as Flower's.
 const DEFAULT_MAX_TASKS: u64 = 100_000;
 
+/// The PostgreSQL store's stream (the target: lossless at 50k
+/// events/s with a lag p99 within 5 s).
+const POSTGRES_RATE: f64 = 50_000.0;
+
+/// Where an ingest stage's history goes.
+enum Store {
+    /// `--history-backend`'s store in the stage's scratch directory.
+    Local,
+    /// A database of the kit's PostgreSQL.
+    Postgres(String),
+}
+
 /// CPU seconds of the thread of process `pid` called `name` (the store's
 /// writer, `celadon-history`); 0 if there is none.
 fn thread_cpu(pid: u32, name: &str) -> f64 {
@@ -88,9 +100,29 @@ impl Bench {
             backend: Some(backend.name()),
             ..Figures::default()
         };
-        let off = self.history_ingest(false).await?;
-        let on = self.history_ingest(true).await?;
-        figures.ingest = Some((off, on));
+        if !self.args.history_postgres_only {
+            let off = self.history_ingest(None, HEADLINE_RATE).await?;
+            let on = self.history_ingest(Some(Store::Local), HEADLINE_RATE).await?;
+            figures.ingest = Some((off, on));
+        }
+        // The same store on PostgreSQL (Debian's, started by the kit).
+        if kit::Postgres::installed() {
+            let scratch = Scratch::new()?;
+            let pg = kit::Postgres::start(&scratch)?;
+            let url = pg.database("bench_history")?;
+            let run = self
+                .history_ingest(Some(Store::Postgres(url)), POSTGRES_RATE)
+                .await?;
+            figures.postgres_ingest = Some(run);
+        } else {
+            figures
+                .skipped
+                .push("the PostgreSQL store: PostgreSQL is not installed".into());
+        }
+        if self.args.history_postgres_only {
+            figures.backend = Some("PostgreSQL");
+            return Ok(figures);
+        }
 
         let restart_tasks = self.args.history_restart_tasks;
         let large = self.args.history_tasks.max(restart_tasks);
@@ -142,16 +174,18 @@ impl Bench {
         Ok(figures)
     }
 
-    /// The headline stream to a fresh celadon, with its store or without.
-    async fn history_ingest(&mut self, with_store: bool) -> anyhow::Result<IngestRun> {
-        let spec = self.spec(24, Some(HEADLINE_RATE), self.args.headline_seconds, None);
+    /// The headline's stream at `rate` to a fresh celadon, with a store or
+    /// without.
+    async fn history_ingest(&mut self, store: Option<Store>, rate: f64) -> anyhow::Result<IngestRun> {
+        let with_store = store.is_some();
+        let spec = self.spec(24, Some(rate), self.args.headline_seconds, None);
         let plan = self.render(spec).await?;
         let scratch = Scratch::new()?;
         let redis = Redis::start(&scratch)?;
-        let mut extra = if with_store {
-            flags(&self.args.history_backend.location(scratch.path()))?
-        } else {
-            vec!["--persistent=false".to_string()]
+        let mut extra = match &store {
+            Some(Store::Local) => flags(&self.args.history_backend.location(scratch.path()))?,
+            Some(Store::Postgres(url)) => vec![format!("--db={url}")],
+            None => vec!["--persistent=false".to_string()],
         };
         extra.extend(crate::celadon_flags(DEFAULT_MAX_TASKS));
         let ours = CeladonBinary::start(&self.args.celadon, &redis, &scratch, &extra)?;
@@ -221,9 +255,14 @@ impl Bench {
             last_error: v["history"]["last_error"].as_str().map(str::to_string),
         };
         println!(
-            "  100k ev/s for {:.0} s, store {:<4} celadon {:>7.2} % kept, {:.2} µs CPU/ev{}",
+            "  {:.0}k ev/s for {:.0} s, store {:<4} celadon {:>7.2} % kept, {:.2} µs CPU/ev{}",
+            rate / 1000.0,
             self.args.headline_seconds,
-            if with_store { "on" } else { "off" },
+            match &store {
+                Some(Store::Local) => "on",
+                Some(Store::Postgres(_)) => "pg",
+                None => "off",
+            },
             run.kept_percent(),
             run.cpu_per_event(),
             if with_store {

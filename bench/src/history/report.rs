@@ -80,6 +80,8 @@ pub struct SameTasks {
 pub struct Figures {
     pub backend: Option<&'static str>,
     pub ingest: Option<(IngestRun, IngestRun)>,
+    /// The same stream at 50k events/s into PostgreSQL.
+    pub postgres_ingest: Option<IngestRun>,
     pub restarts: Vec<Restart>,
     pub large_tasks: u64,
     pub build_rate: f64,
@@ -145,6 +147,23 @@ pub fn print(f: &Figures) {
                 .as_ref()
                 .map_or(String::new(), |e| format!("; last error: {e}")),
             verdict(p99 <= 2.0)
+        );
+    }
+    if let Some(pg) = &f.postgres_ingest {
+        let p99 = percentile(&pg.lags, 0.99);
+        println!(
+            "    PostgreSQL store at 50k ev/s, 24/PUBLISH  {:.2} % of {} kept, {:.2} µs CPU/ev (celadon's process; PostgreSQL's own not counted); lag p50 {:.2} s p99 {:.2} s; caught up {}{}   target 100 % and p99 ≤ 5 s: {}",
+            pg.kept_percent(),
+            group(pg.offered as f64),
+            pg.cpu_per_event(),
+            percentile(&pg.lags, 0.5),
+            p99,
+            pg.caught_up
+                .map_or("not within 120 s".into(), |s| format!("{s:.1} s after the stream")),
+            pg.last_error
+                .as_ref()
+                .map_or(String::new(), |e| format!("; last error: {e}")),
+            verdict(pg.kept == pg.offered && p99 <= 5.0)
         );
     }
     for r in &f.restarts {

@@ -146,6 +146,10 @@ test('tasks finished before a SIGTERM and a SIGKILL are found in history, opened
   await expect(page.getByTestId('task-fields').locator('[data-field=state]')).toHaveText('SUCCESS');
   await expect(page.getByTestId('task-fields').locator('[data-field=worker]')).toHaveText('hist@e2e');
   await expect(page.getByTestId('task-args')).toHaveText(`['${tag}-term']`);
+  // Its timeline, from the time of each of its events, as in memory.
+  const timeline = page.getByTestId('task-timeline');
+  await expect(timeline.locator('tr[data-event=task-started]')).toBeVisible();
+  await expect(timeline.locator('tr[data-event=task-succeeded] td').last()).toHaveText('hist@e2e');
   // The task memory holds, its page shows live, as before.
   await page.goBack();
   await taskRow(page, killed).locator('[data-col=uuid] a').click();

@@ -115,8 +115,8 @@ fn FromHistory(id: Memo<String>) -> impl IntoView {
         }
         Lookup::Found(t) => view! {
             <p class="note" data-testid="task-from-history">
-                "From history: celadon no longer holds this task in memory. Its events are not \
-                 kept there, and the page does not follow it unless it changes again."
+                "From history: celadon no longer holds this task in memory, and the page does \
+                 not follow it unless it changes again."
             </p>
             <TaskView t=*t/>
         }

@@ -113,9 +113,30 @@ impl From<super::rest::Task> for TaskRow {
 }
 
 impl From<super::rest::Task> for TaskDetail {
-    /// A task as the read API shows it (from history, past memory): all
-    /// but its timeline, which history does not keep.
+    /// A task as the read API shows it (from history, past memory), its
+    /// timeline from the time of each kind of event, as the server builds
+    /// it for a task in memory.
     fn from(t: super::rest::Task) -> TaskDetail {
+        let mut timeline: Vec<TimelineEntry> = [
+            ("task-sent", t.sent, &t.client),
+            ("task-received", t.received, &t.worker),
+            ("task-started", t.started, &t.worker),
+            ("task-retried", t.retried, &t.worker),
+            ("task-succeeded", t.succeeded, &t.worker),
+            ("task-failed", t.failed, &t.worker),
+            ("task-rejected", t.rejected, &t.worker),
+            ("task-revoked", t.revoked, &t.worker),
+        ]
+        .into_iter()
+        .filter_map(|(event, at, by)| {
+            at.filter(|at| at.is_finite()).map(|at| TimelineEntry {
+                event: event.to_string(),
+                at,
+                by: by.clone(),
+            })
+        })
+        .collect();
+        timeline.sort_by(|a, b| a.at.total_cmp(&b.at));
         TaskDetail {
             traceback: t.traceback.clone(),
             queue: t.queue.clone(),
@@ -131,7 +152,7 @@ impl From<super::rest::Task> for TaskDetail {
             signum: t.signum,
             expired: t.expired,
             clock: t.clock,
-            timeline: Vec::new(),
+            timeline,
             retry_of: t.retry_of.clone(),
             retried_as: t.retried_as.clone(),
             row: TaskRow::from(t),

@@ -102,7 +102,9 @@ impl Bench {
         };
         if !self.args.history_postgres_only {
             let off = self.history_ingest(None, HEADLINE_RATE).await?;
-            let on = self.history_ingest(Some(Store::Local), HEADLINE_RATE).await?;
+            let on = self
+                .history_ingest(Some(Store::Local), HEADLINE_RATE)
+                .await?;
             figures.ingest = Some((off, on));
         }
         // The same store on PostgreSQL (Debian's, started by the kit).
@@ -176,7 +178,11 @@ impl Bench {
 
     /// The headline's stream at `rate` to a fresh celadon, with a store or
     /// without.
-    async fn history_ingest(&mut self, store: Option<Store>, rate: f64) -> anyhow::Result<IngestRun> {
+    async fn history_ingest(
+        &mut self,
+        store: Option<Store>,
+        rate: f64,
+    ) -> anyhow::Result<IngestRun> {
         let with_store = store.is_some();
         let spec = self.spec(24, Some(rate), self.args.headline_seconds, None);
         let plan = self.render(spec).await?;

@@ -158,8 +158,9 @@ pub fn print(f: &Figures) {
             pg.cpu_per_event(),
             percentile(&pg.lags, 0.5),
             p99,
-            pg.caught_up
-                .map_or("not within 120 s".into(), |s| format!("{s:.1} s after the stream")),
+            pg.caught_up.map_or("not within 120 s".into(), |s| format!(
+                "{s:.1} s after the stream"
+            )),
             pg.last_error
                 .as_ref()
                 .map_or(String::new(), |e| format!("; last error: {e}")),

@@ -74,7 +74,23 @@ async fn success_failure_retry_and_revoke_end_in_the_right_states() {
         "a revoked ETA task never runs"
     );
 
-    let workers = c.celadon.json("/api/workers").await;
+    // Every task is finished, but the prefork children's events may still
+    // be arriving out of order (a retried attempt's task-started after its
+    // task-succeeded): the worker's counters settle a moment later.
+    let expected = [
+        ("task-failed", 1),
+        ("task-retried", 2),
+        ("task-revoked", 1),
+        ("task-succeeded", 3),
+        ("task-started", 6),
+    ];
+    let workers = c
+        .celadon
+        .json_until("the worker's counters", "/api/workers", FINISH, |w| {
+            let counts = &w[&host]["events"]["task_events"];
+            expected.iter().all(|(k, n)| counts[*k] == *n)
+        })
+        .await;
     let counts = &workers[&host]["events"]["task_events"];
     assert_eq!(counts["task-failed"], 1);
     assert_eq!(counts["task-retried"], 2);

@@ -7,6 +7,7 @@
 //! and the HTTP server (`api`), and stops and joins them all when it ends.
 
 pub mod api;
+pub mod auth;
 pub mod broker;
 pub mod clock;
 pub mod config;

@@ -8,6 +8,7 @@ pub mod celery;
 pub mod control;
 mod graphs;
 pub mod rest;
+pub mod session;
 mod tasks;
 mod workers;
 

@@ -25,6 +25,8 @@ use axum::{
 };
 use base64::Engine;
 
+use crate::auth::{Principal, Role, Via};
+
 /// The access rules, from the command line.
 #[derive(Clone, Debug, Default)]
 pub struct Access {
@@ -70,10 +72,12 @@ fn allow_any_origin(response: &mut Response) {
 
 impl Access {
     fn allows(&self, headers: &HeaderMap) -> bool {
-        if self.users.is_empty() {
-            return true;
-        }
-        let Some(given) = headers
+        self.users.is_empty() || self.basic_user(headers).is_some()
+    }
+
+    /// The `--basic-auth` user whose pair `headers` carry.
+    fn basic_user(&self, headers: &HeaderMap) -> Option<String> {
+        let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Basic "))
@@ -81,16 +85,28 @@ impl Access {
                 base64::engine::general_purpose::STANDARD
                     .decode(v.trim())
                     .ok()
-            })
-        else {
-            return false;
-        };
+            })?;
         // Every pair is compared in full, so the time taken does not say
         // how much of a guess was right.
-        self.users.iter().fold(false, |found, (user, password)| {
+        self.users.iter().fold(None, |found, (user, password)| {
             let pair = format!("{user}:{password}");
-            found | constant_time_eq(pair.as_bytes(), &given)
+            match constant_time_eq(pair.as_bytes(), &given) {
+                true => Some(user.clone()),
+                false => found,
+            }
         })
+    }
+
+    /// Who `headers` say is asking, once they are let in.
+    fn principal(&self, headers: &HeaderMap) -> Principal {
+        match self.basic_user(headers) {
+            Some(name) => Principal {
+                name,
+                role: Some(Role::Admin),
+                via: Via::Basic,
+            },
+            None => Principal::anonymous(self.unauthenticated_api.then_some(Role::Admin)),
+        }
     }
 }
 
@@ -152,6 +168,7 @@ pub async fn guard(State(access): State<Access>, request: Request<Body>, next: N
         );
         return response;
     }
+    let principal = access.principal(headers);
     let control = request.method() == Method::POST;
     if control && access.read_only {
         return refuse(
@@ -165,6 +182,8 @@ pub async fn guard(State(access): State<Access>, request: Request<Body>, next: N
             "refused: the request came from a page of another site",
         );
     }
+    let mut request = request;
+    request.extensions_mut().insert(principal);
     let mut response = next.run(request).await;
     if open_api {
         allow_any_origin(&mut response);

@@ -1,0 +1,56 @@
+//! Who is asking, and what their role lets them do. The guard
+//! (`api::guard`) finds the [`Principal`] of every request (a basic-auth
+//! user, a sign-on session, or nobody) and puts it in the request's
+//! extensions; [`needed`] says which role each route asks for; everything
+//! downstream (the handlers, the audit trail) reads the principal from
+//! there.
+
+pub mod policy;
+
+pub use app::wire::session::Role;
+
+/// The person behind a request, as the guard found them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The login, the email (sign-on) or `anonymous`.
+    pub name: String,
+    /// What they may do; `None` may only look at the pages.
+    pub role: Option<Role>,
+    pub via: Via,
+}
+
+/// How a principal was recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// No login configured.
+    Open,
+    /// HTTP basic auth (`--basic-auth`).
+    Basic,
+    /// A session cookie from a sign-on (`--auth-provider`, OpenID Connect).
+    Session,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Open => "open",
+            Via::Basic => "basic",
+            Via::Session => "session",
+        }
+    }
+}
+
+impl Principal {
+    /// Nobody logged in.
+    pub fn anonymous(role: Option<Role>) -> Principal {
+        Principal {
+            name: "anonymous".into(),
+            role,
+            via: Via::Open,
+        }
+    }
+
+    pub fn can(&self, role: Role) -> bool {
+        self.role.is_some_and(|r| r >= role)
+    }
+}

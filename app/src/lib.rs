@@ -9,6 +9,7 @@ pub mod base;
 pub mod components;
 pub mod live;
 pub mod pages;
+pub mod person;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod wire;
@@ -24,6 +25,7 @@ use leptos_router::{
 /// base it provides; the base is written into the page for the browser.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let base = base::use_base();
+    let person = person::to_meta(&use_context::<wire::session::Person>().unwrap_or_default());
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -31,6 +33,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name=base::META_NAME content=base.as_str().to_string()/>
+                <meta name=person::META_NAME content=person/>
                 <link rel="icon" type="image/svg+xml" href=base.href("/favicon.svg")/>
                 <HydrationScripts options root=base.as_str().to_string()/>
                 <MetaTags/>
@@ -46,6 +49,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     let base = base::provide_base();
+    person::provide_person();
     live::provide_live(base);
 
     view! {

@@ -206,7 +206,9 @@ async fn serve(
                 // Without a login the API, and so control, answers only
                 // with FLOWER_UNAUTHENTICATED_API: the pages offer none.
                 controls: !config.read_only
-                    && (!config.basic_auth.is_empty() || config.unauthenticated_api),
+                    && (!config.basic_auth.is_empty()
+                        || config.sign_on.oidc.is_some()
+                        || config.unauthenticated_api),
                 natural_time: config.natural_time,
             },
             history: history.as_ref().map(|h| h.health.subscribe()),
@@ -308,6 +310,9 @@ async fn serve(
             read_only: config.read_only,
             unauthenticated_api: config.unauthenticated_api,
             base: config.url_prefix,
+            sign_on: sign_on(&config)?,
+            roles: Arc::new(config.sign_on.roles.clone()),
+            limiter: Arc::default(),
         },
         inspect_timeout: config.inspect_timeout,
         base: config.url_prefix,
@@ -419,6 +424,26 @@ async fn open_history(config: &Config) -> Option<History> {
         health,
         store,
     })
+}
+
+/// The sign-on, when a provider is configured.
+fn sign_on(config: &Config) -> anyhow::Result<Option<Arc<api::guard::SignOn>>> {
+    let Some(oidc) = config.sign_on.oidc.clone() else {
+        return Ok(None);
+    };
+    if config.sign_on.cookie_secret.is_none() {
+        tracing::warn!(
+            "no --cookie-secret: sessions are signed with a random key and end when celadon restarts"
+        );
+    }
+    Ok(Some(Arc::new(api::guard::SignOn {
+        oidc: auth::oidc::Oidc::new(oidc)?,
+        cookies: auth::session::Cookies::new(
+            config.sign_on.cookie_secret.as_deref(),
+            config.url_prefix.as_str(),
+        ),
+        redirect_uri: config.sign_on.redirect_uri.clone(),
+    })))
 }
 
 #[cfg(test)]

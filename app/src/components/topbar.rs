@@ -21,6 +21,26 @@ pub fn TopBar() -> impl IntoView {
             </nav>
             <TimeToggle/>
             <ConnIndicator/>
+            <Who/>
         </header>
     }
+}
+
+/// Who is signed on, with their role and a way out.
+#[component]
+fn Who() -> impl IntoView {
+    let base = use_base();
+    let person = crate::person::use_person();
+    let role = person.role.map(|r| r.as_str());
+    person.name.clone().map(|name| {
+        view! {
+            <span class="who" data-testid="who">
+                <span class="who-name">{name}</span>
+                {role.map(|r| view! { <span class="who-role" data-testid="who-role">{r}</span> })}
+                {person.signed_on.then(|| view! {
+                    <a class="logout" rel="external" href=base.href("/logout")>"Log out"</a>
+                })}
+            </span>
+        }
+    })
 }

@@ -129,6 +129,16 @@ async fn fetch(
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+    // A signed-on browser proves each change comes from celadon's own page.
+    if method != "GET"
+        && let Some(token) = crate::person::from_document().and_then(|p| p.csrf)
+    {
+        let headers = web_sys::Headers::new().map_err(|_| "could not build headers")?;
+        headers
+            .set("X-CSRF-Token", &token)
+            .map_err(|_| "could not set the CSRF header")?;
+        init.set_headers(&headers);
+    }
     if let Some(timeout) = timeout {
         let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         let signal = web_sys::AbortSignal::timeout_with_u32(ms);

@@ -147,7 +147,10 @@ fn TaskActions(
     name: Memo<Option<String>>,
 ) -> impl IntoView {
     let live = use_live();
-    let controls = Memo::new(move |_| live.model.with(|m| m.controls));
+    // Offered when the server allows control at all and this person's
+    // role allows these actions.
+    let allowed = crate::person::use_person().can(crate::wire::session::Role::Operator);
+    let controls = Memo::new(move |_| allowed && live.model.with(|m| m.controls));
     let signal = RwSignal::new("SIGTERM".to_string());
     let finished = Signal::derive(move || {
         matches!(

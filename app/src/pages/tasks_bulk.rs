@@ -65,7 +65,10 @@ fn bulk_url(action: &str, q: &TasksQuery, dry_run: bool) -> String {
 #[component]
 pub fn BulkActions(query: Memo<TasksQuery>) -> impl IntoView {
     let live = use_live();
-    let controls = Memo::new(move |_| live.model.with(|m| m.controls));
+    // Offered when the server allows control at all and this person's
+    // role allows these actions.
+    let allowed = crate::person::use_person().can(crate::wire::session::Role::Operator);
+    let controls = Memo::new(move |_| allowed && live.model.with(|m| m.controls));
     let phase = RwSignal::new(Phase::Idle);
     let base = use_base();
     let url = move |action: &str, dry_run: bool| {

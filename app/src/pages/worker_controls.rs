@@ -27,7 +27,10 @@ fn input(label: &'static str, value: RwSignal<String>, size: u32) -> impl IntoVi
 #[component]
 pub fn WorkerControls(name: Memo<String>) -> impl IntoView {
     let live = use_live();
-    let controls = Memo::new(move |_| live.model.with(|m| m.controls));
+    // Offered when the server allows control at all and this person's
+    // role allows these actions.
+    let allowed = crate::person::use_person().can(crate::wire::session::Role::Admin);
+    let controls = Memo::new(move |_| allowed && live.model.with(|m| m.controls));
     let n = RwSignal::new("1".to_string());
     let min = RwSignal::new("1".to_string());
     let max = RwSignal::new("4".to_string());

@@ -12,6 +12,7 @@ mod export;
 mod extract;
 mod flower_views;
 pub mod guard;
+mod login;
 pub mod metrics;
 mod params;
 mod queues;
@@ -113,6 +114,8 @@ pub fn router(app: AppState) -> Router {
         .route(&at("/ws"), get(ws::upgrade))
         .route(&at("/snapshot"), get(snapshot::snapshot))
         .route(&at("/healthcheck"), get(|| async { "OK" }))
+        .route(&at("/login"), get(login::login))
+        .route(&at("/logout"), get(login::logout).post(login::logout))
         .route(&at("/metrics"), get(metrics::render))
         .route(&at("/api/workers"), get(workers::list))
         .route(&at("/api/tasks"), get(tasks::list))
@@ -176,6 +179,17 @@ pub fn router(app: AppState) -> Router {
 fn page_context(state: StateHandle, base: Base) -> impl Fn() + Clone + Send + Sync + 'static {
     move || {
         provide_context(base);
+        // The person the guard found for this request.
+        if let Some(person) =
+            leptos::prelude::use_context::<axum::http::request::Parts>().and_then(|parts| {
+                parts
+                    .extensions
+                    .get::<app::wire::session::Person>()
+                    .cloned()
+            })
+        {
+            provide_context(person);
+        }
         let state = state.clone();
         provide_context(SnapshotSource::new(move |view| {
             let state = state.clone();

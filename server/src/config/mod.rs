@@ -9,6 +9,7 @@
 
 mod celery;
 pub mod options;
+pub mod signon;
 mod sources;
 mod values;
 
@@ -21,9 +22,11 @@ use std::{
 
 pub use celery::CeleryConfError;
 use options::{Kind, OPTIONS, Opt, Support};
+use signon::SignOnOptions;
 use sources::{Given, Request, Source, SourceError};
 
 use crate::{
+    auth::email::EmailPattern,
     broker::{
         backend::BackendUrl,
         ssl::SslOptions,
@@ -70,6 +73,8 @@ pub struct Config {
     /// `--db`, `--persistent` and the rest: where history is kept, if
     /// anywhere.
     pub history: Option<HistoryConfig>,
+    /// `--auth-provider`, `--oidc-issuer`, `--roles` and the rest.
+    pub sign_on: signon::SignOnConfig,
 }
 
 impl Config {
@@ -97,6 +102,7 @@ impl Config {
             natural_time: false,
             url_prefix: app::base::Base::default(),
             history: None,
+            sign_on: signon::SignOnConfig::default(),
         }
     }
 }
@@ -368,18 +374,21 @@ pub fn load(
     }
     let mut https = HttpsFiles::default();
     let mut history = HistoryOptions::default();
+    let mut sign_on = SignOnOptions::new();
+    sign_on.okta_base_url = env.get("FLOWER_OAUTH2_OKTA_BASE_URL").cloned();
     for (opt, value, source) in given.into_values() {
         apply(
             opt,
             &value,
             &source,
             &mut settings,
-            (&mut https, &mut history),
+            (&mut https, &mut history, &mut sign_on),
             &mut warnings,
         )?;
     }
     settings.listen.https = https.https()?;
     settings.config.history = history.resolve();
+    settings.config.sign_on = sign_on.resolve().map_err(ConfigError::Incomplete)?;
     check(&settings.config)?;
     settings.warnings = warnings;
     Ok(Startup::Run(Box::new(settings)))
@@ -476,6 +485,8 @@ fn apply_env_only(
             settings.config.unauthenticated_api =
                 !value.is_empty() && values::parse_bool(value).map_err(bad)?;
         }
+        // Read with the sign-on options, which it completes.
+        "FLOWER_OAUTH2_OKTA_BASE_URL" => {}
         other => {
             return Err(bad(format!(
                 "{other} is applied nowhere (a bug in celadon)"
@@ -538,7 +549,7 @@ fn apply(
     value: &Given,
     source: &Source,
     settings: &mut Settings,
-    (https, history): (&mut HttpsFiles, &mut HistoryOptions),
+    (https, history, sign_on): (&mut HttpsFiles, &mut HistoryOptions, &mut SignOnOptions),
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
     let bad = |why: String| ConfigError::Value {
@@ -580,6 +591,17 @@ fn apply(
     let path = || -> Result<Option<PathBuf>, ConfigError> {
         Ok(Some(text()?).filter(|p| !p.is_empty()).map(PathBuf::from))
     };
+    if matches!(
+        opt.name,
+        "auth"
+            | "oauth2_key"
+            | "oauth2_secret"
+            | "oauth2_redirect_uri"
+            | "oidc_scopes"
+            | "oidc_groups_claim"
+    ) {
+        sign_on.needs_provider.push(opt.name);
+    }
     match opt.name {
         "broker" => c.broker = BrokerUrl::parse(&text()?).map_err(|e| bad(e.to_string()))?,
         "broker_transport_options" | "result_backend_transport_options" => {
@@ -686,6 +708,24 @@ fn apply(
         }
         "tasks_columns" => c.tasks_columns = values::parse_columns(&list()?).map_err(bad)?,
         "basic_auth" => c.basic_auth = values::parse_users(&list()?).map_err(bad)?,
+        "auth" => {
+            let t = text()?;
+            sign_on.allowed = if t.is_empty() {
+                None
+            } else {
+                Some(EmailPattern::parse(&t).map_err(bad)?)
+            };
+        }
+        "auth_provider" => sign_on.provider = Some(text()?).filter(|t| !t.is_empty()),
+        "oidc_issuer" => sign_on.issuer = Some(text()?).filter(|t| !t.is_empty()),
+        "oauth2_key" => sign_on.client_id = Some(text()?).filter(|t| !t.is_empty()),
+        "oauth2_secret" => sign_on.client_secret = Some(text()?).filter(|t| !t.is_empty()),
+        "oauth2_redirect_uri" => sign_on.redirect_uri = Some(text()?),
+        "cookie_secret" => sign_on.cookie_secret = Some(text()?),
+        "oidc_scopes" => sign_on.scopes = list()?,
+        "oidc_groups_claim" => sign_on.groups_claim = text()?,
+        "roles" => sign_on.roles = list()?,
+        "default_role" => sign_on.default_role = signon::default_role(&text()?).map_err(bad)?,
         "read_only" => c.read_only = values::bool(value).map_err(bad)?,
         "url_prefix" => c.url_prefix = app::base::Base::parse(&text()?).map_err(bad)?,
         "db" => {

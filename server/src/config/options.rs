@@ -49,8 +49,9 @@ pub struct Opt {
     pub sample: &'static str,
 }
 
-const NO_SIGN_ON: &str = "sign-on (--auth, OAuth) is not supported yet, and celadon will \
-     not run open when its configuration asks for a login; use --basic-auth";
+const NO_GITHUB_GITLAB: &str = "Flower's GitHub and GitLab sign-on is not supported yet, \
+     and celadon will not run open when its configuration asks for a login; sign on with \
+     OpenID Connect (--auth-provider=oidc)";
 
 /// Every option, in the order `--help` and the README list them.
 pub const OPTIONS: &[Opt] = &[
@@ -289,8 +290,9 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_AUTH"],
         kind: Kind::Text,
         default: Some(""),
-        help: "Emails allowed to sign in (a regular expression)",
-        support: Support::Refused(NO_SIGN_ON),
+        help: "Emails allowed to sign on, as Flower reads them: one address, a|b|c, or one * \
+               before the @ (.*@example.com)",
+        support: Support::Applied,
         sample: ".*@example.com",
     },
     Opt {
@@ -298,17 +300,29 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_AUTH_PROVIDER"],
         kind: Kind::Text,
         default: None,
-        help: "The sign-on provider",
-        support: Support::Refused(NO_SIGN_ON),
-        sample: "flower.views.auth.GithubLoginHandler",
+        help: "The sign-on provider: oidc (any OpenID Connect provider, with --oidc-issuer), \
+               or Flower's flower.views.auth.GoogleAuth2LoginHandler or OktaLoginHandler \
+               (FLOWER_OAUTH2_OKTA_BASE_URL); Flower's GitHub and GitLab handlers are refused",
+        support: Support::Applied,
+        sample: "oidc",
+    },
+    Opt {
+        name: "oidc_issuer",
+        env: &["CELADON_OIDC_ISSUER"],
+        kind: Kind::Text,
+        default: None,
+        help: "The OpenID Connect provider's issuer URL (its discovery document is read on \
+               the first sign-on): Keycloak, Okta, Entra ID, Google, Authentik, Dex…",
+        support: Support::Applied,
+        sample: "https://id.example.com/realms/ops",
     },
     Opt {
         name: "oauth2_key",
         env: &["FLOWER_OAUTH2_KEY"],
         kind: Kind::Text,
         default: None,
-        help: "OAuth2 client id",
-        support: Support::Refused(NO_SIGN_ON),
+        help: "OAuth2/OpenID Connect client id",
+        support: Support::Applied,
         sample: "client-id",
     },
     Opt {
@@ -316,8 +330,8 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_OAUTH2_SECRET"],
         kind: Kind::Text,
         default: None,
-        help: "OAuth2 client secret",
-        support: Support::Refused(NO_SIGN_ON),
+        help: "OAuth2/OpenID Connect client secret",
+        support: Support::Applied,
         sample: "client-secret",
     },
     Opt {
@@ -325,17 +339,58 @@ pub const OPTIONS: &[Opt] = &[
         env: &["FLOWER_OAUTH2_REDIRECT_URI"],
         kind: Kind::Text,
         default: None,
-        help: "OAuth2 redirect URI",
-        support: Support::Refused(NO_SIGN_ON),
+        help: "Where the provider sends the browser back: celadon's /login (by default, as \
+               the request reached celadon)",
+        support: Support::Applied,
         sample: "https://celadon.example.com/login",
+    },
+    Opt {
+        name: "oidc_scopes",
+        env: &["CELADON_OIDC_SCOPES"],
+        kind: Kind::List,
+        default: Some("openid,email,profile"),
+        help: "The scopes asked for at sign-on (add groups where the provider needs it)",
+        support: Support::Applied,
+        sample: "openid,email,profile,groups",
+    },
+    Opt {
+        name: "oidc_groups_claim",
+        env: &["CELADON_OIDC_GROUPS_CLAIM"],
+        kind: Kind::Text,
+        default: Some("groups"),
+        help: "The claim listing a person's groups (id token, else userinfo)",
+        support: Support::Applied,
+        sample: "roles",
+    },
+    Opt {
+        name: "roles",
+        env: &["CELADON_ROLES"],
+        kind: Kind::List,
+        default: None,
+        help: "Who gets which role: ROLE=WHO, WHO a login or email, @domain, group:NAME or \
+               *; roles are viewer (look), operator (also revoke/terminate/retry tasks) and \
+               admin (also worker controls, sending tasks, the audit trail). Without rules, \
+               everyone let in is an admin, as in Flower",
+        support: Support::Applied,
+        sample: "admin=ann,operator=group:ops,viewer=@example.com",
+    },
+    Opt {
+        name: "default_role",
+        env: &["CELADON_DEFAULT_ROLE"],
+        kind: Kind::Text,
+        default: Some("viewer"),
+        help: "With --roles: the role of whoever matches no rule (none: they may not come in)",
+        support: Support::Applied,
+        sample: "none",
     },
     Opt {
         name: "cookie_secret",
         env: &["FLOWER_COOKIE_SECRET"],
         kind: Kind::Text,
         default: None,
-        help: "Secret of the sign-on cookies",
-        support: Support::NoEffect("celadon sets no sign-on cookies yet"),
+        help: "Secret of the sign-on session cookies (random by default: sessions end when \
+               celadon restarts)",
+        support: Support::Applied,
         sample: "0123456789abcdef",
     },
     Opt {
@@ -539,17 +594,23 @@ pub const OPTIONS: &[Opt] = &[
 /// Environment variables Flower reads that are not options: all about
 /// sign-on or access.
 pub const ENV_ONLY: &[(&str, Support)] = &[
-    ("FLOWER_GITHUB_OAUTH_DOMAIN", Support::Refused(NO_SIGN_ON)),
-    ("FLOWER_GITLAB_OAUTH_DOMAIN", Support::Refused(NO_SIGN_ON)),
+    (
+        "FLOWER_GITHUB_OAUTH_DOMAIN",
+        Support::Refused(NO_GITHUB_GITLAB),
+    ),
+    (
+        "FLOWER_GITLAB_OAUTH_DOMAIN",
+        Support::Refused(NO_GITHUB_GITLAB),
+    ),
     (
         "FLOWER_GITLAB_AUTH_ALLOWED_GROUPS",
-        Support::Refused(NO_SIGN_ON),
+        Support::Refused(NO_GITHUB_GITLAB),
     ),
     (
         "FLOWER_GITLAB_MIN_ACCESS_LEVEL",
-        Support::Refused(NO_SIGN_ON),
+        Support::Refused(NO_GITHUB_GITLAB),
     ),
-    ("FLOWER_OAUTH2_OKTA_BASE_URL", Support::Refused(NO_SIGN_ON)),
+    ("FLOWER_OAUTH2_OKTA_BASE_URL", Support::Applied),
     ("FLOWER_UNAUTHENTICATED_API", Support::Applied),
 ];
 

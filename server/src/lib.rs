@@ -312,6 +312,7 @@ async fn serve(
             base: config.url_prefix,
             sign_on: sign_on(&config)?,
             roles: Arc::new(config.sign_on.roles.clone()),
+            redact: Arc::new(config.sign_on.redact.clone()),
             limiter: Arc::default(),
         },
         inspect_timeout: config.inspect_timeout,

@@ -10,7 +10,7 @@ use axum::{
 };
 use futures_util::stream;
 
-use super::tasks::HISTORY_HEADER;
+use super::{redaction::Redaction, tasks::HISTORY_HEADER};
 use crate::history::Listing;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,10 +62,17 @@ struct Export {
     left: usize,
     header: bool,
     done: bool,
+    redaction: Redaction,
 }
 
 /// The response streaming `listing` (after `offset`, at most `limit`).
-pub fn stream(listing: Listing, format: Format, offset: usize, limit: Option<usize>) -> Response {
+pub fn stream(
+    listing: Listing,
+    format: Format,
+    offset: usize,
+    limit: Option<usize>,
+    redaction: Redaction,
+) -> Response {
     let completeness = listing.completeness();
     let export = Export {
         listing: listing.scan_everything(),
@@ -74,6 +81,7 @@ pub fn stream(listing: Listing, format: Format, offset: usize, limit: Option<usi
         left: limit.unwrap_or(usize::MAX),
         header: format == Format::Csv,
         done: false,
+        redaction,
     };
     let body = stream::unfold(export, |mut export| async move {
         if export.done {
@@ -130,6 +138,8 @@ impl Export {
                 continue;
             }
             self.left -= 1;
+            let mut task = task;
+            self.redaction.apply(|r| r.rest_task(&mut task));
             match self.format {
                 Format::Csv => csv_row(&mut out, &task),
                 Format::Ndjson => {

@@ -71,6 +71,8 @@ pub struct Access {
     pub sign_on: Option<Arc<SignOn>>,
     /// `--roles`/`--default-role`.
     pub roles: Arc<RoleRules>,
+    /// `--redact`: what viewers do not see of task data.
+    pub redact: Arc<crate::auth::redact::Redactor>,
     pub limiter: Arc<Limiter>,
 }
 

@@ -16,6 +16,7 @@ mod login;
 pub mod metrics;
 mod params;
 mod queues;
+mod redaction;
 mod send;
 mod snapshot;
 mod stats;
@@ -93,7 +94,7 @@ pub fn leptos_options() -> LeptosOptions {
 pub fn router(app: AppState) -> Router {
     let base = app.base;
     let at = |path: &str| base.href(path);
-    let context = page_context(app.state.clone(), base);
+    let context = page_context(app.state.clone(), base, app.access.redact.clone());
     // The app's routes are generated under the base it reads from context,
     // so they are the paths the browser's router matches; its main page,
     // which the router lists at the base itself, is at `<base>/`, as
@@ -176,24 +177,33 @@ pub fn router(app: AppState) -> Router {
 
 /// Context for every page render: where its first snapshot comes from, and
 /// the base its URLs are under.
-fn page_context(state: StateHandle, base: Base) -> impl Fn() + Clone + Send + Sync + 'static {
+fn page_context(
+    state: StateHandle,
+    base: Base,
+    redact: std::sync::Arc<crate::auth::redact::Redactor>,
+) -> impl Fn() + Clone + Send + Sync + 'static {
     move || {
         provide_context(base);
-        // The person the guard found for this request.
-        if let Some(person) =
-            leptos::prelude::use_context::<axum::http::request::Parts>().and_then(|parts| {
+        // The person the guard found for this request, and so what of
+        // task data they may see.
+        let person = leptos::prelude::use_context::<axum::http::request::Parts>()
+            .and_then(|parts| {
                 parts
                     .extensions
                     .get::<app::wire::session::Person>()
                     .cloned()
             })
-        {
-            provide_context(person);
-        }
+            .unwrap_or_default();
+        let redaction = redaction::Redaction::of(&redact, person.role);
+        provide_context(person);
         let state = state.clone();
         provide_context(SnapshotSource::new(move |view| {
-            let state = state.clone();
-            Box::pin(async move { state.snapshot(view).await.ok() })
+            let (state, redaction) = (state.clone(), redaction.clone());
+            Box::pin(async move {
+                snapshot::redacted_snapshot(&state, view, &redaction)
+                    .await
+                    .ok()
+            })
         }));
     }
 }
@@ -227,7 +237,7 @@ async fn fallback(State(app): State<AppState>, request: Request<Body>) -> Respon
     }
     let options = app.leptos.clone();
     let render = leptos_axum::render_app_to_stream_with_context(
-        page_context(app.state.clone(), app.base),
+        page_context(app.state.clone(), app.base, app.access.redact.clone()),
         move || shell(options.clone()),
     );
     render(request).await.into_response()

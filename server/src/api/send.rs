@@ -126,6 +126,7 @@ fn no_backend() -> ApiError {
 /// waiting up to `timeout` seconds for the task to finish.
 pub async fn result(
     State(app): State<AppState>,
+    redaction: super::redaction::Redaction,
     Path(id): Path<String>,
     p: Params,
 ) -> Result<Json<TaskResult>, ApiError> {
@@ -134,7 +135,18 @@ pub async fn result(
         return Err(no_backend());
     }
     let meta = wait_result(&app, &id, p.float("timeout")?.unwrap_or(0.0)).await?;
-    Ok(Json(task_result(&id, meta.as_ref())))
+    let mut answer = task_result(&id, meta.as_ref());
+    redaction.apply(|r| {
+        if let Some(result) = answer.result.as_mut() {
+            r.json(result);
+        }
+        if let Some(Some(traceback)) = answer.traceback.as_mut() {
+            let mut text = serde_json::Value::String(std::mem::take(traceback));
+            r.json(&mut text);
+            *traceback = text.as_str().unwrap_or_default().to_string();
+        }
+    });
+    Ok(Json(answer))
 }
 
 /// `POST /api/task/abort/<id>`: the task's state in the backend becomes

@@ -7,7 +7,7 @@
 //! does every so often while a tab shows it (and Flower on every load of
 //! its worker page).
 
-use app::wire::{Snapshot, View};
+use app::wire::{Snapshot, TasksQuery, View, ViewData};
 use axum::{
     Json,
     extract::{RawQuery, State},
@@ -20,6 +20,7 @@ use crate::poll::inspector::{self, WORKER_METHODS};
 
 pub async fn snapshot(
     State(app): State<AppState>,
+    redaction: super::redaction::Redaction,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
     let params = Params::parse(raw.as_deref());
@@ -45,7 +46,45 @@ pub async fn snapshot(
             tracing::debug!(%error, "worker page inspection failed");
         }
     }
-    let snapshot: Snapshot = app.state.snapshot(view).await?;
+    let snapshot: Snapshot = redacted_snapshot(&app.state, view, &redaction).await?;
     // Each answer is of that moment: nothing in between may keep one.
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(snapshot)))
+}
+
+/// `view`'s snapshot as `redaction` lets its asker see it: task data
+/// redacted, and a search into it answered with why it is refused (and no
+/// rows) rather than run.
+pub async fn redacted_snapshot(
+    state: &crate::state::owner::StateHandle,
+    view: View,
+    redaction: &super::redaction::Redaction,
+) -> Result<Snapshot, ApiError> {
+    let Some(query) = refused_search(&view, redaction) else {
+        let mut snapshot = state.snapshot(view).await?;
+        redaction.apply(|r| r.snapshot(&mut snapshot));
+        return Ok(snapshot);
+    };
+    let mut plain = query.clone();
+    plain.search.clear();
+    let mut snapshot = state.snapshot(View::Tasks { query: plain }).await?;
+    if let ViewData::Tasks(data) = &mut snapshot.data {
+        data.query = query;
+        data.error = Some(crate::auth::redact::SEARCH_REFUSED.into());
+        data.rows.clear();
+        data.filtered = 0;
+    }
+    Ok(snapshot)
+}
+
+/// The query of a Tasks view whose search `redaction` refuses.
+pub fn refused_search(view: &View, redaction: &super::redaction::Redaction) -> Option<TasksQuery> {
+    match view {
+        View::Tasks { query }
+            if !query.search.trim().is_empty()
+                && redaction.refuses(crate::state::search::parse(&query.search).ok().as_ref()) =>
+        {
+            Some(query.clone())
+        }
+        _ => None,
+    }
 }

@@ -12,7 +12,9 @@ use axum::{
 use chrono::{Local, NaiveDateTime, TimeZone};
 use serde::{Serialize, Serializer, ser::SerializeMap};
 
-use super::{AppState, error::ApiError, export, extract::Path, params::Params};
+use super::{
+    AppState, error::ApiError, export, extract::Path, params::Params, redaction::Redaction,
+};
 use crate::history::{self, HistoryError, Listing};
 use crate::state::{
     key::TaskKey,
@@ -102,10 +104,12 @@ pub fn parse_query(params: &Params) -> Result<TaskQuery, ApiError> {
 /// how much of history a search looked at.
 pub async fn list(
     State(app): State<AppState>,
+    redaction: Redaction,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
     let query = parse_query(&params)?;
+    redaction.check(&query)?;
     let format = match params.get("format").unwrap_or("json") {
         "json" => None,
         "csv" => Some(export::Format::Csv),
@@ -120,7 +124,13 @@ pub async fn list(
     let reader = app.history.as_ref().and_then(|h| h.reader.clone());
     if let Some(format) = format {
         let listing = Listing::new(app.state.clone(), reader, query.clone());
-        return Ok(export::stream(listing, format, query.offset, query.limit));
+        return Ok(export::stream(
+            listing,
+            format,
+            query.offset,
+            query.limit,
+            redaction,
+        ));
     }
     if reader.is_none() || query.limit.is_none() || !history::spans_history(&query) {
         let rows = read_listing(query, |q, skip, take| {
@@ -128,6 +138,8 @@ pub async fn list(
             async move { Ok(state.task_list(q, skip, take).await?) }
         })
         .await?;
+        let mut rows = rows;
+        redaction.apply(|r| rows.iter_mut().for_each(|(_, t)| r.rest_task(t)));
         return Ok(Json(Ordered(rows)).into_response());
     }
     let mut listing = Listing::new(app.state.clone(), reader, query.clone());
@@ -143,6 +155,8 @@ pub async fn list(
             continue;
         }
         left -= 1;
+        let mut task = task;
+        redaction.apply(|r| r.rest_task(&mut task));
         rows.push((task.uuid.clone(), task));
     }
     Ok((
@@ -206,15 +220,20 @@ where
 
 pub async fn info(
     State(app): State<AppState>,
+    redaction: Redaction,
     Path(id): Path<String>,
 ) -> Result<Json<rest::Task>, ApiError> {
+    let redacted = |mut task: rest::Task| {
+        redaction.apply(|r| r.rest_task(&mut task));
+        Json(task)
+    };
     if let Some(task) = app.state.task(TaskKey::of(&id)).await? {
-        return Ok(Json(task));
+        return Ok(redacted(task));
     }
     // Past memory: the history store, when it is kept.
     if let Some(reader) = app.history.as_ref().and_then(|h| h.reader.clone()) {
         match reader.task(id.clone()).await {
-            Ok(Some(row)) => return Ok(Json(crate::state::rows::rest_of_row(&row))),
+            Ok(Some(row)) => return Ok(redacted(crate::state::rows::rest_of_row(&row))),
             Ok(None) => {}
             Err(error) => {
                 tracing::warn!(%error, task = %id, "could not read a task from history");

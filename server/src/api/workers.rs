@@ -20,6 +20,7 @@ use crate::{
 
 pub async fn list(
     State(app): State<AppState>,
+    redaction: super::redaction::Redaction,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
@@ -51,10 +52,15 @@ pub async fn list(
         Json(app.state.workers_online(name).await?.map_err(unknown)?).into_response()
     } else {
         let workers = app.state.workers(name).await?.map_err(unknown)?;
-        let workers: BTreeMap<String, rest::Worker> = workers
+        let mut workers: BTreeMap<String, rest::Worker> = workers
             .into_iter()
             .map(|(name, info)| (name, worker(info)))
             .collect();
+        redaction.apply(|r| {
+            for w in workers.values_mut() {
+                w.inspected.values_mut().for_each(|reply| r.json(reply));
+            }
+        });
         Json(workers).into_response()
     })
 }

@@ -15,7 +15,7 @@ use axum::{
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
-use super::AppState;
+use super::{AppState, redaction::Redaction, snapshot};
 use crate::poll::inspector;
 
 /// Largest message a browser may send; its messages are tiny.
@@ -29,15 +29,19 @@ const WORKER_REFRESH: Duration = Duration::from_secs(10);
 /// it reconnects and resyncs when it recovers.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>) -> Response {
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(app): State<AppState>,
+    redaction: Redaction,
+) -> Response {
     ws.max_message_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| {
             let tracker = app.sockets.clone();
-            tracker.track_future(serve(socket, app))
+            tracker.track_future(serve(socket, app, redaction))
         })
 }
 
-async fn serve(socket: WebSocket, app: AppState) {
+async fn serve(socket: WebSocket, app: AppState, redaction: Redaction) {
     let (mut sink, mut stream) = socket.split();
     let mut current: Option<(View, mpsc::Receiver<ServerMsg>)> = None;
     let mut refresh = tokio::time::interval(WORKER_REFRESH);
@@ -71,6 +75,17 @@ async fn serve(socket: WebSocket, app: AppState) {
             }
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientMsg>(&text) {
+                    Ok(ClientMsg::Subscribe { view }) if snapshot::refused_search(&view, &redaction).is_some() => {
+                        // One snapshot saying why, and nothing after it
+                        // until the browser asks for another view.
+                        current = None;
+                        let Ok(refused) = snapshot::redacted_snapshot(&app.state, view, &redaction).await else { break };
+                        let msg = ServerMsg::Snapshot { seq: 0, snapshot: Box::new(refused) };
+                        let Ok(text) = serde_json::to_string(&msg) else { continue };
+                        if !matches!(tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into()))).await, Ok(Ok(()))) {
+                            break;
+                        }
+                    }
                     Ok(ClientMsg::Subscribe { view }) => {
                         let Ok(updates) = app.state.subscribe(view.clone()).await else { break };
                         if matches!(view, View::Worker { .. }) {
@@ -95,7 +110,8 @@ async fn serve(socket: WebSocket, app: AppState) {
                 }));
             }
             msg = update => match msg {
-                Some(msg) => {
+                Some(mut msg) => {
+                    redaction.apply(|r| r.message(&mut msg));
                     let Ok(text) = serde_json::to_string(&msg) else { continue };
                     match tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into()))).await {
                         Ok(Ok(())) => {}

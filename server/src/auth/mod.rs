@@ -9,6 +9,7 @@ pub mod email;
 pub mod limiter;
 pub mod oidc;
 pub mod policy;
+pub mod redact;
 pub mod roles;
 pub mod session;
 

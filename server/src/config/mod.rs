@@ -725,6 +725,12 @@ fn apply(
         "oidc_scopes" => sign_on.scopes = list()?,
         "oidc_groups_claim" => sign_on.groups_claim = text()?,
         "roles" => sign_on.roles = list()?,
+        "redact" => {
+            sign_on.redact = Some(text()?)
+                .filter(|t| !t.is_empty())
+                .into_iter()
+                .collect()
+        }
         "default_role" => sign_on.default_role = signon::default_role(&text()?).map_err(bad)?,
         "read_only" => c.read_only = values::bool(value).map_err(bad)?,
         "url_prefix" => c.url_prefix = app::base::Base::parse(&text()?).map_err(bad)?,

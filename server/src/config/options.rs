@@ -384,6 +384,17 @@ pub const OPTIONS: &[Opt] = &[
         sample: "none",
     },
     Opt {
+        name: "redact",
+        env: &["CELADON_REDACT"],
+        kind: Kind::Text,
+        default: None,
+        help: "A regular expression (a|b for several) whose matches in task args, kwargs, results and \
+               tracebacks viewers see as ‹redacted› (Flower's format_task need, without \
+               running code); viewers may then search by name, state and worker only",
+        support: Support::Applied,
+        sample: "'password': '[^']*'",
+    },
+    Opt {
         name: "cookie_secret",
         env: &["FLOWER_COOKIE_SECRET"],
         kind: Kind::Text,

@@ -6,6 +6,7 @@ use crate::auth::{
     Role,
     email::EmailPattern,
     oidc::OidcConfig,
+    redact::Redactor,
     roles::{self, RoleRules},
 };
 
@@ -30,6 +31,8 @@ pub struct SignOnOptions {
     pub groups_claim: String,
     pub roles: Vec<String>,
     pub default_role: Option<Role>,
+    /// `--redact`.
+    pub redact: Vec<String>,
     /// The options given that mean something only with a provider.
     pub needs_provider: Vec<&'static str>,
 }
@@ -43,6 +46,8 @@ pub struct SignOnConfig {
     pub redirect_uri: Option<String>,
     pub cookie_secret: Option<String>,
     pub roles: RoleRules,
+    /// `--redact`: what viewers do not see of task data.
+    pub redact: Redactor,
 }
 
 impl SignOnOptions {
@@ -122,6 +127,7 @@ impl SignOnOptions {
             redirect_uri: self.redirect_uri.filter(|u| !u.is_empty()),
             cookie_secret: self.cookie_secret.filter(|s| !s.is_empty()),
             roles: RoleRules::parse(&self.roles, self.default_role)?,
+            redact: Redactor::parse(&self.redact).map_err(|e| format!("--redact: {e}"))?,
         })
     }
 }

@@ -21,6 +21,7 @@ mod metrics;
 mod model;
 mod prefix;
 mod result_backends;
+mod roles;
 mod serving;
 mod support;
 mod workers;

@@ -209,7 +209,7 @@ mod tests {
             &parse("name:add state:FAILURE").unwrap()
         ));
         assert!(searches_task_data(&parse("name:add hunter2").unwrap()));
-        assert!(searches_task_data(&parse("kwargs:password=x").unwrap()));
+        assert!(searches_task_data(&parse("kwargs:password=xyz").unwrap()));
         assert!(searches_task_data(
             &parse("worker:w1 OR result:abc").unwrap()
         ));

@@ -211,7 +211,7 @@ mod tests {
         assert!(searches_task_data(&parse("name:add hunter2").unwrap()));
         assert!(searches_task_data(&parse("kwargs:password=xyz").unwrap()));
         assert!(searches_task_data(
-            &parse("worker:w1 OR result:abc").unwrap()
+            &parse("worker:celery@w1 OR result:abc").unwrap()
         ));
         assert!(Redactor::parse(&["(".to_string()]).is_err());
     }

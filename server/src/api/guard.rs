@@ -169,22 +169,30 @@ pub async fn guard(State(access): State<Access>, request: Request<Body>, next: N
         return response;
     }
     let principal = access.principal(headers);
+    // The principal goes on the answer too, refusals included, for the
+    // audit trail (`api::audit`), which sits outside this guard.
+    let refused = |status, why| {
+        let mut response = refuse(status, why);
+        response.extensions_mut().insert(principal.clone());
+        response
+    };
     let control = request.method() == Method::POST;
     if control && access.read_only {
-        return refuse(
+        return refused(
             StatusCode::FORBIDDEN,
             "Read only mode is enabled (celadon runs with --read-only: control is turned off)",
         );
     }
     if (control || path == Some("/ws")) && cross_site(headers) {
-        return refuse(
+        return refused(
             StatusCode::FORBIDDEN,
             "refused: the request came from a page of another site",
         );
     }
     let mut request = request;
-    request.extensions_mut().insert(principal);
+    request.extensions_mut().insert(principal.clone());
     let mut response = next.run(request).await;
+    response.extensions_mut().insert(principal);
     if open_api {
         allow_any_origin(&mut response);
     }

@@ -242,6 +242,13 @@ pub fn verdict(status: StatusCode, body: Option<&[u8]>) -> Verdict {
             Verdict::Failed
         }
         504 => Verdict::NotDelivered,
+        // `control::not_delivered`: no worker is connected to hear it.
+        503 if field("error")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|e| e.contains("was not delivered")) =>
+        {
+            Verdict::NotDelivered
+        }
         400..=499 => Verdict::Refused,
         _ => Verdict::Failed,
     }
@@ -513,6 +520,13 @@ mod tests {
         assert_eq!(v(StatusCode::UNAUTHORIZED, "{}"), Verdict::Refused);
         assert_eq!(v(StatusCode::GATEWAY_TIMEOUT, "{}"), Verdict::NotDelivered);
         assert_eq!(v(StatusCode::SERVICE_UNAVAILABLE, "{}"), Verdict::Failed);
+        assert_eq!(
+            v(
+                StatusCode::SERVICE_UNAVAILABLE,
+                r#"{"error":"revoke was not delivered: no worker is connected to the broker"}"#
+            ),
+            Verdict::NotDelivered
+        );
     }
 
     #[test]

@@ -84,6 +84,7 @@ pub fn App() -> impl IntoView {
                     />
                     <Route path=StaticSegment("broker") view=pages::BrokerPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("graphs") view=pages::GraphsPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("audit") view=pages::AuditPage/>
                 </Routes>
             </main>
         </Router>

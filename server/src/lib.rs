@@ -7,6 +7,7 @@
 //! and the HTTP server (`api`), and stops and joins them all when it ends.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod broker;
 pub mod clock;
@@ -294,6 +295,17 @@ async fn serve(
         None => None,
     };
 
+    // The audit trail beside the history when the store opened; else in
+    // memory (and the log), which the Audit page says.
+    let trail_at = config
+        .history
+        .as_ref()
+        .filter(|_| history_reader.as_ref().is_some_and(|(r, _)| r.is_some()))
+        .map(|h| &h.location);
+    let (audit, appender) =
+        audit::Recorder::start(audit::trail::Trail::open(trail_at).await, cancel.clone());
+    running.tasks.push(appender);
+
     if !api::has_ui_bundle() {
         tracing::warn!("this binary was built without the UI bundle; run scripts/build");
     }
@@ -318,6 +330,7 @@ async fn serve(
         inspect_timeout: config.inspect_timeout,
         base: config.url_prefix,
         history: history_reader.map(|(reader, status)| api::HistoryAccess { reader, status }),
+        audit,
     };
     let stopping = cancel.clone();
     let routes = api::router(app).layer(axum::middleware::from_fn_with_state(

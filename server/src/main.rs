@@ -9,6 +9,14 @@ use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitEx
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    // `celadon audit …` is a command of its own; every server option is a
+    // `--flag`, so a first word cannot be mistaken for one.
+    if argv.first().map(String::as_str) == Some("audit") {
+        let (out, err, status) = server::audit::cli::run(&argv[1..]).await;
+        std::io::stdout().write_all(out.as_bytes())?;
+        std::io::stderr().write_all(err.as_bytes())?;
+        return Ok(ExitCode::from(status));
+    }
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let settings = match config::load(&argv, &env, &cwd) {

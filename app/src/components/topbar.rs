@@ -18,6 +18,9 @@ pub fn TopBar() -> impl IntoView {
                 <a href=base.href("/tasks")>"Tasks"</a>
                 <a href=base.href("/broker")>"Broker"</a>
                 <a href=base.href("/graphs")>"Graphs"</a>
+                {crate::person::use_person()
+                    .can(crate::wire::session::Role::Admin)
+                    .then(|| view! { <a href=base.href("/audit")>"Audit"</a> })}
             </nav>
             <TimeToggle/>
             <ConnIndicator/>

@@ -1,5 +1,7 @@
 //! One page per route.
 
+mod audit;
+mod audit_url;
 mod broker;
 mod graphs;
 mod not_found;
@@ -14,6 +16,7 @@ mod worker;
 mod worker_controls;
 mod workers;
 
+pub use audit::AuditPage;
 pub use broker::BrokerPage;
 pub use graphs::GraphsPage;
 pub use not_found::NotFound;

@@ -199,7 +199,7 @@ fn csv_row(out: &mut String, t: &rest::Task) {
 
 /// RFC 4180: a field with a comma, a quote or a line break is quoted, its
 /// quotes doubled; the text is otherwise as Celery sent it.
-fn csv_field(out: &mut String, field: &str) {
+pub(super) fn csv_field(out: &mut String, field: &str) {
     if field.contains([',', '"', '\r', '\n']) {
         out.push('"');
         out.push_str(&field.replace('"', "\"\""));

@@ -303,8 +303,15 @@ pub async fn guard(State(access): State<Access>, request: Request<Body>, next: N
             None,
         ),
     };
+    // The principal goes on the answer too, refusals included, for the
+    // audit trail (`api::audit`), which sits outside this guard.
+    let refused = |status, why: &str| {
+        let mut response = refuse(status, why);
+        response.extensions_mut().insert(principal.clone());
+        response
+    };
     if principal.role.is_none() && principal.via != Via::Open {
-        return refuse(
+        return refused(
             StatusCode::FORBIDDEN,
             &format!(
                 "{} has no role here (see --roles and --default-role)",
@@ -315,13 +322,13 @@ pub async fn guard(State(access): State<Access>, request: Request<Body>, next: N
     let needed = path.and_then(|p| policy::needed(request.method(), p));
     if let Some(role) = needed {
         if access.read_only && request.method() != Method::GET {
-            return refuse(
+            return refused(
                 StatusCode::FORBIDDEN,
                 "Read only mode is enabled (celadon runs with --read-only: control is turned off)",
             );
         }
         if !principal.can(role) {
-            return refuse(
+            return refused(
                 StatusCode::FORBIDDEN,
                 &format!(
                     "{} is {} here; this needs the {} role",
@@ -337,7 +344,7 @@ pub async fn guard(State(access): State<Access>, request: Request<Body>, next: N
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     if (changes || path == Some("/ws")) && cross_site(headers) {
-        return refuse(
+        return refused(
             StatusCode::FORBIDDEN,
             "refused: the request came from a page of another site",
         );
@@ -348,7 +355,7 @@ pub async fn guard(State(access): State<Access>, request: Request<Body>, next: N
             .get(CSRF_HEADER)
             .is_some_and(|t| constant_time_eq(t.as_bytes(), session.csrf.as_bytes()))
     {
-        return refuse(
+        return refused(
             StatusCode::FORBIDDEN,
             "refused: a request from a signed-on browser must carry its session's X-CSRF-Token",
         );

@@ -14,7 +14,11 @@ use axum::{
 use serde::Deserialize;
 
 use super::{AppState, guard::SignOn};
-use crate::{auth::session::Session, listen::client::Client};
+use crate::{
+    audit::NewEntry,
+    auth::{Principal, Via, oidc::SignOnError, session::Session},
+    listen::client::Client,
+};
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
@@ -106,6 +110,12 @@ pub async fn login(
     if let Some(error) = query.error {
         let why = query.error_description.unwrap_or(error);
         tracing::warn!(target: "celadon::auth", client = %addr, why, "sign-on refused by the provider");
+        let _ = app
+            .audit
+            .record(NewEntry::login_failed(
+                "unknown", "session", &addr, 403, &why,
+            ))
+            .await;
         return page(StatusCode::FORBIDDEN, base, "Sign-on refused", &why);
     }
     let Some(code) = query.code else {
@@ -155,6 +165,20 @@ pub async fn login(
         Err(error) => {
             app.access.limiter.failed(&addr, now);
             tracing::warn!(target: "celadon::auth", client = %addr, %error, "sign-on failed");
+            let who = match &error {
+                SignOnError::NotAllowed(email) => email.as_str(),
+                _ => "unknown",
+            };
+            let _ = app
+                .audit
+                .record(NewEntry::login_failed(
+                    who,
+                    "session",
+                    &addr,
+                    403,
+                    &error.to_string(),
+                ))
+                .await;
             return page(
                 StatusCode::FORBIDDEN,
                 base,
@@ -163,8 +187,22 @@ pub async fn login(
             );
         }
     };
+    let who = identity
+        .email
+        .clone()
+        .unwrap_or_else(|| identity.name.clone());
     let Some(role) = app.access.roles.role_for(&identity) else {
         app.access.limiter.failed(&addr, now);
+        let _ = app
+            .audit
+            .record(NewEntry::login_failed(
+                &who,
+                "session",
+                &addr,
+                403,
+                "no role here",
+            ))
+            .await;
         tracing::warn!(target: "celadon::auth", client = %addr, who = identity.email.as_deref().unwrap_or(&identity.name), "sign-on refused: no role");
         return page(
             StatusCode::FORBIDDEN,
@@ -178,6 +216,19 @@ pub async fn login(
     };
     app.access.limiter.succeeded(&addr);
     tracing::info!(target: "celadon::auth", client = %addr, who = identity.email.as_deref().unwrap_or(&identity.name), role = role.as_str(), "signed on");
+    let principal = Principal {
+        name: who,
+        role: Some(role),
+        via: Via::Session,
+    };
+    let _ = app
+        .audit
+        .record(NewEntry::login(
+            &principal,
+            &addr,
+            "signed on with OpenID Connect",
+        ))
+        .await;
     let session = Session::new(identity, SystemTime::now());
     (
         sign_on.cookies.set_session(&headers, &session, secure),
@@ -202,7 +253,14 @@ pub async fn logout(
     };
     if let Some(session) = sign_on.cookies.session(&headers, SystemTime::now()) {
         let addr = client.as_ref().map_or("unknown", |c| c.0.addr.as_str());
-        tracing::info!(target: "celadon::auth", client = %addr, who = session.email.as_deref().unwrap_or(&session.name), "signed out");
+        let identity = session.identity();
+        let principal = Principal {
+            role: app.access.roles.role_for(&identity),
+            name: identity.email.unwrap_or(identity.name),
+            via: Via::Session,
+        };
+        tracing::info!(target: "celadon::auth", client = %addr, who = %principal.name, "signed out");
+        let _ = app.audit.record(NewEntry::logout(&principal, addr)).await;
     }
     (
         sign_on.cookies.clear(&headers),

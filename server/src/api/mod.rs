@@ -5,6 +5,7 @@
 
 mod apply_options;
 mod assets;
+pub mod audit;
 mod bulk;
 mod control;
 mod error;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub base: Base,
     /// The history store, when history is kept.
     pub history: Option<HistoryAccess>,
+    /// The audit trail: every control action, login and logout.
+    pub audit: crate::audit::Recorder,
 }
 
 /// How handlers reach the history: its reader (when the store opened)
@@ -126,6 +129,8 @@ pub fn router(app: AppState) -> Router {
         .route(&at("/api/stats"), get(stats::stats))
         .route(&at("/api/stats/types"), get(stats::types))
         .route(&at("/api/stats/throughput"), get(throughput::throughput))
+        .route(&at("/api/audit"), get(audit::list))
+        .route(&at("/api/audit/verify"), get(audit::verify))
         .route(&at("/api/task/revoke/{id}"), post(control::revoke))
         .route(&at("/api/task/retry/{id}"), post(control::retry))
         .route(
@@ -171,6 +176,11 @@ pub fn router(app: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             app.access.clone(),
             guard::guard,
+        ))
+        // Outside the guard, so that its refusals are recorded too.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            audit::record,
         ))
         .with_state(app)
 }

@@ -21,9 +21,9 @@ use std::{
     time::Duration,
 };
 
-pub use postgres::{PG_SCHEMA_VERSION, PgUrl, PgUrlError};
+pub use postgres::{AUDIT_TABLE, Link as PgLink, PG_SCHEMA_VERSION, PgUrl, PgUrlError};
 pub use row::TaskRow;
-pub use sqlite::SCHEMA_VERSION;
+pub use sqlite::{AUDIT_SCHEMA, SCHEMA_VERSION};
 pub use status::{Role, Status, StatusView};
 pub use writer::{Reader, Writer, WriterThread, open};
 
@@ -109,7 +109,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn at(path: &Path, source: rusqlite::Error) -> StoreError {
+    pub(crate) fn at(path: &Path, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -183,6 +183,13 @@ pub struct PagedQuery {
 pub struct Paged {
     pub row: TaskRow,
     pub cursor: (f64, i64),
+}
+
+/// Opens (creating or migrating) a SQLite history, for other modules'
+/// tests.
+#[cfg(test)]
+pub(crate) fn sqlite_for_tests(path: &Path) -> Result<(), StoreError> {
+    sqlite::Sqlite::open(path).map(drop)
 }
 
 #[cfg(test)]

@@ -13,8 +13,10 @@ use super::{
 };
 
 /// The schema this build writes and reads. A file with a higher version
-/// was written by a newer celadon and is refused, untouched.
-pub const SCHEMA_VERSION: i64 = 1;
+/// was written by a newer celadon and is refused, untouched. Version 2
+/// added the audit trail ([`AUDIT_SCHEMA`]); a version 1 file gets it at
+/// open.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// SQLite's page cache per connection (negative: KiB).
 const CACHE_KIB: i64 = 64 * 1024;
@@ -59,6 +61,20 @@ CREATE TABLE model (
     saved_at REAL NOT NULL,
     data BLOB NOT NULL
 );
+";
+
+/// The audit trail (`audit::trail`): one row per entry, keyed by its
+/// place in the chain, never updated, never pruned.
+pub const AUDIT_SCHEMA: &str = "
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    who TEXT NOT NULL, role TEXT, via TEXT NOT NULL, client TEXT NOT NULL,
+    action TEXT NOT NULL, target TEXT, params TEXT NOT NULL,
+    status INTEGER NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit(at);
 ";
 
 pub struct Sqlite {
@@ -108,7 +124,12 @@ impl Sqlite {
             .map_err(fail)?;
         if version == 0 {
             conn.execute_batch(&format!(
-                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN; {SCHEMA} {AUDIT_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .map_err(fail)?;
+        } else if version == 1 {
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {AUDIT_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             ))
             .map_err(fail)?;
         }

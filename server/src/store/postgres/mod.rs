@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, NoTls, Statement};
 
-pub use schema::PG_SCHEMA_VERSION;
+pub use schema::{AUDIT_TABLE, PG_SCHEMA_VERSION};
 pub use url::{PgUrl, PgUrlError};
 pub use writer::{PgReader, open};
 
@@ -84,6 +84,17 @@ impl Link {
             location: self.location.clone(),
             source,
         }
+    }
+
+    /// The connection itself, for the audit trail's own statements
+    /// (`audit::trail`), which keep to its table.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// The database, its password masked.
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
     /// Whether the connection has ended (the server went, or ended it).

@@ -15,17 +15,18 @@ use tokio_postgres::Client;
 pub const VERSION_TABLE: &str = "celadon_schema";
 pub const TASKS_TABLE: &str = "celadon_tasks";
 pub const MODEL_TABLE: &str = "celadon_model";
+pub const AUDIT_TABLE: &str = "celadon_audit";
 
 /// Our tables but the version's: finding one of these without
 /// [`VERSION_TABLE`] means someone else's tables, or ours damaged.
-const OUR_TABLES: [&str; 2] = [TASKS_TABLE, MODEL_TABLE];
+const OUR_TABLES: [&str; 3] = [TASKS_TABLE, MODEL_TABLE, AUDIT_TABLE];
 
 /// Advisory lock key held while migrating ("celadon" and 2; the writer's
 /// lock is 1, see `store::postgres`).
 const MIGRATE_LOCK: i64 = 0x6365_6c61_646f_6e02;
 
 /// Version N is reached by applying `MIGRATIONS[N - 1]`.
-pub const MIGRATIONS: [&str; 1] = [V1];
+pub const MIGRATIONS: [&str; 2] = [V1, V2];
 
 /// The schema version this build writes and reads.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -62,6 +63,21 @@ CREATE TABLE celadon_model (
     saved_at double precision NOT NULL,
     data bytea NOT NULL
 );
+";
+
+/// Version 2: the audit trail (`audit::trail`), one row per entry keyed
+/// by its place in the chain; never updated, never pruned. Every replica
+/// appends to it, one at a time (`AUDIT_LOCK`).
+const V2: &str = "
+CREATE TABLE celadon_audit (
+    seq bigint PRIMARY KEY,
+    at bigint NOT NULL,
+    who text NOT NULL, role text, via text NOT NULL, client text NOT NULL,
+    action text NOT NULL, target text, params text NOT NULL,
+    status integer NOT NULL, result text NOT NULL, detail text NOT NULL,
+    prev_hash text NOT NULL, hash text NOT NULL
+);
+CREATE INDEX celadon_audit_at ON celadon_audit (at);
 ";
 
 /// What [`migrate`] found.

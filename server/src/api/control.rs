@@ -264,6 +264,7 @@ pub(super) fn retry_error(e: RetryError) -> ApiError {
     match e {
         RetryError::Unknown(id) => ApiError::NotFound(format!("Unknown task '{id}'")),
         RetryError::NoArguments(why) => ApiError::Refused(why),
+        RetryError::Queue(why) => ApiError::bad("queue", why),
         RetryError::Control(e) => ApiError::control("sending the retry", e),
     }
 }

@@ -294,6 +294,13 @@ async fn serve(
     if !api::has_ui_bundle() {
         tracing::warn!("this binary was built without the UI bundle; run scripts/build");
     }
+    let refresher = Arc::new(poll::refresh::Refresher::new(
+        pidbox.clone(),
+        state.clone(),
+        config.inspect_timeout,
+        running.sockets.clone(),
+        cancel.clone(),
+    ));
     let app = api::AppState {
         state,
         leptos: api::leptos_options(),
@@ -311,6 +318,15 @@ async fn serve(
         inspect_timeout: config.inspect_timeout,
         base: config.url_prefix,
         history: history_reader.map(|(reader, status)| api::HistoryAccess { reader, status }),
+        hosts: api::hosts::HostCheck {
+            allowed: api::hosts::AllowedHosts::new(
+                config.allowed_hosts.as_deref(),
+                api::hosts::machine_hostname(),
+            ),
+            xheaders: config.xheaders,
+        },
+        socket_count: Arc::default(),
+        refresher,
     };
     let stopping = cancel.clone();
     let routes = api::router(app).layer(axum::middleware::from_fn_with_state(

@@ -2,6 +2,8 @@
 //! snapshots that stand in for it, Flower's REST API (read, control,
 //! sending tasks), `/metrics`, the embedded site files and the health
 //! check, behind one guard, all under `--url-prefix` (the [`Base`]).
+//! In front of the guard: the host check (`hosts`), the security headers
+//! (`headers`), and the body size and time limits (`limits`).
 
 mod apply_options;
 mod assets;
@@ -12,6 +14,9 @@ mod export;
 mod extract;
 mod flower_views;
 pub mod guard;
+pub mod headers;
+pub mod hosts;
+pub mod limits;
 pub mod metrics;
 mod params;
 mod queues;
@@ -21,7 +26,7 @@ mod stats;
 mod tasks;
 mod throughput;
 mod workers;
-mod ws;
+pub mod ws;
 
 use app::{App, base::Base, shell, ssr::SnapshotSource};
 use axum::{
@@ -65,6 +70,12 @@ pub struct AppState {
     pub base: Base,
     /// The history store, when history is kept.
     pub history: Option<HistoryAccess>,
+    /// `--allowed-hosts`: the names celadon answers to.
+    pub hosts: hosts::HostCheck,
+    /// The open websockets, counted against their limits.
+    pub socket_count: std::sync::Arc<ws::SocketCount>,
+    /// Single-flight inspections on request.
+    pub refresher: std::sync::Arc<crate::poll::refresh::Refresher>,
 }
 
 /// How handlers reach the history: its reader (when the store opened)
@@ -168,6 +179,13 @@ pub fn router(app: AppState) -> Router {
             app.access.clone(),
             guard::guard,
         ))
+        .layer(axum::extract::DefaultBodyLimit::max(limits::MAX_BODY))
+        .layer(axum::middleware::from_fn(limits::timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            app.hosts.clone(),
+            hosts::check,
+        ))
+        .layer(axum::middleware::from_fn(headers::secure))
         .with_state(app)
 }
 
@@ -175,6 +193,7 @@ pub fn router(app: AppState) -> Router {
 /// the base its URLs are under.
 fn page_context(state: StateHandle, base: Base) -> impl Fn() + Clone + Send + Sync + 'static {
     move || {
+        headers::page_policy();
         provide_context(base);
         let state = state.clone();
         provide_context(SnapshotSource::new(move |view| {

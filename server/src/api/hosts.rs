@@ -10,7 +10,11 @@
 //! machine's host name, and any IP address: a browser that asks for an IP
 //! literal names the server itself, and no rebinding can produce one (the
 //! attack needs a name the attacker controls), so Prometheus and clients
-//! that scrape or call by address need no configuration. Pure, but for
+//! that scrape or call by address need no configuration. Over the unix
+//! socket (`--unix-socket`, mode 0600) the defaults check nothing: no
+//! browser connects there, only the owner's processes and the proxy the
+//! owner set up, which names the hosts it routes; a list given with
+//! `--allowed-hosts` is checked there too. Pure, but for
 //! [`machine_hostname`].
 
 use axum::{
@@ -22,6 +26,7 @@ use axum::{
 };
 
 use super::error::ApiError;
+use crate::listen::Peer;
 
 /// The names a request may be addressed to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +147,13 @@ fn requested_host<'a>(
 
 /// Refuses a request addressed to a name celadon does not answer to.
 pub async fn check(State(check): State<HostCheck>, request: Request<Body>, next: Next) -> Response {
+    let over_unix_socket = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<Peer>>()
+        .is_some_and(|c| c.0.addr.is_none());
+    if over_unix_socket && matches!(check.allowed, AllowedHosts::Default { .. }) {
+        return next.run(request).await;
+    }
     let host = requested_host(request.headers(), request.uri(), check.xheaders).unwrap_or("");
     if check.allowed.allows(host) {
         return next.run(request).await;

@@ -182,3 +182,28 @@ pub async fn abort(
         message: format!("Aborted '{id}'"),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_from_0_to_max_wait_seconds_and_named_when_refused() {
+        assert_eq!(wait_seconds(None).unwrap(), None);
+        assert_eq!(wait_seconds(Some(0.0)).unwrap(), Some(0.0));
+        assert_eq!(wait_seconds(Some(MAX_WAIT)).unwrap(), Some(MAX_WAIT));
+        for bad in [-1.0, -0.001, MAX_WAIT + 1.0, 1e300, f64::NAN, f64::INFINITY] {
+            let e = wait_seconds(Some(bad)).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    ApiError::BadParam {
+                        name: "timeout",
+                        ..
+                    }
+                ),
+                "{bad}: {e}"
+            );
+        }
+    }
+}

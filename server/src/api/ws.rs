@@ -203,3 +203,33 @@ async fn serve(socket: WebSocket, app: AppState) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockets_are_counted_per_client_and_in_all_and_given_back_when_dropped() {
+        let count = Arc::new(SocketCount::default());
+        let mine: Vec<_> = (0..MAX_SOCKETS_PER_CLIENT)
+            .map(|_| count.take("10.0.0.1").unwrap())
+            .collect();
+        let refused = count.take("10.0.0.1").map(|_| ()).unwrap_err();
+        assert!(
+            matches!(refused, ApiError::Rejected { status, .. } if status == axum::http::StatusCode::TOO_MANY_REQUESTS)
+        );
+        let other = count.take("10.0.0.2").unwrap();
+        drop(mine);
+        let again = count.take("10.0.0.1").unwrap();
+        let mut rest = Vec::new();
+        for i in 2..MAX_SOCKETS {
+            rest.push(count.take(&format!("client {}", i % 1000)).unwrap());
+        }
+        let full = count.take("someone new").map(|_| ()).unwrap_err();
+        assert!(
+            matches!(full, ApiError::Rejected { status, .. } if status == axum::http::StatusCode::SERVICE_UNAVAILABLE)
+        );
+        drop((other, again, rest));
+        assert!(count.take("someone new").is_ok());
+    }
+}

@@ -265,10 +265,16 @@ fn kwargs_pairs(kwargs: &str) -> Vec<String> {
 
 impl Matcher {
     fn matches(&self, model: &Model, t: &Task) -> bool {
+        self.matches_with(model, t, &mut None)
+    }
+
+    /// As [`Matcher::matches`], with the task's kwargs pairs parsed at
+    /// most once however many `kwargs:key=value` terms ask for them.
+    fn matches_with(&self, model: &Model, t: &Task, pairs: &mut Option<Vec<String>>) -> bool {
         match self {
             Matcher::Everything => true,
-            Matcher::All(ms) => ms.iter().all(|m| m.matches(model, t)),
-            Matcher::Any(ms) => ms.iter().any(|m| m.matches(model, t)),
+            Matcher::All(ms) => ms.iter().all(|m| m.matches_with(model, t, pairs)),
+            Matcher::Any(ms) => ms.iter().any(|m| m.matches_with(model, t, pairs)),
             Matcher::State(code) => Some(t.state) == *code,
             Matcher::KwargsPair { pair, key } => t.text.get(Field::Kwargs).is_some_and(|k| {
                 // A plain key is in an ASCII repr as it is written.
@@ -276,7 +282,7 @@ impl Matcher {
                     Some(key) if k.is_ascii() => key.is_match(k),
                     _ => true,
                 };
-                may_hold && kwargs_pairs(k).contains(pair)
+                may_hold && pairs.get_or_insert_with(|| kwargs_pairs(k)).contains(pair)
             }),
             Matcher::Sub {
                 field,

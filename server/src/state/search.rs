@@ -18,10 +18,11 @@ pub const MIN_SUBSTRING_LENGTH: usize = 3;
 /// The most terms one query may have that read a task's texts (`args:`,
 /// `kwargs:`, `result:` and bare terms, which read them all). A search
 /// runs on the model's owner, between turns of event ingestion, over
-/// every task in memory: its cost is one pass over the tasks times the
-/// number of such terms (a `kwargs:key=value` term re-reads a task's
-/// kwargs whose text holds `key`), so this bound, with `--max-tasks`,
-/// bounds how long one read holds ingestion up. More is a 400.
+/// every task in memory: its cost is one pass over the tasks, scanning
+/// each task's texts once per such term (and parsing its kwargs at most
+/// once, for `kwargs:key=value` terms, and only when its text holds a
+/// plain `key`), so this bound, with `--max-tasks`, bounds how long one
+/// read holds ingestion up. More is a 400.
 pub const MAX_TEXT_TERMS: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use super::{AppState, error::ApiError, params::Params};
 use crate::{control::pidbox::ControlError, poll::refresh::RefreshError, state::read::WorkerInfo};
 
 /// A refresh that could not be made, for the client.
-fn refresh_error(e: RefreshError) -> ApiError {
+pub(super) fn refresh_error(e: RefreshError) -> ApiError {
     match e {
         RefreshError::UnknownWorker(_) => ApiError::NotFound(e.to_string()),
         RefreshError::Control(cause) => match &*cause {

@@ -478,8 +478,16 @@ async fn a_flood_of_worker_page_subscriptions_keeps_redis_connections_bounded() 
             most
         })
     };
-    let refresh = format!("/api/workers?refresh=1&workername={ghost}");
-    let refreshes = (0..20).map(|_| c.celadon.get(&refresh));
+    // Every other way to ask for an inspection, at the same time.
+    let view = serde_json::to_string(&View::Worker { name: ghost.into() }).unwrap();
+    let view: String = url::form_urlencoded::byte_serialize(view.as_bytes()).collect();
+    let asks = [
+        format!("/api/workers?refresh=1&workername={ghost}"),
+        format!("/snapshot?inspect=1&view={view}"),
+        "/workers?refresh=1&json=1".to_string(),
+        "/api/workers?refresh=1".to_string(),
+    ];
+    let refreshes = asks.iter().cycle().take(40).map(|path| c.celadon.get(path));
     let subscriptions = async {
         let mut sockets = Vec::new();
         for i in 0..60 {

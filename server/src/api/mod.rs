@@ -180,7 +180,10 @@ pub fn router(app: AppState) -> Router {
             guard::guard,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(limits::MAX_BODY))
-        .layer(axum::middleware::from_fn(limits::timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            limits::REQUEST_TIMEOUT,
+            limits::timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app.hosts.clone(),
             hosts::check,

@@ -192,6 +192,15 @@ async fn numbers_that_panicked_handlers_are_400s_and_send_nothing() {
         let (status, _, _) = send_as(&http, http.get(c.celadon.url("/healthcheck"))).await;
         assert_eq!(status, 200, "after {path}");
     }
+    // A body past the limit is refused before its handler reads it.
+    let huge = "x".repeat(server::api::limits::MAX_BODY + 1);
+    let request = http
+        .post(c.celadon.url("/api/task/send-task/tasks.add"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"args\": [\"{huge}\"]}}"));
+    let (status, _, answer) = send_as(&http, request).await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer["error"].is_string(), "{answer}");
     for query in ["timeout=-1", "timeout=NaN", "timeout=1e9"] {
         let (status, body) = c.celadon.get(&format!("/api/task/result/x?{query}")).await;
         assert_eq!(status, 400, "{query}: {body}");

@@ -375,17 +375,25 @@ impl Control {
         }
     }
 
+    /// `Err` if `queue` is a key kombu or Celery keeps for itself
+    /// (`Naming::reserved`), saying which.
+    pub fn not_reserved(&self, queue: &str) -> Result<(), String> {
+        match self.naming.reserved(queue) {
+            Some(what) => Err(format!(
+                "{queue:?} is not a task queue but {what}; celadon does not write there \
+                 nor has a worker consume it"
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Whether celadon may send a task to `queue`: never to a key kombu or
     /// Celery keeps for itself (`Naming::reserved`: that would write into
     /// their bookkeeping); otherwise to a queue celadon has seen (in
     /// events or depth polling), to `celery`, or to a new queue with a
     /// plain name ([`plain_queue_name`]). `Err` says why not.
     pub async fn check_queue(&self, queue: &str) -> Result<(), String> {
-        if let Some(what) = self.naming.reserved(queue) {
-            return Err(format!(
-                "{queue:?} is not a task queue but {what}; celadon does not write there"
-            ));
-        }
+        self.not_reserved(queue)?;
         if queue == "celery" || plain_queue_name(queue) {
             return Ok(());
         }

@@ -252,6 +252,15 @@ async fn kombus_own_keys_are_refused_as_queues_and_left_untouched() {
                 assert_eq!(status, 400, "{endpoint} {option}={queue:?}: {answer}");
             }
         }
+        let consume: String = url::form_urlencoded::byte_serialize(queue.as_bytes()).collect();
+        let (status, answer) = c
+            .celadon
+            .post(
+                &format!("/api/worker/queue/add-consumer/w@h?queue={consume}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 400, "add-consumer {queue:?}: {answer}");
         assert_eq!(before(queue), was, "{queue:?} was written");
     }
     let mut conn = c.redis.connection().unwrap();

@@ -309,6 +309,13 @@ async fn serve(
     if !api::has_ui_bundle() {
         tracing::warn!("this binary was built without the UI bundle; run scripts/build");
     }
+    let refresher = Arc::new(poll::refresh::Refresher::new(
+        pidbox.clone(),
+        state.clone(),
+        config.inspect_timeout,
+        running.sockets.clone(),
+        cancel.clone(),
+    ));
     let app = api::AppState {
         state,
         leptos: api::leptos_options(),
@@ -331,6 +338,15 @@ async fn serve(
         base: config.url_prefix,
         history: history_reader.map(|(reader, status)| api::HistoryAccess { reader, status }),
         audit,
+        hosts: api::hosts::HostCheck {
+            allowed: api::hosts::AllowedHosts::new(
+                config.allowed_hosts.as_deref(),
+                api::hosts::machine_hostname(),
+            ),
+            xheaders: config.xheaders,
+        },
+        socket_count: Arc::default(),
+        refresher,
     };
     let stopping = cancel.clone();
     let routes = api::router(app).layer(axum::middleware::from_fn_with_state(

@@ -141,7 +141,14 @@ pub fn BulkActions(query: Memo<TasksQuery>) -> impl IntoView {
                     "{count} tasks match; a bulk action takes at most {limit}. Narrow the search."
                 )
             } else {
-                format!("{verb} these {count} tasks? Nothing has been sent yet. The first of them:")
+                let only = if action == "retry" {
+                    " (only those that failed, were revoked or were rejected are retried)"
+                } else {
+                    ""
+                };
+                format!(
+                    "{verb} these {count} tasks{only}? Nothing has been sent yet. The first of them:"
+                )
             };
             view! {
                 <div class="confirm" data-testid="bulk-confirm">

@@ -104,6 +104,17 @@ pub struct BulkRetried {
     pub message: String,
     pub retried: Vec<BulkRetry>,
     pub refused: Vec<BulkRefusal>,
+    /// Matched tasks not retried for their state (by default only
+    /// FAILURE, REVOKED and REJECTED tasks are).
+    #[serde(default)]
+    pub skipped: Vec<BulkSkip>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct BulkSkip {
+    #[serde(rename = "task-id")]
+    pub task_id: String,
+    pub state: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

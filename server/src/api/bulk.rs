@@ -2,9 +2,14 @@
 //! `POST /api/tasks/retry`, with `/api/tasks`'s parameters (`search`,
 //! `state`, `taskname`, `workername`, ...). With `dry_run=1` nothing is
 //! sent: the answer is how many tasks match and the first rows, so a user
-//! sees what a bulk action would touch before it touches anything.
+//! sees what a bulk action would touch before it touches anything. A bulk
+//! retry re-runs only tasks that ended badly ([`RETRYABLE_STATES`], or the
+//! states `states=` names): the others are skipped and listed with their
+//! state, so a broad query cannot run every successful task again.
 
-use app::wire::control::{BulkDryRun, BulkRefusal, BulkRetried, BulkRetry, CommandAnswer};
+use app::wire::control::{
+    BulkDryRun, BulkRefusal, BulkRetried, BulkRetry, BulkSkip, CommandAnswer,
+};
 use axum::{
     Json,
     extract::State,
@@ -21,8 +26,37 @@ use super::{
 };
 use crate::{
     control::{commands, service::RetryError},
-    state::read::Matching,
+    state::{key::TaskKey, read::Matching},
 };
+
+/// The states a bulk retry re-runs unless `states=` says otherwise.
+pub const RETRYABLE_STATES: [&str; 3] = ["FAILURE", "REVOKED", "REJECTED"];
+
+/// The states `states=` may name.
+const TASK_STATES: [&str; 8] = [
+    "PENDING", "RECEIVED", "STARTED", "SUCCESS", "FAILURE", "RETRY", "REVOKED", "REJECTED",
+];
+
+/// `states=` (comma-separated, any case), or [`RETRYABLE_STATES`].
+fn retry_states(params: &Params) -> Result<Vec<String>, ApiError> {
+    let Some(given) = params.get("states").filter(|s| !s.trim().is_empty()) else {
+        return Ok(RETRYABLE_STATES.iter().map(|s| s.to_string()).collect());
+    };
+    given
+        .split(',')
+        .map(|s| s.trim().to_ascii_uppercase())
+        .map(|s| {
+            if TASK_STATES.contains(&s.as_str()) {
+                Ok(s)
+            } else {
+                Err(ApiError::bad(
+                    "states",
+                    format!("{s:?} is not one of {}", TASK_STATES.join(", ")),
+                ))
+            }
+        })
+        .collect()
+}
 
 /// The most tasks one bulk action touches; a query matching more is
 /// refused, so that a typo cannot revoke a whole history.
@@ -44,6 +78,7 @@ pub async fn bulk(
 ) -> Result<Response, ApiError> {
     let dry_run = params.flag("dry_run")?;
     let terminate = params.flag("terminate")?;
+    let states = retry_states(&params)?;
     if !matches!(action.as_str(), "revoke" | "retry") {
         return Err(ApiError::NotFound(format!("no bulk action '{action}'")));
     }
@@ -73,7 +108,7 @@ pub async fn bulk(
             .unwrap_or("SIGTERM");
         return Ok(Json(revoke_all(&app, ids, terminate, signal).await?).into_response());
     }
-    Ok(Json(retry_all(&app, &ids).await?).into_response())
+    Ok(Json(retry_all(&app, &ids, &states).await?).into_response())
 }
 
 async fn revoke_all(
@@ -97,12 +132,30 @@ async fn revoke_all(
     })
 }
 
-/// Each retry that could be sent, and why the others could not; a broker
-/// failure stops the round.
-async fn retry_all(app: &AppState, ids: &[String]) -> Result<BulkRetried, ApiError> {
+/// Each retry that could be sent, and why the others could not; tasks not
+/// in one of `states` are skipped; a broker failure stops the round.
+async fn retry_all(
+    app: &AppState,
+    ids: &[String],
+    states: &[String],
+) -> Result<BulkRetried, ApiError> {
     let mut retried = Vec::new();
     let mut refused = Vec::new();
+    let mut skipped = Vec::new();
     for id in ids {
+        let state = app
+            .state
+            .task(TaskKey::of(id))
+            .await?
+            .map(|t| t.state)
+            .unwrap_or_default();
+        if !states.contains(&state) {
+            skipped.push(BulkSkip {
+                task_id: id.clone(),
+                state,
+            });
+            continue;
+        }
         match app.control.retry(id).await {
             Ok(r) => retried.push(BulkRetry {
                 retry_of: r.original,
@@ -116,9 +169,18 @@ async fn retry_all(app: &AppState, ids: &[String]) -> Result<BulkRetried, ApiErr
             }),
         }
     }
+    let mut message = format!("Retried {} of {} tasks", retried.len(), ids.len());
+    if !skipped.is_empty() {
+        message.push_str(&format!(
+            "; skipped {} not in {} (states= widens this)",
+            skipped.len(),
+            states.join(", ")
+        ));
+    }
     Ok(BulkRetried {
-        message: format!("Retried {} of {} tasks", retried.len(), ids.len()),
+        message,
         retried,
         refused,
+        skipped,
     })
 }

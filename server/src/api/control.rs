@@ -155,7 +155,14 @@ pub async fn queue(
     let queue = p.required("queue")?;
     let (command, failed) = match action.as_str() {
         "add-consumer" => (
-            commands::add_consumer(queue)?,
+            {
+                // A worker consuming kombu's own keys would eat its
+                // bookkeeping or others' replies.
+                app.control
+                    .not_reserved(queue)
+                    .map_err(|why| ApiError::bad("queue", why))?;
+                commands::add_consumer(queue)?
+            },
             format!("Failed to add '{queue}' consumer to '{worker}' worker: "),
         ),
         "cancel-consumer" => (
@@ -264,6 +271,7 @@ pub(super) fn retry_error(e: RetryError) -> ApiError {
     match e {
         RetryError::Unknown(id) => ApiError::NotFound(format!("Unknown task '{id}'")),
         RetryError::NoArguments(why) => ApiError::Refused(why),
+        RetryError::Queue(why) => ApiError::bad("queue", why),
         RetryError::Control(e) => ApiError::control("sending the retry", e),
     }
 }

@@ -32,16 +32,10 @@ pub async fn workers_json(
     }
     let table = async {
         if params.flag("refresh")? {
-            let methods = &crate::poll::inspector::BACKGROUND_METHODS;
-            crate::poll::inspector::inspect(
-                &app.pidbox,
-                &app.state,
-                methods,
-                None,
-                app.inspect_timeout,
-            )
-            .await
-            .map_err(|e| ApiError::control("updating the workers", e))?;
+            app.refresher
+                .refresh(None)
+                .await
+                .map_err(super::workers::refresh_error)?;
         }
         Ok::<_, ApiError>(app.state.workers_table(clock::now()).await?)
     };

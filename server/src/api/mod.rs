@@ -2,6 +2,8 @@
 //! snapshots that stand in for it, Flower's REST API (read, control,
 //! sending tasks), `/metrics`, the embedded site files and the health
 //! check, behind one guard, all under `--url-prefix` (the [`Base`]).
+//! In front of the guard: the host check (`hosts`), the security headers
+//! (`headers`), and the body size and time limits (`limits`).
 
 mod apply_options;
 mod assets;
@@ -13,6 +15,9 @@ mod export;
 mod extract;
 mod flower_views;
 pub mod guard;
+pub mod headers;
+pub mod hosts;
+pub mod limits;
 mod login;
 pub mod metrics;
 mod params;
@@ -24,7 +29,7 @@ mod stats;
 mod tasks;
 mod throughput;
 mod workers;
-mod ws;
+pub mod ws;
 
 use app::{App, base::Base, shell, ssr::SnapshotSource};
 use axum::{
@@ -70,6 +75,12 @@ pub struct AppState {
     pub history: Option<HistoryAccess>,
     /// The audit trail: every control action, login and logout.
     pub audit: crate::audit::Recorder,
+    /// `--allowed-hosts`: the names celadon answers to.
+    pub hosts: hosts::HostCheck,
+    /// The open websockets, counted against their limits.
+    pub socket_count: std::sync::Arc<ws::SocketCount>,
+    /// Single-flight inspections on request.
+    pub refresher: std::sync::Arc<crate::poll::refresh::Refresher>,
 }
 
 /// How handlers reach the history: its reader (when the store opened)
@@ -182,6 +193,16 @@ pub fn router(app: AppState) -> Router {
             app.clone(),
             audit::record,
         ))
+        .layer(axum::extract::DefaultBodyLimit::max(limits::MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            limits::REQUEST_TIMEOUT,
+            limits::timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.hosts.clone(),
+            hosts::check,
+        ))
+        .layer(axum::middleware::from_fn(headers::secure))
         .with_state(app)
 }
 
@@ -193,6 +214,7 @@ fn page_context(
     redact: std::sync::Arc<crate::auth::redact::Redactor>,
 ) -> impl Fn() + Clone + Send + Sync + 'static {
     move || {
+        headers::page_policy();
         provide_context(base);
         // The person the guard found for this request, and so what of
         // task data they may see.

@@ -5,8 +5,8 @@
 //! winning. A JSON body is also kept whole, as its text, for the endpoints
 //! that take one (sending a task, whose arguments are sent byte for byte).
 //! Read strictly: a malformed value is a 400 that names it, never a silent
-//! default; the messages are Flower's. Bodies are limited by axum's
-//! default body limit (2 MB).
+//! default; the messages are Flower's. Bodies are limited to
+//! `limits::MAX_BODY`.
 
 use std::collections::HashMap;
 

@@ -21,8 +21,22 @@ const RESULT_POLL: Duration = Duration::from_millis(100);
 /// ever; a request should not).
 const APPLY_TIMEOUT: f64 = 10.0;
 
-/// The longest wait for a result a request may ask for.
-const MAX_WAIT: f64 = 300.0;
+/// The longest wait for a result a request may ask for (`timeout`, in
+/// seconds); more is a 400 naming it. Below `limits::REQUEST_TIMEOUT`, so
+/// the wait ends before the request is cut off.
+pub const MAX_WAIT: f64 = 50.0;
+
+/// A wait for a result: a number of seconds from 0 to [`MAX_WAIT`]
+/// (`Params::float` has already refused NaN and infinities).
+fn wait_seconds(timeout: Option<f64>) -> Result<Option<f64>, ApiError> {
+    match timeout {
+        Some(t) if !(0.0..=MAX_WAIT).contains(&t) => Err(ApiError::bad(
+            "timeout",
+            format!("{t} is not a number of seconds from 0 to {MAX_WAIT}"),
+        )),
+        t => Ok(t),
+    }
+}
 
 /// `async-apply` and `send-task`: publish and return the new id.
 pub async fn send_task(
@@ -34,6 +48,10 @@ pub async fn send_task(
     let call = apply_options::read(p.json_body(), clock::now_utc())?;
     let control = &app.control;
     let task = control.new_task(&name, call.arguments, call.options, call.task_id);
+    control
+        .check_queue(&task.queue)
+        .await
+        .map_err(|why| ApiError::bad("queue", why))?;
     control
         .send(&task)
         .await
@@ -53,10 +71,11 @@ pub async fn apply(
 ) -> Result<Json<TaskResult>, ApiError> {
     commands::task_name(&name)?;
     let call = apply_options::read(p.json_body(), clock::now_utc())?;
-    let timeout = match call.timeout {
+    // Checked before anything is sent: a refused request sends nothing.
+    let timeout = wait_seconds(match call.timeout {
         Some(t) => Some(t),
         None => p.float("timeout")?,
-    };
+    })?;
     if !app.control.has_backend() {
         return Err(ApiError::Unavailable(
             "apply waits for the result: give celadon --result-backend=URL".into(),
@@ -64,6 +83,10 @@ pub async fn apply(
     }
     let control = &app.control;
     let task = control.new_task(&name, call.arguments, call.options, call.task_id);
+    control
+        .check_queue(&task.queue)
+        .await
+        .map_err(|why| ApiError::bad("queue", why))?;
     control
         .send(&task)
         .await
@@ -75,7 +98,10 @@ pub async fn apply(
 /// The backend's record of task `id` once it has finished, or as it stands
 /// after `timeout` seconds (or when celadon shuts down).
 async fn wait_result(app: &AppState, id: &str, timeout: f64) -> Result<Option<Meta>, ApiError> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(timeout.min(MAX_WAIT));
+    // `timeout` is checked by its callers; clamped again so that no value
+    // can make `from_secs_f64` panic.
+    let wait = Duration::try_from_secs_f64(timeout.clamp(0.0, MAX_WAIT)).unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
         let meta = app
             .control
@@ -134,7 +160,8 @@ pub async fn result(
     if !app.control.has_backend() {
         return Err(no_backend());
     }
-    let meta = wait_result(&app, &id, p.float("timeout")?.unwrap_or(0.0)).await?;
+    let timeout = wait_seconds(p.float("timeout")?)?;
+    let meta = wait_result(&app, &id, timeout.unwrap_or(0.0)).await?;
     let mut answer = task_result(&id, meta.as_ref());
     redaction.apply(|r| {
         if let Some(result) = answer.result.as_mut() {
@@ -166,4 +193,29 @@ pub async fn abort(
     Ok(Json(MessageAnswer {
         message: format!("Aborted '{id}'"),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_from_0_to_max_wait_seconds_and_named_when_refused() {
+        assert_eq!(wait_seconds(None).unwrap(), None);
+        assert_eq!(wait_seconds(Some(0.0)).unwrap(), Some(0.0));
+        assert_eq!(wait_seconds(Some(MAX_WAIT)).unwrap(), Some(MAX_WAIT));
+        for bad in [-1.0, -0.001, MAX_WAIT + 1.0, 1e300, f64::NAN, f64::INFINITY] {
+            let e = wait_seconds(Some(bad)).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    ApiError::BadParam {
+                        name: "timeout",
+                        ..
+                    }
+                ),
+                "{bad}: {e}"
+            );
+        }
+    }
 }

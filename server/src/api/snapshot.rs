@@ -16,7 +16,6 @@ use axum::{
 };
 
 use super::{AppState, error::ApiError, params::Params};
-use crate::poll::inspector::{self, WORKER_METHODS};
 
 pub async fn snapshot(
     State(app): State<AppState>,
@@ -32,15 +31,9 @@ pub async fn snapshot(
     if params.flag("inspect")?
         && let View::Worker { name } = &view
     {
-        let destination = [name.clone()];
-        let inspected = inspector::inspect(
-            &app.pidbox,
-            &app.state,
-            &WORKER_METHODS,
-            Some(&destination),
-            app.inspect_timeout,
-        )
-        .await;
+        // Single-flight with the websockets' and the API's refreshes, and
+        // never for a worker celadon has not seen.
+        let inspected = app.refresher.refresh(Some(name.clone())).await;
         // The page shows what it has; the next refresh asks again.
         if let Err(error) = inspected {
             tracing::debug!(%error, "worker page inspection failed");

@@ -13,7 +13,8 @@ use chrono::{Local, NaiveDateTime, TimeZone};
 use serde::{Serialize, Serializer, ser::SerializeMap};
 
 use super::{
-    AppState, error::ApiError, export, extract::Path, params::Params, redaction::Redaction,
+    AppState, error::ApiError, export, extract::Path, limits::MAX_LIST_LIMIT, params::Params,
+    redaction::Redaction,
 };
 use crate::history::{self, HistoryError, Listing};
 use crate::state::{
@@ -121,6 +122,17 @@ pub async fn list(
             ));
         }
     };
+    if format.is_none()
+        && let Some(limit) = query.limit.filter(|l| *l > MAX_LIST_LIMIT)
+    {
+        return Err(ApiError::bad(
+            "limit",
+            format!(
+                "{limit} is more than the {MAX_LIST_LIMIT} tasks one page lists; page with \
+                 offset, or export with format=csv or format=ndjson"
+            ),
+        ));
+    }
     let reader = app.history.as_ref().and_then(|h| h.reader.clone());
     if let Some(format) = format {
         let listing = Listing::new(app.state.clone(), reader, query.clone());

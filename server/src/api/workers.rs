@@ -1,6 +1,7 @@
 //! `/api/workers`: Flower's shape (`{hostname: {stats, active_queues,
 //! registered, conf, …, timestamp}}` from inspect replies), for every worker
-//! celadon knows, with what its events say under `events`.
+//! celadon knows, with what its events say under `events`. `refresh=1`
+//! inspects first, single-flight (`poll::refresh`).
 
 use axum::{
     Json,
@@ -13,10 +14,21 @@ use std::collections::BTreeMap;
 use app::wire::rest;
 
 use super::{AppState, error::ApiError, params::Params};
-use crate::{
-    poll::inspector::{self, BACKGROUND_METHODS, WORKER_METHODS},
-    state::read::WorkerInfo,
-};
+use crate::{control::pidbox::ControlError, poll::refresh::RefreshError, state::read::WorkerInfo};
+
+/// A refresh that could not be made, for the client.
+pub(super) fn refresh_error(e: RefreshError) -> ApiError {
+    match e {
+        RefreshError::UnknownWorker(_) => ApiError::NotFound(e.to_string()),
+        RefreshError::Control(cause) => match &*cause {
+            ControlError::ShuttingDown => ApiError::ShuttingDown,
+            cause => ApiError::Broker {
+                doing: "updating the workers",
+                cause: cause.to_string(),
+            },
+        },
+    }
+}
 
 pub async fn list(
     State(app): State<AppState>,
@@ -31,21 +43,11 @@ pub async fn list(
         .filter(|n| !n.is_empty())
         .map(str::to_string);
     if refresh {
-        let destination = name.clone().map(|n| vec![n]);
-        let methods: &[&'static str] = if name.is_some() {
-            &WORKER_METHODS
-        } else {
-            &BACKGROUND_METHODS
-        };
-        inspector::inspect(
-            &app.pidbox,
-            &app.state,
-            methods,
-            destination.as_deref(),
-            app.inspect_timeout,
-        )
-        .await
-        .map_err(|e| ApiError::control("updating the workers", e))?;
+        // Single-flight, and never for a worker celadon has not seen.
+        app.refresher
+            .refresh(name.clone())
+            .await
+            .map_err(refresh_error)?;
     }
     let unknown = |e: crate::state::read::UnknownWorker| ApiError::NotFound(e.to_string());
     Ok(if status {

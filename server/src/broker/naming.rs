@@ -86,6 +86,44 @@ impl Naming {
         format!("{oid}{sep}{sep}{}", self.reply_queue(oid))
     }
 
+    /// Why `queue` (a name before the global prefix) is not a task queue
+    /// but a key kombu or Celery keeps for itself (PROTOCOL.md §6): the
+    /// unacked bookkeeping, binding tables, priority sub-queues, results,
+    /// pidbox and event queues. `None` for a name free for a queue.
+    pub fn reserved(&self, queue: &str) -> Option<&'static str> {
+        let unacked = &self.options.unacked_key;
+        let sep = self.options.sep.as_str();
+        if [
+            unacked.clone(),
+            format!("{unacked}_index"),
+            format!("{unacked}_mutex"),
+            "unacked".into(),
+            "unacked_index".into(),
+            "unacked_mutex".into(),
+        ]
+        .iter()
+        .any(|k| k == queue)
+        {
+            return Some("kombu's record of unacknowledged messages");
+        }
+        if queue.starts_with("_kombu.") {
+            return Some("kombu's binding tables");
+        }
+        if !sep.is_empty() && queue.contains(sep) {
+            return Some("a priority sub-queue's key (it holds kombu's separator)");
+        }
+        if ["celery-task-meta-", "celery-taskset-meta-", "chord-unlock-"]
+            .iter()
+            .any(|p| queue.starts_with(p))
+        {
+            return Some("a result backend key");
+        }
+        if queue.ends_with("celery.pidbox") || queue.starts_with("celeryev") {
+            return Some("a remote-control or event queue");
+        }
+        None
+    }
+
     /// Pattern for kombu's binding tables (exchange → queues).
     pub fn binding_pattern(&self) -> String {
         self.key("_kombu.binding.*")
@@ -111,6 +149,28 @@ impl Naming {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kombus_own_keys_are_not_queues() {
+        let n = Naming::new(0, TransportOptions::default());
+        for key in [
+            "unacked",
+            "unacked_index",
+            "unacked_mutex",
+            "_kombu.binding.celery",
+            "_kombu.binding_deadlines",
+            "celery\x06\x163",
+            "celery-task-meta-1234",
+            "w1@host.celery.pidbox",
+            "abc.reply.celery.pidbox",
+            "celeryev.1234",
+        ] {
+            assert!(n.reserved(key).is_some(), "{key:?}");
+        }
+        for queue in ["celery", "default", "emails.high", "q:1", "celery_beat"] {
+            assert_eq!(n.reserved(queue), None, "{queue}");
+        }
+    }
 
     #[test]
     fn default_names_match_what_celery_uses() {

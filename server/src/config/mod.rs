@@ -66,6 +66,9 @@ pub struct Config {
     /// `--xheaders`: the client's address and scheme are the proxy's
     /// `X-Forwarded-*`/`X-Real-Ip`.
     pub xheaders: bool,
+    /// `--allowed-hosts`: the names celadon answers to; `None` for the
+    /// defaults (`api::hosts`).
+    pub allowed_hosts: Option<Vec<String>>,
     /// `--natural-time`: the pages open with times as "3 min ago".
     pub natural_time: bool,
     /// `--url-prefix`: every page and path is under it.
@@ -99,6 +102,7 @@ impl Config {
             read_only: false,
             unauthenticated_api: false,
             xheaders: false,
+            allowed_hosts: None,
             natural_time: false,
             url_prefix: app::base::Base::default(),
             history: None,
@@ -652,6 +656,13 @@ fn apply(
         "keyfile" => https.keyfile = path()?,
         "ca_certs" => https.ca_certs = path()?,
         "xheaders" => c.xheaders = values::bool(value).map_err(bad)?,
+        "allowed_hosts" => {
+            let hosts = list()?;
+            if hosts.iter().all(|h| h.trim().is_empty()) {
+                return Err(bad("name at least one host, or * for any".into()));
+            }
+            c.allowed_hosts = Some(hosts);
+        }
         "natural_time" => c.natural_time = values::bool(value).map_err(bad)?,
         "log_to_stderr" => log.to_stderr = Some(values::bool(value).map_err(bad)?),
         "log_file_prefix" => log.file = path()?,

@@ -450,6 +450,15 @@ pub const OPTIONS: &[Opt] = &[
         sample: "true",
     },
     Opt {
+        name: "allowed_hosts",
+        env: &["CELADON_ALLOWED_HOSTS"],
+        kind: Kind::List,
+        default: None,
+        help: "The host names celadon answers to (comma-separated names or IP addresses;                .example.com allows every name under it; * allows any); a request for another                Host (with --xheaders, X-Forwarded-Host) gets a 400, so DNS rebinding reaches                nothing. Unset: localhost, the machine's host name and any IP address",
+        support: Support::Applied,
+        sample: "celadon.example.com,.corp.example",
+    },
+    Opt {
         name: "db",
         env: &["FLOWER_DB"],
         kind: Kind::Text,

@@ -171,6 +171,23 @@ fn the_url_prefix_is_read_as_flower_reads_it() {
 }
 
 #[test]
+fn allowed_hosts_are_a_list_from_the_flag_or_the_variable_and_unset_by_default() {
+    assert_eq!(flags(&[]).unwrap().config.allowed_hosts, None);
+    let s = flags(&["--allowed-hosts=celadon.example.com, .corp.example"]).unwrap();
+    assert_eq!(
+        s.config.allowed_hosts,
+        Some(vec!["celadon.example.com".into(), ".corp.example".into()])
+    );
+    let s = run(&[], &[("CELADON_ALLOWED_HOSTS", "*")]).unwrap();
+    assert_eq!(s.config.allowed_hosts, Some(vec!["*".into()]));
+    let e = flags(&["--allowed-hosts=,"]).unwrap_err().to_string();
+    assert!(
+        e.contains("allowed_hosts") && e.contains("at least one host"),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_values_are_refused_saying_where_they_came_from() {
     let refused = |argv: &[&str], env: &[(&str, &str)]| {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();

@@ -11,8 +11,12 @@ pub const SIGNALS: [&str; 10] = [
     "SIGALRM", "SIGCONT",
 ];
 
-/// The most processes one grow or shrink may ask for.
-pub const MAX_POOL_STEP: u32 = 1000;
+/// The most processes one grow or shrink may ask for: a worker forks them
+/// at once, so a mistyped or hostile `n` could exhaust its machine.
+pub const MAX_POOL_STEP: u32 = 64;
+
+/// The largest pool `autoscale` may set (its `max`).
+pub const MAX_AUTOSCALE: u32 = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -139,7 +143,9 @@ pub fn time_limit(task: &str, soft: Option<f64>, hard: Option<f64>) -> Result<Co
 
 fn pool_step(n: u32) -> Result<u32, Invalid> {
     if n == 0 || n > MAX_POOL_STEP {
-        return Err(invalid(format!("n must be from 1 to {MAX_POOL_STEP}")));
+        return Err(invalid(format!(
+            "n must be from 1 to {MAX_POOL_STEP} (celadon's cap on one step), not {n}"
+        )));
     }
     Ok(n)
 }
@@ -159,9 +165,9 @@ pub fn pool_shrink(n: u32) -> Result<Command, Invalid> {
 }
 
 pub fn autoscale(max: u32, min: u32) -> Result<Command, Invalid> {
-    if max == 0 || max > MAX_POOL_STEP || min > max {
+    if max == 0 || max > MAX_AUTOSCALE || min > max {
         return Err(invalid(format!(
-            "autoscale needs 0 ≤ min ≤ max, 1 ≤ max ≤ {MAX_POOL_STEP}"
+            "autoscale needs 0 ≤ min ≤ max, 1 ≤ max ≤ {MAX_AUTOSCALE}"
         )));
     }
     Ok(Command {
@@ -288,6 +294,9 @@ mod tests {
         assert!(time_limit("t", Some(5.0), Some(3.0)).is_err());
         assert!(time_limit("t", Some(-1.0), None).is_err());
         assert!(pool_grow(0).is_err());
+        assert!(pool_grow(MAX_POOL_STEP).is_ok());
+        let too_many = pool_grow(MAX_POOL_STEP + 1).unwrap_err().0;
+        assert!(too_many.contains("n must be from 1 to 64"), "{too_many}");
         assert!(autoscale(1, 2).is_err());
         assert!(add_consumer("").is_err());
         assert!(revoke(&[], false, "TERM").is_err());

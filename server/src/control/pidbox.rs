@@ -22,6 +22,13 @@ use crate::{
 /// How long kombu keeps a reply binding table alive (`REFRESH_BINDING`).
 const BINDING_TTL_MS: u64 = 3_600_000;
 
+/// Reply connections open at once. A call that wants replies blocks a
+/// connection of its own on BRPOP for up to its timeout; past this many,
+/// a call waits for one to close before it sends its command, so however
+/// many inspections are asked for, celadon holds at most this many Redis
+/// connections for replies (two Worker-page inspections' worth).
+pub const MAX_REPLY_CONNECTIONS: usize = 16;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error("the broker is unreachable: {0}")]
@@ -47,6 +54,8 @@ pub struct Pidbox {
     naming: Naming,
     /// Shared by casts and bookkeeping; replies use their own connections.
     conn: LazyConnection,
+    /// Permits for reply connections ([`MAX_REPLY_CONNECTIONS`]).
+    replies: tokio::sync::Semaphore,
 }
 
 fn uuid4() -> String {
@@ -134,6 +143,7 @@ impl Pidbox {
         Pidbox {
             conn: LazyConnection::new(broker),
             naming,
+            replies: tokio::sync::Semaphore::new(MAX_REPLY_CONNECTIONS),
         }
     }
 
@@ -244,7 +254,13 @@ impl Pidbox {
         let member = self.naming.reply_binding_member(&oid);
         let reply_keys = self.naming.queue_keys(&self.naming.reply_queue(&oid));
 
-        // BRPOP blocks its connection: the replies get one of their own.
+        // BRPOP blocks its connection: the replies get one of their own,
+        // one of a bounded number. The semaphore is never closed.
+        let _permit = self
+            .replies
+            .acquire()
+            .await
+            .map_err(|_| ControlError::ShuttingDown)?;
         let config = AsyncConnectionConfig::new()
             .set_response_timeout(Some(timeout + Duration::from_secs(5)));
         let mut replies_conn = self.conn.dedicated(config).await?;

@@ -56,8 +56,28 @@ pub enum RetryError {
     Unknown(String),
     #[error("{0}")]
     NoArguments(String),
+    /// The task's queue is not one celadon sends to ([`Control::check_queue`]).
+    #[error("{0}")]
+    Queue(String),
     #[error(transparent)]
     Control(#[from] ControlError),
+}
+
+/// The longest queue name celadon sends to without having seen it.
+pub const MAX_NEW_QUEUE_NAME: usize = 200;
+
+/// Whether `queue` looks like a task queue someone named: letters, digits
+/// and `_ . : @ -`, starting with a letter, digit or `_`, at most
+/// [`MAX_NEW_QUEUE_NAME`] characters.
+pub fn plain_queue_name(queue: &str) -> bool {
+    queue.len() <= MAX_NEW_QUEUE_NAME
+        && queue
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && queue
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '@' | '-'))
 }
 
 pub struct Control {
@@ -355,6 +375,38 @@ impl Control {
         }
     }
 
+    /// `Err` if `queue` is a key kombu or Celery keeps for itself
+    /// (`Naming::reserved`), saying which.
+    pub fn not_reserved(&self, queue: &str) -> Result<(), String> {
+        match self.naming.reserved(queue) {
+            Some(what) => Err(format!(
+                "{queue:?} is not a task queue but {what}; celadon does not write there \
+                 nor has a worker consume it"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether celadon may send a task to `queue`: never to a key kombu or
+    /// Celery keeps for itself (`Naming::reserved`: that would write into
+    /// their bookkeeping); otherwise to a queue celadon has seen (in
+    /// events or depth polling), to `celery`, or to a new queue with a
+    /// plain name ([`plain_queue_name`]). `Err` says why not.
+    pub async fn check_queue(&self, queue: &str) -> Result<(), String> {
+        self.not_reserved(queue)?;
+        if queue == "celery" || plain_queue_name(queue) {
+            return Ok(());
+        }
+        let known = self.state.queue_names().await.unwrap_or_default();
+        if known.iter().any(|q| q == queue) {
+            return Ok(());
+        }
+        Err(format!(
+            "{queue:?} is not a queue celadon has seen, and a new queue's name may hold only \
+             letters, digits and _ . : @ - (at most {MAX_NEW_QUEUE_NAME})"
+        ))
+    }
+
     /// Re-sends task `id` with its original arguments, under a new id, to
     /// its original queue; the model links the two.
     pub async fn retry(&self, id: &str) -> Result<Retried, RetryError> {
@@ -372,6 +424,9 @@ impl Control {
             },
             None,
         );
+        self.check_queue(&task.queue)
+            .await
+            .map_err(RetryError::Queue)?;
         self.send(&task).await?;
         self.state.link_retry(id.to_string(), task.id.clone()).await;
         Ok(Retried {

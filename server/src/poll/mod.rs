@@ -10,9 +10,11 @@
 //! - `history`: what changed in the model, written to the history store
 //!   every `--state-save-interval`;
 //! - `inspector`: Flower's background control traffic (heartbeat,
-//!   `enable_events`, inspections) and inspections on request.
+//!   `enable_events`, inspections) and inspections on request;
+//! - `refresh`: inspections on request, single-flight per worker.
 
 pub mod depths;
 pub mod history;
 pub mod inspector;
 pub mod reconcile;
+pub mod refresh;

@@ -181,8 +181,13 @@ enum Matcher {
         folded: String,
     },
     State(Option<StateCode>),
-    /// `kwargs:key=value`, as `key=value` after `str()` and lower-casing.
-    KwargsPair(String),
+    /// `kwargs:key=value`, as `key=value` after `str()` and lower-casing;
+    /// with the key, when it is plain (letters, digits, `_`), to skip
+    /// parsing the kwargs of a task whose (ASCII) text does not hold it.
+    KwargsPair {
+        pair: String,
+        key: Option<AhoCorasick>,
+    },
     All(Vec<Matcher>),
     Any(Vec<Matcher>),
     Everything,
@@ -202,7 +207,19 @@ fn compile(model: &Model, expr: &Expr) -> Matcher {
             value,
         } if value.contains('=') => {
             let (k, v) = value.split_once('=').unwrap_or((value, ""));
-            Matcher::KwargsPair(format!("{}={}", k.trim(), v.trim()))
+            let k = k.trim();
+            let plain = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            Matcher::KwargsPair {
+                pair: format!("{k}={}", v.trim()),
+                key: plain
+                    .then(|| {
+                        AhoCorasickBuilder::new()
+                            .ascii_case_insensitive(true)
+                            .build([k])
+                            .ok()
+                    })
+                    .flatten(),
+            }
         }
         Expr::Term { field, value } => Matcher::Sub {
             field: *field,
@@ -248,15 +265,25 @@ fn kwargs_pairs(kwargs: &str) -> Vec<String> {
 
 impl Matcher {
     fn matches(&self, model: &Model, t: &Task) -> bool {
+        self.matches_with(model, t, &mut None)
+    }
+
+    /// As [`Matcher::matches`], with the task's kwargs pairs parsed at
+    /// most once however many `kwargs:key=value` terms ask for them.
+    fn matches_with(&self, model: &Model, t: &Task, pairs: &mut Option<Vec<String>>) -> bool {
         match self {
             Matcher::Everything => true,
-            Matcher::All(ms) => ms.iter().all(|m| m.matches(model, t)),
-            Matcher::Any(ms) => ms.iter().any(|m| m.matches(model, t)),
+            Matcher::All(ms) => ms.iter().all(|m| m.matches_with(model, t, pairs)),
+            Matcher::Any(ms) => ms.iter().any(|m| m.matches_with(model, t, pairs)),
             Matcher::State(code) => Some(t.state) == *code,
-            Matcher::KwargsPair(pair) => t
-                .text
-                .get(Field::Kwargs)
-                .is_some_and(|k| kwargs_pairs(k).contains(pair)),
+            Matcher::KwargsPair { pair, key } => t.text.get(Field::Kwargs).is_some_and(|k| {
+                // A plain key is in an ASCII repr as it is written.
+                let may_hold = match key {
+                    Some(key) if k.is_ascii() => key.is_match(k),
+                    _ => true,
+                };
+                may_hold && pairs.get_or_insert_with(|| kwargs_pairs(k)).contains(pair)
+            }),
             Matcher::Sub {
                 field,
                 ascii,

@@ -5,6 +5,8 @@
 //! an exact pair), bare terms search every field. Terms match
 //! case-insensitive substrings of at least 3 characters; `state:` is exact.
 //! No `NOT` and no `-term`. Pure.
+//!
+//! One limit is celadon's own: [`MAX_TEXT_TERMS`].
 
 use std::fmt;
 
@@ -12,6 +14,16 @@ pub const MAX_QUERY_LENGTH: usize = 2048;
 pub const MAX_QUERY_TOKENS: usize = 128;
 pub const MAX_QUERY_DEPTH: usize = 5;
 pub const MIN_SUBSTRING_LENGTH: usize = 3;
+
+/// The most terms one query may have that read a task's texts (`args:`,
+/// `kwargs:`, `result:` and bare terms, which read them all). A search
+/// runs on the model's owner, between turns of event ingestion, over
+/// every task in memory: its cost is one pass over the tasks, scanning
+/// each task's texts once per such term (and parsing its kwargs at most
+/// once, for `kwargs:key=value` terms, and only when its text holds a
+/// plain `key`), so this bound, with `--max-tasks`, bounds how long one
+/// read holds ingestion up. More is a 400.
+pub const MAX_TEXT_TERMS: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SearchField {
@@ -298,8 +310,35 @@ fn term(token: &str, position: usize) -> Result<Expr, SyntaxError> {
     })
 }
 
+/// How many terms of `expr` read a task's texts.
+fn text_terms(expr: &Expr) -> usize {
+    match expr {
+        Expr::MatchAll => 0,
+        Expr::And(c) | Expr::Or(c) => c.iter().map(text_terms).sum(),
+        Expr::Term { field, .. } => usize::from(matches!(
+            field,
+            None | Some(SearchField::Args | SearchField::Kwargs | SearchField::Result)
+        )),
+    }
+}
+
 /// Parses a query; the empty query matches everything.
 pub fn parse(query: &str) -> Result<Expr, SyntaxError> {
+    let expr = parse_flower(query)?;
+    if text_terms(&expr) > MAX_TEXT_TERMS {
+        return Err(error(
+            format!(
+                "Query has more than {MAX_TEXT_TERMS} terms that search arguments, keyword \
+                 arguments or results"
+            ),
+            None,
+        ));
+    }
+    Ok(expr)
+}
+
+/// Parses a query as Flower does; the empty query matches everything.
+fn parse_flower(query: &str) -> Result<Expr, SyntaxError> {
     let query = query.trim();
     let chars: Vec<char> = query.chars().collect();
     if chars.len() > MAX_QUERY_LENGTH {
@@ -394,6 +433,13 @@ mod tests {
             parse(&long).unwrap_err().to_string(),
             "Query exceeds 2048 characters."
         );
+        let kwargs: Vec<String> = (0..64).map(|i| format!("kwargs:k{i}=v")).collect();
+        assert_eq!(
+            parse(&kwargs.join(" ")).unwrap_err().to_string(),
+            "Query has more than 8 terms that search arguments, keyword arguments or results."
+        );
+        let bounded: Vec<String> = (0..8).map(|i| format!("kwargs:k{i}=v")).collect();
+        assert!(parse(&format!("{} state:SUCCESS name:add", bounded.join(" "))).is_ok());
         let many = vec!["abc"; 200].join(" ");
         assert_eq!(
             parse(&many).unwrap_err().to_string(),

@@ -10,6 +10,7 @@
     reason = "a test fails by panicking with what it was waiting for"
 )]
 
+mod attacks;
 mod audit;
 mod brokers;
 mod cli;

@@ -83,6 +83,20 @@ async fn https_with_a_certificate_and_client_certificates_with_a_ca() {
     assert!(ok && workers.starts_with('{'), "{workers}");
     let (ok, page) = curl(&["--cacert", ca, &format!("{base}/tasks")]);
     assert!(ok && page.contains("<html"), "{page}");
+    // Over HTTPS, browsers are told to keep to it.
+    let (ok, headers) = curl(&[
+        "--cacert",
+        ca,
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        &format!("{base}/"),
+    ]);
+    assert!(
+        ok && headers.contains("strict-transport-security: max-age=31536000"),
+        "{headers}"
+    );
     let (ok, why) = curl(&[&format!("{base}/healthcheck")]);
     assert!(!ok, "a client that does not trust the CA is refused: {why}");
     let (ok, _) = curl(&[&format!("http://127.0.0.1:{}/healthcheck", port(&proc))]);

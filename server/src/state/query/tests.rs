@@ -321,6 +321,14 @@ fn search_syntax_finds_by_field_pair_and_bare_term() {
     };
     assert_eq!(find("state:FAILURE name:tasks.add"), [1, 4]);
     assert_eq!(find("kwargs:user=ann"), [1, 4], "pairs compare lower-cased");
+    assert_eq!(
+        find("kwargs:USER=ann"),
+        [1, 4],
+        "the key skip is case-blind"
+    );
+    assert_eq!(find("kwargs:user=ann OR kwargs:user=bob"), [1, 2, 4]);
+    assert!(find("kwargs:user=ann kwargs:user=bob").is_empty());
+    assert!(find("kwargs:owner=ann").is_empty(), "no such key");
     assert_eq!(find("boom"), [1, 2, 4]);
     assert_eq!(find("name:mul OR worker:w2@"), [1, 2]);
     assert_eq!(find("(state:SUCCESS OR state:STARTED) w1@h"), [0, 3]);

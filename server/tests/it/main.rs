@@ -22,5 +22,6 @@ mod model;
 mod prefix;
 mod result_backends;
 mod serving;
+mod signon;
 mod support;
 mod workers;

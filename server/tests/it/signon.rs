@@ -363,6 +363,14 @@ async fn signing_out_ends_the_session() {
     assert_eq!(tasks.status, StatusCode::UNAUTHORIZED, "{}", tasks.body);
     let home = alice.get(&c.url("/")).await;
     assert_eq!(home.status, StatusCode::SEE_OTHER, "back to the sign-on");
+    // What the signed-out page loads (its stylesheet) starts no sign-on,
+    // which the provider, still knowing her, would complete unseen.
+    let style = [("sec-fetch-mode", "no-cors"), ("sec-fetch-dest", "style")];
+    let css = alice
+        .send(Method::GET, &c.url("/pkg/celadon.css"), &style, None)
+        .await;
+    assert_eq!(css.status, StatusCode::UNAUTHORIZED, "{}", css.body);
+    assert!(css.headers.get("location").is_none());
     c.celadon.stop().await.unwrap();
 }
 

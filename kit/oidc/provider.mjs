@@ -19,12 +19,13 @@
 // Flags override the file; --redirect-uri and --user add to it.
 //
 // Once it listens it prints one line, `oidc-provider ready at <issuer>`.
+// Its signing key is new at every start.
 //
 // ESM ignores NODE_PATH, so the package is imported by its path:
 // OIDC_PROVIDER_DIR, else end2end/node_modules/oidc-provider of this
 // checkout.
 
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -92,7 +93,14 @@ function claimsOf(id) {
   };
 }
 
+// A signing key of its own, new at every start, as a provider that rotates
+// its keys has: a client that read the keys once must read them again.
+// (The package's development keys are the same in every install.)
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
+
 const provider = new Provider(config.issuer, {
+  jwks: { keys: [signingKey] },
   clients: [{
     client_id: config.client_id,
     client_secret: config.client_secret,

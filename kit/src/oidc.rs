@@ -11,9 +11,14 @@
 //! The package is end2end's devDependency (`npm ci` in end2end, which
 //! scripts/setup runs): it is found at `end2end/node_modules/oidc-provider`.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
 
 use anyhow::{Context, ensure};
+use nix::sys::signal::Signal;
 use serde_json::{Map, json};
 
 use crate::{Proc, Scratch, free_port, repo_root};
@@ -54,6 +59,10 @@ impl OidcUser {
 pub struct Oidc {
     proc: Proc,
     issuer: String,
+    /// Its configuration file, for a restart.
+    config: PathBuf,
+    scratch: Scratch,
+    starts: u32,
 }
 
 impl Oidc {
@@ -108,17 +117,25 @@ impl Oidc {
         let file = scratch.path().join("oidc.json");
         std::fs::write(&file, config.to_string())
             .with_context(|| format!("writing {}", file.display()))?;
-        let mut command = Command::new("node");
-        command
-            .arg(Oidc::script())
-            .arg(&file)
-            .env("OIDC_PROVIDER_DIR", &package);
-        let mut proc = Proc::spawn("oidc", &mut command, scratch)?;
-        let ready = format!("{READY}{issuer}");
-        proc.ready("the OpenID provider to listen", OIDC_START, |p| {
-            p.log().contains(&ready).then_some(())
-        })?;
-        Ok(Oidc { proc, issuer })
+        let proc = spawn("oidc", &file, &issuer, scratch)?;
+        Ok(Oidc {
+            proc,
+            issuer,
+            config: file,
+            scratch: scratch.clone(),
+            starts: 1,
+        })
+    }
+
+    /// Stops the provider and starts it again at the same issuer, with the
+    /// same client and users: it forgets every session and grant, and signs
+    /// with a new key, as a provider that rotated its keys.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.proc.stop(Signal::SIGTERM, OIDC_START).await?;
+        self.starts += 1;
+        let name = format!("oidc-{}", self.starts);
+        self.proc = spawn(&name, &self.config, &self.issuer, &self.scratch)?;
+        Ok(())
     }
 
     /// `http://127.0.0.1:<port>`, as `--oidc-issuer` takes it.
@@ -129,6 +146,22 @@ impl Oidc {
     pub fn proc(&self) -> &Proc {
         &self.proc
     }
+}
+
+/// Starts `provider.mjs` on `config` as `name` and waits until it says it
+/// listens at `issuer`.
+fn spawn(name: &str, config: &Path, issuer: &str, scratch: &Scratch) -> anyhow::Result<Proc> {
+    let mut command = Command::new("node");
+    command
+        .arg(Oidc::script())
+        .arg(config)
+        .env("OIDC_PROVIDER_DIR", Oidc::package());
+    let mut proc = Proc::spawn(name, &mut command, scratch)?;
+    let ready = format!("{READY}{issuer}");
+    proc.ready("the OpenID provider to listen", OIDC_START, |p| {
+        p.log().contains(&ready).then_some(())
+    })?;
+    Ok(proc)
 }
 
 #[cfg(test)]
@@ -149,5 +182,20 @@ mod tests {
         );
         let claims = doc["claims_supported"].as_array().unwrap();
         assert!(claims.contains(&json!("groups")), "{doc}");
+    }
+
+    #[tokio::test]
+    async fn a_restart_keeps_the_issuer_and_signs_with_a_new_key() {
+        let scratch = Scratch::new().unwrap();
+        let mut oidc = Oidc::start(&scratch, &[], "http://127.0.0.1:1/login").unwrap();
+        let jwks = format!("{}/jwks", oidc.issuer());
+        let kid = async || -> serde_json::Value {
+            let keys: serde_json::Value = reqwest::get(&jwks).await.unwrap().json().await.unwrap();
+            keys["keys"][0]["kid"].clone()
+        };
+        let before = kid().await;
+        assert!(before.is_string(), "{before}");
+        oidc.restart().await.unwrap();
+        assert_ne!(kid().await, before);
     }
 }

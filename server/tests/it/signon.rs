@@ -397,3 +397,18 @@ async fn with_the_provider_down_celadon_serves_and_the_sign_on_says_why() {
     assert!(login.set_cookie("celadon_signon").is_none());
     celadon.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_changed_its_signing_key_is_read_again() {
+    let mut c = SignOn::start(&[]).await;
+    let (_alice, before) = c.signed_on("alice").await;
+    assert_eq!(before.role, Some(Role::Operator));
+    // celadon read the provider's keys at the first sign-on; the provider
+    // now signs with a key it did not publish then.
+    c.oidc.restart().await.expect("the provider restarts");
+    let mut ada = Browser::new();
+    let back = c.sign_on(&mut ada, "ada").await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    assert_eq!(c.person(&mut ada).await.role, Some(Role::Admin));
+    c.celadon.stop().await.unwrap();
+}

@@ -52,6 +52,17 @@ impl Celadon {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("binding 127.0.0.1:0")?;
+        Celadon::start_on(config, listener).await
+    }
+
+    /// As [`Celadon::start_with`], on a listener the caller bound: for a
+    /// part that must know celadon's address before celadon starts (an
+    /// OpenID provider registers its redirect URI, and celadon's
+    /// configuration names the provider).
+    pub async fn start_on(
+        config: Config,
+        listener: tokio::net::TcpListener,
+    ) -> anyhow::Result<Celadon> {
         let addr = listener.local_addr()?;
         let base = config.url_prefix;
         let (stop, stopped) = oneshot::channel::<()>();

@@ -8,9 +8,10 @@
 //! `pytasks/drive.py`), [`flower`], [`celadon`] (in-process and the built
 //! binary), [`prometheus`] (scraping one of them), [`nginx`] (a reverse
 //! proxy at a path prefix), [`postgres`] (a private PostgreSQL 15, one
-//! server for many tests, a fresh database each), [`wheel`] (the `celadon`
-//! wheel, and fresh venvs to install it in). They share three pieces, which
-//! a new harness (an OpenID provider) builds on too:
+//! server for many tests, a fresh database each), [`oidc`] (an OpenID
+//! Connect provider, the one the end-to-end tests start too), [`wheel`]
+//! (the `celadon` wheel, and fresh venvs to install it in). They share
+//! three pieces:
 //!
 //! - [`Scratch`], the temporary directory one setup puts its sockets, logs
 //!   and records in;
@@ -31,6 +32,7 @@ pub mod celery;
 pub mod certs;
 pub mod flower;
 pub mod nginx;
+pub mod oidc;
 pub mod poll;
 pub mod postgres;
 pub mod proc;
@@ -50,6 +52,7 @@ pub use celery::{Worker, WorkerOptions};
 pub use certs::Certs;
 pub use flower::{Flower, FlowerOptions};
 pub use nginx::{Nginx, Proxying};
+pub use oidc::{Oidc, OidcUser};
 pub use postgres::Postgres;
 pub use proc::Proc;
 pub use prometheus::Prometheus;

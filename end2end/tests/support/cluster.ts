@@ -1,7 +1,8 @@
 // Starts what an end-to-end test needs, for real: a private redis-server on
 // a unix socket in a temp dir, the celadon binary on a free port, Celery
-// workers from the venv scripts/setup creates, and nginx in front of
-// celadon. Everything runs in its own process group and is killed by stop().
+// workers from the venv scripts/setup creates, nginx in front of celadon,
+// and an OpenID Connect provider to sign on with. Everything runs in its
+// own process group and is killed by stop().
 
 import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -51,6 +52,15 @@ function freePort(): Promise<number> {
 /** How nginx passes requests on: `websocket` with the Upgrade headers,
  * `flower` as Flower's documentation configures it (no Upgrade). */
 export type Proxying = 'websocket' | 'flower';
+
+/** A person the OpenID provider knows; the login on its form is their key. */
+export interface OidcUser {
+  email: string;
+  groups: string[];
+}
+
+/** The client celadon signs on as, as kit/src/oidc.rs names it. */
+export const oidcClient = { client_id: 'celadon', client_secret: 'celadon-kit-secret' };
 
 export class Proc {
   constructor(
@@ -209,6 +219,49 @@ export class Cluster {
       return (await canConnect(port)) ? true : undefined;
     });
     return `http://127.0.0.1:${port}${prefix}`;
+  }
+
+  /** Starts the OpenID Connect provider the Rust kit starts too
+   * (kit/oidc/provider.mjs: npm's oidc-provider, its development login
+   * form, any password), for `users` (login → email and groups), its one
+   * client (`oidcClient`) sent back only to `redirectUri`, and returns its
+   * issuer. */
+  async startOidc(users: Record<string, OidcUser>, redirectUri: string): Promise<string> {
+    const script = path.join(repoRoot, 'kit', 'oidc', 'provider.mjs');
+    const pkg = path.join(repoRoot, 'end2end', 'node_modules', 'oidc-provider');
+    if (!fs.existsSync(path.join(pkg, 'lib', 'index.js'))) {
+      throw new Error(`oidc-provider is not installed at ${pkg}: run scripts/setup (it runs npm ci in end2end)`);
+    }
+    const port = await freePort();
+    const issuer = `http://127.0.0.1:${port}`;
+    const config = path.join(this.dir, 'oidc.json');
+    fs.writeFileSync(config, JSON.stringify({
+      port, issuer, ...oidcClient, redirect_uris: [redirectUri], users,
+    }));
+    const proc = this.start('oidc', process.execPath, [script, config], { env: { OIDC_PROVIDER_DIR: pkg } });
+    await until('the OpenID provider to listen', 20_000, async () => {
+      if (!proc.running) throw new Error(`the OpenID provider exited:\n${proc.tail()}`);
+      return proc.tail(50).includes(`oidc-provider ready at ${issuer}`) ? true : undefined;
+    });
+    return issuer;
+  }
+
+  /** celadon's sign-on flags for the provider at `issuer`, with roles
+   * from the groups celery-admins and celery-operators. */
+  signOnFlags(issuer: string): string[] {
+    return [
+      '--auth-provider=oidc', `--oidc-issuer=${issuer}`,
+      `--oauth2-key=${oidcClient.client_id}`, `--oauth2-secret=${oidcClient.client_secret}`,
+      '--oidc-scopes=openid,email,profile,groups',
+      '--roles=admin=group:celery-admins,operator=group:celery-operators',
+      '--default-role=viewer', '--cookie-secret=an e2e cookie secret',
+    ];
+  }
+
+  /** A free port for celadon: the provider must know celadon's redirect
+   * URI before celadon, which names the provider, starts. */
+  freePort(): Promise<number> {
+    return freePort();
   }
 
   /** Sends `count` tasks through Celery itself (pytasks/drive.py) and

@@ -5,9 +5,9 @@
 //! - `/healthcheck` and `/metrics` (under `--url-prefix`, as every path)
 //!   stay open, as in Flower (monitoring systems scrape them), and so do
 //!   `/login` and `/logout`;
-//! - with a login configured, everything else asks for one: pages redirect
-//!   to the sign-on (or answer basic auth's 401), the API and the
-//!   websocket answer 401;
+//! - with a login configured, everything else asks for one: a browser
+//!   navigating to a page is sent to the sign-on (or answered basic auth's
+//!   401); the API, the websocket and what a page loads answer 401;
 //! - without one, pages are open and the API (`/api/...`) answers 401
 //!   unless `FLOWER_UNAUTHENTICATED_API` is set, as in Flower; set, it
 //!   answers anyone, with Flower's CORS headers for reads from any origin;
@@ -171,6 +171,20 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
     !origin_host.eq_ignore_ascii_case(host)
 }
 
+/// Whether a browser is loading this request as the page it shows, rather
+/// than for a page (a stylesheet, an icon, a script's fetch). Only a
+/// navigation is sent to the sign-on: a page that loads something without
+/// a session (the signed-out page's stylesheet, the favicon) would
+/// otherwise sign the browser back on behind its back whenever the
+/// provider still knows the person. Clients that send no `Sec-Fetch-Mode`
+/// are taken to navigate.
+fn navigation(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-mode")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|mode| mode == "navigate")
+}
+
 fn refuse(status: StatusCode, why: &str) -> Response {
     let answer = app::wire::rest::ErrorAnswer {
         error: why.to_string(),
@@ -271,7 +285,10 @@ pub async fn guard(State(access): State<Access>, request: Request<Body>, next: N
         }
         Found::Nobody if sign_on_path => (Principal::anonymous(None), None),
         Found::Nobody if access.login_required() => {
-            let page = !api && path != Some("/ws") && request.method() == Method::GET;
+            let page = !api
+                && path != Some("/ws")
+                && request.method() == Method::GET
+                && navigation(headers);
             return match (&access.sign_on, page) {
                 (Some(_), true) => {
                     let next_path = request
@@ -565,6 +582,26 @@ mod tests {
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(through(access, get("/login")).await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn only_a_navigation_is_sent_to_the_sign_on() {
+        let (access, _) = signing_on();
+        let fetch = |mode: &str| {
+            Request::get("/")
+                .header("sec-fetch-mode", mode)
+                .body(Body::empty())
+                .unwrap()
+        };
+        assert_eq!(
+            through(access.clone(), fetch("navigate")).await.0,
+            StatusCode::SEE_OTHER
+        );
+        for mode in ["no-cors", "cors", "same-origin"] {
+            let (status, headers) = through(access.clone(), fetch(mode)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{mode}");
+            assert!(headers.get("location").is_none(), "{mode}");
+        }
     }
 
     #[tokio::test]

@@ -3,16 +3,17 @@
 //! document; Flower's Google and Okta providers are this flow at their
 //! issuers. The `openidconnect` crate does the protocol and verifies the id
 //! token (signature from the provider's keys, issuer, audience, expiry,
-//! nonce); this module adds only discovery on first use, the claims
+//! nonce); this module adds only discovery on first use (and again when
+//! the provider signs with a key it had not published then), the claims
 //! celadon reads (email, name, groups), and Flower's `--auth` check.
 
 use std::sync::Arc;
 
 use openidconnect::{
-    AdditionalClaims, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl,
-    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    StandardErrorResponse, StandardTokenResponse,
+    AdditionalClaims, AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId,
+    ClientSecret, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, SignatureVerificationError, StandardErrorResponse, StandardTokenResponse,
     core::{
         CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
         CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
@@ -153,6 +154,18 @@ impl Oidc {
         Ok(client)
     }
 
+    /// The provider discovered again (its keys read again), unless another
+    /// sign-on already did so since `stale` was discovered.
+    async fn rediscover(&self, stale: &Arc<Client>) -> Result<Arc<Client>, SignOnError> {
+        {
+            let mut slot = self.client.lock().await;
+            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, stale)) {
+                *slot = None;
+            }
+        }
+        self.client().await
+    }
+
     /// Where to send the browser to sign on, and what to remember until it
     /// comes back.
     pub async fn start(
@@ -212,9 +225,28 @@ impl Oidc {
             .map_err(|e| SignOnError::Refused(error_chain(&e)))?;
         let id_token = openidconnect::TokenResponse::id_token(&tokens)
             .ok_or_else(|| SignOnError::Token("the provider sent no id token".into()))?;
-        let claims = id_token
-            .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce))
-            .map_err(|e| SignOnError::Token(error_chain(&e)))?;
+        let nonce = Nonce::new(pending.nonce);
+        let verified = id_token
+            .claims(&client.id_token_verifier(), &nonce)
+            .cloned();
+        let (client, claims) = match verified {
+            // Signed with a key the provider published after celadon read
+            // its keys (it rotated them): read them again, once.
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                let client = self.rediscover(&client).await?;
+                let claims = id_token
+                    .claims(&client.id_token_verifier(), &nonce)
+                    .map_err(|e| SignOnError::Token(error_chain(&e)))?
+                    .clone();
+                (client, claims)
+            }
+            other => (
+                client,
+                other.map_err(|e| SignOnError::Token(error_chain(&e)))?,
+            ),
+        };
         let mut email = claims.email().map(|e| e.to_string());
         let mut name = claims
             .preferred_username()

@@ -25,5 +25,6 @@ mod prefix;
 mod result_backends;
 mod roles;
 mod serving;
+mod signon;
 mod support;
 mod workers;

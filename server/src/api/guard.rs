@@ -4,7 +4,7 @@
 //! may do what it asks (`auth::policy`):
 //! - `/healthcheck` and `/metrics` (under `--url-prefix`, as every path)
 //!   stay open, as in Flower (monitoring systems scrape them), and so do
-//!   `/login` and `/logout`;
+//!   `/login`, `/logout` and the site's own files (`/pkg/…`, the icon);
 //! - with a login configured, everything else asks for one: a browser
 //!   navigating to a page is sent to the sign-on (or answered basic auth's
 //!   401); the API, the websocket and what a page loads answer 401;
@@ -243,7 +243,11 @@ fn find(access: &Access, headers: &HeaderMap) -> Found {
 
 pub async fn guard(State(access): State<Access>, request: Request<Body>, next: Next) -> Response {
     let path = access.base.strip(request.uri().path());
-    if matches!(path, Some("/healthcheck" | "/metrics")) {
+    // Open: what monitoring scrapes, and the site's own files (the same
+    // for everyone; the sign-on's pages need their stylesheet).
+    if matches!(path, Some("/healthcheck" | "/metrics" | "/favicon.svg"))
+        || path.is_some_and(|p| p.starts_with("/pkg/"))
+    {
         return next.run(request).await;
     }
     let client = request

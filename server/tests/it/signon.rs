@@ -363,14 +363,26 @@ async fn signing_out_ends_the_session() {
     assert_eq!(tasks.status, StatusCode::UNAUTHORIZED, "{}", tasks.body);
     let home = alice.get(&c.url("/")).await;
     assert_eq!(home.status, StatusCode::SEE_OTHER, "back to the sign-on");
-    // What the signed-out page loads (its stylesheet) starts no sign-on,
-    // which the provider, still knowing her, would complete unseen.
+    // What the signed-out page loads starts no sign-on, which the
+    // provider, still knowing her, would complete unseen: its stylesheet
+    // is the site's own file, open to all; anything else that is not a
+    // navigation is a 401.
     let style = [("sec-fetch-mode", "no-cors"), ("sec-fetch-dest", "style")];
     let css = alice
         .send(Method::GET, &c.url("/pkg/celadon.css"), &style, None)
         .await;
-    assert_eq!(css.status, StatusCode::UNAUTHORIZED, "{}", css.body);
-    assert!(css.headers.get("location").is_none());
+    assert!(css.headers.get("location").is_none(), "{:?}", css.headers);
+    assert_ne!(
+        css.status,
+        StatusCode::UNAUTHORIZED,
+        "the site's files are open"
+    );
+    let image = [("sec-fetch-mode", "no-cors"), ("sec-fetch-dest", "image")];
+    let page = alice
+        .send(Method::GET, &c.url("/tasks"), &image, None)
+        .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.body);
+    assert!(page.headers.get("location").is_none());
     c.celadon.stop().await.unwrap();
 }
 

@@ -20,6 +20,7 @@ pub mod hosts;
 pub mod limits;
 mod login;
 pub mod metrics;
+mod openapi;
 mod params;
 mod queues;
 mod redaction;
@@ -125,6 +126,7 @@ pub fn router(app: AppState) -> Router {
         })
         .collect();
     let options = app.leptos.clone();
+    let openapi = openapi::document(base);
     let mut router = Router::new()
         .route(&at("/ws"), get(ws::upgrade))
         .route(&at("/snapshot"), get(snapshot::snapshot))
@@ -142,6 +144,10 @@ pub fn router(app: AppState) -> Router {
         .route(&at("/api/stats/throughput"), get(throughput::throughput))
         .route(&at("/api/audit"), get(audit::list))
         .route(&at("/api/audit/verify"), get(audit::verify))
+        .route(
+            &at("/api/openapi.json"),
+            get(move || std::future::ready(openapi::answer(openapi.clone()))),
+        )
         .route(&at("/api/task/revoke/{id}"), post(control::revoke))
         .route(&at("/api/task/retry/{id}"), post(control::retry))
         .route(

@@ -137,6 +137,25 @@ test('an admin, in a browser of her own, is offered the worker controls', async 
   await alice.goto(`${url}/worker/sso@e2e`);
   await expect(alice.getByTestId('worker-status')).toBeVisible();
   await expect(alice.getByTestId('worker-controls')).toHaveCount(0);
+
+  // Alice's refused shutdown and both sign-ons are on the Audit page,
+  // which only the admin may open (and only she is offered its link).
+  const csrf = await csrfOf(alice);
+  const refused = await alice.request.post(`${url}/api/worker/shutdown/sso@e2e`, { headers: { 'X-CSRF-Token': csrf } });
+  expect(refused.status()).toBe(403);
+  await expect(alice.getByRole('link', { name: 'Audit' })).toHaveCount(0);
+  expect((await alice.request.get(`${url}/api/audit`)).status()).toBe(403);
+  await ada.getByRole('link', { name: 'Audit' }).click();
+  await expect(ada).toHaveURL(`${url}/audit`);
+  await ada.goto(`${url}/audit?who=alice%40example.com`);
+  const table = ada.getByTestId('audit-table');
+  const shutdown = table.locator('tr', { hasText: 'worker.shutdown' });
+  await expect(shutdown).toContainText('refused');
+  await expect(shutdown).toContainText('403');
+  await expect(shutdown).toContainText('sso@e2e');
+  await expect(shutdown).toContainText('127.0.0.1');
+  await expect(table.locator('tr', { hasText: 'login' }).first()).toContainText('operator');
+  await expect(table.locator('tr', { hasText: 'ada@example.com' })).toHaveCount(0);
   await ada.context().close();
   await alice.context().close();
 });

@@ -209,6 +209,7 @@ async fn serve(
                 controls: !config.read_only
                     && (!config.basic_auth.is_empty()
                         || config.sign_on.oidc.is_some()
+                        || config.sign_on.oauth.is_some()
                         || config.unauthenticated_api),
                 natural_time: config.natural_time,
             },
@@ -458,8 +459,10 @@ async fn open_history(config: &Config) -> Option<History> {
 
 /// The sign-on, when a provider is configured.
 fn sign_on(config: &Config) -> anyhow::Result<Option<Arc<api::guard::SignOn>>> {
-    let Some(oidc) = config.sign_on.oidc.clone() else {
-        return Ok(None);
+    let provider = match (&config.sign_on.oidc, &config.sign_on.oauth) {
+        (Some(oidc), _) => auth::Provider::Oidc(auth::oidc::Oidc::new(oidc.clone())?),
+        (None, Some(oauth)) => auth::Provider::OAuth(auth::oauth::OAuth::new(oauth.clone())?),
+        (None, None) => return Ok(None),
     };
     if config.sign_on.cookie_secret.is_none() {
         tracing::warn!(
@@ -467,7 +470,7 @@ fn sign_on(config: &Config) -> anyhow::Result<Option<Arc<api::guard::SignOn>>> {
         );
     }
     Ok(Some(Arc::new(api::guard::SignOn {
-        oidc: auth::oidc::Oidc::new(oidc)?,
+        provider,
         cookies: auth::session::Cookies::new(
             config.sign_on.cookie_secret.as_deref(),
             config.url_prefix.as_str(),

@@ -40,7 +40,6 @@ use crate::{
     auth::{
         Principal, Role, Via, constant_time_eq,
         limiter::Limiter,
-        oidc::Oidc,
         policy,
         roles::{Identity, RoleRules},
         session::{Cookies, Session},
@@ -50,7 +49,7 @@ use crate::{
 
 /// Sign-on with an OpenID Connect provider, when configured.
 pub struct SignOn {
-    pub oidc: Oidc,
+    pub provider: crate::auth::Provider,
     pub cookies: Cookies,
     /// `--oauth2-redirect-uri`; else derived from each request.
     pub redirect_uri: Option<String>,
@@ -551,7 +550,7 @@ mod tests {
     }
 
     fn signing_on() -> (Access, Cookies) {
-        let oidc = Oidc::new(OidcConfig {
+        let oidc = crate::auth::oidc::Oidc::new(OidcConfig {
             issuer: "http://127.0.0.1:9/".into(),
             client_id: "celadon".into(),
             client_secret: None,
@@ -563,7 +562,7 @@ mod tests {
         let cookies = Cookies::new(Some("secret"), "/");
         let access = Access {
             sign_on: Some(Arc::new(SignOn {
-                oidc,
+                provider: crate::auth::Provider::Oidc(oidc),
                 cookies: cookies.clone(),
                 redirect_uri: None,
             })),

@@ -121,7 +121,7 @@ pub async fn login(
     let Some(code) = query.code else {
         let next = safe_next(query.next.as_deref(), base);
         let uri = redirect_uri(&sign_on, &headers, client.as_ref(), base);
-        return match sign_on.oidc.start(uri, next).await {
+        return match sign_on.provider.start(uri, next).await {
             Ok((to, pending)) => (
                 sign_on.cookies.set_pending(&headers, &pending, secure),
                 Redirect::to(&to),
@@ -157,7 +157,7 @@ pub async fn login(
     };
     let next = pending.next.clone();
     let identity = match sign_on
-        .oidc
+        .provider
         .finish(pending, code, query.state.as_deref().unwrap_or(""))
         .await
     {

@@ -7,6 +7,7 @@
 
 pub mod email;
 pub mod limiter;
+pub mod oauth;
 pub mod oidc;
 pub mod policy;
 pub mod redact;
@@ -67,4 +68,38 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whoever signs people on: an OpenID Connect provider, or Flower's GitHub
+/// or GitLab OAuth.
+pub enum Provider {
+    Oidc(oidc::Oidc),
+    OAuth(oauth::OAuth),
+}
+
+impl Provider {
+    /// Where to send the browser, and what to remember until it is back.
+    pub async fn start(
+        &self,
+        redirect_uri: String,
+        next: String,
+    ) -> Result<(String, oidc::Pending), oidc::SignOnError> {
+        match self {
+            Provider::Oidc(p) => p.start(redirect_uri, next).await,
+            Provider::OAuth(p) => p.start(redirect_uri, next),
+        }
+    }
+
+    /// The person who signed on, from the provider's answer.
+    pub async fn finish(
+        &self,
+        pending: oidc::Pending,
+        code: String,
+        state: &str,
+    ) -> Result<roles::Identity, oidc::SignOnError> {
+        match self {
+            Provider::Oidc(p) => p.finish(pending, code, state).await,
+            Provider::OAuth(p) => p.finish(pending, code, state).await,
+        }
+    }
 }

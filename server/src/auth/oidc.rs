@@ -95,6 +95,29 @@ pub struct Pending {
     pub next: String,
 }
 
+impl Pending {
+    pub fn new(
+        state: String,
+        nonce: String,
+        verifier: String,
+        redirect_uri: String,
+        next: String,
+    ) -> Pending {
+        Pending {
+            state,
+            nonce,
+            verifier,
+            redirect_uri,
+            next,
+        }
+    }
+
+    /// The PKCE verifier the sign-on's challenge was made from.
+    pub fn verifier(&self) -> &str {
+        &self.verifier
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SignOnError {
     #[error("the sign-on provider could not be reached or read: {0}")]

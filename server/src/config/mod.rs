@@ -380,6 +380,10 @@ pub fn load(
     let mut history = HistoryOptions::default();
     let mut sign_on = SignOnOptions::new();
     sign_on.okta_base_url = env.get("FLOWER_OAUTH2_OKTA_BASE_URL").cloned();
+    sign_on.github_domain = env.get("FLOWER_GITHUB_OAUTH_DOMAIN").cloned();
+    sign_on.gitlab_domain = env.get("FLOWER_GITLAB_OAUTH_DOMAIN").cloned();
+    sign_on.gitlab_groups = env.get("FLOWER_GITLAB_AUTH_ALLOWED_GROUPS").cloned();
+    sign_on.gitlab_min_access_level = env.get("FLOWER_GITLAB_MIN_ACCESS_LEVEL").cloned();
     for (opt, value, source) in given.into_values() {
         apply(
             opt,
@@ -490,7 +494,11 @@ fn apply_env_only(
                 !value.is_empty() && values::parse_bool(value).map_err(bad)?;
         }
         // Read with the sign-on options, which it completes.
-        "FLOWER_OAUTH2_OKTA_BASE_URL" => {}
+        "FLOWER_OAUTH2_OKTA_BASE_URL"
+        | "FLOWER_GITHUB_OAUTH_DOMAIN"
+        | "FLOWER_GITLAB_OAUTH_DOMAIN"
+        | "FLOWER_GITLAB_AUTH_ALLOWED_GROUPS"
+        | "FLOWER_GITLAB_MIN_ACCESS_LEVEL" => {}
         other => {
             return Err(bad(format!(
                 "{other} is applied nowhere (a bug in celadon)"

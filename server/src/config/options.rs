@@ -49,10 +49,6 @@ pub struct Opt {
     pub sample: &'static str,
 }
 
-const NO_GITHUB_GITLAB: &str = "Flower's GitHub and GitLab sign-on is not supported yet, \
-     and celadon will not run open when its configuration asks for a login; sign on with \
-     OpenID Connect (--auth-provider=oidc)";
-
 /// Every option, in the order `--help` and the README list them.
 pub const OPTIONS: &[Opt] = &[
     Opt {
@@ -302,7 +298,9 @@ pub const OPTIONS: &[Opt] = &[
         default: None,
         help: "The sign-on provider: oidc (any OpenID Connect provider, with --oidc-issuer), \
                or Flower's flower.views.auth.GoogleAuth2LoginHandler or OktaLoginHandler \
-               (FLOWER_OAUTH2_OKTA_BASE_URL); Flower's GitHub and GitLab handlers are refused",
+               (FLOWER_OAUTH2_OKTA_BASE_URL), GithubLoginHandler (FLOWER_GITHUB_OAUTH_DOMAIN) or \
+               GitLabLoginHandler (FLOWER_GITLAB_OAUTH_DOMAIN, _AUTH_ALLOWED_GROUPS, \
+               _MIN_ACCESS_LEVEL)",
         support: Support::Applied,
         sample: "oidc",
     },
@@ -614,22 +612,10 @@ pub const OPTIONS: &[Opt] = &[
 /// Environment variables Flower reads that are not options: all about
 /// sign-on or access.
 pub const ENV_ONLY: &[(&str, Support)] = &[
-    (
-        "FLOWER_GITHUB_OAUTH_DOMAIN",
-        Support::Refused(NO_GITHUB_GITLAB),
-    ),
-    (
-        "FLOWER_GITLAB_OAUTH_DOMAIN",
-        Support::Refused(NO_GITHUB_GITLAB),
-    ),
-    (
-        "FLOWER_GITLAB_AUTH_ALLOWED_GROUPS",
-        Support::Refused(NO_GITHUB_GITLAB),
-    ),
-    (
-        "FLOWER_GITLAB_MIN_ACCESS_LEVEL",
-        Support::Refused(NO_GITHUB_GITLAB),
-    ),
+    ("FLOWER_GITHUB_OAUTH_DOMAIN", Support::Applied),
+    ("FLOWER_GITLAB_OAUTH_DOMAIN", Support::Applied),
+    ("FLOWER_GITLAB_AUTH_ALLOWED_GROUPS", Support::Applied),
+    ("FLOWER_GITLAB_MIN_ACCESS_LEVEL", Support::Applied),
     ("FLOWER_OAUTH2_OKTA_BASE_URL", Support::Applied),
     ("FLOWER_UNAUTHENTICATED_API", Support::Applied),
 ];

@@ -5,6 +5,7 @@
 use crate::auth::{
     Role,
     email::EmailPattern,
+    oauth::{Flavour, OAuthConfig},
     oidc::OidcConfig,
     redact::Redactor,
     roles::{self, RoleRules},
@@ -22,6 +23,12 @@ pub struct SignOnOptions {
     pub issuer: Option<String>,
     /// `FLOWER_OAUTH2_OKTA_BASE_URL`.
     pub okta_base_url: Option<String>,
+    /// `FLOWER_GITHUB_OAUTH_DOMAIN`, `FLOWER_GITLAB_OAUTH_DOMAIN`,
+    /// `FLOWER_GITLAB_AUTH_ALLOWED_GROUPS`, `FLOWER_GITLAB_MIN_ACCESS_LEVEL`.
+    pub github_domain: Option<String>,
+    pub gitlab_domain: Option<String>,
+    pub gitlab_groups: Option<String>,
+    pub gitlab_min_access_level: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub redirect_uri: Option<String>,
@@ -41,6 +48,8 @@ pub struct SignOnOptions {
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct SignOnConfig {
     pub oidc: Option<OidcConfig>,
+    /// Flower's GitHub or GitLab sign-on (never with `oidc`).
+    pub oauth: Option<OAuthConfig>,
     /// `--oauth2-redirect-uri`; else `<scheme>://<host><prefix>/login`
     /// from each request.
     pub redirect_uri: Option<String>,
@@ -60,7 +69,29 @@ impl SignOnOptions {
         }
     }
 
-    pub fn resolve(self) -> Result<SignOnConfig, String> {
+    pub fn resolve(mut self) -> Result<SignOnConfig, String> {
+        // Flower's own providers let in only whom --auth names (without it,
+        // no one); their accounts are anyone's to make, so celadon asks for
+        // it at start rather than let everyone, or no one, in.
+        if let Some(p @ (GOOGLE | OKTA | GITHUB | GITLAB)) = self.provider.as_deref()
+            && self.allowed.is_none()
+        {
+            return Err(format!(
+                "--auth-provider={p} needs --auth (the emails that may sign on, as \
+                 .*@example.com): without it Flower lets no one in"
+            ));
+        }
+        let oauth = self.oauth()?;
+        if let Some(oauth) = oauth {
+            return Ok(SignOnConfig {
+                oidc: None,
+                oauth: Some(oauth),
+                redirect_uri: self.redirect_uri.filter(|u| !u.is_empty()),
+                cookie_secret: self.cookie_secret.filter(|s| !s.is_empty()),
+                roles: RoleRules::parse(&self.roles, self.default_role)?,
+                redact: Redactor::parse(&self.redact).map_err(|e| format!("--redact: {e}"))?,
+            });
+        }
         let named = match (&self.provider, &self.issuer) {
             (Some(p), _) => format!("--auth-provider={p}"),
             (None, Some(_)) => "--oidc-issuer".to_string(),
@@ -82,16 +113,10 @@ impl SignOnOptions {
                 let base = base.trim_end_matches('/');
                 Some(base.strip_suffix("/oauth2").unwrap_or(base).to_string())
             }
-            (Some(p @ (GITHUB | GITLAB)), _) => {
-                return Err(format!(
-                    "{p} is not supported yet; sign on with OpenID Connect instead \
-                     (GitLab speaks it: --auth-provider=oidc --oidc-issuer=https://gitlab.com)"
-                ));
-            }
             (Some(other), None) => {
                 return Err(format!(
                     "{other:?} is not a sign-on provider celadon knows: oidc (with \
-                     --oidc-issuer), {GOOGLE} or {OKTA}"
+                     --oidc-issuer), {GOOGLE}, {OKTA}, {GITHUB} or {GITLAB}"
                 ));
             }
             (Some(p), Some(_)) => {
@@ -124,11 +149,56 @@ impl SignOnOptions {
         };
         Ok(SignOnConfig {
             oidc,
+            oauth: None,
             redirect_uri: self.redirect_uri.filter(|u| !u.is_empty()),
             cookie_secret: self.cookie_secret.filter(|s| !s.is_empty()),
             roles: RoleRules::parse(&self.roles, self.default_role)?,
             redact: Redactor::parse(&self.redact).map_err(|e| format!("--redact: {e}"))?,
         })
+    }
+}
+
+impl SignOnOptions {
+    /// Flower's GitHub or GitLab sign-on, when `--auth-provider` names it.
+    fn oauth(&mut self) -> Result<Option<OAuthConfig>, String> {
+        let flavour = match self.provider.as_deref() {
+            Some(GITHUB) => Flavour::GitHub {
+                domain: self.github_domain.take().unwrap_or_else(|| "github.com".into()),
+            },
+            Some(GITLAB) => Flavour::GitLab {
+                domain: self.gitlab_domain.take().unwrap_or_else(|| "gitlab.com".into()),
+                allowed_groups: self
+                    .gitlab_groups
+                    .take()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                min_access_level: match self.gitlab_min_access_level.take() {
+                    None => 20,
+                    Some(level) => level.trim().parse().map_err(|_| {
+                        format!("FLOWER_GITLAB_MIN_ACCESS_LEVEL={level:?} is not a GitLab access level (10, 20, 30, 40, 50)")
+                    })?,
+                },
+            },
+            _ => return Ok(None),
+        };
+        if self.issuer.is_some() {
+            return Err("--oidc-issuer goes with --auth-provider=oidc".into());
+        }
+        Ok(Some(OAuthConfig {
+            flavour,
+            client_id: self.client_id.take().ok_or_else(|| {
+                format!(
+                    "sign-on (--auth-provider={}) needs --oauth2-key (the client id)",
+                    self.provider.as_deref().unwrap_or_default()
+                )
+            })?,
+            client_secret: self.client_secret.take(),
+            allowed: self.allowed.take(),
+        }))
     }
 }
 

@@ -203,8 +203,17 @@ fn bad_values_are_refused_saying_where_they_came_from() {
     assert!(e.contains("70000 is not a port"), "{e}");
     let e = refused(&["--task-runtime-metric-buckets=2,1"], &[]);
     assert!(e.contains("increase"), "{e}");
-    let e = refused(&[], &[("FLOWER_GITHUB_OAUTH_DOMAIN", "example.com")]);
-    assert!(e.contains("FLOWER_GITHUB_OAUTH_DOMAIN"), "{e}");
+    let github = "--auth-provider=flower.views.auth.GithubLoginHandler";
+    let e = refused(&[github, "--oauth2-key=id"], &[]);
+    assert!(e.contains("needs --auth"), "{e}");
+    let e = refused(&[github, "--auth=.*@example.com"], &[]);
+    assert!(e.contains("--oauth2-key"), "{e}");
+    let gitlab = "--auth-provider=flower.views.auth.GitLabLoginHandler";
+    let e = refused(
+        &[gitlab, "--auth=.*@example.com", "--oauth2-key=id"],
+        &[("FLOWER_GITLAB_MIN_ACCESS_LEVEL", "owner")],
+    );
+    assert!(e.contains("FLOWER_GITLAB_MIN_ACCESS_LEVEL"), "{e}");
 }
 
 #[test]
@@ -779,4 +788,57 @@ fn db_takes_an_sqlite_path_or_a_postgresql_url_whose_password_never_shows() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("no database") && !e.contains("hush"), "{e}");
+}
+
+/// Flower's GitHub and GitLab sign-on, with Flower's variables.
+#[test]
+fn flowers_github_and_gitlab_sign_on_read_flowers_variables() {
+    use crate::auth::oauth::Flavour;
+    let args = |provider: &str| {
+        [
+            format!("--auth-provider=flower.views.auth.{provider}"),
+            "--auth=.*@example.com".to_string(),
+            "--oauth2-key=id".to_string(),
+            "--oauth2-secret=secret".to_string(),
+        ]
+    };
+    let env = [
+        ("FLOWER_GITHUB_OAUTH_DOMAIN", "github.example.com"),
+        ("FLOWER_GITLAB_OAUTH_DOMAIN", "gitlab.example.com"),
+        ("FLOWER_GITLAB_AUTH_ALLOWED_GROUPS", "ops/celery, sre"),
+        ("FLOWER_GITLAB_MIN_ACCESS_LEVEL", "30"),
+    ];
+    let github = run(&args("GithubLoginHandler"), &env).unwrap();
+    let oauth = github.config.sign_on.oauth.expect("GitHub sign-on");
+    assert_eq!(
+        oauth.flavour,
+        Flavour::GitHub {
+            domain: "github.example.com".into()
+        }
+    );
+    assert_eq!(oauth.client_secret.as_deref(), Some("secret"));
+    assert!(github.config.sign_on.oidc.is_none());
+    let gitlab = run(&args("GitLabLoginHandler"), &env).unwrap();
+    assert_eq!(
+        gitlab.config.sign_on.oauth.expect("GitLab sign-on").flavour,
+        Flavour::GitLab {
+            domain: "gitlab.example.com".into(),
+            allowed_groups: vec!["ops/celery".into(), "sre".into()],
+            min_access_level: 30,
+        }
+    );
+    let defaults = run(&args("GitLabLoginHandler"), &[]).unwrap();
+    assert_eq!(
+        defaults
+            .config
+            .sign_on
+            .oauth
+            .expect("GitLab sign-on")
+            .flavour,
+        Flavour::GitLab {
+            domain: "gitlab.com".into(),
+            allowed_groups: Vec::new(),
+            min_access_level: 20,
+        }
+    );
 }

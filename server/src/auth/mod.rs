@@ -97,9 +97,13 @@ impl Provider {
         code: String,
         state: &str,
     ) -> Result<roles::Identity, oidc::SignOnError> {
+        // The answer must be to the sign-on this browser started.
+        if !constant_time_eq(state.as_bytes(), pending.state.as_bytes()) {
+            return Err(oidc::SignOnError::State);
+        }
         match self {
-            Provider::Oidc(p) => p.finish(pending, code, state).await,
-            Provider::OAuth(p) => p.finish(pending, code, state).await,
+            Provider::Oidc(p) => p.finish(pending, code).await,
+            Provider::OAuth(p) => p.finish(pending, code).await,
         }
     }
 }

@@ -154,15 +154,7 @@ impl OAuth {
         Ok((url.to_string(), pending))
     }
 
-    pub async fn finish(
-        &self,
-        pending: Pending,
-        code: String,
-        state: &str,
-    ) -> Result<Identity, SignOnError> {
-        if !super::constant_time_eq(state.as_bytes(), pending.state.as_bytes()) {
-            return Err(SignOnError::State);
-        }
+    pub async fn finish(&self, pending: Pending, code: String) -> Result<Identity, SignOnError> {
         let token = self
             .client(&pending.redirect_uri)?
             .exchange_code(AuthorizationCode::new(code))

@@ -224,17 +224,9 @@ impl Oidc {
         ))
     }
 
-    /// The person, from the provider's answer `code`/`state` to the
+    /// The person, from the provider's `code` for the
     /// sign-on `pending` started.
-    pub async fn finish(
-        &self,
-        pending: Pending,
-        code: String,
-        state: &str,
-    ) -> Result<Identity, SignOnError> {
-        if !super::constant_time_eq(state.as_bytes(), pending.state.as_bytes()) {
-            return Err(SignOnError::State);
-        }
+    pub async fn finish(&self, pending: Pending, code: String) -> Result<Identity, SignOnError> {
         let client = self.client().await?;
         let redirect = RedirectUrl::new(pending.redirect_uri.clone())
             .map_err(|e| SignOnError::Provider(format!("redirect URI: {e}")))?;

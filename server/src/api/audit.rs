@@ -5,7 +5,7 @@
 //!
 //! The middleware sits outside the guard, so the guard's refusals are
 //! recorded too; the guard puts the [`Principal`] it found on the answer.
-//! It reads the request's body (up to [`MAX_REQUEST_BODY`], axum's own
+//! It reads the request's body (up to [`MAX_REQUEST_BODY`], the API's own
 //! limit) and the answer's (when its size is known and at most
 //! [`MAX_ANSWER`]), and passes both on unchanged.
 
@@ -28,10 +28,10 @@ use crate::{
     listen::client::Client,
 };
 
-/// The largest request body read to record its parameters: axum's
-/// default body limit, which the handlers would apply anyway. A larger
-/// body is refused here with 413, as the handler would refuse it.
-pub const MAX_REQUEST_BODY: usize = 2 * 1024 * 1024;
+/// The largest request body read to record its parameters: the API's
+/// own limit, which the handlers would apply anyway. A larger body is
+/// refused here with 413, as the handler would refuse it.
+pub const MAX_REQUEST_BODY: usize = super::limits::MAX_BODY;
 
 /// The largest answer read for an entry's outcome (control answers are
 /// small JSON). A larger one, or one of unknown size, is passed on

@@ -58,8 +58,16 @@ fn python_repr(value: f64) -> String {
         }
         .to_string();
     }
-    // `{:e}` gives the same shortest digits: `d.ddde±x`.
-    let scientific = format!("{:e}", value.abs());
+    // `{:e}` gives as many digits as Python's shortest form (`d.ddde±x`).
+    // When two strings of that length read back the same, Rust takes the
+    // one rounded up and Python the one nearest the exact value (ties to
+    // even): the precision form rounds the exact value that way.
+    let shortest = format!("{:e}", value.abs());
+    let len = shortest
+        .split('e')
+        .next()
+        .map_or(1, |m| m.chars().filter(char::is_ascii_digit).count());
+    let scientific = format!("{:.*e}", len.saturating_sub(1), value.abs());
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     let point = exponent.parse::<i32>().unwrap_or(0) + 1;
@@ -554,7 +562,7 @@ flower_task_runtime_seconds_created{task="t.add",worker="w1@h"} 1.8000000005e+09
     /// Pairs from Python: `prometheus_client.utils.floatToGoString(v)`.
     #[test]
     fn numbers_are_written_as_flowers_prometheus_client_writes_them() {
-        let cases: [(f64, &str); 29] = [
+        let cases: [(f64, &str); 30] = [
             (0.0, "0.0"),
             (-0.0, "-0.0"),
             (1.0, "1.0"),
@@ -580,6 +588,8 @@ flower_task_runtime_seconds_created{task="t.add",worker="w1@h"} 1.8000000005e+09
             (1800000001.125, "1.800000001125e+09"),
             (0.30000000000000004, "0.30000000000000004"),
             (123456.789, "123456.789"),
+            // Exactly between two 17-digit strings: Python takes the even.
+            (6596.0 / 4194304.0, "0.0015726089477539062"),
             (f64::INFINITY, "+Inf"),
             (f64::NEG_INFINITY, "-Inf"),
             (5e-324, "5e-324"),

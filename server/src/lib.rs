@@ -6,6 +6,7 @@
 //! queue depths, reconciliation with the result backend, the inspector),
 //! and the HTTP server (`api`), and stops and joins them all when it ends.
 
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -3,6 +3,7 @@
 //! running server and the wasm bundle it serves, so fields are added, not
 //! renamed. The server converts its model into these types explicitly.
 
+pub mod alerts;
 pub mod audit;
 mod broker;
 pub mod celery;

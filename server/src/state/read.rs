@@ -138,6 +138,80 @@ pub struct MetricsSample {
     pub evicted: u64,
 }
 
+/// Tasks in STARTED one alert read lists, the oldest first.
+pub const MAX_STUCK: usize = 100;
+
+/// Spans and windows one alert read sums over, of each sort: the rules'
+/// distinct values (at most `alerts::rules::MAX_RULES` rules); more are
+/// not read.
+pub const MAX_ALERT_SPANS: usize = 64;
+
+/// What the alert rules need from the model (`alerts::eval::ask`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlertAsk {
+    /// Seconds back over which each queue's lowest depth is wanted.
+    pub depth_spans: Vec<f64>,
+    /// Seconds back over which each task type's outcomes are summed.
+    pub outcome_windows: Vec<f64>,
+    /// Seconds back over which the cluster's p95 queue wait is wanted.
+    pub wait_windows: Vec<f64>,
+    /// List tasks STARTED at least this long ago (`None`: none).
+    pub stuck_after: Option<f64>,
+}
+
+/// A worker as the alert rules see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerSeen {
+    pub hostname: String,
+    /// Its last heartbeat (or other sign of life).
+    pub last_seen: Option<f64>,
+    /// Online and alive (a sign of life within its heartbeat window).
+    pub online: bool,
+}
+
+/// A queue as the alert rules see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueSeen {
+    pub name: String,
+    /// Messages waiting as last measured (`None`: never measured).
+    pub depth: Option<u64>,
+    /// Per [`AlertAsk::depth_spans`]: the lowest depth recorded in that
+    /// span, `None` where its history does not cover the whole span.
+    pub lowest: Vec<Option<u64>>,
+}
+
+/// A task type's outcomes as the alert rules see them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeOutcomes {
+    pub name: String,
+    /// Per [`AlertAsk::outcome_windows`]: (succeeded, failed).
+    pub windows: Vec<(u64, u64)>,
+    /// The start of the newest bucket holding a success.
+    pub last_success: Option<f64>,
+}
+
+/// A task in STARTED.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StartedTask {
+    pub id: String,
+    pub name: String,
+    pub worker: String,
+    pub started: f64,
+}
+
+/// The model as the alert rules see it at one time.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlertInputs {
+    pub workers: Vec<WorkerSeen>,
+    pub queues: Vec<QueueSeen>,
+    /// Each task type with a series (at most `series::MAX_KEYS`).
+    pub outcomes: Vec<TypeOutcomes>,
+    /// Per [`AlertAsk::wait_windows`].
+    pub wait_p95: Vec<Option<f64>>,
+    /// The oldest STARTED tasks, at most [`MAX_STUCK`].
+    pub started: Vec<StartedTask>,
+}
+
 /// Entries of `map` sorted by key, labels resolved by `label`.
 fn sorted<K: Ord + Copy, V: Clone, L, S>(
     map: &std::collections::HashMap<K, V, S>,
@@ -371,6 +445,111 @@ impl Model {
         }
     }
 
+    /// What the alert rules need at `now`: workers, queues with their
+    /// lowest depth over each span, each task type's outcomes over each
+    /// window, the cluster's p95 queue wait, and the oldest STARTED tasks
+    /// (one pass over the state column).
+    pub fn alert_inputs(&self, ask: &AlertAsk, now: f64) -> AlertInputs {
+        use app::wire::celery::TaskEventKind;
+        let cap = |v: &[f64]| v.iter().copied().take(MAX_ALERT_SPANS).collect::<Vec<_>>();
+        let (depth_spans, outcome_windows, wait_windows) = (
+            cap(&ask.depth_spans),
+            cap(&ask.outcome_windows),
+            cap(&ask.wait_windows),
+        );
+        let workers = self
+            .workers
+            .iter()
+            .map(|w| WorkerSeen {
+                hostname: w.hostname.clone(),
+                last_seen: w.last_heartbeat,
+                online: w.online && w.alive_at(now),
+            })
+            .collect();
+        let queues = self
+            .queues
+            .iter()
+            .map(|q| QueueSeen {
+                name: q.name.clone(),
+                depth: q.depths.as_ref().map(|d| d.iter().sum()),
+                lowest: depth_spans
+                    .iter()
+                    .map(|span| {
+                        let ring = if *span <= 3600.0 {
+                            &q.per_5s
+                        } else {
+                            &q.per_minute
+                        };
+                        ring.window(now - span, now)
+                            .into_iter()
+                            .map(|(_, v)| v.map(u64::from))
+                            .try_fold(u64::MAX, |low, v| v.map(|v| low.min(v)))
+                    })
+                    .collect(),
+            })
+            .collect();
+        let kinds = [TaskEventKind::Succeeded, TaskEventKind::Failed];
+        let mut outcomes: Vec<TypeOutcomes> = self
+            .series
+            .by_task
+            .iter()
+            .map(|(sym, w)| TypeOutcomes {
+                name: self.symbols.text(*sym).to_string(),
+                windows: outcome_windows
+                    .iter()
+                    .map(|span| {
+                        let s = w.sum_over(*span, now, &kinds);
+                        (s[0], s[1])
+                    })
+                    .collect(),
+                last_success: w.last(now, TaskEventKind::Succeeded),
+            })
+            .collect();
+        outcomes.sort_by(|a, b| a.name.cmp(&b.name));
+        let wait_p95 = wait_windows
+            .iter()
+            .map(|span| self.series.gauges.wait_p95_over(*span, now))
+            .collect();
+        let mut started = Vec::new();
+        if let Some(after) = ask.stuck_after {
+            let cols = &self.tasks.cols;
+            let cutoff = now - after;
+            // The oldest MAX_STUCK, kept in a max-heap by start time.
+            let mut heap: std::collections::BinaryHeap<(OrdF64, u32)> =
+                std::collections::BinaryHeap::new();
+            for (slot, state) in cols.state.iter().enumerate() {
+                let at = cols.started[slot];
+                if *state == super::task::StateCode::STARTED && at <= cutoff {
+                    heap.push((OrdF64(at), slot as u32));
+                    if heap.len() > MAX_STUCK {
+                        heap.pop();
+                    }
+                }
+            }
+            let mut oldest = heap.into_vec();
+            oldest.sort();
+            started = oldest
+                .into_iter()
+                .filter_map(|(at, slot)| {
+                    let t = self.tasks.at(slot)?;
+                    Some(StartedTask {
+                        id: self.id_text(t.key)?,
+                        name: self.symbols.text(t.name).to_string(),
+                        worker: self.symbols.text(t.worker).to_string(),
+                        started: at.0,
+                    })
+                })
+                .collect();
+        }
+        AlertInputs {
+            workers,
+            queues,
+            outcomes,
+            wait_p95,
+            started,
+        }
+    }
+
     /// The series of `/metrics`.
     pub fn metrics_sample(&self) -> MetricsSample {
         let s = |sym: Sym| self.symbols.text(sym).to_string();
@@ -401,5 +580,18 @@ impl Model {
             max_bytes: (limits.max_bytes != usize::MAX).then_some(limits.max_bytes),
             evicted: self.tasks.evicted_total(),
         }
+    }
+}
+
+/// A time ordered totally (NaN never reaches it: a STARTED task's start
+/// compared `<=` a cutoff is a number).
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+struct OrdF64(f64);
+
+impl Eq for OrdF64 {}
+
+impl Ord for OrdF64 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
     }
 }

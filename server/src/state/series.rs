@@ -138,6 +138,35 @@ impl Windows {
         self.0.iter().map(Ring::heap_bytes).sum()
     }
 
+    /// Counts of `kinds` over the `span` seconds before `now`, from the
+    /// finest ring that reaches that far back (its first bucket counted
+    /// whole: a span is exact to the ring's bucket width). Alert rules
+    /// read this.
+    pub fn sum_over(&self, span: f64, now: f64, kinds: &[TaskEventKind]) -> Vec<u64> {
+        let ring = ring_for(span);
+        let mut sums = vec![0u64; kinds.len()];
+        for (_, counts) in self.0[ring].window(now - span, now) {
+            for (s, k) in sums.iter_mut().zip(kinds) {
+                *s += u64::from(counts[k.index()]);
+            }
+        }
+        sums
+    }
+
+    /// The start of the newest bucket, up to `now`, that counts `kind`,
+    /// looked for in the finest ring first.
+    pub fn last(&self, now: f64, kind: TaskEventKind) -> Option<f64> {
+        Window::RINGS.iter().enumerate().find_map(|(i, w)| {
+            let reach = f64::from(w.bucket()) * w.buckets() as f64;
+            self.0[i]
+                .window(now - reach, now)
+                .into_iter()
+                .rev()
+                .find(|(_, c)| c[kind.index()] > 0)
+                .map(|(t, _)| t)
+        })
+    }
+
     /// Its rings, in the order of [`Window::RINGS`].
     pub(super) fn rings(&self) -> &[Ring; RINGS] {
         &self.0
@@ -248,6 +277,29 @@ impl WaitRing {
         }
     }
 
+    /// The p95 of the buckets from `first` to `last` taken together.
+    fn p95_merged(&self, first: i64, last: i64) -> Option<f64> {
+        let len = self.hist.len() as i64;
+        let mut h = [0u64; WAIT_BUCKETS];
+        for n in first..=last {
+            if self.head != i64::MIN && n <= self.head && n > self.head - len {
+                for (m, c) in h.iter_mut().zip(&self.hist[n.rem_euclid(len) as usize]) {
+                    *m += u64::from(*c);
+                }
+            }
+        }
+        let total: u64 = h.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = (0.95 * total as f64).ceil() as u64;
+        let mut seen = 0u64;
+        h.iter().enumerate().find_map(|(i, c)| {
+            seen += *c;
+            (seen >= rank).then(|| wait_edge(i))
+        })
+    }
+
     /// The p95 of each bucket from `first` to `last` (bucket numbers), or
     /// `None` where nothing started.
     fn p95(&self, first: i64, last: i64) -> Vec<Option<f64>> {
@@ -326,6 +378,14 @@ impl Gauges {
         self.wait[window.ring()].p95((first / w).floor() as i64, (last / w).floor() as i64)
     }
 
+    /// The p95 of every queue wait recorded in the `span` seconds before
+    /// `now` (the finest ring reaching that far), `None` if none was.
+    pub fn wait_p95_over(&self, span: f64, now: f64) -> Option<f64> {
+        let ring = &self.wait[ring_for(span)];
+        let w = f64::from(ring.width);
+        ring.p95_merged(((now - span) / w).floor() as i64, (now / w).floor() as i64)
+    }
+
     pub fn heap_bytes(&self) -> usize {
         self.online.iter().map(|r| r.heap_bytes()).sum::<usize>()
             + self
@@ -334,6 +394,15 @@ impl Gauges {
                 .map(|r| r.hist.len() * WAIT_BUCKETS * 4)
                 .sum::<usize>()
     }
+}
+
+/// The finest ring (index in [`Window::RINGS`]) reaching `span` seconds
+/// back.
+fn ring_for(span: f64) -> usize {
+    Window::RINGS
+        .iter()
+        .position(|w| f64::from(w.bucket()) * w.buckets() as f64 >= span)
+        .unwrap_or(RINGS - 1)
 }
 
 /// Start of the first and of the last bucket of `window` ending at `now`.

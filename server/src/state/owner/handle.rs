@@ -16,8 +16,8 @@ use crate::{
         key::TaskKey,
         query::TaskQuery,
         read::{
-            Matching, MetricsSample, RetrySeed, SeriesOf, SeriesWindow, TaskList, Unfinished,
-            UnknownWorker, WorkerInfo,
+            AlertAsk, AlertInputs, Matching, MetricsSample, RetrySeed, SeriesOf, SeriesWindow,
+            TaskList, Unfinished, UnknownWorker, WorkerInfo,
         },
         rows::{Restored, Unsaved},
         series::Window,
@@ -108,6 +108,11 @@ pub(super) enum Read {
         key: TaskKey,
         reply: Reply<Option<RetrySeed>>,
     },
+    AlertInputs {
+        ask: Box<AlertAsk>,
+        now: f64,
+        reply: Reply<AlertInputs>,
+    },
 }
 
 impl Read {
@@ -153,6 +158,9 @@ impl Read {
                 reply,
             } => drop(reply.send(model.unfinished(silent_since, from))),
             Read::RetrySeed { key, reply } => drop(reply.send(model.retry_seed(key))),
+            Read::AlertInputs { ask, now, reply } => {
+                drop(reply.send(model.alert_inputs(&ask, now)));
+            }
         }
     }
 }
@@ -368,6 +376,13 @@ impl StateHandle {
 
     pub async fn retry_seed(&self, key: TaskKey) -> Result<Option<RetrySeed>, Stopped> {
         self.ask(|reply| Read::RetrySeed { key, reply }).await
+    }
+
+    /// What the alert rules need at `now`: see [`Model::alert_inputs`].
+    pub async fn alert_inputs(&self, ask: AlertAsk, now: f64) -> Result<AlertInputs, Stopped> {
+        let ask = Box::new(ask);
+        self.ask(|reply| Read::AlertInputs { ask, now, reply })
+            .await
     }
 
     /// What `view` shows now.

@@ -1,0 +1,744 @@
+//! The evaluator: given the rules, what the model says now
+//! ([`AlertInputs`], one bounded read) and the time, which alerts start
+//! firing and which end. Each rule and subject (a worker, a queue, a task
+//! type, a task) moves inactive → pending (while its `for` runs) → firing
+//! → resolved; only firing and resolving are transitions. Pure: no IO, no
+//! clock, no randomness (ids come from a prefix the caller picks once and
+//! a counter).
+
+use std::collections::BTreeMap;
+
+use app::wire::alerts::{Alert, SubjectKind};
+
+use super::rules::{Kind, Rule};
+use crate::state::read::{AlertAsk, AlertInputs};
+
+/// What a set of rules needs from the model: the windows and spans to
+/// sum over, and how long a task must have been STARTED to be listed.
+pub fn ask(rules: &[Rule]) -> AlertAsk {
+    let mut a = AlertAsk::default();
+    let add = |v: &mut Vec<f64>, x: f64| {
+        if !v.contains(&x) {
+            v.push(x);
+        }
+    };
+    for r in rules {
+        match &r.kind {
+            Kind::QueueDepth { during, .. } if *during > 0.0 => add(&mut a.depth_spans, *during),
+            Kind::QueueWait { window, .. } => add(&mut a.wait_windows, *window),
+            Kind::FailureRatio { window, .. } => add(&mut a.outcome_windows, *window),
+            Kind::NoSuccess { period, .. } => add(&mut a.outcome_windows, *period),
+            Kind::StuckStarted { after, .. } => {
+                a.stuck_after = Some(a.stuck_after.map_or(*after, |s: f64| s.min(*after)));
+            }
+            _ => {}
+        }
+    }
+    a
+}
+
+/// Where one rule and subject stand.
+#[derive(Clone, Debug, PartialEq)]
+enum Phase {
+    /// The condition holds since `since`; fires once `for` has passed.
+    Pending {
+        since: f64,
+    },
+    Firing(Alert),
+}
+
+/// The evaluator's memory between evaluations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalState {
+    /// Ids are `<prefix>-<n>`: the caller picks a prefix unique to this
+    /// run (its start time), so ids never repeat across restarts.
+    prefix: String,
+    next: u64,
+    /// When evaluation started: a no_success rule waits a whole period
+    /// before it may say nothing succeeded.
+    since: Option<f64>,
+    by_key: BTreeMap<(String, String), Phase>,
+}
+
+/// What changed at one evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Transition {
+    Fired(Alert),
+    /// The alert as it fired, `ended` set.
+    Resolved(Alert),
+}
+
+/// One subject for which a rule's condition holds now.
+struct Hit {
+    kind: SubjectKind,
+    subject: String,
+    summary: String,
+    link: String,
+}
+
+impl EvalState {
+    pub fn new(prefix: &str) -> EvalState {
+        EvalState {
+            prefix: prefix.to_string(),
+            next: 1,
+            since: None,
+            by_key: BTreeMap::new(),
+        }
+    }
+
+    /// Takes back alerts still open in the history (a restart): they go
+    /// on firing under their ids, or resolve, never fire twice.
+    pub fn restore(&mut self, open: Vec<Alert>) {
+        for a in open {
+            let key = (a.rule.clone(), subject_key(a.subject_kind, &a.subject));
+            self.by_key.insert(key, Phase::Firing(a));
+        }
+    }
+
+    /// Alerts firing now, oldest first.
+    pub fn firing(&self) -> Vec<Alert> {
+        let mut v: Vec<Alert> = self
+            .by_key
+            .values()
+            .filter_map(|p| match p {
+                Phase::Firing(a) => Some(a.clone()),
+                Phase::Pending { .. } => None,
+            })
+            .collect();
+        v.sort_by(|a, b| a.started.total_cmp(&b.started).then(a.id.cmp(&b.id)));
+        v
+    }
+
+    /// Alerts firing now per rule.
+    pub fn firing_count(&self, rule: &str) -> u64 {
+        self.by_key
+            .iter()
+            .filter(|((r, _), p)| r == rule && matches!(p, Phase::Firing(_)))
+            .count() as u64
+    }
+}
+
+/// A name as a URL's path segment or query value (as the app encodes
+/// them: everything but unreserved characters escaped).
+fn encode(v: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(v, SET).to_string()
+}
+
+fn subject_key(kind: SubjectKind, subject: &str) -> String {
+    format!("{}:{subject}", kind.as_str())
+}
+
+/// Seconds as a person reads them: `45 s`, `5 min`, `2 h`, `1.5 d`.
+pub fn span(s: f64) -> String {
+    let fmt = |v: f64, unit: &str| {
+        if (v - v.round()).abs() < 0.05 {
+            format!("{} {unit}", v.round())
+        } else {
+            format!("{v:.1} {unit}")
+        }
+    };
+    if s < 120.0 {
+        fmt(s, "s")
+    } else if s < 7200.0 {
+        fmt(s / 60.0, "min")
+    } else if s < 172_800.0 {
+        fmt(s / 3600.0, "h")
+    } else {
+        fmt(s / 86_400.0, "d")
+    }
+}
+
+fn matches(glob: &Option<super::rules::Glob>, name: &str) -> bool {
+    glob.as_ref().is_none_or(|g| g.matches(name))
+}
+
+fn index_of(v: &[f64], x: f64) -> Option<usize> {
+    v.iter().position(|y| *y == x)
+}
+
+/// The subjects for which `rule` holds now.
+fn hits(rule: &Rule, inputs: &AlertInputs, asked: &AlertAsk, since: f64, now: f64) -> Vec<Hit> {
+    let mut out = Vec::new();
+    match &rule.kind {
+        Kind::WorkerOffline { after, worker } => {
+            for w in &inputs.workers {
+                if w.online || !matches(worker, &w.hostname) {
+                    continue;
+                }
+                let Some(seen) = w.last_seen else { continue };
+                let silent = now - seen;
+                if silent > *after {
+                    out.push(Hit {
+                        kind: SubjectKind::Worker,
+                        subject: w.hostname.clone(),
+                        summary: format!(
+                            "worker {} offline for {} (no sign of life since then)",
+                            w.hostname,
+                            span(silent)
+                        ),
+                        link: format!("/worker/{}", encode(&w.hostname)),
+                    });
+                }
+            }
+        }
+        Kind::QueueDepth {
+            depth,
+            during,
+            queue,
+        } => {
+            let at = index_of(&asked.depth_spans, *during);
+            for q in &inputs.queues {
+                if !matches(queue, &q.name) {
+                    continue;
+                }
+                let Some(now_depth) = q.depth else { continue };
+                let lowest = match at {
+                    Some(i) => q.lowest.get(i).copied().flatten(),
+                    None => Some(now_depth),
+                };
+                if now_depth > *depth && lowest.is_some_and(|l| l > *depth) {
+                    let held = match *during > 0.0 {
+                        true => format!(" for {}", span(*during)),
+                        false => String::new(),
+                    };
+                    out.push(Hit {
+                        kind: SubjectKind::Queue,
+                        subject: q.name.clone(),
+                        summary: format!(
+                            "queue {} holds {now_depth} messages (more than {depth}{held})",
+                            q.name
+                        ),
+                        link: "/broker".to_string(),
+                    });
+                }
+            }
+        }
+        Kind::QueueWait { p95, window } => {
+            let v = index_of(&asked.wait_windows, *window)
+                .and_then(|i| inputs.wait_p95.get(i).copied().flatten());
+            if let Some(v) = v.filter(|v| v > p95) {
+                out.push(Hit {
+                    kind: SubjectKind::Cluster,
+                    subject: String::new(),
+                    summary: format!(
+                        "p95 queue wait {} over the last {} (above {})",
+                        span(v),
+                        span(*window),
+                        span(*p95)
+                    ),
+                    link: "/graphs".to_string(),
+                });
+            }
+        }
+        Kind::FailureRatio {
+            percent,
+            window,
+            min_count,
+            task,
+        } => {
+            let Some(i) = index_of(&asked.outcome_windows, *window) else {
+                return out;
+            };
+            for t in &inputs.outcomes {
+                if !matches(task, &t.name) {
+                    continue;
+                }
+                let Some((ok, failed)) = t.windows.get(i).copied() else {
+                    continue;
+                };
+                let total = ok + failed;
+                if total == 0 || total < *min_count {
+                    continue;
+                }
+                let ratio = 100.0 * failed as f64 / total as f64;
+                if ratio > *percent {
+                    out.push(Hit {
+                        kind: SubjectKind::TaskName,
+                        subject: t.name.clone(),
+                        summary: format!(
+                            "{}: {failed} of {total} failed over the last {} ({ratio:.0} % > {percent} %)",
+                            t.name,
+                            span(*window)
+                        ),
+                        link: format!("/tasks?state=FAILURE&name={}", encode(&t.name)),
+                    });
+                }
+            }
+        }
+        Kind::StuckStarted { after, task } => {
+            for t in &inputs.started {
+                let age = now - t.started;
+                if age > *after && matches(task, &t.name) {
+                    out.push(Hit {
+                        kind: SubjectKind::Task,
+                        subject: t.id.clone(),
+                        summary: format!(
+                            "task {} ({}) started {} ago on {} and has not finished",
+                            t.id,
+                            t.name,
+                            span(age),
+                            t.worker
+                        ),
+                        link: format!("/task/{}", encode(&t.id)),
+                    });
+                }
+            }
+        }
+        Kind::NoSuccess { period, task } => {
+            if now - since < *period {
+                return out;
+            }
+            let Some(i) = index_of(&asked.outcome_windows, *period) else {
+                return out;
+            };
+            let mut names: Vec<(&str, u64, Option<f64>)> = inputs
+                .outcomes
+                .iter()
+                .filter(|t| task.matches(&t.name))
+                .map(|t| {
+                    let ok = t.windows.get(i).map_or(0, |w| w.0);
+                    (t.name.as_str(), ok, t.last_success)
+                })
+                .collect();
+            if let Some(exact) = task.exact()
+                && !names.iter().any(|n| n.0 == exact)
+            {
+                names.push((exact, 0, None));
+            }
+            for (name, ok, last) in names {
+                if ok > 0 {
+                    continue;
+                }
+                let last = match last {
+                    Some(t) => format!("; last success {} ago", span(now - t)),
+                    None => String::new(),
+                };
+                out.push(Hit {
+                    kind: SubjectKind::TaskName,
+                    subject: name.to_string(),
+                    summary: format!("{name}: no success in the last {}{last}", span(*period)),
+                    link: format!("/tasks?name={}", encode(name)),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// One evaluation at `now`: moves every rule and subject along and says
+/// which alerts fired and which resolved. Subjects of rules no longer in
+/// `rules` resolve.
+pub fn evaluate(
+    rules: &[Rule],
+    inputs: &AlertInputs,
+    asked: &AlertAsk,
+    state: &mut EvalState,
+    now: f64,
+) -> Vec<Transition> {
+    let since = *state.since.get_or_insert(now);
+    let mut out = Vec::new();
+    let mut holding = std::collections::BTreeSet::new();
+    for rule in rules {
+        for hit in hits(rule, inputs, asked, since, now) {
+            let key = (rule.name.clone(), subject_key(hit.kind, &hit.subject));
+            holding.insert(key.clone());
+            let phase = state
+                .by_key
+                .entry(key)
+                .or_insert(Phase::Pending { since: now });
+            if let Phase::Pending { since } = phase
+                && now - *since >= rule.hold
+            {
+                let alert = Alert {
+                    id: format!("{}-{}", state.prefix, state.next),
+                    rule: rule.name.clone(),
+                    severity: rule.severity,
+                    subject_kind: hit.kind,
+                    subject: hit.subject,
+                    summary: hit.summary,
+                    link: hit.link,
+                    started: now,
+                    ended: None,
+                };
+                state.next += 1;
+                out.push(Transition::Fired(alert.clone()));
+                *phase = Phase::Firing(alert);
+            }
+        }
+    }
+    let ended: Vec<(String, String)> = state
+        .by_key
+        .keys()
+        .filter(|k| !holding.contains(*k))
+        .cloned()
+        .collect();
+    for key in ended {
+        if let Some(Phase::Firing(mut a)) = state.by_key.remove(&key) {
+            a.ended = Some(now);
+            out.push(Transition::Resolved(a));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::read::{QueueSeen, StartedTask, TypeOutcomes, WorkerSeen};
+    use app::wire::alerts::{RuleKind, RuleSpec, Source};
+
+    fn rule(name: &str, kind: RuleKind, set: impl FnOnce(&mut RuleSpec)) -> Rule {
+        let mut s = RuleSpec::new(name, kind);
+        set(&mut s);
+        Rule::check(s, Source::Page).unwrap()
+    }
+
+    /// What one step of a case sees and what it expects: `(now, inputs,
+    /// fired summaries, resolved subjects)`.
+    type Step = (f64, AlertInputs, Vec<&'static str>, Vec<&'static str>);
+
+    fn run(rules: &[Rule], steps: Vec<Step>) {
+        let asked = ask(rules);
+        let mut state = EvalState::new("t");
+        for (i, (now, inputs, fired, resolved)) in steps.into_iter().enumerate() {
+            let got = evaluate(rules, &inputs, &asked, &mut state, now);
+            let got_fired: Vec<&str> = got
+                .iter()
+                .filter_map(|t| match t {
+                    Transition::Fired(a) => Some(a.summary.as_str()),
+                    Transition::Resolved(_) => None,
+                })
+                .collect();
+            let got_resolved: Vec<&str> = got
+                .iter()
+                .filter_map(|t| match t {
+                    Transition::Resolved(a) => Some(a.subject.as_str()),
+                    Transition::Fired(_) => None,
+                })
+                .collect();
+            assert_eq!(got_fired, fired, "step {i} at {now}: fired");
+            assert_eq!(got_resolved, resolved, "step {i} at {now}: resolved");
+        }
+    }
+
+    fn workers(list: &[(&str, Option<f64>, bool)]) -> AlertInputs {
+        AlertInputs {
+            workers: list
+                .iter()
+                .map(|(h, seen, online)| WorkerSeen {
+                    hostname: h.to_string(),
+                    last_seen: *seen,
+                    online: *online,
+                })
+                .collect(),
+            ..AlertInputs::default()
+        }
+    }
+
+    #[test]
+    fn worker_offline_waits_after_and_for_then_resolves() {
+        let r = rule("down", RuleKind::WorkerOffline, |s| {
+            s.after = Some("30s".into());
+            s.hold = Some("10s".into());
+            s.worker = Some("celery@web-*".into());
+        });
+        run(
+            &[r],
+            vec![
+                (
+                    100.0,
+                    workers(&[("celery@web-1", Some(99.0), true)]),
+                    vec![],
+                    vec![],
+                ),
+                // Silent, but not for 30 s yet.
+                (
+                    125.0,
+                    workers(&[("celery@web-1", Some(99.0), false)]),
+                    vec![],
+                    vec![],
+                ),
+                // 31 s silent: pending for `for`.
+                (
+                    130.0,
+                    workers(&[
+                        ("celery@web-1", Some(99.0), false),
+                        ("celery@db-1", Some(1.0), false),
+                    ]),
+                    vec![],
+                    vec![],
+                ),
+                (
+                    140.0,
+                    workers(&[("celery@web-1", Some(99.0), false)]),
+                    vec!["worker celery@web-1 offline for 41 s (no sign of life since then)"],
+                    vec![],
+                ),
+                (
+                    150.0,
+                    workers(&[("celery@web-1", Some(99.0), false)]),
+                    vec![],
+                    vec![],
+                ),
+                (
+                    160.0,
+                    workers(&[("celery@web-1", Some(159.0), true)]),
+                    vec![],
+                    vec!["celery@web-1"],
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_pending_condition_that_clears_never_fires() {
+        let r = rule("down", RuleKind::WorkerOffline, |s| {
+            s.after = Some("5s".into());
+            s.hold = Some("20s".into());
+        });
+        run(
+            &[r],
+            vec![
+                (10.0, workers(&[("w", Some(1.0), false)]), vec![], vec![]),
+                (20.0, workers(&[("w", Some(19.0), true)]), vec![], vec![]),
+                (40.0, workers(&[("w", Some(19.0), false)]), vec![], vec![]),
+                (59.0, workers(&[("w", Some(19.0), false)]), vec![], vec![]),
+                (
+                    60.0,
+                    workers(&[("w", Some(19.0), false)]),
+                    vec!["worker w offline for 41 s (no sign of life since then)"],
+                    vec![],
+                ),
+            ],
+        );
+    }
+
+    fn queues(list: &[(&str, Option<u64>, Option<u64>)]) -> AlertInputs {
+        AlertInputs {
+            queues: list
+                .iter()
+                .map(|(n, d, low)| QueueSeen {
+                    name: n.to_string(),
+                    depth: *d,
+                    lowest: vec![*low],
+                })
+                .collect(),
+            ..AlertInputs::default()
+        }
+    }
+
+    #[test]
+    fn queue_depth_needs_the_whole_span_deeper() {
+        let r = rule("backlog", RuleKind::QueueDepth, |s| {
+            s.depth = Some(10);
+            s.during = Some("1m".into());
+            s.queue = Some("bulk*".into());
+        });
+        run(
+            &[r],
+            vec![
+                // Deep now, but the minute's history is not all above 10.
+                (0.0, queues(&[("bulk", Some(50), Some(3))]), vec![], vec![]),
+                (5.0, queues(&[("bulk", Some(50), None)]), vec![], vec![]),
+                (
+                    60.0,
+                    queues(&[
+                        ("bulk", Some(50), Some(11)),
+                        ("celery", Some(500), Some(500)),
+                    ]),
+                    vec!["queue bulk holds 50 messages (more than 10 for 60 s)"],
+                    vec![],
+                ),
+                (
+                    62.0,
+                    queues(&[("bulk", Some(9), Some(9))]),
+                    vec![],
+                    vec!["bulk"],
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn queue_wait_p95_over_its_window() {
+        let r = rule("slow", RuleKind::QueueWait, |s| {
+            s.p95 = Some("2s".into());
+            s.window = Some("5m".into());
+        });
+        let wait = |v: Option<f64>| AlertInputs {
+            wait_p95: vec![v],
+            ..AlertInputs::default()
+        };
+        run(
+            &[r],
+            vec![
+                (0.0, wait(None), vec![], vec![]),
+                (1.0, wait(Some(1.5)), vec![], vec![]),
+                (
+                    2.0,
+                    wait(Some(4.0)),
+                    vec!["p95 queue wait 4 s over the last 5 min (above 2 s)"],
+                    vec![],
+                ),
+                (3.0, wait(Some(1.0)), vec![], vec![""]),
+            ],
+        );
+    }
+
+    fn outcomes(list: &[(&str, u64, u64, Option<f64>)]) -> AlertInputs {
+        AlertInputs {
+            outcomes: list
+                .iter()
+                .map(|(n, ok, failed, last)| TypeOutcomes {
+                    name: n.to_string(),
+                    windows: vec![(*ok, *failed)],
+                    last_success: *last,
+                })
+                .collect(),
+            ..AlertInputs::default()
+        }
+    }
+
+    #[test]
+    fn failure_ratio_with_a_minimum_count() {
+        let r = rule("failing", RuleKind::FailureRatio, |s| {
+            s.percent = Some(50.0);
+            s.window = Some("10m".into());
+            s.min_count = Some(4);
+            s.task = Some("tasks.*".into());
+        });
+        run(
+            &[r],
+            vec![
+                // 3 of 3 failed: too few to count.
+                (0.0, outcomes(&[("tasks.pay", 0, 3, None)]), vec![], vec![]),
+                // Exactly half: not above.
+                (1.0, outcomes(&[("tasks.pay", 2, 2, None)]), vec![], vec![]),
+                (
+                    2.0,
+                    outcomes(&[("tasks.pay", 1, 3, None), ("other.x", 0, 9, None)]),
+                    vec!["tasks.pay: 3 of 4 failed over the last 10 min (75 % > 50 %)"],
+                    vec![],
+                ),
+                (
+                    3.0,
+                    outcomes(&[("tasks.pay", 9, 3, None)]),
+                    vec![],
+                    vec!["tasks.pay"],
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn stuck_started_names_the_task() {
+        let r = rule("stuck", RuleKind::StuckStarted, |s| {
+            s.after = Some("1m".into());
+        });
+        let started = |list: &[(&str, f64)]| AlertInputs {
+            started: list
+                .iter()
+                .map(|(id, at)| StartedTask {
+                    id: id.to_string(),
+                    name: "tasks.long".into(),
+                    worker: "celery@a".into(),
+                    started: *at,
+                })
+                .collect(),
+            ..AlertInputs::default()
+        };
+        run(
+            &[r],
+            vec![
+                (100.0, started(&[("t-1", 50.0)]), vec![], vec![]),
+                (
+                    111.0,
+                    started(&[("t-1", 50.0)]),
+                    vec!["task t-1 (tasks.long) started 61 s ago on celery@a and has not finished"],
+                    vec![],
+                ),
+                (112.0, started(&[]), vec![], vec!["t-1"]),
+            ],
+        );
+    }
+
+    #[test]
+    fn no_success_waits_a_period_of_watching_then_names_the_type() {
+        let r = rule("beat", RuleKind::NoSuccess, |s| {
+            s.period = Some("10m".into());
+            s.task = Some("tasks.nightly".into());
+        });
+        run(
+            &[r],
+            vec![
+                // Just started watching: nothing said for a period.
+                (0.0, outcomes(&[]), vec![], vec![]),
+                (599.0, outcomes(&[]), vec![], vec![]),
+                (
+                    600.0,
+                    outcomes(&[]),
+                    vec!["tasks.nightly: no success in the last 10 min"],
+                    vec![],
+                ),
+                (
+                    700.0,
+                    outcomes(&[("tasks.nightly", 1, 0, Some(690.0))]),
+                    vec![],
+                    vec!["tasks.nightly"],
+                ),
+                (
+                    1400.0,
+                    outcomes(&[("tasks.nightly", 0, 2, Some(680.0))]),
+                    vec!["tasks.nightly: no success in the last 10 min; last success 12 min ago"],
+                    vec![],
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn ids_are_unique_and_a_restored_alert_resolves_instead_of_firing_again() {
+        let r = rule("down", RuleKind::WorkerOffline, |s| {
+            s.after = Some("5s".into())
+        });
+        let asked = ask(std::slice::from_ref(&r));
+        let mut state = EvalState::new("run1");
+        let off = workers(&[("a", Some(0.0), false), ("b", Some(0.0), false)]);
+        let t = evaluate(std::slice::from_ref(&r), &off, &asked, &mut state, 10.0);
+        let ids: Vec<String> = t
+            .iter()
+            .filter_map(|t| match t {
+                Transition::Fired(a) => Some(a.id.clone()),
+                Transition::Resolved(_) => None,
+            })
+            .collect();
+        assert_eq!(ids, ["run1-1", "run1-2"]);
+        assert_eq!(state.firing_count("down"), 2);
+        let mut after_restart = EvalState::new("run2");
+        after_restart.restore(state.firing());
+        let t = evaluate(
+            std::slice::from_ref(&r),
+            &off,
+            &asked,
+            &mut after_restart,
+            20.0,
+        );
+        assert!(t.is_empty(), "still firing under their ids: {t:?}");
+        let t = evaluate(&[], &off, &asked, &mut after_restart, 30.0);
+        assert_eq!(
+            t.iter()
+                .map(|t| match t {
+                    Transition::Resolved(a) => (a.id.as_str(), a.ended),
+                    Transition::Fired(a) => (a.id.as_str(), None),
+                })
+                .collect::<Vec<_>>(),
+            [("run1-1", Some(30.0)), ("run1-2", Some(30.0))],
+            "a rule taken away resolves its alerts"
+        );
+    }
+}

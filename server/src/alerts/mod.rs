@@ -9,3 +9,4 @@
 pub mod eval;
 pub mod file;
 pub mod rules;
+pub mod trail;

@@ -21,9 +21,12 @@ use std::{
     time::Duration,
 };
 
-pub use postgres::{AUDIT_TABLE, Link as PgLink, PG_SCHEMA_VERSION, PgUrl, PgUrlError};
+pub use postgres::{
+    ALERT_HISTORY_TABLE, ALERT_RULES_TABLE, ALERT_WEBHOOKS_TABLE, AUDIT_TABLE, Link as PgLink,
+    PG_SCHEMA_VERSION, PgUrl, PgUrlError,
+};
 pub use row::TaskRow;
-pub use sqlite::{AUDIT_SCHEMA, SCHEMA_VERSION};
+pub use sqlite::{ALERTS_SCHEMA, AUDIT_SCHEMA, SCHEMA_VERSION};
 pub use status::{Role, Status, StatusView};
 pub use writer::{Reader, Writer, WriterThread, open};
 

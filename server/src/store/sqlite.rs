@@ -15,8 +15,9 @@ use super::{
 /// The schema this build writes and reads. A file with a higher version
 /// was written by a newer celadon and is refused, untouched. Version 2
 /// added the audit trail ([`AUDIT_SCHEMA`]); a version 1 file gets it at
-/// open.
-pub const SCHEMA_VERSION: i64 = 2;
+/// open. Version 3 added the alerts' tables ([`ALERTS_SCHEMA`]); an older
+/// file gets them at open.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// SQLite's page cache per connection (negative: KiB).
 const CACHE_KIB: i64 = 64 * 1024;
@@ -77,6 +78,25 @@ CREATE TABLE audit (
 CREATE INDEX audit_at ON audit(at);
 ";
 
+/// The alerts (`alerts::trail`): each firing, from start to end; the
+/// rules and webhooks added on the Alerts page (a rule as its JSON, the
+/// shape the page sends).
+pub const ALERTS_SCHEMA: &str = "
+CREATE TABLE alert_history (
+    id TEXT PRIMARY KEY,
+    rule TEXT NOT NULL, severity TEXT NOT NULL,
+    subject_kind TEXT NOT NULL, subject TEXT NOT NULL,
+    summary TEXT NOT NULL, link TEXT NOT NULL,
+    started REAL NOT NULL, ended REAL
+);
+CREATE INDEX alert_history_started ON alert_history(started);
+CREATE TABLE alert_rules (name TEXT PRIMARY KEY, spec TEXT NOT NULL, updated REAL NOT NULL);
+CREATE TABLE alert_webhooks (
+    name TEXT PRIMARY KEY, url TEXT NOT NULL, format TEXT NOT NULL, secret TEXT,
+    updated REAL NOT NULL
+);
+";
+
 pub struct Sqlite {
     conn: Connection,
     path: PathBuf,
@@ -122,14 +142,16 @@ impl Sqlite {
             .map_err(fail)?;
         conn.pragma_update(None, "cache_size", -CACHE_KIB)
             .map_err(fail)?;
-        if version == 0 {
+        // Each version's additions, applied in order to an older file.
+        let missing = match version {
+            0 => Some(format!("{SCHEMA} {AUDIT_SCHEMA} {ALERTS_SCHEMA}")),
+            1 => Some(format!("{AUDIT_SCHEMA} {ALERTS_SCHEMA}")),
+            2 => Some(ALERTS_SCHEMA.to_string()),
+            _ => None,
+        };
+        if let Some(tables) = missing {
             conn.execute_batch(&format!(
-                "BEGIN; {SCHEMA} {AUDIT_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))
-            .map_err(fail)?;
-        } else if version == 1 {
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {AUDIT_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN IMMEDIATE; {tables} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             ))
             .map_err(fail)?;
         }

@@ -21,7 +21,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, NoTls, Statement};
 
-pub use schema::{AUDIT_TABLE, PG_SCHEMA_VERSION};
+pub use schema::{
+    ALERT_HISTORY_TABLE, ALERT_RULES_TABLE, ALERT_WEBHOOKS_TABLE, AUDIT_TABLE, PG_SCHEMA_VERSION,
+};
 pub use url::{PgUrl, PgUrlError};
 pub use writer::{PgReader, open};
 

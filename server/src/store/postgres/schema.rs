@@ -16,17 +16,27 @@ pub const VERSION_TABLE: &str = "celadon_schema";
 pub const TASKS_TABLE: &str = "celadon_tasks";
 pub const MODEL_TABLE: &str = "celadon_model";
 pub const AUDIT_TABLE: &str = "celadon_audit";
+pub const ALERT_HISTORY_TABLE: &str = "celadon_alert_history";
+pub const ALERT_RULES_TABLE: &str = "celadon_alert_rules";
+pub const ALERT_WEBHOOKS_TABLE: &str = "celadon_alert_webhooks";
 
 /// Our tables but the version's: finding one of these without
 /// [`VERSION_TABLE`] means someone else's tables, or ours damaged.
-const OUR_TABLES: [&str; 3] = [TASKS_TABLE, MODEL_TABLE, AUDIT_TABLE];
+const OUR_TABLES: [&str; 6] = [
+    TASKS_TABLE,
+    MODEL_TABLE,
+    AUDIT_TABLE,
+    ALERT_HISTORY_TABLE,
+    ALERT_RULES_TABLE,
+    ALERT_WEBHOOKS_TABLE,
+];
 
 /// Advisory lock key held while migrating ("celadon" and 2; the writer's
 /// lock is 1, see `store::postgres`).
 const MIGRATE_LOCK: i64 = 0x6365_6c61_646f_6e02;
 
 /// Version N is reached by applying `MIGRATIONS[N - 1]`.
-pub const MIGRATIONS: [&str; 2] = [V1, V2];
+pub const MIGRATIONS: [&str; 3] = [V1, V2, V3];
 
 /// The schema version this build writes and reads.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -78,6 +88,27 @@ CREATE TABLE celadon_audit (
     prev_hash text NOT NULL, hash text NOT NULL
 );
 CREATE INDEX celadon_audit_at ON celadon_audit (at);
+";
+
+/// Version 3: the alerts (`alerts::trail`): each firing from start to
+/// end, and the rules (as their JSON) and webhooks added on the Alerts
+/// page, shared by the replicas.
+const V3: &str = "
+CREATE TABLE celadon_alert_history (
+    id text PRIMARY KEY,
+    rule text NOT NULL, severity text NOT NULL,
+    subject_kind text NOT NULL, subject text NOT NULL,
+    summary text NOT NULL, link text NOT NULL,
+    started double precision NOT NULL, ended double precision
+);
+CREATE INDEX celadon_alert_history_started ON celadon_alert_history (started);
+CREATE TABLE celadon_alert_rules (
+    name text PRIMARY KEY, spec text NOT NULL, updated double precision NOT NULL
+);
+CREATE TABLE celadon_alert_webhooks (
+    name text PRIMARY KEY, url text NOT NULL, format text NOT NULL, secret text,
+    updated double precision NOT NULL
+);
 ";
 
 /// What [`migrate`] found.

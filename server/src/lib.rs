@@ -196,6 +196,28 @@ async fn serve(
         model.keep_unsaved();
     }
 
+    // Alerts (issue 21): kept beside the history when the store opened,
+    // else in memory; every page shows what fires.
+    let alerts_at = config
+        .history
+        .as_ref()
+        .filter(|_| history.as_ref().is_some_and(|h| h.store.is_some()))
+        .map(|h| &h.location);
+    let external_url = config.external_url.clone().unwrap_or_else(|| {
+        format!(
+            "http://{}:{}{}",
+            api::hosts::machine_hostname().unwrap_or_else(|| "localhost".into()),
+            listeners.port().unwrap_or(80),
+            config.url_prefix.as_str()
+        )
+    });
+    let alerts = alerts::Alerts::open(
+        config.alerts.clone(),
+        alerts::trail::AlertStore::open(alerts_at),
+        external_url,
+    )
+    .await;
+
     let (state, owner_thread) = owner::spawn(
         owner::OwnerSetup {
             model,
@@ -215,6 +237,7 @@ async fn serve(
                 natural_time: config.natural_time,
             },
             history: history.as_ref().map(|h| h.health.subscribe()),
+            alerts: Some(alerts.subscribe_firing()),
         },
         events_rx,
         link_rx.clone(),
@@ -308,6 +331,13 @@ async fn serve(
         audit::Recorder::start(audit::trail::Trail::open(trail_at).await, cancel.clone());
     running.tasks.push(appender);
 
+    running.tasks.push(tokio::spawn(poll::alerts::run(
+        state.clone(),
+        alerts.clone(),
+        |_: &alerts::Alerts, _: &alerts::eval::Transition| {},
+        cancel.clone(),
+    )));
+
     if !api::has_ui_bundle() {
         tracing::warn!("this binary was built without the UI bundle; run scripts/build");
     }
@@ -349,6 +379,7 @@ async fn serve(
         },
         socket_count: Arc::default(),
         refresher,
+        alerts,
     };
     let stopping = cancel.clone();
     let routes = api::router(app).layer(axum::middleware::from_fn_with_state(
@@ -499,6 +530,7 @@ mod tests {
                 purge_after: None,
                 views: state::views::ViewConfig::default(),
                 history: None,
+                alerts: None,
             },
             events_rx,
             link_rx,

@@ -14,6 +14,8 @@ pub struct LiveModel {
     pub broker: Option<BrokerStatus>,
     /// Whether history is written (`None` when none is kept).
     pub history: Option<HistoryHealth>,
+    /// The alerts firing now (the banner on every page).
+    pub alerts: Option<crate::wire::alerts::FiringNow>,
     pub data: Option<ViewData>,
     /// Whether the server offers control actions.
     pub controls: bool,
@@ -38,6 +40,7 @@ impl LiveModel {
             seq: None,
             broker: Some(snapshot.broker),
             history: snapshot.history,
+            alerts: snapshot.alerts,
             data: Some(snapshot.data),
             controls: snapshot.controls,
         }
@@ -54,6 +57,7 @@ impl LiveModel {
                 self.seq = Some(seq);
                 self.broker = Some(snapshot.broker);
                 self.history = snapshot.history;
+                self.alerts = snapshot.alerts;
                 self.data = Some(snapshot.data);
                 self.controls = snapshot.controls;
                 Applied::Ok
@@ -70,8 +74,11 @@ impl LiveModel {
                 if let Some(broker) = delta.broker {
                     self.broker = Some(broker);
                 }
+                if let Some(alerts) = delta.alerts {
+                    self.alerts = Some(*alerts);
+                }
                 if let Some(history) = delta.history {
-                    self.history = Some(history);
+                    self.history = Some(*history);
                 }
                 self.seq = Some(seq);
                 Applied::Ok
@@ -192,6 +199,7 @@ mod tests {
                 controls: true,
                 natural_time: false,
                 history: None,
+                alerts: None,
                 broker: broker(BrokerState::Connected),
                 data: ViewData::Workers {
                     workers,
@@ -207,6 +215,7 @@ mod tests {
             delta: Delta {
                 broker: None,
                 history: None,
+                alerts: None,
                 patch: Some(ViewPatch::Workers {
                     upsert,
                     remove,
@@ -277,6 +286,7 @@ mod tests {
             controls: true,
             natural_time: false,
             history: None,
+            alerts: None,
             broker: broker(BrokerState::Connected),
             data: ViewData::Workers {
                 workers: vec![],
@@ -298,6 +308,7 @@ mod tests {
             delta: Delta {
                 broker: Some(broker(BrokerState::Unreachable)),
                 history: None,
+                alerts: None,
                 patch: None,
             },
         };
@@ -335,6 +346,7 @@ mod tests {
                 controls: true,
                 natural_time: false,
                 history: None,
+                alerts: None,
                 broker: broker(BrokerState::Connected),
                 data: ViewData::Tasks(TasksData {
                     query: TasksQuery::default(),
@@ -355,6 +367,7 @@ mod tests {
             delta: Delta {
                 broker: None,
                 history: None,
+                alerts: None,
                 patch: Some(ViewPatch::Tasks {
                     order: order.iter().map(|s| s.to_string()).collect(),
                     upsert,

@@ -75,6 +75,10 @@ pub struct Snapshot {
     /// Whether history is being written; `None` with `--persistent=false`.
     #[serde(default)]
     pub history: Option<HistoryHealth>,
+    /// The alerts firing now, for every page's banner; `None` from a
+    /// server without alerts.
+    #[serde(default)]
+    pub alerts: Option<alerts::FiringNow>,
 }
 
 /// Whether history is being kept, as every page shows it.
@@ -90,9 +94,14 @@ pub struct HistoryHealth {
 pub struct Delta {
     /// Present when the broker connection changed.
     pub broker: Option<BrokerStatus>,
-    /// Present when whether history is written changed.
+    /// Present when whether history is written changed (boxed, as the
+    /// alerts are: a delta stays small enough to pass by value).
     #[serde(default)]
-    pub history: Option<HistoryHealth>,
+    pub history: Option<Box<HistoryHealth>>,
+    /// Present when the alerts firing changed (boxed: most deltas have
+    /// none).
+    #[serde(default)]
+    pub alerts: Option<Box<alerts::FiringNow>>,
     pub patch: Option<ViewPatch>,
 }
 

@@ -8,5 +8,8 @@
 
 pub mod eval;
 pub mod file;
+pub mod hub;
 pub mod rules;
 pub mod trail;
+
+pub use hub::{Alerts, EditError};

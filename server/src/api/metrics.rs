@@ -29,6 +29,7 @@ pub async fn render(State(app): State<AppState>) -> Result<Response, ApiError> {
     if let Some(history) = &app.history {
         history_series(&mut text, &history.status.get());
     }
+    alert_series(&mut text, &app.alerts.firing_counts());
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -322,6 +323,23 @@ pub fn history_series(text: &mut String, s: &crate::store::StatusView) {
     for (name, help, value) in counters {
         out.header(name, "counter", help);
         out.sample(name, &[], value as f64);
+    }
+    *text = out.text;
+}
+
+/// `celadon_alerts_firing{rule}`: every rule, file's and page's, with
+/// its alerts firing now (0 for none), in the rules' order.
+pub fn alert_series(text: &mut String, counts: &[(String, u64)]) {
+    let mut out = Out {
+        text: std::mem::take(text),
+    };
+    out.header(
+        "celadon_alerts_firing",
+        "gauge",
+        "Alerts of a rule firing now (one per worker, queue, task type or task it names)",
+    );
+    for (rule, n) in counts {
+        out.sample("celadon_alerts_firing", &[("rule", rule)], *n as f64);
     }
     *text = out.text;
 }

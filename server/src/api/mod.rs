@@ -5,6 +5,7 @@
 //! In front of the guard: the host check (`hosts`), the security headers
 //! (`headers`), and the body size and time limits (`limits`).
 
+mod alerts;
 mod apply_options;
 mod assets;
 pub mod audit;
@@ -82,6 +83,8 @@ pub struct AppState {
     pub socket_count: std::sync::Arc<ws::SocketCount>,
     /// Single-flight inspections on request.
     pub refresher: std::sync::Arc<crate::poll::refresh::Refresher>,
+    /// Alerts: rules, webhooks, what fires (issue 21).
+    pub alerts: std::sync::Arc<crate::alerts::Alerts>,
 }
 
 /// How handlers reach the history: its reader (when the store opened)
@@ -172,6 +175,20 @@ pub fn router(app: AppState) -> Router {
         .route(
             &at("/api/worker/queue/{action}/{worker}"),
             post(control::queue),
+        );
+    // Alerts (issue 21).
+    router = router
+        .route(&at("/api/alerts"), get(alerts::list))
+        .route(&at("/api/alerts/history"), get(alerts::history))
+        .route(&at("/api/alerts/rules"), post(alerts::add_rule))
+        .route(
+            &at("/api/alerts/rules/{name}"),
+            axum::routing::put(alerts::edit_rule).delete(alerts::delete_rule),
+        )
+        .route(&at("/api/alerts/webhooks"), post(alerts::add_webhook))
+        .route(
+            &at("/api/alerts/webhooks/{name}"),
+            axum::routing::put(alerts::edit_webhook).delete(alerts::delete_webhook),
         );
     if !base.as_str().is_empty() {
         // Flower answers its main page at `/<prefix>/` only; the prefix

@@ -25,7 +25,8 @@ pub fn needed(method: &Method, path: &str) -> Option<Role> {
         return None;
     }
     // Worker controls, rate and time limits, sending tasks, queue actions,
-    // settings, and anything added later until it says otherwise.
+    // alert rules and webhooks (and their test), settings, and anything
+    // added later until it says otherwise.
     Some(Role::Admin)
 }
 
@@ -53,5 +54,18 @@ mod tests {
         assert_eq!(post("/api/something/new"), Some(Role::Admin));
         assert_eq!(post("/logout"), None);
         assert_eq!(needed(&Method::DELETE, "/api/tasks"), Some(Role::Admin));
+        // Alerts (issue 21): reading is open, editing is an admin's.
+        assert_eq!(needed(&Method::GET, "/api/alerts"), None);
+        assert_eq!(needed(&Method::GET, "/api/alerts/history"), None);
+        assert_eq!(post("/api/alerts/rules"), Some(Role::Admin));
+        assert_eq!(
+            needed(&Method::PUT, "/api/alerts/rules/x"),
+            Some(Role::Admin)
+        );
+        assert_eq!(
+            needed(&Method::DELETE, "/api/alerts/webhooks/x"),
+            Some(Role::Admin)
+        );
+        assert_eq!(post("/api/alerts/webhooks/x/test"), Some(Role::Admin));
     }
 }

@@ -78,6 +78,11 @@ pub struct Config {
     pub history: Option<HistoryConfig>,
     /// `--auth-provider`, `--oidc-issuer`, `--roles` and the rest.
     pub sign_on: signon::SignOnConfig,
+    /// `--alerts`: the rules and webhooks of the file, checked.
+    pub alerts: Option<crate::alerts::file::AlertsConfig>,
+    /// `--external-url`, without a final `/`; `None`: made from the host
+    /// name, the port and the prefix.
+    pub external_url: Option<String>,
 }
 
 impl Config {
@@ -107,6 +112,8 @@ impl Config {
             url_prefix: app::base::Base::default(),
             history: None,
             sign_on: signon::SignOnConfig::default(),
+            alerts: None,
+            external_url: None,
         }
     }
 }
@@ -119,6 +126,8 @@ struct HistoryOptions {
     save_interval: Duration,
     retention: Option<Duration>,
     max_size: Option<u64>,
+    /// `--alerts` (read once every option is).
+    alerts: Option<PathBuf>,
 }
 
 impl Default for HistoryOptions {
@@ -129,6 +138,7 @@ impl Default for HistoryOptions {
             save_interval: DEFAULT_SAVE_INTERVAL,
             retention: None,
             max_size: None,
+            alerts: None,
         }
     }
 }
@@ -395,8 +405,13 @@ pub fn load(
         )?;
     }
     settings.listen.https = https.https()?;
+    if let Some(path) = history.alerts.take() {
+        let read = crate::alerts::file::load(&cwd.join(path), &|v| env.get(v).cloned());
+        settings.config.alerts = Some(read.map_err(|e| ConfigError::Incomplete(e.to_string()))?);
+    }
     settings.config.history = history.resolve();
     settings.config.sign_on = sign_on.resolve().map_err(ConfigError::Incomplete)?;
+
     check(&settings.config)?;
     settings.warnings = warnings;
     Ok(Startup::Run(Box::new(settings)))
@@ -763,6 +778,19 @@ fn apply(
             };
         }
         "persistent" => history.persistent = values::bool(value).map_err(bad)?,
+        "alerts" => history.alerts = path()?,
+        "external_url" => {
+            let t = text()?;
+            c.external_url = if t.is_empty() {
+                None
+            } else {
+                let u = url::Url::parse(&t).map_err(|e| bad(format!("{t:?}: {e}")))?;
+                if !matches!(u.scheme(), "http" | "https") {
+                    return Err(bad(format!("{t:?}: an http:// or https:// URL")));
+                }
+                Some(t.trim_end_matches('/').to_string())
+            };
+        }
         "state_save_interval" => {
             let ms = values::int(value).map_err(bad)?;
             history.save_interval = match u64::try_from(ms) {

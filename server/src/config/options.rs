@@ -456,6 +456,30 @@ pub const OPTIONS: &[Opt] = &[
         support: Support::Applied,
         sample: "celadon.example.com,.corp.example",
     },
+    // Alerts (issue 21).
+    Opt {
+        name: "alerts",
+        env: &["CELADON_ALERTS"],
+        kind: Kind::Text,
+        default: None,
+        help: "A file of alert rules and webhooks ([[rule]] and [[webhook]] tables in TOML, or \
+               rule: and webhook: lists in .yaml/.yml), checked at start: an unknown key, a bad \
+               duration or a missing field stops startup with the file, line and column. Rules \
+               and webhooks may also be added on the Alerts page (kept in the history store)",
+        support: Support::Applied,
+        sample: "celadon-test-alerts.toml",
+    },
+    Opt {
+        name: "external_url",
+        env: &["CELADON_EXTERNAL_URL"],
+        kind: Kind::Text,
+        default: None,
+        help: "The URL people reach celadon at, --url-prefix included (behind a proxy, the \
+               proxy's), for the links in alert notifications. Unset: http://<hostname>:<port> \
+               and the prefix",
+        support: Support::Applied,
+        sample: "https://celadon.example.com/flower",
+    },
     Opt {
         name: "db",
         env: &["FLOWER_DB"],

@@ -17,8 +17,14 @@ fn cwd_with(files: &[(&str, &str)]) -> tempfile::TempDir {
 /// The sample configuration file an option's `conf` sample names.
 const SAMPLE_CONF: (&str, &str) = ("celadon-test-flowerconfig.py", "max_tasks = 7\n");
 
+/// The alert rules `--alerts`' sample names.
+const SAMPLE_ALERTS: (&str, &str) = (
+    "celadon-test-alerts.toml",
+    "[[rule]]\nname = \"down\"\nkind = \"worker_offline\"\nafter = \"1m\"\n",
+);
+
 fn run(argv: &[String], env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-    let dir = cwd_with(&[SAMPLE_CONF]);
+    let dir = cwd_with(&[SAMPLE_CONF, SAMPLE_ALERTS]);
     let env: BTreeMap<String, String> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

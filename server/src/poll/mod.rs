@@ -11,8 +11,11 @@
 //!   every `--state-save-interval`;
 //! - `inspector`: Flower's background control traffic (heartbeat,
 //!   `enable_events`, inspections) and inspections on request;
-//! - `refresh`: inspections on request, single-flight per worker.
+//! - `refresh`: inspections on request, single-flight per worker;
+//! - `alerts`: the alert rules evaluated every 2 s, firings kept and
+//!   notified.
 
+pub mod alerts;
 pub mod depths;
 pub mod history;
 pub mod inspector;

@@ -117,6 +117,7 @@ pub fn snapshot(
         controls: config.controls,
         natural_time: config.natural_time,
         history: None,
+        alerts: None,
     }
 }
 

@@ -11,7 +11,7 @@ mod pending;
 
 use std::time::{Duration, Instant};
 
-use app::wire::{BrokerStatus, Delta, HistoryHealth, ServerMsg, Snapshot, View};
+use app::wire::{BrokerStatus, Delta, HistoryHealth, ServerMsg, Snapshot, View, alerts::FiringNow};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -70,6 +70,10 @@ struct Owner {
     /// shows it.
     history: Option<watch::Receiver<HistoryHealth>>,
     history_changed: bool,
+    /// The alerts firing now, as the alerts loop last said; every page
+    /// shows them in a banner.
+    alerts: Option<watch::Receiver<FiringNow>>,
+    alerts_changed: bool,
 }
 
 /// What the owner starts from.
@@ -81,6 +85,8 @@ pub struct OwnerSetup {
     pub views: ViewConfig,
     /// How history is doing, when it is kept.
     pub history: Option<watch::Receiver<HistoryHealth>>,
+    /// The alerts firing now (`alerts::Alerts::subscribe_firing`).
+    pub alerts: Option<watch::Receiver<FiringNow>>,
 }
 
 /// Starts the owner on its own thread. It stops when `cancel` fires.
@@ -104,6 +110,8 @@ pub fn spawn(
         config: setup.views,
         history: setup.history,
         history_changed: false,
+        alerts: setup.alerts,
+        alerts_changed: false,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -154,6 +162,7 @@ impl Owner {
                     self.link_changed = true;
                 }
                 true = history_changed(&mut self.history) => self.history_changed = true,
+                true = watched_changed(&mut self.alerts) => self.alerts_changed = true,
                 _ = flush.tick() => self.flush(clock::now()),
                 Some(batch) = events.recv(), if pending.is_empty() && rest_until.is_none() => {
                     pending.extend(batch);
@@ -260,7 +269,12 @@ impl Owner {
             clock::now(),
         );
         snapshot.history = self.history_health();
+        snapshot.alerts = self.firing_now();
         snapshot
+    }
+
+    fn firing_now(&self) -> Option<FiringNow> {
+        self.alerts.as_ref().map(|a| a.borrow().clone())
     }
 
     fn history_health(&self) -> Option<HistoryHealth> {
@@ -272,20 +286,26 @@ impl Owner {
         let changed_workers = self.model.take_changed_workers();
         let broker = std::mem::take(&mut self.link_changed).then(|| self.broker_status());
         let history = if std::mem::take(&mut self.history_changed) {
-            self.history_health()
+            self.history_health().map(Box::new)
+        } else {
+            None
+        };
+        let alerts = if std::mem::take(&mut self.alerts_changed) {
+            self.firing_now().map(Box::new)
         } else {
             None
         };
         let mut cx = FlushCtx::new(&self.model, &self.config, now, changed_workers);
         self.subscribers.retain_mut(|s| {
             let patch = s.sent.patch(&s.view, &mut cx);
-            if patch.is_none() && broker.is_none() && history.is_none() {
+            if patch.is_none() && broker.is_none() && history.is_none() && alerts.is_none() {
                 return !s.updates.is_closed();
             }
             s.seq += 1;
             let delta = Delta {
                 broker: broker.clone(),
                 history: history.clone(),
+                alerts: alerts.clone(),
                 patch,
             };
             match s.updates.try_send(ServerMsg::Delta { seq: s.seq, delta }) {
@@ -335,6 +355,17 @@ impl RateLimit {
 /// once its sender is gone (the last value stays what pages show).
 async fn history_changed(history: &mut Option<watch::Receiver<HistoryHealth>>) -> bool {
     if let Some(rx) = history
+        && rx.changed().await.is_ok()
+    {
+        return true;
+    }
+    std::future::pending().await
+}
+
+/// Whether a watched value changed. Never ends without a receiver, or
+/// once its sender is gone.
+async fn watched_changed<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
+    if let Some(rx) = rx
         && rx.changed().await.is_ok()
     {
         return true;

@@ -1,0 +1,135 @@
+//! The alerts' API: `GET /api/alerts` (the rules with where each comes
+//! from, the webhooks without their secrets, what fires now and the
+//! recent history), `GET /api/alerts/history` (pages of firings, newest
+//! first), and, for admins (`auth::policy`), the page's rules and
+//! webhooks (`POST`/`PUT`/`DELETE`) and a webhook's test delivery.
+//! Bodies are JSON (`wire::alerts::{RuleSpec, WebhookSpec}`); a bad one
+//! is a 400 naming the field.
+
+use app::wire::alerts::{AlertHistory, AlertsAnswer, RuleSpec, WebhookEntry, WebhookSpec};
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{RawQuery, State},
+    http::StatusCode,
+};
+
+use super::{AppState, error::ApiError, extract::Path, params::Params};
+use crate::{
+    alerts::{EditError, trail::MAX_HISTORY_PAGE},
+    clock,
+};
+
+/// Firings a history page holds unless `limit` says otherwise.
+const DEFAULT_PAGE: usize = 100;
+
+fn edit_error(e: EditError) -> ApiError {
+    match e {
+        EditError::Invalid(why) => ApiError::Invalid(why),
+        EditError::Unknown(why) => ApiError::NotFound(why),
+        EditError::Store(cause) => {
+            tracing::error!(%cause, "an alerts edit could not be kept");
+            ApiError::Unavailable(
+                "the alerts could not be kept in the history store; see celadon's log".into(),
+            )
+        }
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad("body", e.to_string()))
+}
+
+pub async fn list(State(app): State<AppState>) -> Json<AlertsAnswer> {
+    Json(app.alerts.answer().await)
+}
+
+pub async fn history(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<AlertHistory>, ApiError> {
+    let params = Params::parse(raw.as_deref());
+    let limit = params
+        .number("limit")?
+        .unwrap_or(DEFAULT_PAGE)
+        .min(MAX_HISTORY_PAGE);
+    let before = params.float("before")?;
+    let alerts = app
+        .alerts
+        .store()
+        .history(limit, before)
+        .await
+        .map_err(|cause| {
+            tracing::warn!(%cause, "the alerts' history could not be read");
+            ApiError::Unavailable("the alerts' history could not be read; see celadon's log".into())
+        })?;
+    Ok(Json(AlertHistory { alerts }))
+}
+
+pub async fn add_rule(
+    State(app): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<RuleSpec>), ApiError> {
+    let spec: RuleSpec = json(&body)?;
+    app.alerts
+        .put_rule(spec.clone(), None, clock::now())
+        .await
+        .map_err(edit_error)?;
+    Ok((StatusCode::CREATED, Json(spec)))
+}
+
+pub async fn edit_rule(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<RuleSpec>, ApiError> {
+    let spec: RuleSpec = json(&body)?;
+    app.alerts
+        .put_rule(spec.clone(), Some(&name), clock::now())
+        .await
+        .map_err(edit_error)?;
+    Ok(Json(spec))
+}
+
+pub async fn delete_rule(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.alerts.delete_rule(&name).await.map_err(edit_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn add_webhook(
+    State(app): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<WebhookEntry>), ApiError> {
+    let spec: WebhookSpec = json(&body)?;
+    let entry = app
+        .alerts
+        .put_webhook(spec, None, clock::now())
+        .await
+        .map_err(edit_error)?;
+    Ok((StatusCode::CREATED, Json(entry)))
+}
+
+pub async fn edit_webhook(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<WebhookEntry>, ApiError> {
+    let spec: WebhookSpec = json(&body)?;
+    let entry = app
+        .alerts
+        .put_webhook(spec, Some(&name), clock::now())
+        .await
+        .map_err(edit_error)?;
+    Ok(Json(entry))
+}
+
+pub async fn delete_webhook(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.alerts.delete_webhook(&name).await.map_err(edit_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}

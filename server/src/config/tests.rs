@@ -848,3 +848,38 @@ fn flowers_github_and_gitlab_sign_on_read_flowers_variables() {
         }
     );
 }
+
+/// `--alerts`: a file with a mistake stops startup, naming the file, the
+/// line and the column; a secret's variable is read from the environment.
+#[test]
+fn an_alerts_file_with_a_mistake_stops_startup_at_its_line() {
+    let dir = cwd_with(&[
+        (
+            "bad.toml",
+            "[[rule]]\nname = \"down\"\nkind = \"worker_offline\"\nafter = \"10 minutes\"\n",
+        ),
+        (
+            "good.yaml",
+            "webhook:\n  - name: ops\n    url: https://hooks.example.com/x\n    secret_env: OPS\n",
+        ),
+    ]);
+    let argv = |a: &str| vec![format!("--alerts={a}")];
+    let env: BTreeMap<String, String> = [("OPS".to_string(), "s3".to_string())].into();
+    let err = load(&argv("bad.toml"), &BTreeMap::new(), dir.path()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:1:1: after: \"10 minutes\" is not a duration like 45s, 5m, 2h or 1d",
+            dir.path().join("bad.toml").display()
+        )
+    );
+    match load(&argv("good.yaml"), &env, dir.path()).unwrap() {
+        Startup::Run(s) => {
+            let alerts = s.config.alerts.expect("read");
+            assert_eq!(alerts.webhooks[0].secret.as_deref(), Some("s3"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = load(&argv("good.yaml"), &BTreeMap::new(), dir.path()).unwrap_err();
+    assert!(err.to_string().contains(":4:"), "{err}");
+}

@@ -10,6 +10,9 @@
     reason = "a test fails by panicking with what it was waiting for"
 )]
 
+// Alerts (issue 21).
+mod alerts;
+
 mod attacks;
 mod audit;
 mod brokers;

@@ -1,0 +1,447 @@
+//! Alerts against real parts: each rule kind fires and resolves on a real
+//! cluster (a worker stopped, a queue nobody consumes, a task that fails,
+//! a long task, a task type that stops succeeding), seen in `/api/alerts`,
+//! its history, `/metrics` and every page's live model (the banner's
+//! feed); and the `--alerts` file refused with its line and column. Rules
+//! use short bounds so each test takes seconds.
+
+use std::{path::Path, time::Duration};
+
+use app::wire::alerts::SubjectKind;
+use serde_json::Value;
+
+use kit::{Worker, WorkerOptions};
+
+use crate::support::{cluster::Cluster, http::Http};
+
+/// How long an alert may take to fire or resolve: its bounds plus a few
+/// evaluations (every 2 s) and queue measurements (every 2 s).
+const ALERT: Duration = Duration::from_secs(30);
+
+async fn cluster(rules: &str) -> Cluster {
+    let file = server::alerts::file::parse(Path::new("it-alerts.toml"), rules, &|_| None)
+        .expect("the test's rules are valid");
+    Cluster::start_with(|c| c.alerts = Some(file)).await
+}
+
+/// The alerts of `rule` firing now, per `/api/alerts`.
+fn firing<'a>(answer: &'a Value, rule: &str) -> Vec<&'a Value> {
+    answer["firing"]
+        .as_array()
+        .expect("firing")
+        .iter()
+        .filter(|a| a["rule"] == rule)
+        .collect()
+}
+
+/// Waits until `rule` fires for `subject`, and returns that alert.
+async fn fires(c: &Cluster, rule: &str, subject: &str) -> Value {
+    let answer = c
+        .celadon
+        .json_until(
+            &format!("{rule} to fire for {subject}"),
+            "/api/alerts",
+            ALERT,
+            |a| firing(a, rule).iter().any(|x| x["subject"] == subject),
+        )
+        .await;
+    firing(&answer, rule)
+        .into_iter()
+        .find(|x| x["subject"] == subject)
+        .cloned()
+        .expect("found")
+}
+
+/// Waits until the alert `id` has ended, per the history; returns it.
+async fn resolves(c: &Cluster, id: &str) -> Value {
+    let history = c
+        .celadon
+        .json_until(
+            &format!("alert {id} to resolve"),
+            "/api/alerts/history",
+            ALERT,
+            |h| {
+                h["alerts"]
+                    .as_array()
+                    .is_some_and(|v| v.iter().any(|a| a["id"] == id && a["ended"].is_number()))
+            },
+        )
+        .await;
+    let a = history["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .find(|a| a["id"] == id)
+        .cloned()
+        .expect("found");
+    let now = c.celadon.json("/api/alerts").await;
+    assert!(
+        now["firing"]
+            .as_array()
+            .expect("firing")
+            .iter()
+            .all(|x| x["id"] != id),
+        "an ended alert no longer fires: {now}"
+    );
+    a
+}
+
+/// `celadon_alerts_firing{rule="…"}`'s value in `/metrics`.
+async fn firing_metric(c: &Cluster, rule: &str) -> Option<String> {
+    let (status, text) = c.celadon.get("/metrics").await;
+    assert_eq!(status, 200);
+    let prefix = format!("celadon_alerts_firing{{rule=\"{rule}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_stopped_worker_fires_worker_offline_on_the_api_metrics_and_every_page() {
+    let mut c = cluster(
+        "[[rule]]\nname = \"worker down\"\nkind = \"worker_offline\"\nafter = \"3s\"\n\
+         severity = \"critical\"\n\n[[rule]]\nname = \"others down\"\nkind = \"worker_offline\"\n\
+         after = \"3s\"\nworker = \"nobody@*\"\n",
+    )
+    .await;
+    let (worker, hostname) = c.online_worker("down").await;
+    assert_eq!(
+        firing_metric(&c, "worker down").await.as_deref(),
+        Some("0.0")
+    );
+    assert_eq!(
+        firing_metric(&c, "others down").await.as_deref(),
+        Some("0.0")
+    );
+    worker.kill();
+    let stopped = std::time::Instant::now();
+    let alert = fires(&c, "worker down", &hostname).await;
+    // Heartbeats every 2 s: silent for 3 s within about 2 + 3 + 2 s.
+    assert!(
+        stopped.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(alert["severity"], "critical");
+    assert_eq!(alert["subject_kind"], "worker");
+    assert_eq!(alert["link"], "/worker/down%40it");
+    assert!(
+        alert["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("worker down@it offline for "),
+        "{alert}"
+    );
+    assert_eq!(
+        firing_metric(&c, "worker down").await.as_deref(),
+        Some("1.0")
+    );
+    assert_eq!(
+        firing_metric(&c, "others down").await.as_deref(),
+        Some("0.0")
+    );
+    // Every page's live model carries it (the banner's feed).
+    let id = alert["id"].as_str().unwrap().to_string();
+    c.watch
+        .until("the page to show the alert", ALERT, |m| {
+            m.alerts.as_ref().is_some_and(|f| {
+                f.alerts
+                    .iter()
+                    .any(|a| a.id == id && a.subject_kind == SubjectKind::Worker)
+            })
+        })
+        .await;
+    // The worker back: the alert ends, once, under the same id.
+    // (Its log goes to a directory of its own: the first one's is kept.)
+    let logs = kit::Scratch::new().expect("scratch");
+    let _back = Worker::start_with(&c.redis, "down", &logs, &WorkerOptions::default())
+        .expect("the worker starts again");
+    let ended = resolves(&c, &id).await;
+    assert_eq!(ended["summary"], alert["summary"]);
+    assert_eq!(ended["started"], alert["started"]);
+    assert_eq!(
+        firing_metric(&c, "worker down").await.as_deref(),
+        Some("0.0")
+    );
+    c.watch
+        .until("the page to drop the alert", ALERT, |m| {
+            m.alerts.as_ref().is_some_and(|f| f.alerts.is_empty())
+        })
+        .await;
+    let history = c.celadon.json("/api/alerts/history").await;
+    let of_rule: Vec<&Value> = history["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "worker down")
+        .collect();
+    assert_eq!(of_rule.len(), 1, "one firing, no duplicate: {history}");
+}
+
+#[tokio::test]
+async fn a_queue_nobody_consumes_fires_queue_depth_until_a_worker_drains_it() {
+    let mut c = cluster(
+        "[[rule]]\nname = \"backlog\"\nkind = \"queue_depth\"\ndepth = 3\nduring = \"4s\"\n\
+         queue = \"blocked*\"\n",
+    )
+    .await;
+    c.send(
+        "celadon_tasks.add",
+        "[1, 2]",
+        &["--queue", "blocked", "--count", "5"],
+    );
+    let alert = fires(&c, "backlog", "blocked").await;
+    assert_eq!(
+        alert["summary"],
+        "queue blocked holds 5 messages (more than 3 for 4 s)"
+    );
+    assert_eq!(alert["link"], "/broker");
+    let id = alert["id"].as_str().unwrap().to_string();
+    let options = WorkerOptions {
+        queues: Some("blocked".into()),
+        ..WorkerOptions::default()
+    };
+    let _consumer = c.online_worker_with("drain", &options).await;
+    resolves(&c, &id).await;
+}
+
+#[tokio::test]
+async fn failing_calls_fire_failure_ratio_and_it_resolves_when_the_window_passes() {
+    let mut c = cluster(
+        "[[rule]]\nname = \"failing\"\nkind = \"failure_ratio\"\npercent = 50\nwindow = \"8s\"\n\
+         min_count = 3\ntask = \"celadon_tasks.*\"\n",
+    )
+    .await;
+    let _worker = c.online_worker("w").await;
+    let ids = c.send("celadon_tasks.fail", "[\"nope\"]", &["--count", "3"]);
+    let ids: Vec<String> = ids.lines().map(str::to_string).collect();
+    c.finished(&ids, ALERT).await;
+    let alert = fires(&c, "failing", "celadon_tasks.fail").await;
+    assert_eq!(
+        alert["summary"],
+        "celadon_tasks.fail: 3 of 3 failed over the last 8 s (100 % > 50 %)"
+    );
+    assert_eq!(
+        alert["link"],
+        "/tasks?state=FAILURE&name=celadon_tasks.fail"
+    );
+    assert_eq!(alert["subject_kind"], "task_name");
+    resolves(&c, alert["id"].as_str().unwrap()).await;
+}
+
+#[tokio::test]
+async fn a_long_task_fires_stuck_started_until_it_finishes() {
+    let mut c = cluster(
+        "[[rule]]\nname = \"stuck\"\nkind = \"stuck_started\"\nafter = \"2s\"\n\
+         task = \"celadon_tasks.slow\"\n",
+    )
+    .await;
+    let _worker = c.online_worker("w").await;
+    let id = c.send("celadon_tasks.slow", "[8]", &[]);
+    let alert = fires(&c, "stuck", &id).await;
+    assert_eq!(alert["subject_kind"], "task");
+    assert_eq!(alert["link"], format!("/task/{id}"));
+    assert!(
+        alert["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("task {id} (celadon_tasks.slow) started ")),
+        "{alert}"
+    );
+    c.finished(std::slice::from_ref(&id), ALERT).await;
+    resolves(&c, alert["id"].as_str().unwrap()).await;
+}
+
+#[tokio::test]
+async fn a_task_type_that_stops_succeeding_fires_no_success_and_a_success_resolves_it() {
+    let mut c = cluster(
+        "[[rule]]\nname = \"beat stopped\"\nkind = \"no_success\"\nperiod = \"5s\"\n\
+         task = \"celadon_tasks.add\"\n",
+    )
+    .await;
+    let _worker = c.online_worker("w").await;
+    let first = c.send("celadon_tasks.add", "[1, 1]", &[]);
+    c.finished(&[first], ALERT).await;
+    let alert = fires(&c, "beat stopped", "celadon_tasks.add").await;
+    assert!(
+        alert["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("celadon_tasks.add: no success in the last 5 s; last success "),
+        "{alert}"
+    );
+    let again = c.send("celadon_tasks.add", "[2, 2]", &[]);
+    c.finished(&[again], ALERT).await;
+    resolves(&c, alert["id"].as_str().unwrap()).await;
+}
+
+#[tokio::test]
+async fn rules_and_webhooks_added_on_the_page_are_checked_kept_and_never_show_a_secret() {
+    let dir = kit::Scratch::new().expect("scratch");
+    let db = dir.path().join("history.db");
+    let redis = kit::Redis::start(&dir).expect("redis");
+    let start = |db: std::path::PathBuf| {
+        let mut config = kit::Celadon::config(redis.broker_url());
+        config.history = Some(server::store::HistoryConfig {
+            location: server::store::Location::Sqlite(db),
+            save_interval: Duration::from_millis(200),
+            retention: None,
+            max_size: None,
+        });
+        config.alerts = Some(
+            server::alerts::file::parse(
+                Path::new("it-alerts.toml"),
+                "[[rule]]\nname = \"from file\"\nkind = \"queue_wait\"\np95 = \"30s\"\n",
+                &|_| None,
+            )
+            .expect("valid"),
+        );
+        kit::Celadon::start_with(config)
+    };
+    let celadon = start(db.clone()).await.expect("celadon starts");
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str, body: &str| {
+        client
+            .request(method, celadon.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let answer = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let (status, body) = answer(
+        send(
+            reqwest::Method::POST,
+            "/api/alerts/rules",
+            r#"{"name":"x","kind":"worker_offline"}"#,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("after: missing (a worker_offline rule needs it)"))
+    );
+    let (status, body) = answer(
+        send(
+            reqwest::Method::POST,
+            "/api/alerts/rules",
+            r#"{"name":"x","kind":"worker_offline","after":"1m","colour":1}"#,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("body: unknown field `colour`"),
+        "{body}"
+    );
+    let (status, _) = answer(
+        send(
+            reqwest::Method::POST,
+            "/api/alerts/rules",
+            r#"{"name":"page down","kind":"worker_offline","after":"1m"}"#,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, body) = answer(
+        send(reqwest::Method::DELETE, "/api/alerts/rules/from file", "")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = answer(
+        send(
+            reqwest::Method::POST,
+            "/api/alerts/webhooks",
+            r#"{"name":"ops","url":"http://127.0.0.1:9/hook","format":"slack","secret":"hunter2"}"#,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["has_secret"], true);
+    let (status, body) = answer(
+        send(
+            reqwest::Method::PUT,
+            "/api/alerts/webhooks/ops",
+            r#"{"name":"ops","url":"http://127.0.0.1:9/other"}"#,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["has_secret"]),
+        (200, &Value::Bool(true)),
+        "an edit without a secret keeps it"
+    );
+    let (status, body) = answer(
+        send(
+            reqwest::Method::POST,
+            "/api/alerts/webhooks",
+            r#"{"name":"bad","url":"ftp://h/x"}"#,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let shown = celadon.json("/api/alerts").await;
+    assert!(!shown.to_string().contains("hunter2"), "{shown}");
+    let names = |a: &Value| -> Vec<(String, String)> {
+        a["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["spec"]["name"].as_str().unwrap().to_string(),
+                    r["source"]["from"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        names(&shown),
+        [
+            ("from file".to_string(), "file".to_string()),
+            ("page down".into(), "page".into())
+        ]
+    );
+    assert_eq!(shown["webhooks"][0]["url"], "http://127.0.0.1:9/other");
+    assert!(shown["persisted"].as_bool().unwrap());
+    // A restart reads the page's rules and webhooks back from the store.
+    celadon.stop().await.expect("celadon stops");
+    let again = start(db).await.expect("celadon starts again");
+    let shown = again.json("/api/alerts").await;
+    assert_eq!(
+        names(&shown),
+        [
+            ("from file".to_string(), "file".to_string()),
+            ("page down".into(), "page".into())
+        ]
+    );
+    assert_eq!(shown["webhooks"][0]["has_secret"], true);
+    let (_, metrics) = again.get("/metrics").await;
+    assert!(
+        metrics.contains("celadon_alerts_firing{rule=\"from file\"} 0.0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("celadon_alerts_firing{rule=\"page down\"} 0.0\n"),
+        "{metrics}"
+    );
+}

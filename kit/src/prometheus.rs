@@ -57,6 +57,18 @@ impl Prometheus {
     /// waits until it is ready (not until it has scraped: see
     /// [`Prometheus::until_up`]).
     pub async fn start(job: &str, target: &str, scratch: &Scratch) -> anyhow::Result<Prometheus> {
+        Prometheus::start_with_rules(job, target, scratch, &[]).await
+    }
+
+    /// As [`Prometheus::start`], evaluating the alerting rules of
+    /// `rule_files` every [`INTERVAL`] (`/api/v1/rules` says how each
+    /// fares: [`Prometheus::rules`]).
+    pub async fn start_with_rules(
+        job: &str,
+        target: &str,
+        scratch: &Scratch,
+        rule_files: &[std::path::PathBuf],
+    ) -> anyhow::Result<Prometheus> {
         let dir = scratch.path().join(job);
         std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         // JSON is YAML: no YAML writer needed.
@@ -71,6 +83,7 @@ impl Prometheus {
                 "metrics_path": "/metrics",
                 "static_configs": [{"targets": [target]}],
             }],
+            "rule_files": rule_files,
         });
         let config_file = dir.join("prometheus.yml");
         std::fs::write(&config_file, config.to_string())?;
@@ -127,6 +140,12 @@ impl Prometheus {
             }
         })
         .await
+    }
+
+    /// `/api/v1/rules`' data: the rule groups loaded, each rule with its
+    /// health and last error.
+    pub async fn rules(&self) -> anyhow::Result<Value> {
+        self.api("/api/v1/rules", &[]).await
     }
 
     /// The answer to the instant query `expr` now: its series. An

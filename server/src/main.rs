@@ -17,6 +17,13 @@ async fn main() -> anyhow::Result<ExitCode> {
         std::io::stderr().write_all(err.as_bytes())?;
         return Ok(ExitCode::from(status));
     }
+    // `celadon alerts export-prometheus …` (issue 21), the same way.
+    if argv.first().map(String::as_str) == Some("alerts") {
+        let (out, err, status) = server::alerts::cli::run(&argv[1..], &|v| std::env::var(v).ok());
+        std::io::stdout().write_all(out.as_bytes())?;
+        std::io::stderr().write_all(err.as_bytes())?;
+        return Ok(ExitCode::from(status));
+    }
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let settings = match config::load(&argv, &env, &cwd) {

@@ -6,7 +6,9 @@
 //! rules written out for Prometheus (`export`, `cli`). The loop that
 //! evaluates is `poll::alerts`.
 
+pub mod cli;
 pub mod eval;
+pub mod export;
 pub mod file;
 pub mod hub;
 pub mod rules;

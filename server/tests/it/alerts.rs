@@ -445,3 +445,89 @@ async fn rules_and_webhooks_added_on_the_page_are_checked_kept_and_never_show_a_
         "{metrics}"
     );
 }
+
+/// `celadon alerts export-prometheus`: the rules written out load in a real
+/// Prometheus scraping celadon, every one healthy once evaluated, and
+/// `promtool check rules` accepts the file; the rule it cannot express is
+/// named.
+#[tokio::test]
+async fn exported_rules_load_and_evaluate_in_prometheus() {
+    let mut c = cluster("").await;
+    let rules = c.dir.path().join("alerts.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"down\"\nkind = \"worker_offline\"\nafter = \"1m\"\nworker = \"celery@web-*\"\n\
+         severity = \"critical\"\n\n[[rule]]\nname = \"backlog\"\nkind = \"queue_depth\"\ndepth = 100\n\
+         during = \"5m\"\n\n[[rule]]\nname = \"slow\"\nkind = \"queue_wait\"\np95 = \"30s\"\n\n\
+         [[rule]]\nname = \"failing\"\nkind = \"failure_ratio\"\npercent = 20\nwindow = \"10m\"\n\
+         min_count = 5\ntask = \"celadon_tasks.*\"\n\n[[rule]]\nname = \"beat\"\nkind = \"no_success\"\n\
+         period = \"1h\"\ntask = \"celadon_tasks.add\"\n\n[[rule]]\nname = \"stuck\"\n\
+         kind = \"stuck_started\"\nafter = \"1h\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_celadon"))
+        .args(["alerts", "export-prometheus", "--alerts"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "one rule left out");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "celadon alerts: rule \"stuck\" left out: no Prometheus series holds a task's start\n"
+    );
+    let exported = c.dir.path().join("celadon-rules.yml");
+    std::fs::write(&exported, &out.stdout).unwrap();
+    let check = std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&exported)
+        .output();
+    if let Ok(check) = check {
+        assert!(
+            check.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+    let target = c.celadon.url("").trim_start_matches("http://").to_string();
+    let target = target.trim_end_matches('/').to_string();
+    let mut prometheus =
+        kit::Prometheus::start_with_rules("celadon-rules", &target, &c.dir, &[exported])
+            .await
+            .expect("prometheus starts");
+    prometheus
+        .until_up()
+        .await
+        .expect("prometheus scrapes celadon");
+    let _worker = c.online_worker("w").await;
+    let deadline = tokio::time::Instant::now() + ALERT;
+    loop {
+        let data = prometheus.rules().await.expect("rules");
+        let rules: Vec<(String, String)> = data["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap_or_default().to_string(),
+                    r["health"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let names: Vec<&str> = rules.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(
+            names,
+            ["down", "backlog", "slow", "failing", "beat"],
+            "{data}"
+        );
+        if rules.iter().all(|r| r.1 == "ok") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rules not all healthy: {data}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

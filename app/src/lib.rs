@@ -61,6 +61,7 @@ pub fn App() -> impl IntoView {
         <Router base=base.as_str().to_string()>
             <components::TopBar/>
             <components::HistoryBanner/>
+            <components::AlertsBanner/>
             <main>
                 <Routes fallback=pages::NotFound>
                     // Async: the server waits for the page's snapshot (a
@@ -85,6 +86,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("broker") view=pages::BrokerPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("graphs") view=pages::GraphsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("audit") view=pages::AuditPage/>
+                    <Route path=StaticSegment("alerts") view=pages::AlertsPage/>
                 </Routes>
             </main>
         </Router>

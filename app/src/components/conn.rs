@@ -114,6 +114,47 @@ pub fn HistoryBanner() -> impl IntoView {
     }
 }
 
+/// While any alert fires, a line per alert on every page, each linking
+/// to the page that shows its cause. Fed by the live model (the
+/// snapshot's and deltas' `alerts`), so it is as current as the page.
+#[component]
+pub fn AlertsBanner() -> impl IntoView {
+    let live = use_live();
+    let base = crate::base::use_base();
+    let firing = Memo::new(move |_| {
+        live.model.with(|m| {
+            m.alerts
+                .as_ref()
+                .map(|a| a.alerts.clone())
+                .unwrap_or_default()
+        })
+    });
+    move || {
+        let alerts = firing.get();
+        (!alerts.is_empty()).then(|| {
+            let n = alerts.len();
+            let items = alerts
+                .into_iter()
+                .map(|a| {
+                    view! {
+                        <li data-rule=a.rule.clone()>
+                            <a href=base.href(&a.link)>{a.summary.clone()}</a>
+                        </li>
+                    }
+                })
+                .collect_view();
+            view! {
+                <div class="alerts-banner" role="alert" data-testid="alerts-banner">
+                    <a class="alerts-banner-title" href=base.href("/alerts")>
+                        {if n == 1 { "1 alert firing".to_string() } else { format!("{n} alerts firing") }}
+                    </a>
+                    <ul>{items}</ul>
+                </div>
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ pub fn TopBar() -> impl IntoView {
                 <a href=base.href("/tasks")>"Tasks"</a>
                 <a href=base.href("/broker")>"Broker"</a>
                 <a href=base.href("/graphs")>"Graphs"</a>
+                <a href=base.href("/alerts")>"Alerts"</a>
                 {crate::person::use_person()
                     .can(crate::wire::session::Role::Admin)
                     .then(|| view! { <a href=base.href("/audit")>"Audit"</a> })}

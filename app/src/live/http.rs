@@ -161,6 +161,67 @@ async fn fetch(
     Ok((response, text))
 }
 
+// Alerts (issue 21): the Alerts page's edits send JSON bodies.
+
+/// Sends `body` (JSON) to `url` with `method` (`POST`, `PUT`,
+/// `DELETE`); an empty success (204) reads as `null`. `Err` as for
+/// [`post`].
+#[cfg(feature = "hydrate")]
+pub async fn send_json<T: serde::de::DeserializeOwned>(
+    method: &str,
+    url: &str,
+    body: Option<String>,
+) -> Result<Answer<T>, String> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+    let headers = web_sys::Headers::new().map_err(|_| "could not build headers")?;
+    if let Some(token) = crate::person::from_document().and_then(|p| p.csrf) {
+        headers
+            .set("X-CSRF-Token", &token)
+            .map_err(|_| "could not set the CSRF header")?;
+    }
+    if let Some(body) = &body {
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(|_| "could not set the content type")?;
+        init.set_body(&wasm_bindgen::JsValue::from_str(body));
+    }
+    init.set_headers(&headers);
+    let request = web_sys::Request::new_with_str_and_init(url, &init)
+        .map_err(|_| format!("could not build a request to {url}"))?;
+    let window = web_sys::window().ok_or("no window")?;
+    let response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(|_| "celadon did not answer: is it running?".to_string())?;
+    let response: web_sys::Response = response
+        .dyn_into()
+        .map_err(|_| "not an HTTP response".to_string())?;
+    let text = JsFuture::from(response.text().map_err(|_| "no body".to_string())?)
+        .await
+        .map_err(|_| "the answer could not be read".to_string())?
+        .as_string()
+        .unwrap_or_default();
+    let text = if text.is_empty() {
+        "null".to_string()
+    } else {
+        text
+    };
+    decode(response.ok(), response.status(), &text)
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub async fn send_json<T: serde::de::DeserializeOwned>(
+    _method: &str,
+    _url: &str,
+    _body: Option<String>,
+) -> Result<Answer<T>, String> {
+    Err("requests are sent from the browser".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

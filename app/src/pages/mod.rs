@@ -1,5 +1,6 @@
 //! One page per route.
 
+mod alerts;
 mod audit;
 mod audit_url;
 mod broker;
@@ -16,6 +17,7 @@ mod worker;
 mod worker_controls;
 mod workers;
 
+pub use alerts::AlertsPage;
 pub use audit::AuditPage;
 pub use broker::BrokerPage;
 pub use graphs::GraphsPage;

@@ -247,18 +247,23 @@ pub async fn run(
             () = sleep_until(next), if next.is_some() => {}
         }
     }
+    // One line per webhook, not per body: a dead receiver may hold
+    // MAX_PENDING of them.
     let lost = waiting.len() + in_flight.len();
-    for job in waiting.values() {
-        tracing::warn!(webhook = %name, key = %job.key, status = job.status.as_str(),
-            delivery = %job.id, attempts = job.attempts,
-            "webhook body not delivered: celadon is stopping");
-    }
-    if !in_flight.is_empty() {
-        tracing::warn!(webhook = %name, in_flight = in_flight.len(),
-            "webhook attempts cut short: celadon is stopping");
+    if lost > 0 {
+        let keys: Vec<String> = waiting
+            .values()
+            .take(LOGGED_KEYS)
+            .map(|j| format!("{} ({})", j.key, j.status.as_str()))
+            .collect();
+        tracing::warn!(webhook = %name, not_delivered = lost, in_flight = in_flight.len(),
+            ?keys, "webhook bodies not delivered: the webhook was removed or celadon is stopping");
     }
     count(&counters, |c| c.pending = lost as u64);
 }
+
+/// Keys named in the line that reports bodies not delivered at a stop.
+const LOGGED_KEYS: usize = 10;
 
 async fn sleep_until(at: Option<Instant>) {
     if let Some(at) = at {

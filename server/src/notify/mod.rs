@@ -156,6 +156,8 @@ pub enum NotifyError {
     /// No HTTP answer (connection, TLS, timeout); in words, without the URL.
     #[error("webhook {webhook:?}: {why}")]
     Unreachable { webhook: String, why: String },
+    #[error("webhook notifications cannot start: {0}")]
+    Setup(String),
 }
 
 /// Checks a set of webhooks as [`Notifier::set_webhooks`] will.
@@ -219,16 +221,15 @@ impl Notifier {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("celadon/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| NotifyError::Unreachable {
-                webhook: String::new(),
-                why: format!("no HTTP client: {e}"),
-            })?;
+            .map_err(|e| NotifyError::Setup(format!("no HTTP client: {e}")))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| NotifyError::Setup(format!("started outside a tokio runtime: {e}")))?;
         let notifier = Notifier {
             inner: Arc::new(Inner {
                 client,
                 cancel,
                 tracker: tracker.clone(),
-                runtime: tokio::runtime::Handle::current(),
+                runtime,
                 hooks: Mutex::new(Hooks::default()),
             }),
         };
@@ -329,7 +330,7 @@ impl Notifier {
     /// says what its receiver answered (any HTTP status is an answer; no
     /// answer is an error). Not retried, not counted in [`stats`](Self::stats).
     pub async fn test(&self, webhook: &str) -> Result<Delivery, NotifyError> {
-        let hook = self
+        let hook: Arc<Webhook> = self
             .inner
             .hooks
             .lock()
@@ -341,6 +342,14 @@ impl Notifier {
                     .map(|(_, hook)| hook.config.borrow().clone())
             })
             .ok_or_else(|| NotifyError::Unknown(webhook.to_string()))?;
+        self.test_webhook(&hook).await
+    }
+
+    /// As [`test`](Self::test), for a webhook that may not be configured
+    /// yet (the Alerts page's form before it is saved); validated first.
+    pub async fn test_webhook(&self, hook: &Webhook) -> Result<Delivery, NotifyError> {
+        hook.validate()?;
+        let webhook = hook.name.as_str();
         let id = uuid::Uuid::new_v4().to_string();
         let notice = Notice {
             key: format!("test#{id}"),
@@ -353,7 +362,7 @@ impl Notifier {
             ended_at: None,
         };
         let body = payload::body(hook.format, &notice);
-        let status = match deliver::attempt(&self.inner.client, &hook, &id, &body).await {
+        let status = match deliver::attempt(&self.inner.client, hook, &id, &body).await {
             deliver::Attempt::Delivered { status } | deliver::Attempt::Refused { status, .. } => {
                 status
             }
@@ -384,5 +393,69 @@ impl Notifier {
                 .collect(),
             duplicates: hooks.duplicates,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(name: &str, url: &str) -> Webhook {
+        Webhook {
+            name: name.into(),
+            url: url.into(),
+            format: Format::Generic,
+            secret: Some(Secret::new("hunter2")),
+        }
+    }
+
+    #[test]
+    fn the_secret_never_prints() {
+        let h = hook("a", "https://example.com/x");
+        let shown = format!("{h:?} {}", h.secret.as_ref().unwrap());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("‹secret›"), "{shown}");
+    }
+
+    #[test]
+    fn a_configuration_error_names_the_webhook_and_the_fault() {
+        let errors: Vec<String> = [
+            hook("", "https://example.com/"),
+            hook("a", "example.com/hook"),
+            hook("b", "file:///etc/passwd"),
+            hook("c", "javascript:alert(1)"),
+            hook("d", "https://"),
+        ]
+        .iter()
+        .map(|h| h.validate().unwrap_err().to_string())
+        .collect();
+        assert_eq!(
+            errors,
+            [
+                "webhook \"\": the name is empty",
+                "webhook \"a\": the URL does not parse (relative URL without a base)",
+                "webhook \"b\": the URL's scheme is \"file\"; only http and https are sent to",
+                "webhook \"c\": the URL's scheme is \"javascript\"; only http and https are sent to",
+                "webhook \"d\": the URL does not parse (empty host)",
+            ]
+        );
+        assert_eq!(
+            hook("e", "http://10.0.0.1:8080/hook?x=1").validate(),
+            Ok(())
+        );
+        assert_eq!(
+            validate(&[hook("e", "https://a/"), hook("e", "https://b/")]),
+            Err(NotifyError::Duplicate("e".into()))
+        );
+    }
+
+    #[test]
+    fn starting_outside_a_runtime_is_an_error_not_a_panic() {
+        let got = Notifier::start(Vec::new(), CancellationToken::new(), &TaskTracker::new());
+        assert!(
+            matches!(&got, Err(NotifyError::Setup(why)) if why.starts_with("started outside a tokio runtime")),
+            "{:?}",
+            got.err()
+        );
     }
 }

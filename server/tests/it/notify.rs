@@ -331,3 +331,111 @@ async fn webhooks_are_validated_and_replaced_by_name() {
     assert_eq!(names, ["a", "b"]);
     run.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429s_retry_after_is_waited() {
+    let receiver = WebhookReceiver::start().await.unwrap();
+    receiver.answer(
+        None,
+        Some(1),
+        Answer::Status {
+            status: 429,
+            retry_after: Some(2),
+        },
+    );
+    let run = Running::start(vec![hook("busy", receiver.url("/"), Format::Generic, None)]);
+    run.notifier.notify(notice("q#1", NoticeStatus::Firing));
+    let got = receiver.wait_for(2, RETRIED).await.unwrap();
+    let gap = got[1].at - got[0].at;
+    // Its 2 s, not the backoff's 1 s.
+    assert!(
+        gap >= Duration::from_millis(1990) && gap < Duration::from_secs(3),
+        "{gap:?}"
+    );
+    assert_eq!(
+        got.iter().map(|r| r.answered).collect::<Vec<_>>(),
+        [429, 200]
+    );
+    let stats = run.settled("busy").await;
+    assert_eq!((stats.delivered, stats.failed_attempts), (1, 1));
+    run.stop().await;
+}
+
+/// A webhook that never answers holds MAX_PENDING bodies, then its queue
+/// fills, then notices are dropped for it, counted, while another webhook
+/// gets every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_webhook_holds_a_bounded_number_then_drops() {
+    use server::notify::{MAX_IN_FLIGHT, MAX_PENDING, WEBHOOK_QUEUE};
+    let receiver = WebhookReceiver::start().await.unwrap();
+    receiver.answer(Some("/stuck"), None, Answer::Hang);
+    let run = Running::start(vec![
+        hook("stuck", receiver.url("/stuck"), Format::Generic, None),
+        hook("fine", receiver.url("/fine"), Format::Generic, None),
+    ]);
+    // Sent a queue's worth at a time, each taken before the next, so
+    // neither queue overflows before the stuck webhook holds MAX_PENDING.
+    let mut sent = 0;
+    let send = |sent: &mut usize, n: usize| {
+        for _ in 0..n {
+            run.notifier
+                .notify(notice(&format!("k#{sent}"), NoticeStatus::Firing));
+            *sent += 1;
+        }
+    };
+    let taken = |name: &'static str, n: usize| {
+        let run = &run;
+        async move {
+            kit::poll::until_async(&format!("{name} to take {n} notices"), ARRIVE, || {
+                let s = run.stats(name);
+                std::future::ready(Ok((s.pending + s.delivered >= n as u64).then_some(())))
+            })
+            .await
+            .unwrap();
+        }
+    };
+    while sent < MAX_PENDING {
+        send(&mut sent, WEBHOOK_QUEUE);
+        taken("stuck", sent).await;
+        taken("fine", sent).await;
+    }
+    assert_eq!(run.stats("stuck").pending, MAX_PENDING as u64);
+    // The stuck webhook's queue fills…
+    send(&mut sent, WEBHOOK_QUEUE);
+    taken("fine", sent).await;
+    assert_eq!(run.stats("stuck").dropped, 0);
+    // …and what comes next is dropped for it alone.
+    send(&mut sent, 10);
+    let stuck = run.stats("stuck");
+    assert_eq!((stuck.dropped, stuck.pending), (10, MAX_PENDING as u64));
+    assert_eq!(receiver.requests_to("/stuck").len(), MAX_IN_FLIGHT);
+    let total = MAX_PENDING + WEBHOOK_QUEUE + 10;
+    receiver
+        .wait_for_path("/fine", total, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(run.settled("fine").await.delivered, total as u64);
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsaved_webhook_can_be_tested() {
+    let receiver = WebhookReceiver::start().await.unwrap();
+    let run = Running::start(Vec::new());
+    let slack = hook("new", receiver.url("/new"), Format::Slack, None);
+    let delivery = run.notifier.test_webhook(&slack).await.unwrap();
+    assert_eq!(delivery.status, 200);
+    let got = receiver.requests();
+    let message: app::wire::notify::SlackMessage = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(
+        message.text,
+        "[TEST] test: A test notification from celadon to the webhook \"new\""
+    );
+    let bad = hook("new", "ftp://x/".into(), Format::Slack, None);
+    assert!(matches!(
+        run.notifier.test_webhook(&bad).await,
+        Err(NotifyError::Invalid { .. })
+    ));
+    assert!(run.notifier.stats().webhooks.is_empty());
+    run.stop().await;
+}

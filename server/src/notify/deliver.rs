@@ -95,7 +95,8 @@ pub fn count(counters: &Counters, f: impl FnOnce(&mut WebhookStats)) {
 /// Makes one attempt to deliver `body` to `hook`: signed when the
 /// webhook has a secret, with a fresh timestamp (the delivery id stays).
 pub async fn attempt(client: &reqwest::Client, hook: &Webhook, id: &str, body: &[u8]) -> Attempt {
-    let timestamp = format!("{}", clock::now().floor());
+    // Whole seconds, as receivers compare it with their clock.
+    let timestamp = (clock::now().max(0.0) as u64).to_string();
     let mut request = client
         .post(&hook.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")

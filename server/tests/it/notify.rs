@@ -125,6 +125,7 @@ async fn a_firing_and_its_resolution_arrive_once_each_signed() {
         assert_eq!(r.path, "/hook");
         assert_eq!(r.header("content-type"), Some("application/json"));
         let timestamp = r.header("x-celadon-timestamp").unwrap();
+        assert!(timestamp.bytes().all(|b| b.is_ascii_digit()), "{timestamp}");
         let age = server::clock::now() - timestamp.parse::<f64>().unwrap();
         assert!((0.0..30.0).contains(&age), "timestamp {timestamp}");
         let mut signed = format!("{timestamp}.").into_bytes();

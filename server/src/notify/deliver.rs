@@ -83,6 +83,86 @@ pub struct Job {
     pub due: Instant,
 }
 
+impl Job {
+    /// A body for `notice`, due now.
+    pub fn new(notice: &Notice, body: Vec<u8>, now: Instant) -> Job {
+        Job {
+            id: uuid::Uuid::new_v4().to_string(),
+            key: notice.key.clone(),
+            status: notice.status,
+            body,
+            attempts: 0,
+            first: now,
+            due: now,
+        }
+    }
+}
+
+/// Which of a webhook's bodies to attempt when (pure: time is a
+/// parameter). Bodies wait in arrival order and a retried one keeps its
+/// place, so a key's later body (its Resolved) never overtakes an earlier
+/// one, which may be in flight or backing off.
+#[derive(Default)]
+pub struct Schedule {
+    waiting: BTreeMap<u64, Job>,
+    arrivals: u64,
+    /// Keys with an attempt in flight.
+    busy: HashSet<String>,
+}
+
+impl Schedule {
+    pub fn push(&mut self, job: Job) {
+        self.waiting.insert(self.arrivals, job);
+        self.arrivals += 1;
+    }
+
+    /// Takes up to `slots` bodies due at `now`, oldest first, skipping a
+    /// key in flight or with an older body waiting; their keys are busy
+    /// until [`finished`](Self::finished).
+    pub fn start_due(&mut self, now: Instant, slots: usize) -> Vec<(u64, Job)> {
+        let mut held: HashSet<&str> = HashSet::new();
+        let mut start = Vec::new();
+        for (seq, job) in &self.waiting {
+            if start.len() >= slots {
+                break;
+            }
+            let key = job.key.as_str();
+            if job.due <= now && !self.busy.contains(key) && !held.contains(key) {
+                start.push(*seq);
+            }
+            held.insert(key);
+        }
+        let mut jobs = Vec::with_capacity(start.len());
+        for seq in start {
+            if let Some(job) = self.waiting.remove(&seq) {
+                self.busy.insert(job.key.clone());
+                jobs.push((seq, job));
+            }
+        }
+        jobs
+    }
+
+    /// When the next waiting body comes due. A body already due but held
+    /// back (its key, or every slot, in flight) is left out: an attempt's
+    /// end wakes the task for it, and waking for it now would spin.
+    pub fn next_wake(&self, now: Instant) -> Option<Instant> {
+        self.waiting
+            .values()
+            .map(|j| j.due)
+            .filter(|due| *due > now)
+            .min()
+    }
+
+    /// An attempt of the body `seq` (key `key`) ended; `retry` is the body
+    /// again when it is to be retried, back in its place.
+    pub fn finished(&mut self, seq: u64, key: &str, retry: Option<Job>) {
+        self.busy.remove(key);
+        if let Some(job) = retry {
+            self.waiting.insert(seq, job);
+        }
+    }
+}
+
 /// A webhook's counters, written by its task, read by `stats`.
 pub type Counters = Arc<Mutex<WebhookStats>>;
 
@@ -178,81 +258,49 @@ pub async fn run(
     counters: Counters,
     cancel: CancellationToken,
 ) {
-    // Waiting bodies by arrival; a retried body keeps its place, so a
-    // key's later body never overtakes it.
-    let mut waiting: BTreeMap<u64, Job> = BTreeMap::new();
-    let mut arrivals = 0u64;
-    let mut busy: HashSet<String> = HashSet::new();
+    let mut schedule = Schedule::default();
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
     loop {
-        // Start what is due, oldest first, skipping keys in flight or with
-        // an older body still waiting.
         let now = Instant::now();
-        let mut held: HashSet<&str> = HashSet::new();
-        let mut start = Vec::new();
-        for (seq, job) in &waiting {
-            if in_flight.len() + start.len() >= MAX_IN_FLIGHT {
-                break;
-            }
-            if job.due <= now && !busy.contains(&job.key) && !held.contains(job.key.as_str()) {
-                start.push(*seq);
-            }
-            held.insert(&job.key);
+        for (seq, job) in schedule.start_due(now, MAX_IN_FLIGHT - in_flight.len()) {
+            let hook = config.borrow().clone();
+            let client = client.clone();
+            in_flight.push(async move {
+                let outcome = attempt(&client, &hook, &job.id, &job.body).await;
+                (seq, job, outcome)
+            });
         }
-        for seq in start {
-            if let Some(job) = waiting.remove(&seq) {
-                busy.insert(job.key.clone());
-                let hook = config.borrow().clone();
-                let client = client.clone();
-                in_flight.push(async move {
-                    let outcome = attempt(&client, &hook, &job.id, &job.body).await;
-                    (seq, job, outcome)
-                });
-            }
-        }
-        let next = waiting.values().map(|j| j.due).min();
-        count(&counters, |c| {
-            c.pending = (waiting.len() + in_flight.len()) as u64;
-        });
-        if !open && waiting.is_empty() && in_flight.is_empty() {
+        let next = schedule.next_wake(now);
+        let held = schedule.waiting.len() + in_flight.len();
+        count(&counters, |c| c.pending = held as u64);
+        if !open && held == 0 {
             return;
         }
         tokio::select! {
             () = cancel.cancelled() => break,
-            Some((seq, mut job, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
-                busy.remove(&job.key);
-                job.attempts += 1;
-                if let Some(job) = settle(&name, &counters, job, outcome) {
-                    waiting.insert(seq, job);
-                }
+            Some((seq, job, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
+                let key = job.key.clone();
+                let retry = settle(&name, &counters, job, outcome, Instant::now());
+                schedule.finished(seq, &key, retry);
             }
-            notice = queue.recv(), if open && waiting.len() + in_flight.len() < MAX_PENDING => {
+            notice = queue.recv(), if open && held < MAX_PENDING => {
                 let Some(notice) = notice else {
                     open = false;
                     continue;
                 };
                 let format = config.borrow().format;
-                let now = Instant::now();
-                waiting.insert(arrivals, Job {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    key: notice.key.clone(),
-                    status: notice.status,
-                    body: payload::body(format, &notice),
-                    attempts: 0,
-                    first: now,
-                    due: now,
-                });
-                arrivals += 1;
+                schedule.push(Job::new(&notice, payload::body(format, &notice), Instant::now()));
             }
             () = sleep_until(next), if next.is_some() => {}
         }
     }
     // One line per webhook, not per body: a dead receiver may hold
     // MAX_PENDING of them.
-    let lost = waiting.len() + in_flight.len();
+    let lost = schedule.waiting.len() + in_flight.len();
     if lost > 0 {
-        let keys: Vec<String> = waiting
+        let keys: Vec<String> = schedule
+            .waiting
             .values()
             .take(LOGGED_KEYS)
             .map(|j| format!("{} ({})", j.key, j.status.as_str()))
@@ -274,7 +322,14 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// Counts an attempt's outcome; gives the job back, due again, when it is
 /// to be retried.
-fn settle(name: &str, counters: &Counters, mut job: Job, outcome: Attempt) -> Option<Job> {
+fn settle(
+    name: &str,
+    counters: &Counters,
+    mut job: Job,
+    outcome: Attempt,
+    ended: Instant,
+) -> Option<Job> {
+    job.attempts += 1;
     let now = clock::now();
     match outcome {
         Attempt::Delivered { status } => {
@@ -291,7 +346,7 @@ fn settle(name: &str, counters: &Counters, mut job: Job, outcome: Attempt) -> Op
         } => {
             let delay = retry_delay(job.attempts, retry_after);
             let give_up = job.attempts >= MAX_ATTEMPTS
-                || (job.due + delay).saturating_duration_since(job.first) > MAX_AGE;
+                || (ended + delay).saturating_duration_since(job.first) > MAX_AGE;
             count(counters, |c| {
                 c.failed_attempts += 1;
                 c.given_up += u64::from(give_up);
@@ -306,7 +361,7 @@ fn settle(name: &str, counters: &Counters, mut job: Job, outcome: Attempt) -> Op
             tracing::info!(webhook = %name, key = %job.key, delivery = %job.id,
                 attempts = job.attempts, %error, retry_in_s = delay.as_secs_f64(),
                 "webhook attempt failed; will retry");
-            job.due = Instant::now() + delay;
+            job.due = ended + delay;
             Some(job)
         }
         Attempt::Refused { error, status } => {
@@ -337,6 +392,132 @@ mod tests {
         // The attempts' waits fit in MAX_AGE, so the attempts run out first.
         let total: Duration = (1..MAX_ATTEMPTS).map(|n| retry_delay(n, None)).sum();
         assert!(total < MAX_AGE, "{total:?}");
+    }
+
+    fn job(key: &str, status: NoticeStatus, now: Instant) -> Job {
+        let notice = Notice {
+            key: key.into(),
+            status,
+            rule: "r".into(),
+            summary: "s".into(),
+            details: Vec::new(),
+            link: String::new(),
+            started_at: 0.0,
+            ended_at: None,
+        };
+        Job::new(&notice, key.as_bytes().to_vec(), now)
+    }
+
+    fn started(jobs: &[(u64, Job)]) -> Vec<(u64, &str, NoticeStatus)> {
+        jobs.iter()
+            .map(|(seq, j)| (*seq, j.key.as_str(), j.status))
+            .collect()
+    }
+
+    #[test]
+    fn a_keys_resolved_waits_behind_its_firing_while_it_is_retried() {
+        use NoticeStatus::{Firing, Resolved};
+        let t0 = Instant::now();
+        let mut s = Schedule::default();
+        s.push(job("a", Firing, t0));
+        s.push(job("b", Firing, t0));
+        s.push(job("a", Resolved, t0));
+        let first = s.start_due(t0, MAX_IN_FLIGHT);
+        assert_eq!(started(&first), [(0, "a", Firing), (1, "b", Firing)]);
+        // a's Firing fails and backs off 1 s; b's is delivered.
+        let mut again = None;
+        for (seq, mut j) in first {
+            let key = j.key.clone();
+            if key == "a" {
+                j.due = t0 + FIRST_BACKOFF;
+                again = Some(j.id.clone());
+                s.finished(seq, &key, Some(j));
+            } else {
+                s.finished(seq, &key, None);
+            }
+        }
+        assert!(s.start_due(t0, MAX_IN_FLIGHT).is_empty());
+        assert_eq!(s.next_wake(t0), Some(t0 + FIRST_BACKOFF));
+        let t1 = t0 + FIRST_BACKOFF;
+        let retry = s.start_due(t1, MAX_IN_FLIGHT);
+        assert_eq!(started(&retry), [(0, "a", Firing)]);
+        assert_eq!(Some(&retry[0].1.id), again.as_ref(), "the same delivery id");
+        // Due, but held behind its Firing in flight: no wake to spin on.
+        assert_eq!(s.next_wake(t1), None);
+        s.finished(0, "a", None);
+        assert_eq!(
+            started(&s.start_due(t1, MAX_IN_FLIGHT)),
+            [(2, "a", Resolved)]
+        );
+    }
+
+    #[test]
+    fn at_most_the_free_slots_start() {
+        let t0 = Instant::now();
+        let mut s = Schedule::default();
+        for i in 0..6 {
+            s.push(job(&format!("k{i}"), NoticeStatus::Firing, t0));
+        }
+        assert_eq!(s.start_due(t0, MAX_IN_FLIGHT).len(), MAX_IN_FLIGHT);
+        assert!(s.start_due(t0, 0).is_empty());
+        assert_eq!(s.next_wake(t0), None, "held by the slots, not by time");
+        assert_eq!(s.start_due(t0, MAX_IN_FLIGHT).len(), 2);
+    }
+
+    fn counters() -> Counters {
+        Arc::new(Mutex::new(WebhookStats::default()))
+    }
+
+    fn retry(after: Option<u64>) -> Attempt {
+        Attempt::Retry {
+            error: "answered 503 Service Unavailable".into(),
+            status: Some(503),
+            retry_after: after.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn settling_counts_and_reschedules() {
+        let t0 = Instant::now();
+        let c = counters();
+        let j = job("a", NoticeStatus::Firing, t0);
+        let j = settle("w", &c, j, retry(None), t0).unwrap();
+        assert_eq!((j.attempts, j.due), (1, t0 + FIRST_BACKOFF));
+        let t1 = j.due;
+        let j = settle("w", &c, j, retry(Some(30)), t1).unwrap();
+        assert_eq!((j.attempts, j.due), (2, t1 + Duration::from_secs(30)));
+        assert!(settle("w", &c, j, Attempt::Delivered { status: 204 }, t1).is_none());
+        let j = job("b", NoticeStatus::Firing, t0);
+        let refused = Attempt::Refused {
+            error: "answered 410 Gone".into(),
+            status: 410,
+        };
+        assert!(settle("w", &c, j, refused, t0).is_none());
+        let got = c.lock().unwrap().clone();
+        assert_eq!(
+            (got.delivered, got.failed_attempts, got.given_up),
+            (1, 3, 1)
+        );
+        assert_eq!(got.last_error.as_deref(), Some("answered 410 Gone"));
+    }
+
+    #[test]
+    fn a_body_is_given_up_out_of_attempts_or_of_time() {
+        let t0 = Instant::now();
+        let c = counters();
+        let mut j = job("a", NoticeStatus::Firing, t0);
+        j.attempts = MAX_ATTEMPTS - 2;
+        let j = settle("w", &c, j, retry(None), t0).unwrap();
+        assert!(settle("w", &c, j, retry(None), t0).is_none());
+        // The last retry allowed is the one due exactly MAX_AGE after the first.
+        let j = job("b", NoticeStatus::Firing, t0);
+        let late = t0 + MAX_AGE - FIRST_BACKOFF;
+        let j = settle("w", &c, j, retry(None), late).unwrap();
+        assert_eq!(j.due, t0 + MAX_AGE);
+        let j = job("c", NoticeStatus::Firing, t0);
+        assert!(settle("w", &c, j, retry(None), late + Duration::from_millis(1)).is_none());
+        let got = c.lock().unwrap().clone();
+        assert_eq!((got.given_up, got.failed_attempts), (2, 4));
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! bodies.
 
 use std::{
-    collections::{BTreeMap, HashSet},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -16,7 +15,10 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{Notice, NoticeStatus, Webhook, payload};
+use super::{
+    Notice, Webhook, payload,
+    schedule::{Job, Schedule},
+};
 use crate::clock;
 use app::wire::notify::WebhookStats;
 
@@ -69,98 +71,6 @@ pub enum Attempt {
     },
     /// The receiver refused the body for good (another 4xx, a redirect).
     Refused { error: String, status: u16 },
-}
-
-/// One body for one webhook, from its first attempt to its last.
-pub struct Job {
-    /// `X-Celadon-Delivery`: the same on every attempt.
-    pub id: String,
-    pub key: String,
-    pub status: NoticeStatus,
-    pub body: Vec<u8>,
-    pub attempts: u32,
-    pub first: Instant,
-    pub due: Instant,
-}
-
-impl Job {
-    /// A body for `notice`, due now.
-    pub fn new(notice: &Notice, body: Vec<u8>, now: Instant) -> Job {
-        Job {
-            id: uuid::Uuid::new_v4().to_string(),
-            key: notice.key.clone(),
-            status: notice.status,
-            body,
-            attempts: 0,
-            first: now,
-            due: now,
-        }
-    }
-}
-
-/// Which of a webhook's bodies to attempt when (pure: time is a
-/// parameter). Bodies wait in arrival order and a retried one keeps its
-/// place, so a key's later body (its Resolved) never overtakes an earlier
-/// one, which may be in flight or backing off.
-#[derive(Default)]
-pub struct Schedule {
-    waiting: BTreeMap<u64, Job>,
-    arrivals: u64,
-    /// Keys with an attempt in flight.
-    busy: HashSet<String>,
-}
-
-impl Schedule {
-    pub fn push(&mut self, job: Job) {
-        self.waiting.insert(self.arrivals, job);
-        self.arrivals += 1;
-    }
-
-    /// Takes up to `slots` bodies due at `now`, oldest first, skipping a
-    /// key in flight or with an older body waiting; their keys are busy
-    /// until [`finished`](Self::finished).
-    pub fn start_due(&mut self, now: Instant, slots: usize) -> Vec<(u64, Job)> {
-        let mut held: HashSet<&str> = HashSet::new();
-        let mut start = Vec::new();
-        for (seq, job) in &self.waiting {
-            if start.len() >= slots {
-                break;
-            }
-            let key = job.key.as_str();
-            if job.due <= now && !self.busy.contains(key) && !held.contains(key) {
-                start.push(*seq);
-            }
-            held.insert(key);
-        }
-        let mut jobs = Vec::with_capacity(start.len());
-        for seq in start {
-            if let Some(job) = self.waiting.remove(&seq) {
-                self.busy.insert(job.key.clone());
-                jobs.push((seq, job));
-            }
-        }
-        jobs
-    }
-
-    /// When the next waiting body comes due. A body already due but held
-    /// back (its key, or every slot, in flight) is left out: an attempt's
-    /// end wakes the task for it, and waking for it now would spin.
-    pub fn next_wake(&self, now: Instant) -> Option<Instant> {
-        self.waiting
-            .values()
-            .map(|j| j.due)
-            .filter(|due| *due > now)
-            .min()
-    }
-
-    /// An attempt of the body `seq` (key `key`) ended; `retry` is the body
-    /// again when it is to be retried, back in its place.
-    pub fn finished(&mut self, seq: u64, key: &str, retry: Option<Job>) {
-        self.busy.remove(key);
-        if let Some(job) = retry {
-            self.waiting.insert(seq, job);
-        }
-    }
 }
 
 /// A webhook's counters, written by its task, read by `stats`.
@@ -272,7 +182,7 @@ pub async fn run(
             });
         }
         let next = schedule.next_wake(now);
-        let held = schedule.waiting.len() + in_flight.len();
+        let held = schedule.waiting() + in_flight.len();
         count(&counters, |c| c.pending = held as u64);
         if !open && held == 0 {
             return;
@@ -297,11 +207,10 @@ pub async fn run(
     }
     // One line per webhook, not per body: a dead receiver may hold
     // MAX_PENDING of them.
-    let lost = schedule.waiting.len() + in_flight.len();
+    let lost = schedule.waiting() + in_flight.len();
     if lost > 0 {
         let keys: Vec<String> = schedule
-            .waiting
-            .values()
+            .jobs()
             .take(LOGGED_KEYS)
             .map(|j| format!("{} ({})", j.key, j.status.as_str()))
             .collect();
@@ -381,6 +290,7 @@ fn settle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::{NoticeStatus, schedule::test_job as job};
 
     #[test]
     fn the_backoff_doubles_from_one_second_to_five_minutes() {
@@ -392,76 +302,6 @@ mod tests {
         // The attempts' waits fit in MAX_AGE, so the attempts run out first.
         let total: Duration = (1..MAX_ATTEMPTS).map(|n| retry_delay(n, None)).sum();
         assert!(total < MAX_AGE, "{total:?}");
-    }
-
-    fn job(key: &str, status: NoticeStatus, now: Instant) -> Job {
-        let notice = Notice {
-            key: key.into(),
-            status,
-            rule: "r".into(),
-            summary: "s".into(),
-            details: Vec::new(),
-            link: String::new(),
-            started_at: 0.0,
-            ended_at: None,
-        };
-        Job::new(&notice, key.as_bytes().to_vec(), now)
-    }
-
-    fn started(jobs: &[(u64, Job)]) -> Vec<(u64, &str, NoticeStatus)> {
-        jobs.iter()
-            .map(|(seq, j)| (*seq, j.key.as_str(), j.status))
-            .collect()
-    }
-
-    #[test]
-    fn a_keys_resolved_waits_behind_its_firing_while_it_is_retried() {
-        use NoticeStatus::{Firing, Resolved};
-        let t0 = Instant::now();
-        let mut s = Schedule::default();
-        s.push(job("a", Firing, t0));
-        s.push(job("b", Firing, t0));
-        s.push(job("a", Resolved, t0));
-        let first = s.start_due(t0, MAX_IN_FLIGHT);
-        assert_eq!(started(&first), [(0, "a", Firing), (1, "b", Firing)]);
-        // a's Firing fails and backs off 1 s; b's is delivered.
-        let mut again = None;
-        for (seq, mut j) in first {
-            let key = j.key.clone();
-            if key == "a" {
-                j.due = t0 + FIRST_BACKOFF;
-                again = Some(j.id.clone());
-                s.finished(seq, &key, Some(j));
-            } else {
-                s.finished(seq, &key, None);
-            }
-        }
-        assert!(s.start_due(t0, MAX_IN_FLIGHT).is_empty());
-        assert_eq!(s.next_wake(t0), Some(t0 + FIRST_BACKOFF));
-        let t1 = t0 + FIRST_BACKOFF;
-        let retry = s.start_due(t1, MAX_IN_FLIGHT);
-        assert_eq!(started(&retry), [(0, "a", Firing)]);
-        assert_eq!(Some(&retry[0].1.id), again.as_ref(), "the same delivery id");
-        // Due, but held behind its Firing in flight: no wake to spin on.
-        assert_eq!(s.next_wake(t1), None);
-        s.finished(0, "a", None);
-        assert_eq!(
-            started(&s.start_due(t1, MAX_IN_FLIGHT)),
-            [(2, "a", Resolved)]
-        );
-    }
-
-    #[test]
-    fn at_most_the_free_slots_start() {
-        let t0 = Instant::now();
-        let mut s = Schedule::default();
-        for i in 0..6 {
-            s.push(job(&format!("k{i}"), NoticeStatus::Firing, t0));
-        }
-        assert_eq!(s.start_due(t0, MAX_IN_FLIGHT).len(), MAX_IN_FLIGHT);
-        assert!(s.start_due(t0, 0).is_empty());
-        assert_eq!(s.next_wake(t0), None, "held by the slots, not by time");
-        assert_eq!(s.start_due(t0, MAX_IN_FLIGHT).len(), 2);
     }
 
     fn counters() -> Counters {

@@ -9,6 +9,7 @@
 mod deliver;
 mod payload;
 mod prometheus;
+mod schedule;
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},

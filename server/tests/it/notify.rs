@@ -330,6 +330,16 @@ async fn webhooks_are_validated_and_replaced_by_name() {
         .map(|w| w.name)
         .collect();
     assert_eq!(names, ["a", "b"]);
+    // A removed webhook's task ends.
+    assert_eq!(run.tracker.len(), 2);
+    run.notifier
+        .set_webhooks(vec![hook("b", receiver.url("/b"), Format::Generic, None)])
+        .unwrap();
+    kit::poll::until_async("the removed webhook's task to end", ARRIVE, || {
+        std::future::ready(Ok((run.tracker.len() == 1).then_some(())))
+    })
+    .await
+    .unwrap();
     run.stop().await;
 }
 

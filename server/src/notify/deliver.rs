@@ -173,7 +173,7 @@ pub async fn run(
     let mut open = true;
     loop {
         let now = Instant::now();
-        for (seq, job) in schedule.start_due(now, MAX_IN_FLIGHT - in_flight.len()) {
+        for (seq, job) in schedule.start_due(now, MAX_IN_FLIGHT.saturating_sub(in_flight.len())) {
             let hook = config.borrow().clone();
             let client = client.clone();
             in_flight.push(async move {

@@ -10,7 +10,8 @@
 //! proxy at a path prefix), [`postgres`] (a private PostgreSQL 15, one
 //! server for many tests, a fresh database each), [`oidc`] (an OpenID
 //! Connect provider, the one the end-to-end tests start too), [`wheel`]
-//! (the `celadon` wheel, and fresh venvs to install it in). They share
+//! (the `celadon` wheel, and fresh venvs to install it in), [`webhook`]
+//! (an HTTP receiver that records what celadon's webhooks send). They share
 //! three pieces:
 //!
 //! - [`Scratch`], the temporary directory one setup puts its sockets, logs
@@ -41,6 +42,8 @@ pub mod redis;
 pub mod redis_tls;
 pub mod sentinel;
 pub mod wheel;
+// Webhook notifications (issue 21).
+pub mod webhook;
 
 use std::{
     path::{Path, PathBuf},
@@ -59,6 +62,7 @@ pub use prometheus::Prometheus;
 pub use redis::Redis;
 pub use redis_tls::RedisTls;
 pub use sentinel::Sentinel;
+pub use webhook::WebhookReceiver;
 
 /// A broker the Celery side of the kit (workers, `drive.py`) can be pointed
 /// at: the URLs kombu takes, and what Celery can only read from its app's

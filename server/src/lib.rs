@@ -18,6 +18,8 @@ pub mod crypto;
 pub mod history;
 pub mod listen;
 pub mod logfile;
+// Webhook notifications (issue 21).
+pub mod notify;
 pub mod poll;
 pub mod pyrepr;
 pub mod state;

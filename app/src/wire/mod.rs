@@ -14,6 +14,9 @@ pub mod session;
 mod tasks;
 mod workers;
 
+// Webhook notifications (issue 21).
+pub mod notify;
+
 pub use broker::{BrokerData, QueueRow};
 pub use graphs::{GraphsData, GraphsQuery, OutcomeSeries, QueueDepth, TypeRow, WINDOWS};
 pub use tasks::{

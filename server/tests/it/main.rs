@@ -31,3 +31,6 @@ mod serving;
 mod signon;
 mod support;
 mod workers;
+
+// Webhook notifications (issue 21).
+mod notify;

@@ -213,10 +213,15 @@ async fn serve(
             config.url_prefix.as_str()
         )
     });
+    // Its delivery tasks are the websockets' tracker's: closed and
+    // waited for first at the stop, and ended by the token.
+    let notifier = notify::Notifier::start(Vec::new(), cancel.clone(), &running.sockets)
+        .context("webhook notifications")?;
     let alerts = alerts::Alerts::open(
         config.alerts.clone(),
         alerts::trail::AlertStore::open(alerts_at),
         external_url,
+        notifier,
     )
     .await;
 
@@ -336,7 +341,7 @@ async fn serve(
     running.tasks.push(tokio::spawn(poll::alerts::run(
         state.clone(),
         alerts.clone(),
-        |_: &alerts::Alerts, _: &alerts::eval::Transition| {},
+        |alerts: &alerts::Alerts, t: &alerts::eval::Transition| alerts.notify(t),
         cancel.clone(),
     )));
 

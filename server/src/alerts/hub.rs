@@ -8,9 +8,13 @@
 use std::sync::{Arc, Mutex};
 
 use app::wire::alerts::{
-    Alert, AlertsAnswer, FiringNow, RuleEntry, RuleSpec, Source, WebhookEntry, WebhookSpec,
+    Alert, AlertsAnswer, FiringNow, RuleEntry, RuleSpec, Source, WebhookEntry, WebhookFormat,
+    WebhookSpec, WebhookTest,
 };
 use tokio::sync::{Notify, watch};
+
+use super::eval::Transition;
+use crate::notify::{self, Notice, NoticeStatus, Notifier};
 
 use super::{
     file::{AlertsConfig, MAX_WEBHOOKS, WebhookConf},
@@ -43,6 +47,19 @@ struct Live {
     firing: Vec<Alert>,
 }
 
+/// A webhook as the notifier takes it.
+fn webhook(w: &WebhookConf) -> notify::Webhook {
+    notify::Webhook {
+        name: w.name.clone(),
+        url: w.url.clone(),
+        format: match w.format {
+            WebhookFormat::Generic => notify::Format::Generic,
+            WebhookFormat::Slack => notify::Format::Slack,
+        },
+        secret: w.secret.as_deref().map(notify::Secret::new),
+    }
+}
+
 /// The alerts' shared state.
 pub struct Alerts {
     file: Option<AlertsConfig>,
@@ -54,8 +71,8 @@ pub struct Alerts {
     pub changed: Notify,
     /// The alerts firing now, for every page's banner.
     firing_tx: watch::Sender<FiringNow>,
-    /// The webhooks now, for the notifier.
-    webhooks_tx: watch::Sender<Vec<WebhookConf>>,
+    /// Delivers to the webhooks (the file's and the page's).
+    notifier: Notifier,
 }
 
 impl Alerts {
@@ -66,13 +83,9 @@ impl Alerts {
         file: Option<AlertsConfig>,
         store: AlertStore,
         external_url: String,
+        notifier: Notifier,
     ) -> Arc<Alerts> {
         let (firing_tx, _) = watch::channel(FiringNow::default());
-        let file_webhooks = file
-            .as_ref()
-            .map(|f| f.webhooks.clone())
-            .unwrap_or_default();
-        let (webhooks_tx, _) = watch::channel(file_webhooks);
         let alerts = Arc::new(Alerts {
             file,
             store,
@@ -80,7 +93,7 @@ impl Alerts {
             live: Mutex::default(),
             changed: Notify::new(),
             firing_tx,
-            webhooks_tx,
+            notifier,
         });
         let rules = alerts.store.rules().await.unwrap_or_else(|error| {
             tracing::error!(%error, "the Alerts page's rules could not be read");
@@ -169,13 +182,54 @@ impl Alerts {
         hooks
     }
 
-    /// Follows the set of webhooks as it is edited.
-    pub fn subscribe_webhooks(&self) -> watch::Receiver<Vec<WebhookConf>> {
-        self.webhooks_tx.subscribe()
+    /// Hands the webhooks as they now are to the notifier.
+    fn publish_webhooks(&self) {
+        let hooks = self.webhooks().iter().map(webhook).collect();
+        if let Err(error) = self.notifier.set_webhooks(hooks) {
+            tracing::error!(%error, "the webhooks could not be handed to the notifier");
+        }
     }
 
-    fn publish_webhooks(&self) {
-        self.webhooks_tx.send_replace(self.webhooks());
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
+    /// Tells the webhooks of a firing or an end (never waits on one).
+    pub fn notify(&self, t: &Transition) {
+        let (a, status) = match t {
+            Transition::Fired(a) => (a, NoticeStatus::Firing),
+            Transition::Resolved(a) => (a, NoticeStatus::Resolved),
+        };
+        self.notifier.notify(Notice {
+            key: format!("{}#{}", a.rule, a.id),
+            status,
+            rule: a.rule.clone(),
+            summary: a.summary.clone(),
+            details: vec![
+                ("severity".into(), a.severity.as_str().into()),
+                (a.subject_kind.as_str().into(), a.subject.clone()),
+            ],
+            link: self.absolute(&a.link),
+            started_at: a.started,
+            ended_at: a.ended,
+        });
+    }
+
+    /// One test delivery to the webhook `name` now: what its receiver
+    /// answered.
+    pub async fn test_webhook(&self, name: &str) -> WebhookTest {
+        match self.notifier.test(name).await {
+            Ok(d) => WebhookTest {
+                delivered: d.delivered(),
+                status: Some(d.status),
+                detail: format!("delivery {}", d.id),
+            },
+            Err(e) => WebhookTest {
+                delivered: false,
+                status: None,
+                detail: e.to_string(),
+            },
+        }
     }
 
     /// Follows the alerts firing now (every page's banner).

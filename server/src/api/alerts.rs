@@ -6,7 +6,9 @@
 //! Bodies are JSON (`wire::alerts::{RuleSpec, WebhookSpec}`); a bad one
 //! is a 400 naming the field.
 
-use app::wire::alerts::{AlertHistory, AlertsAnswer, RuleSpec, WebhookEntry, WebhookSpec};
+use app::wire::alerts::{
+    AlertHistory, AlertsAnswer, RuleSpec, WebhookEntry, WebhookSpec, WebhookTest,
+};
 use axum::{
     Json,
     body::Bytes,
@@ -132,4 +134,15 @@ pub async fn delete_webhook(
 ) -> Result<StatusCode, ApiError> {
     app.alerts.delete_webhook(&name).await.map_err(edit_error)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// One delivery of a test notice now; the receiver's answer.
+pub async fn test_webhook(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<WebhookTest>, ApiError> {
+    if !app.alerts.webhooks().iter().any(|w| w.name == name) {
+        return Err(ApiError::NotFound(format!("no webhook named {name:?}")));
+    }
+    Ok(Json(app.alerts.test_webhook(&name).await))
 }

@@ -30,6 +30,7 @@ pub async fn render(State(app): State<AppState>) -> Result<Response, ApiError> {
         history_series(&mut text, &history.status.get());
     }
     alert_series(&mut text, &app.alerts.firing_counts());
+    crate::notify::prometheus(&app.alerts.notifier().stats(), &mut text);
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -189,6 +189,10 @@ pub fn router(app: AppState) -> Router {
         .route(
             &at("/api/alerts/webhooks/{name}"),
             axum::routing::put(alerts::edit_webhook).delete(alerts::delete_webhook),
+        )
+        .route(
+            &at("/api/alerts/webhooks/{name}/test"),
+            post(alerts::test_webhook),
         );
     if !base.as_str().is_empty() {
         // Flower answers its main page at `/<prefix>/` only; the prefix

@@ -531,3 +531,83 @@ async fn exported_rules_load_and_evaluate_in_prometheus() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// A worker stopped, its alert delivered to a webhook receiver started
+/// here, which answers 500 to the first two attempts: the firing arrives
+/// once accepted (after retries with backoff), then the resolved notice,
+/// each body once, with an absolute link; and the Test button's endpoint
+/// reaches it too.
+#[tokio::test]
+async fn notices_reach_a_webhook_through_500s_once_each_firing_then_resolved() {
+    let receiver = kit::WebhookReceiver::start().await.expect("a receiver");
+    receiver.fail_first(2, 500);
+    let rules = format!(
+        "[[rule]]\nname = \"worker down\"\nkind = \"worker_offline\"\nafter = \"3s\"\n\n\
+         [[webhook]]\nname = \"ops\"\nurl = \"{}\"\nsecret = \"s3\"\n",
+        receiver.url("/hook")
+    );
+    let file =
+        server::alerts::file::parse(Path::new("it-alerts.toml"), &rules, &|_| None).expect("valid");
+    let mut c = Cluster::start_with(|config| {
+        config.alerts = Some(file);
+        config.external_url = Some("https://celadon.example.com/flower".into());
+    })
+    .await;
+    let (worker, hostname) = c.online_worker("down").await;
+    worker.kill();
+    let alert = fires(&c, "worker down", &hostname).await;
+    let id = alert["id"].as_str().unwrap().to_string();
+    let got = receiver
+        .wait_for(3, ALERT)
+        .await
+        .expect("the firing, retried");
+    let statuses: Vec<u16> = got.iter().map(|r| r.answered).collect();
+    assert_eq!(statuses[..3], [500, 500, 200], "retried until accepted");
+    assert!(
+        got[..3].iter().all(|r| r.body == got[0].body),
+        "the same body each time"
+    );
+    let firing = got[2].json().unwrap();
+    assert_eq!(firing["status"], "firing");
+    assert_eq!(firing["key"], format!("worker down#{id}"));
+    assert_eq!(firing["rule"], "worker down");
+    assert_eq!(firing["summary"], alert["summary"]);
+    assert_eq!(
+        firing["link"],
+        "https://celadon.example.com/flower/worker/down%40it"
+    );
+    assert_eq!(firing["details"]["worker"], hostname);
+    assert!(
+        got[2].header("x-celadon-signature").is_some(),
+        "signed with the secret"
+    );
+    let logs = kit::Scratch::new().expect("scratch");
+    let _back = Worker::start_with(&c.redis, "down", &logs, &WorkerOptions::default())
+        .expect("the worker starts again");
+    resolves(&c, &id).await;
+    let got = receiver
+        .wait_for(4, ALERT)
+        .await
+        .expect("the resolved notice");
+    let resolved = got[3].json().unwrap();
+    assert_eq!(
+        (resolved["status"].as_str(), resolved["key"].as_str()),
+        (Some("resolved"), Some(format!("worker down#{id}").as_str()))
+    );
+    assert!(resolved["ended_at"].is_number());
+    // Nothing more: one firing and one end, however many evaluations ran.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(receiver.requests().len(), 4, "no duplicate");
+    // The Test button's endpoint: one delivery now, its answer shown.
+    let (status, answer) = c.celadon.post("/api/alerts/webhooks/ops/test", None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["delivered"].as_bool(), answer["status"].as_u64()),
+        (Some(true), Some(200))
+    );
+    let test = receiver.requests();
+    assert_eq!(test.len(), 5);
+    assert_eq!(test[4].json().unwrap()["status"], "test");
+    let (status, _) = c.celadon.post("/api/alerts/webhooks/nope/test", None).await;
+    assert_eq!(status, 404);
+}

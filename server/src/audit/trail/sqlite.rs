@@ -348,8 +348,13 @@ mod tests {
         let path = dir.path().join("old.db");
         drop(crate::store::sqlite_for_tests(&path));
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE audit; PRAGMA user_version = 1;")
-            .unwrap();
+        // A version 1 file had neither the trail nor the alerts' tables
+        // (schema 3).
+        conn.execute_batch(
+            "DROP TABLE audit; DROP TABLE alert_history; DROP TABLE alert_rules; \
+             DROP TABLE alert_webhooks; PRAGMA user_version = 1;",
+        )
+        .unwrap();
         drop(conn);
         assert!(
             SqliteTrail::open(&path).is_err(),

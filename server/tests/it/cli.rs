@@ -53,6 +53,12 @@ async fn starts_with(
         "max_tasks = 7\n",
     )
     .unwrap();
+    // `--alerts`' sample names this file.
+    std::fs::write(
+        scratch.path().join("celadon-test-alerts.toml"),
+        "[[rule]]\nname = \"down\"\nkind = \"worker_offline\"\nafter = \"1m\"\n",
+    )
+    .unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_celadon"));
     command
         .args(&args)

@@ -46,16 +46,21 @@ pub fn AlertsPage() -> impl IntoView {
     // Above the tables and the forms, which both need them.
     provide_context(Editing(RwSignal::new(None)));
     provide_context(EditingHook(RwSignal::new(None)));
+    provide_context(TestOutcomes(RwSignal::new(Default::default())));
     Effect::new(move |_| {
         reload.0.track();
         let href = base.href("/api/alerts");
         leptos::task::spawn_local(async move {
             let answer = get::<AlertsAnswer>(&href, FETCH_TIMEOUT).await;
-            let _ = shown.try_set(match answer {
+            let now = match answer {
                 Ok(Ok(a)) => Shown::Answer(Box::new(a)),
                 Ok(Err(refused)) => Shown::Failed(refused.error),
                 Err(e) => Shown::Failed(e),
-            });
+            };
+            // An unchanged answer leaves the tables as they are.
+            if shown.try_with_untracked(|s| *s != now).unwrap_or(false) {
+                let _ = shown.try_set(now);
+            }
         });
     });
     #[cfg(feature = "hydrate")]
@@ -68,45 +73,46 @@ pub fn AlertsPage() -> impl IntoView {
         });
     }
     let admin = crate::person::use_person().can(Role::Admin);
+    // The tables follow each answer; the forms stay as they are (what an
+    // admin is typing survives a refresh).
+    let answer = move || match shown.get() {
+        Shown::Answer(a) => Some(a),
+        _ => None,
+    };
     view! {
         <h1>"Alerts"</h1>
         {move || match shown.get() {
-            Shown::Loading => view! { <p class="loading">"Loading the alerts…"</p> }.into_any(),
+            Shown::Loading => Some(view! { <p class="loading">"Loading the alerts…"</p> }.into_any()),
             Shown::Failed(why) => {
-                view! { <p class="outcome error" role="alert">{why}</p> }.into_any()
+                Some(view! { <p class="outcome error" role="alert">{why}</p> }.into_any())
             }
-            Shown::Answer(a) => view! { <AlertsBody a=*a admin/> }.into_any(),
+            Shown::Answer(a) => (!a.persisted).then(|| {
+                view! {
+                    <p class="note" data-testid="alerts-not-persisted">
+                        "No history store: the alerts' history and the rules and webhooks added \
+                         here last until celadon stops."
+                    </p>
+                }
+                .into_any()
+            }),
         }}
-    }
-}
-
-#[component]
-fn AlertsBody(a: AlertsAnswer, admin: bool) -> impl IntoView {
-    let note = (!a.persisted).then(|| {
-        view! {
-            <p class="note" data-testid="alerts-not-persisted">
-                "No history store: the alerts' history and the rules and webhooks added here \
-                 last until celadon stops."
-            </p>
-        }
-    });
-    let file = a
-        .file
-        .clone()
-        .map(|f| view! { <p class="note">"Rules file: " <code>{f}</code></p> });
-    view! {
-        {note}
         <h2>"Firing now"</h2>
-        <AlertTable alerts=a.firing.clone() testid="alerts-firing" empty="Nothing fires."/>
+        {move || answer().map(|a| view! {
+            <AlertTable alerts=a.firing testid="alerts-firing" empty="Nothing fires."/>
+        })}
         <h2>"Rules"</h2>
-        {file}
-        <RuleTable rules=a.rules.clone() admin/>
+        {move || answer().map(|a| {
+            let file = a.file.map(|f| view! { <p class="note">"Rules file: " <code>{f}</code></p> });
+            view! { {file} <RuleTable rules=a.rules admin/> }
+        })}
         {admin.then(|| view! { <RuleForm/> })}
         <h2>"Webhooks"</h2>
-        <WebhookTable hooks=a.webhooks.clone() admin/>
+        {move || answer().map(|a| view! { <WebhookTable hooks=a.webhooks admin/> })}
         {admin.then(|| view! { <WebhookForm/> })}
         <h2>"History"</h2>
-        <AlertTable alerts=a.history.clone() testid="alerts-history" empty="No alert has fired."/>
+        {move || answer().map(|a| view! {
+            <AlertTable alerts=a.history testid="alerts-history" empty="No alert has fired."/>
+        })}
     }
 }
 
@@ -140,6 +146,7 @@ fn AlertTable(alerts: Vec<Alert>, testid: &'static str, empty: &'static str) -> 
                     <td><a href=base.href(&a.link)>{a.summary.clone()}</a></td>
                 </tr>
             }
+            .into_any()
         })
         .collect_view();
     view! {
@@ -213,6 +220,7 @@ fn RuleTable(rules: Vec<RuleEntry>, admin: bool) -> impl IntoView {
                     }>"Edit"</button>
                     <DeleteButton what="rules" name/>
                 }
+                .into_any()
             });
             view! {
                 <tr data-rule=r.spec.name.clone()>
@@ -225,6 +233,7 @@ fn RuleTable(rules: Vec<RuleEntry>, admin: bool) -> impl IntoView {
                     <td>{actions}</td>
                 </tr>
             }
+            .into_any()
         })
         .collect_view();
     view! {
@@ -515,6 +524,7 @@ fn WebhookTable(hooks: Vec<WebhookEntry>, admin: bool) -> impl IntoView {
                         <DeleteButton what="webhooks" name=name.clone()/>
                     })}
                 }
+                .into_any()
             });
             view! {
                 <tr data-webhook=h.name.clone()>
@@ -526,6 +536,7 @@ fn WebhookTable(hooks: Vec<WebhookEntry>, admin: bool) -> impl IntoView {
                     <td>{actions}</td>
                 </tr>
             }
+            .into_any()
         })
         .collect_view();
     view! {
@@ -546,21 +557,37 @@ fn WebhookTable(hooks: Vec<WebhookEntry>, admin: bool) -> impl IntoView {
     .into_any()
 }
 
+/// Each webhook's last test answer, kept above the table (which a refresh
+/// renders anew).
+#[derive(Clone, Copy)]
+struct TestOutcomes(RwSignal<std::collections::BTreeMap<String, Result<String, String>>>);
+
 /// Sends a test notice now and shows what the receiver answered.
 #[component]
 fn TestButton(name: String) -> impl IntoView {
     let base = use_base();
-    let outcome = RwSignal::new(None::<Result<String, String>>);
+    let outcomes =
+        use_context::<TestOutcomes>().unwrap_or(TestOutcomes(RwSignal::new(Default::default())));
+    let key = name.clone();
+    let set = move |o: Result<String, String>| {
+        let key = key.clone();
+        outcomes.0.update(|m| {
+            m.insert(key, o);
+        });
+    };
+    let shown_key = name.clone();
+    let outcome = Signal::derive(move || outcomes.0.with(|m| m.get(&shown_key).cloned()));
     let href = base.href(&format!(
         "/api/alerts/webhooks/{}/test",
         crate::pages::encode(&name)
     ));
     let click = move |_| {
         let href = href.clone();
-        outcome.set(Some(Ok("sending…".into())));
+        let set = set.clone();
+        set(Ok("sending…".into()));
         leptos::task::spawn_local(async move {
             let answer = send_json::<WebhookTest>("POST", &href, None).await;
-            outcome.set(Some(match answer {
+            set(match answer {
                 Ok(Ok(t)) => {
                     let status = t.status.map(|s| format!("HTTP {s}")).unwrap_or_default();
                     match t.delivered {
@@ -570,7 +597,7 @@ fn TestButton(name: String) -> impl IntoView {
                 }
                 Ok(Err(e)) => Err(e.error),
                 Err(e) => Err(e),
-            }));
+            });
         });
     };
     view! {

@@ -89,18 +89,19 @@ pub async fn record(State(app): State<AppState>, request: Request<Body>, next: N
                 result: Verdict::Refused,
                 detail: "the request's body was too large to read".into(),
             };
-            let (action, target) = action_of(&path);
+            let (action, target) =
+                alerts_action(&method, &path).unwrap_or_else(|| action_of(&path));
             let params = parts.uri.query().unwrap_or("").to_string();
             let entry = NewEntry::new(&principal, &client, &action, target, &params, outcome);
             keep(&app, unknown_via(entry)).await;
             return response;
         }
     };
-    let params = params_text(parts.uri.query(), &body);
+    let params = params_text(parts.uri.query(), &without_secret(&path, &body));
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     let status = response.status();
     let (response, answer) = read_answer(response).await;
-    let (action, target) = action_of(&path);
+    let (action, target) = alerts_action(&method, &path).unwrap_or_else(|| action_of(&path));
     let detail = answer
         .as_deref()
         .map_or_else(|| "(the answer was not kept: too large)".into(), lossy);
@@ -190,6 +191,54 @@ async fn read_answer(response: Response) -> (Response, Option<Bytes>) {
             Some(bytes),
         ),
         Err(_) => (Response::from_parts(parts, Body::empty()), None),
+    }
+}
+
+// Alerts (issue 21): the Alerts page's edits name what they do to which
+// rule or webhook, and a webhook's secret is never recorded.
+
+/// `alerts.rules.add|edit|delete`, `alerts.webhooks.add|edit|delete|test`,
+/// with the rule or webhook's name; `None` for any other path.
+pub fn alerts_action(method: &Method, path: &str) -> Option<(String, Option<String>)> {
+    let (action, _) = action_of(path);
+    let rest = action.strip_prefix("alerts.")?;
+    let mut parts = rest.splitn(2, '.');
+    let kind = parts
+        .next()
+        .filter(|k| matches!(*k, "rules" | "webhooks"))?;
+    let name = parts.next().map(|n| {
+        percent_encoding::percent_decode_str(
+            path.trim_start_matches(&format!("/api/alerts/{kind}/"))
+                .trim_end_matches("/test"),
+        )
+        .decode_utf8_lossy()
+        .into_owned()
+    });
+    let verb = match (method.as_str(), path.ends_with("/test")) {
+        ("POST", true) => "test",
+        ("POST", false) => "add",
+        ("PUT", _) => "edit",
+        ("DELETE", _) => "delete",
+        _ => return None,
+    };
+    Some((format!("alerts.{kind}.{verb}"), name))
+}
+
+/// The body as recorded: a webhook's `secret` replaced by `‹secret›`.
+fn without_secret(path: &str, body: &[u8]) -> Bytes {
+    if !path.starts_with("/api/alerts/webhooks") {
+        return Bytes::copy_from_slice(body);
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut o)) => {
+            if let Some(v) = o.get_mut("secret") {
+                *v = serde_json::Value::String("‹secret›".into());
+            }
+            Bytes::from(serde_json::Value::Object(o).to_string())
+        }
+        // Not an object: nothing of it is kept (it may be a secret).
+        Ok(_) | Err(_) if !body.is_empty() => Bytes::from_static(b"(not a JSON object: not kept)"),
+        _ => Bytes::new(),
     }
 }
 
@@ -526,6 +575,40 @@ mod tests {
                 r#"{"error":"revoke was not delivered: no worker is connected to the broker"}"#
             ),
             Verdict::NotDelivered
+        );
+    }
+
+    #[test]
+    fn the_alerts_edits_are_named_and_a_webhook_secret_is_never_kept() {
+        let a = |m: Method, p: &str| alerts_action(&m, p);
+        assert_eq!(
+            a(Method::POST, "/api/alerts/rules"),
+            Some(("alerts.rules.add".into(), None))
+        );
+        assert_eq!(
+            a(Method::PUT, "/api/alerts/rules/worker%20down"),
+            Some(("alerts.rules.edit".into(), Some("worker down".into())))
+        );
+        assert_eq!(
+            a(Method::DELETE, "/api/alerts/webhooks/ops"),
+            Some(("alerts.webhooks.delete".into(), Some("ops".into())))
+        );
+        assert_eq!(
+            a(Method::POST, "/api/alerts/webhooks/ops/test"),
+            Some(("alerts.webhooks.test".into(), Some("ops".into())))
+        );
+        assert_eq!(a(Method::POST, "/api/task/revoke/x"), None);
+        let kept = without_secret(
+            "/api/alerts/webhooks",
+            br#"{"name":"ops","url":"http://h/x","secret":"hunter2"}"#,
+        );
+        assert_eq!(
+            &kept[..],
+            r#"{"name":"ops","secret":"‹secret›","url":"http://h/x"}"#.as_bytes()
+        );
+        assert_eq!(
+            &without_secret("/api/alerts/webhooks/ops", b"hunter2")[..],
+            b"(not a JSON object: not kept)"
         );
     }
 

@@ -423,6 +423,40 @@ async fn rules_and_webhooks_added_on_the_page_are_checked_kept_and_never_show_a_
     );
     assert_eq!(shown["webhooks"][0]["url"], "http://127.0.0.1:9/other");
     assert!(shown["persisted"].as_bool().unwrap());
+    // Each edit is in the audit trail, by what it did to which, refusals
+    // included; the secret is not.
+    let audit = celadon.json("/api/audit?action=alerts").await;
+    assert!(!audit.to_string().contains("hunter2"), "{audit}");
+    let done: Vec<(String, String, String)> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["target"].as_str().unwrap_or("").to_string(),
+                e["result"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let strs: Vec<(&str, &str, &str)> = done
+        .iter()
+        .map(|(a, t, r)| (a.as_str(), t.as_str(), r.as_str()))
+        .collect();
+    assert_eq!(
+        strs,
+        [
+            ("alerts.rules.add", "", "refused"),
+            ("alerts.rules.add", "", "refused"),
+            ("alerts.rules.add", "", "ok"),
+            ("alerts.rules.delete", "from file", "refused"),
+            ("alerts.webhooks.add", "", "ok"),
+            ("alerts.webhooks.edit", "ops", "ok"),
+            ("alerts.webhooks.add", "", "refused"),
+        ],
+        "{audit}"
+    );
     // A restart reads the page's rules and webhooks back from the store.
     celadon.stop().await.expect("celadon stops");
     let again = start(db).await.expect("celadon starts again");

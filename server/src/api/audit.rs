@@ -206,7 +206,7 @@ pub fn alerts_action(method: &Method, path: &str) -> Option<(String, Option<Stri
     let kind = parts
         .next()
         .filter(|k| matches!(*k, "rules" | "webhooks"))?;
-    let name = parts.next().map(|n| {
+    let name = parts.next().map(|_| {
         percent_encoding::percent_decode_str(
             path.trim_start_matches(&format!("/api/alerts/{kind}/"))
                 .trim_end_matches("/test"),

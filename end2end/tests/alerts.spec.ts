@@ -70,8 +70,10 @@ test('a stopped worker fires on every page and the Alerts page; a webhook is add
   await expect(page).toHaveURL(/\/worker\/gone(%40|@)e2e$/);
   await expect(page.getByTestId('alerts-banner')).toBeVisible();
 
-  // The Alerts page shows it firing, and the rule from the file, read-only.
+  // The Alerts page shows it firing (and the banner, as every page), and
+  // the rule from the file, read-only.
   await page.goto(`${url}/alerts`);
+  await expect(page.getByTestId('alerts-banner')).toContainText('1 alert firing');
   await expect(page.getByTestId('alerts-firing').locator('tr[data-rule="worker down"]')).toContainText(
     'worker gone@e2e offline for ',
   );

@@ -72,6 +72,10 @@ pub fn AlertsPage() -> impl IntoView {
             }
         });
     }
+    // This page has no view of its own; following the Workers view (the
+    // smallest) keeps the websocket, and so every page's banner, live here
+    // too.
+    crate::live::use_live().show(crate::wire::View::Workers);
     let admin = crate::person::use_person().can(Role::Admin);
     // The tables follow each answer; the forms stay as they are (what an
     // admin is typing survives a refresh).

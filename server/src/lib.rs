@@ -338,10 +338,23 @@ async fn serve(
         audit::Recorder::start(audit::trail::Trail::open(trail_at).await, cancel.clone());
     running.tasks.push(appender);
 
+    // With a PostgreSQL history shared by replicas, the writer alone keeps
+    // and notifies alerts; otherwise this process does.
+    let writer_status = match &config.history {
+        Some(h) if matches!(h.location, store::Location::Postgres(_)) => {
+            history_reader.as_ref().map(|(_, status)| status.clone())
+        }
+        _ => None,
+    };
     running.tasks.push(tokio::spawn(poll::alerts::run(
         state.clone(),
         alerts.clone(),
         |alerts: &alerts::Alerts, t: &alerts::eval::Transition| alerts.notify(t),
+        move || {
+            writer_status
+                .as_ref()
+                .is_none_or(|s| s.get().role == store::Role::Writer)
+        },
         cancel.clone(),
     )));
 

@@ -45,6 +45,9 @@ struct Live {
     page_rules: Vec<Rule>,
     page_webhooks: Vec<WebhookConf>,
     firing: Vec<Alert>,
+    /// Whether the page's rules and webhooks were read from the store
+    /// (a PostgreSQL not answering at start is read again later).
+    loaded: bool,
 }
 
 /// A webhook as the notifier takes it.
@@ -95,14 +98,24 @@ impl Alerts {
             firing_tx,
             notifier,
         });
-        let rules = alerts.store.rules().await.unwrap_or_else(|error| {
-            tracing::error!(%error, "the Alerts page's rules could not be read");
-            Vec::new()
-        });
-        let hooks = alerts.store.webhooks().await.unwrap_or_else(|error| {
-            tracing::error!(%error, "the Alerts page's webhooks could not be read");
-            Vec::new()
-        });
+        alerts.load().await;
+        alerts
+    }
+
+    /// Reads the page's rules and webhooks from the store, unless done:
+    /// at start, and again at each evaluation until it succeeds.
+    pub async fn load(&self) {
+        if self.live.lock().is_ok_and(|l| l.loaded) {
+            return;
+        }
+        let alerts = self;
+        let (rules, hooks) = match (alerts.store.rules().await, alerts.store.webhooks().await) {
+            (Ok(r), Ok(h)) => (r, h),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::error!(%error, "the Alerts page's rules and webhooks could not be read yet");
+                return;
+            }
+        };
         let file_rules = alerts.file_rules();
         let file_hooks = alerts.file_webhooks();
         let mut page_rules = Vec::new();
@@ -130,11 +143,13 @@ impl Alerts {
             }
         }
         if let Ok(mut live) = alerts.live.lock() {
+            // Edits made meanwhile were written to the store and are in
+            // what was just read.
             live.page_rules = page_rules;
             live.page_webhooks = page_webhooks;
+            live.loaded = true;
         }
         alerts.publish_webhooks();
-        alerts
     }
 
     pub fn store(&self) -> &AlertStore {

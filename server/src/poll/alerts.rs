@@ -24,11 +24,15 @@ use crate::{
 pub const EVAL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Runs until `cancel`. `notify` is called for each firing and each end,
-/// after it is kept; it must not wait (the notifier queues).
+/// after it is kept; it must not wait (the notifier queues). Replicas
+/// sharing a PostgreSQL history all evaluate (each serves its pages and
+/// `/metrics`), but only the one that `writes()` keeps and notifies, so a
+/// webhook hears of a firing once.
 pub async fn run(
     state: StateHandle,
     alerts: Arc<Alerts>,
     notify: impl Fn(&Alerts, &Transition) + Send,
+    writes: impl Fn() -> bool + Send,
     cancel: CancellationToken,
 ) {
     let started = clock::now();
@@ -51,6 +55,7 @@ pub async fn run(
     // and let go.
     let mut unwritten = Vec::new();
     loop {
+        alerts.load().await;
         let rules = alerts.rules();
         let asked = eval::ask(&rules);
         let now = clock::now();
@@ -68,9 +73,11 @@ pub async fn run(
                     tracing::info!(rule = %a.rule, id = %a.id, "alert resolved: {}", a.summary)
                 }
             }
-            unwritten.push(match t {
-                Transition::Fired(a) | Transition::Resolved(a) => a.clone(),
-            });
+            if writes() {
+                unwritten.push(match t {
+                    Transition::Fired(a) | Transition::Resolved(a) => a.clone(),
+                });
+            }
         }
         if unwritten.len() > MAX_OPEN {
             let dropped = unwritten.len() - MAX_OPEN;
@@ -88,8 +95,10 @@ pub async fn run(
                 }
             }
         }
-        for t in &transitions {
-            notify(&alerts, t);
+        if writes() {
+            for t in &transitions {
+                notify(&alerts, t);
+            }
         }
         tokio::select! {
             () = cancel.cancelled() => return,

@@ -645,3 +645,71 @@ async fn notices_reach_a_webhook_through_500s_once_each_firing_then_resolved() {
     let (status, _) = c.celadon.post("/api/alerts/webhooks/nope/test", None).await;
     assert_eq!(status, 404);
 }
+
+/// The alerts' tables in a PostgreSQL history (migration 3): firings,
+/// the page's rules and webhooks written and read back as SQLite's are.
+#[tokio::test]
+async fn postgres_keeps_alert_history_rules_and_webhooks() {
+    use app::wire::alerts::{Alert, RuleKind, RuleSpec, Severity, WebhookFormat};
+    use server::alerts::trail::AlertStore;
+    let pg = kit::Postgres::shared().unwrap();
+    let url = pg.database("alerts_store").unwrap();
+    let location = server::store::Location::Postgres(
+        server::store::PgUrl::parse(&url).expect("the kit's URL parses"),
+    );
+    let store = AlertStore::open(Some(&location));
+    assert!(store.persisted());
+    let alert = |id: &str, started: f64, ended: Option<f64>| Alert {
+        id: id.into(),
+        rule: "down".into(),
+        severity: Severity::Critical,
+        subject_kind: SubjectKind::Worker,
+        subject: "celery@a".into(),
+        summary: "worker celery@a offline for 61 s".into(),
+        link: "/worker/celery%40a".into(),
+        started,
+        ended,
+    };
+    store
+        .record(vec![alert("p-1", 10.0, None), alert("p-2", 20.0, None)])
+        .await
+        .unwrap();
+    store
+        .record(vec![alert("p-1", 10.0, Some(30.0))])
+        .await
+        .unwrap();
+    // Another connection (a restart, another replica) reads the same.
+    let again = AlertStore::open(Some(&location));
+    assert_eq!(
+        again.open_alerts().await.unwrap(),
+        vec![alert("p-2", 20.0, None)]
+    );
+    assert_eq!(
+        again.history(10, None).await.unwrap(),
+        vec![alert("p-2", 20.0, None), alert("p-1", 10.0, Some(30.0))]
+    );
+    let spec = RuleSpec {
+        after: Some("60s".into()),
+        ..RuleSpec::new("down", RuleKind::WorkerOffline)
+    };
+    store.put_rule(&spec, 1.0).await.unwrap();
+    store
+        .put_webhook(
+            "ops",
+            "http://h/x",
+            WebhookFormat::Slack,
+            Some("s".into()),
+            1.0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.rules().await.unwrap(), vec![spec]);
+    let hooks = again.webhooks().await.unwrap();
+    assert_eq!(
+        (hooks[0].format, hooks[0].secret.as_deref()),
+        (WebhookFormat::Slack, Some("s"))
+    );
+    assert!(again.delete_rule("down").await.unwrap());
+    assert!(again.delete_webhook("ops").await.unwrap());
+    assert!(store.rules().await.unwrap().is_empty());
+}

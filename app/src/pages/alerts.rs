@@ -111,7 +111,7 @@ pub fn AlertsPage() -> impl IntoView {
         })}
         {admin.then(|| view! { <RuleForm/> })}
         <h2>"Webhooks"</h2>
-        {move || answer().map(|a| view! { <WebhookTable hooks=a.webhooks admin/> })}
+        {move || answer().map(|a| view! { <WebhookTable hooks=a.webhooks stats=a.deliveries admin/> })}
         {admin.then(|| view! { <WebhookForm/> })}
         <h2>"History"</h2>
         {move || answer().map(|a| view! {
@@ -496,7 +496,11 @@ fn RuleForm() -> impl IntoView {
 }
 
 #[component]
-fn WebhookTable(hooks: Vec<WebhookEntry>, admin: bool) -> impl IntoView {
+fn WebhookTable(
+    hooks: Vec<WebhookEntry>,
+    stats: crate::wire::notify::NotifyStats,
+    admin: bool,
+) -> impl IntoView {
     if hooks.is_empty() {
         return view! { <p class="empty" data-testid="alerts-webhooks">"No webhook."</p> }
             .into_any();
@@ -514,6 +518,21 @@ fn WebhookTable(hooks: Vec<WebhookEntry>, admin: bool) -> impl IntoView {
                 WebhookFormat::Slack => "slack",
             };
             let page = h.source == Source::Page;
+            let delivery = stats
+                .webhooks
+                .iter()
+                .find(|w| w.name == h.name)
+                .map(|w| {
+                    let mut t = format!(
+                        "{} delivered, {} failed attempts, {} given up, {} pending",
+                        w.delivered, w.failed_attempts, w.given_up, w.pending
+                    );
+                    if let Some(e) = &w.last_error {
+                        t.push_str(&format!("; last error: {e}"));
+                    }
+                    t
+                })
+                .unwrap_or_default();
             let entry = h.clone();
             let actions = admin.then(|| {
                 let name = h.name.clone();
@@ -536,6 +555,7 @@ fn WebhookTable(hooks: Vec<WebhookEntry>, admin: bool) -> impl IntoView {
                     <td>{h.url.clone()}</td>
                     <td>{format}</td>
                     <td>{if h.has_secret { "set" } else { "none" }}</td>
+                    <td>{delivery}</td>
                     <td>{source}</td>
                     <td>{actions}</td>
                 </tr>
@@ -551,6 +571,7 @@ fn WebhookTable(hooks: Vec<WebhookEntry>, admin: bool) -> impl IntoView {
                     <th>"URL"</th>
                     <th>"Format"</th>
                     <th>"Secret"</th>
+                    <th>"Deliveries"</th>
                     <th>"Source"</th>
                     <th></th>
                 </tr>

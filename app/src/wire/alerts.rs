@@ -261,6 +261,9 @@ pub struct AlertsAnswer {
     pub history: Vec<Alert>,
     /// Whether the history outlives the process (the history store).
     pub persisted: bool,
+    /// Each webhook's deliveries since celadon started.
+    #[serde(default)]
+    pub deliveries: super::notify::NotifyStats,
 }
 
 /// `GET /api/alerts/history`: newest first.

@@ -310,6 +310,7 @@ impl Alerts {
             firing,
             history,
             persisted: self.store.persisted(),
+            deliveries: self.notifier.stats(),
         }
     }
 

@@ -644,6 +644,17 @@ async fn notices_reach_a_webhook_through_500s_once_each_firing_then_resolved() {
     assert_eq!(test[4].json().unwrap()["status"], "test");
     let (status, _) = c.celadon.post("/api/alerts/webhooks/nope/test", None).await;
     assert_eq!(status, 404);
+    // The Alerts page's counters: two refused attempts, the two notices
+    // delivered.
+    let shown = c.celadon.json("/api/alerts").await;
+    let ops = &shown["deliveries"]["webhooks"][0];
+    assert_eq!(ops["name"], "ops", "{shown}");
+    assert_eq!(ops["failed_attempts"], 2, "{shown}");
+    assert!(ops["delivered"].as_u64().unwrap() >= 2, "{shown}");
+    assert!(
+        !shown.to_string().contains("\"s3\""),
+        "the secret is never shown: {shown}"
+    );
 }
 
 /// The alerts' tables in a PostgreSQL history (migration 3): firings,

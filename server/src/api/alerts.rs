@@ -42,8 +42,27 @@ fn json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad("body", e.to_string()))
 }
 
-pub async fn list(State(app): State<AppState>) -> Json<AlertsAnswer> {
-    Json(app.alerts.answer().await)
+/// A webhook's URL as someone who may not edit it sees it: scheme and
+/// host only (a Slack URL's path is its secret).
+fn masked(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or("")),
+        Err(_) => "…".to_string(),
+    }
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    principal: Option<axum::Extension<crate::auth::Principal>>,
+) -> Json<AlertsAnswer> {
+    let mut answer = app.alerts.answer().await;
+    let admin = principal.is_some_and(|p| p.can(crate::auth::Role::Admin));
+    if !admin {
+        for w in &mut answer.webhooks {
+            w.url = masked(&w.url);
+        }
+    }
+    Json(answer)
 }
 
 pub async fn history(
@@ -145,4 +164,18 @@ pub async fn test_webhook(
         return Err(ApiError::NotFound(format!("no webhook named {name:?}")));
     }
     Ok(Json(app.alerts.test_webhook(&name).await))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhook_url_is_shown_to_non_admins_without_its_path() {
+        assert_eq!(
+            masked("https://hooks.slack.com/services/T000/B000/XXXX"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(masked("not a url"), "…");
+    }
 }

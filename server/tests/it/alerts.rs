@@ -724,3 +724,61 @@ async fn postgres_keeps_alert_history_rules_and_webhooks() {
     assert!(again.delete_webhook("ops").await.unwrap());
     assert!(store.rules().await.unwrap().is_empty());
 }
+
+/// Roles: anyone allowed in reads the alerts (a webhook's URL without its
+/// path unless an admin asks); only an admin edits or tests.
+#[tokio::test]
+async fn only_an_admin_edits_alerts_and_a_viewer_sees_no_webhook_path() {
+    let dir = kit::Scratch::new().unwrap();
+    let redis = kit::Redis::start(&dir).unwrap();
+    let mut config = kit::Celadon::config(redis.broker_url());
+    config.basic_auth = ["ann", "cy"]
+        .map(|u| (u.to_string(), "pw".to_string()))
+        .to_vec();
+    let mut sign_on = server::config::signon::SignOnOptions::new();
+    sign_on.roles = vec!["admin=ann".into()];
+    config.sign_on = sign_on.resolve().unwrap();
+    config.alerts = Some(
+        server::alerts::file::parse(
+            Path::new("it-alerts.toml"),
+            "[[webhook]]\nname = \"slack\"\nurl = \"https://hooks.slack.com/services/T0/B0/XXXX\"\nformat = \"slack\"\n",
+            &|_| None,
+        )
+        .unwrap(),
+    );
+    let celadon = kit::Celadon::start_with(config).await.unwrap();
+    let http = reqwest::Client::new();
+    let get = async |who: &str| -> Value {
+        http.get(celadon.url("/api/alerts"))
+            .basic_auth(who, Some("pw"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        get("ann").await["webhooks"][0]["url"],
+        "https://hooks.slack.com/services/T0/B0/XXXX"
+    );
+    assert_eq!(
+        get("cy").await["webhooks"][0]["url"],
+        "https://hooks.slack.com/…"
+    );
+    let post = async |who: &str, path: &str, body: &str| -> u16 {
+        http.post(celadon.url(path))
+            .basic_auth(who, Some("pw"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let rule = r#"{"name":"down","kind":"worker_offline","after":"1m"}"#;
+    assert_eq!(post("cy", "/api/alerts/rules", rule).await, 403);
+    assert_eq!(post("cy", "/api/alerts/webhooks/slack/test", "").await, 403);
+    assert_eq!(post("ann", "/api/alerts/rules", rule).await, 201);
+}

@@ -142,9 +142,10 @@ pub struct MetricsSample {
 pub const MAX_STUCK: usize = 100;
 
 /// Spans and windows one alert read sums over, of each sort: the rules'
-/// distinct values (at most `alerts::rules::MAX_RULES` rules); more are
-/// not read.
-pub const MAX_ALERT_SPANS: usize = 64;
+/// distinct values; more are not read (their rules see no data). Each
+/// span is a walk of at most 720 buckets per queue or task type, so this
+/// bounds the read to a few million bucket visits at the model's limits.
+pub const MAX_ALERT_SPANS: usize = 16;
 
 /// What the alert rules need from the model (`alerts::eval::ask`).
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -17,8 +17,10 @@ use crate::state::read::{AlertAsk, AlertInputs};
 /// sum over, and how long a task must have been STARTED to be listed.
 pub fn ask(rules: &[Rule]) -> AlertAsk {
     let mut a = AlertAsk::default();
+    // Past the read's bound a span is not asked for: its rules see no
+    // data, and fire on none.
     let add = |v: &mut Vec<f64>, x: f64| {
-        if !v.contains(&x) {
+        if !v.contains(&x) && v.len() < crate::state::read::MAX_ALERT_SPANS {
             v.push(x);
         }
     };
@@ -199,6 +201,7 @@ fn hits(rule: &Rule, inputs: &AlertInputs, asked: &AlertAsk, since: f64, now: f6
                 let Some(now_depth) = q.depth else { continue };
                 let lowest = match at {
                     Some(i) => q.lowest.get(i).copied().flatten(),
+                    None if *during > 0.0 => None,
                     None => Some(now_depth),
                 };
                 if now_depth > *depth && lowest.is_some_and(|l| l > *depth) {

@@ -1,13 +1,17 @@
 //! Everything that talks to, or decodes what comes from, the Celery broker.
-//! `url`, `ssl`, `transport`, `naming`, `sentinel`, `envelope` and
-//! `events` are pure; `dial` opens every connection (with `tls`);
+//! `url`, `ssl`, `transport`, `naming`, `sentinel`, `envelope`,
+//! `messages` and `events` are pure; `browse` and `actions` read and
+//! change queues; `dial` opens every connection (with `tls`);
 //! `subscriber` owns the pub/sub connection.
 
+pub mod actions;
 pub mod backend;
+pub mod browse;
 pub mod conn;
 pub mod dial;
 pub mod envelope;
 pub mod events;
+pub mod messages;
 pub mod naming;
 pub mod queues;
 mod raw;

@@ -245,6 +245,11 @@ async fn serve(
         config.inspect_timeout,
         cancel.clone(),
     )));
+    // The queue browser's own connection (issue 21).
+    let queue_browser = Arc::new(broker::browse::QueueBrowser::new(
+        naming.clone(),
+        broker.clone(),
+    ));
     running.tasks.push(tokio::spawn(poll::depths::run(
         broker,
         naming.clone(),
@@ -348,6 +353,7 @@ async fn serve(
         },
         socket_count: Arc::default(),
         refresher,
+        queues: queue_browser,
     };
     let stopping = cancel.clone();
     let routes = api::router(app).layer(axum::middleware::from_fn_with_state(

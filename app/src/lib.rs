@@ -85,6 +85,11 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("broker") view=pages::BrokerPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("graphs") view=pages::GraphsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("audit") view=pages::AuditPage/>
+                    // The queue browser (issue 21).
+                    <Route
+                        path=(StaticSegment("broker"), StaticSegment("queue"), ParamSegment("name"))
+                        view=pages::QueuePage
+                    />
                 </Routes>
             </main>
         </Router>

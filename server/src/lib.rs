@@ -6,6 +6,10 @@
 //! queue depths, reconciliation with the result backend, the inspector),
 //! and the HTTP server (`api`), and stops and joins them all when it ends.
 
+// The queue page (issue 21): the router lays out its view, a chart beside
+// tables, deeper than the compiler's default query depth (as in `app`).
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -24,6 +24,10 @@ test('find a message by its args, move it after a dry run, see it moved and audi
   await cluster.send('echo', { args: ['order-1001'], queue: 'inbox', count: 5 });
   const [needle] = await cluster.send('echo', { args: ['needle-42'], kwargs: { note: 'park me' }, queue: 'inbox' });
 
+  // Its task page says where it waits (0 is the next a worker takes).
+  await page.goto(`${url}/task/${needle}`);
+  await expect(page.getByTestId('task-waiting')).toContainText('Waiting in queue inbox at position 5', { timeout: 15_000 });
+
   await page.goto(`${url}/broker`);
   const link = page.locator('tr[data-queue="inbox"]').getByTestId('queue-link');
   await expect(link).toBeVisible({ timeout: 15_000 });

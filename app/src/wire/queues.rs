@@ -184,6 +184,9 @@ pub struct QueueActionAnswer {
     pub acted: usize,
     /// Selected, then taken by a worker before the action reached them.
     pub gone: usize,
+    /// Matched but not moved: they lack the route a move rewrites.
+    #[serde(default)]
+    pub unmovable: usize,
     /// Messages looked at.
     pub scanned: usize,
     /// The whole queue was looked at.

@@ -466,6 +466,7 @@ pub async fn act(
         selected: done.selected,
         acted: done.acted,
         gone: done.gone,
+        unmovable: done.unmovable,
         scanned: done.scanned,
         complete: done.complete,
         first: done
@@ -491,6 +492,12 @@ fn words(action: &str, queue: &str, to: Option<&str>, dry_run: bool, d: &Done) -
     } else {
         format!("{} {verb}", n(d.acted))
     };
+    if d.unmovable > 0 {
+        s.push_str(&format!(
+            "; {} left in place: no properties.delivery_info to route them by",
+            n(d.unmovable)
+        ));
+    }
     if d.gone > 0 {
         s.push_str(&format!("; {} taken by a worker first", n(d.gone)));
     }

@@ -104,6 +104,9 @@ pub struct Done {
     pub acted: usize,
     /// Selected, then taken by a worker before the action reached them.
     pub gone: usize,
+    /// Selected but left alone: a move needs `properties.delivery_info`
+    /// to rewrite, and these lack it (or are not JSON text).
+    pub unmovable: usize,
     /// Messages looked at.
     pub scanned: usize,
     /// The whole queue was looked at (else [`ACTION_SCAN_LIMIT`] stopped it).
@@ -116,9 +119,6 @@ pub struct Done {
 pub enum ActionError {
     #[error(transparent)]
     Redis(#[from] redis::RedisError),
-    /// A message cannot be moved as it is (`rewrite_route`'s reason).
-    #[error("a selected message cannot be moved: {0}")]
-    Unmovable(String),
     #[error("{0:?} holds something other than a queue's list; nothing was moved")]
     NotAList(String),
 }
@@ -184,7 +184,14 @@ impl QueueBrowser {
                     continue;
                 }
                 let outgoing = match act {
-                    Act::Move(to) => Some(rewrite_route(&raw, to).map_err(ActionError::Unmovable)?),
+                    Act::Move(to) => match rewrite_route(&raw, to) {
+                        Ok(bytes) => Some(bytes),
+                        // Without a route kombu can read, it stays where it is.
+                        Err(_) => {
+                            done.unmovable += 1;
+                            continue;
+                        }
+                    },
                     Act::Delete => None,
                 };
                 if done.first.len() < FIRST_SHOWN {
@@ -252,6 +259,7 @@ impl QueueBrowser {
             selected: count,
             acted: if dry_run { 0 } else { count },
             gone: 0,
+            unmovable: 0,
             scanned: count,
             complete: true,
             first: first.messages,

@@ -423,6 +423,26 @@ async fn pages_search_and_place_follow_the_order_workers_take() {
     let page = c.json("/api/queues/qr/messages?limit=1").await;
     assert_eq!(page["messages"][0]["undecodable"]["start"], "not a message");
     assert_eq!(page["messages"][0]["size"], 13);
+    // A task message without delivery_info cannot be routed after a move:
+    // it stays, and the answer says so.
+    let no_route = r#"{"body": "W1sxXSwge30sIHt9XQ==", "content-type": "application/json", "headers": {"task": "celadon_tasks.echo", "id": "no-route-1"}, "properties": {"body_encoding": "base64", "delivery_tag": "t"}}"#;
+    let _: () = conn.lpush("qr", no_route).unwrap();
+    let (status, moved) = c
+        .post(
+            "/api/queues/qr/move",
+            Some(json!({"q": "id:no-route-1", "to": "elsewhere"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(
+        (moved["selected"].clone(), moved["unmovable"].clone()),
+        (json!(0), json!(1))
+    );
+    assert!(
+        moved["message"].as_str().unwrap().contains("left in place"),
+        "{moved}"
+    );
+    let _: () = conn.lrem("qr", 1, no_route).unwrap();
     // A missing task is not found, having looked everywhere.
     let place = c.json("/api/task/no-such-task/queue").await;
     assert_eq!(

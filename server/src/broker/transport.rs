@@ -334,6 +334,21 @@ mod tests {
     }
 
     #[test]
+    fn the_unacked_index_and_visibility_timeout_are_applied() {
+        let o = broker(r#"{"visibility_timeout": 43200, "unacked_index_key": "held_at"}"#);
+        assert_eq!(o.visibility_timeout, 43200.0);
+        assert_eq!(o.unacked_index_key, "held_at");
+        assert!(o.ignored.is_empty(), "{:?}", o.ignored);
+        assert_eq!(broker("{}").visibility_timeout, DEFAULT_VISIBILITY_TIMEOUT);
+        assert_eq!(
+            broker(r#"{"visibility_timeout": null}"#).visibility_timeout,
+            3600.0
+        );
+        let err = TransportOptions::parse(r#"{"visibility_timeout": "long"}"#, Role::Broker);
+        assert!(err.unwrap_err().contains("visibility_timeout"));
+    }
+
+    #[test]
     fn the_backend_takes_its_key_prefix_and_names_the_brokers_options() {
         let o = TransportOptions::parse(
             r#"{"global_keyprefix": "b:", "fanout_prefix": false, "retry_policy": {},

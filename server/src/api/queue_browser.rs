@@ -34,7 +34,14 @@ const DEFAULT_LIMIT: usize = 50;
 /// Seconds per bucket of the depth series (the model's finest ring).
 const SERIES_STEP: u32 = 5;
 
-fn broker_error(doing: &'static str, e: impl std::fmt::Display) -> ApiError {
+/// A failure at the broker; a key of another type under the queue's name
+/// is the request's mistake, not the broker's.
+fn broker_error(doing: &'static str, e: redis::RedisError) -> ApiError {
+    if e.code() == Some("WRONGTYPE") {
+        return ApiError::Invalid(
+            "that name holds something other than a queue's lists in Redis".into(),
+        );
+    }
     ApiError::Broker {
         doing,
         cause: e.to_string(),

@@ -37,7 +37,8 @@ const SERIES_STEP: u32 = 5;
 /// A failure at the broker; a key of another type under the queue's name
 /// is the request's mistake, not the broker's.
 fn broker_error(doing: &'static str, e: redis::RedisError) -> ApiError {
-    if e.code() == Some("WRONGTYPE") {
+    // A pipeline's error may arrive wrapped: its text names it too.
+    if e.code() == Some("WRONGTYPE") || e.to_string().contains("WRONGTYPE") {
         return ApiError::Invalid(
             "that name holds something other than a queue's lists in Redis".into(),
         );

@@ -487,6 +487,10 @@ async fn pages_search_and_place_follow_the_order_workers_take() {
         10,
         "a refused request changed the queue"
     );
+    // A name that holds another type in Redis is not a queue to read.
+    let _: () = conn.set("plainstring", "x").unwrap();
+    let (status, body) = c.get("/api/queues/plainstring/messages").await;
+    assert_eq!(status, 400, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

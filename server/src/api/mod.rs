@@ -24,6 +24,7 @@ mod openapi;
 mod params;
 mod queues;
 // The queue browser (issue 21).
+mod queue_actions;
 mod queue_browser;
 mod redaction;
 mod send;
@@ -187,7 +188,7 @@ pub fn router(app: AppState) -> Router {
             &at("/api/queues/{name}/unacked"),
             get(queue_browser::unacked),
         )
-        .route(&at("/api/queues/{name}/{action}"), post(queue_browser::act))
+        .route(&at("/api/queues/{name}/{action}"), post(queue_actions::act))
         .route(&at("/api/task/{id}/queue"), get(queue_browser::place));
     if !base.as_str().is_empty() {
         // Flower answers its main page at `/<prefix>/` only; the prefix

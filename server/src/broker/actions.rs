@@ -14,7 +14,8 @@
 
 use super::{
     browse::{Cursor, End, QueueBrowser, Scan, Waiting, depths},
-    messages::{Message, Query, rewrite_route},
+    messages::{Message, rewrite_route},
+    queue_query::Query,
 };
 
 /// Messages one action looks at, at most; the answer says whether it

@@ -5,9 +5,8 @@
 //! non-empty list. Positions are counted from that end ("head": 0 is the
 //! next to be taken). Everything reads in chunks of at most
 //! [`CHUNK`] elements (`LRANGE`), and a search or a lookup stops after a
-//! bound per request, saying how far it looked and where to go on. Also
-//! the messages a worker holds unacknowledged (`unacked`, `unacked_index`)
-//! and when kombu will restore them. IO only; decoding is
+//! bound per request, saying how far it looked and where to go on. The
+//! messages workers hold are read by `broker::held`. IO only; decoding is
 //! `broker::messages`.
 
 use redis::aio::MultiplexedConnection;
@@ -15,8 +14,9 @@ use redis::aio::MultiplexedConnection;
 use super::{
     conn::LazyConnection,
     dial::Endpoint,
-    messages::{Message, Query, may_be_task},
+    messages::{Message, may_be_task},
     naming::Naming,
+    queue_query::Query,
 };
 
 /// Elements one `LRANGE` reads.
@@ -32,12 +32,6 @@ pub const SEARCH_SCAN_LIMIT: usize = 20_000;
 /// Messages one lookup of a task's place looks at, at most, over the
 /// queues it is asked about.
 pub const LOCATE_SCAN_LIMIT: usize = 100_000;
-
-/// `unacked` entries one request looks at, at most (`HSCAN`).
-pub const UNACKED_SCAN_LIMIT: usize = 10_000;
-
-/// `unacked` entries asked for per `HSCAN` step.
-const UNACKED_SCAN_COUNT: usize = 500;
 
 /// Which end a page is counted from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,31 +98,6 @@ pub struct Found {
     pub scanned: usize,
     /// Where to go on; `None`: the whole queue was looked at.
     pub next: Option<Cursor>,
-}
-
-/// A message a worker holds (`unacked`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Held {
-    pub delivery_tag: String,
-    pub exchange: String,
-    pub routing_key: String,
-    pub message: Message,
-    /// Unix seconds it was delivered (`unacked_index`'s score).
-    pub delivered_at: Option<f64>,
-    /// When kombu's sweep may restore it to its queue: delivery plus
-    /// `visibility_timeout` (the sweep runs every few tens of seconds,
-    /// so at or a little after this).
-    pub redeliver_at: Option<f64>,
-}
-
-/// The messages held for one queue, as far as one request looked.
-#[derive(Clone, Debug, PartialEq)]
-pub struct HeldPage {
-    pub held: Vec<Held>,
-    /// `unacked` entries looked at (for every queue).
-    pub scanned: usize,
-    /// `HSCAN`'s cursor to go on from; `None`: all were looked at.
-    pub next: Option<u64>,
 }
 
 /// Where a task's message waits.
@@ -300,29 +269,6 @@ impl QueueBrowser {
         }
         Ok((None, scanned, true))
     }
-
-    /// The messages held unacknowledged for `queue` (their routing key),
-    /// from `HSCAN` cursor `from`, until `limit` are found or
-    /// [`UNACKED_SCAN_LIMIT`] entries were looked at.
-    pub async fn held(
-        &self,
-        queue: &str,
-        from: u64,
-        limit: usize,
-        visibility_timeout: f64,
-    ) -> redis::RedisResult<HeldPage> {
-        let mut conn = self.conn().await?;
-        let result = held(
-            &mut conn,
-            &self.naming,
-            queue,
-            from,
-            limit.min(MAX_PAGE),
-            visibility_timeout,
-        )
-        .await;
-        self.failed(&conn, result).await
-    }
 }
 
 /// `LLEN` of each key, in one round trip.
@@ -492,78 +438,6 @@ impl Scan {
     pub fn next_cursor(&self, keys: &[String]) -> Option<Cursor> {
         (self.next.step < keys.len()).then_some(self.next)
     }
-}
-
-async fn held(
-    conn: &mut MultiplexedConnection,
-    naming: &Naming,
-    queue: &str,
-    from: u64,
-    limit: usize,
-    visibility_timeout: f64,
-) -> redis::RedisResult<HeldPage> {
-    let key = naming.unacked_key();
-    let mut cursor = from;
-    let mut scanned = 0;
-    let mut found: Vec<(String, String, String, Message)> = Vec::new();
-    loop {
-        let (next, entries): (u64, Vec<(String, Vec<u8>)>) = redis::cmd("HSCAN")
-            .arg(&key)
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(UNACKED_SCAN_COUNT)
-            .query_async(conn)
-            .await?;
-        scanned += entries.len();
-        for (tag, value) in entries {
-            // `[envelope, exchange, routing_key]` (kombu's `QoS.append`);
-            // anything else is not kombu's and not shown.
-            let Ok((envelope, exchange, routing_key)) =
-                serde_json::from_slice::<(&serde_json::value::RawValue, String, String)>(&value)
-            else {
-                continue;
-            };
-            if routing_key != queue {
-                continue;
-            }
-            // The envelope is a JSON string holding the message's text.
-            let text: String =
-                serde_json::from_str(envelope.get()).unwrap_or_else(|_| envelope.get().to_string());
-            found.push((tag, exchange, routing_key, Message::decode(text.as_bytes())));
-        }
-        cursor = next;
-        if cursor == 0 || scanned >= UNACKED_SCAN_LIMIT || found.len() >= limit {
-            break;
-        }
-    }
-    let mut pipe = redis::pipe();
-    for (tag, ..) in &found {
-        pipe.zscore(naming.unacked_index_key(), tag);
-    }
-    let scores: Vec<Option<f64>> = if found.is_empty() {
-        Vec::new()
-    } else {
-        pipe.query_async(conn).await?
-    };
-    let held = found
-        .into_iter()
-        .zip(scores)
-        .map(
-            |((delivery_tag, exchange, routing_key, message), at)| Held {
-                delivery_tag,
-                exchange,
-                routing_key,
-                message,
-                delivered_at: at,
-                redeliver_at: at.map(|t| t + visibility_timeout),
-            },
-        )
-        .collect();
-    Ok(HeldPage {
-        held,
-        scanned,
-        next: (cursor != 0).then_some(cursor),
-    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Everything that talks to, or decodes what comes from, the Celery broker.
 //! `url`, `ssl`, `transport`, `naming`, `sentinel`, `envelope`,
-//! `messages` and `events` are pure; `browse` and `actions` read and
-//! change queues; `dial` opens every connection (with `tls`);
-//! `subscriber` owns the pub/sub connection.
+//! `messages`, `queue_query` and `events` are pure; `browse`, `held` and
+//! `actions` read and change queues; `dial` opens every connection (with
+//! `tls`); `subscriber` owns the pub/sub connection.
 
 pub mod actions;
 pub mod backend;
@@ -11,8 +11,10 @@ pub mod conn;
 pub mod dial;
 pub mod envelope;
 pub mod events;
+pub mod held;
 pub mod messages;
 pub mod naming;
+pub mod queue_query;
 pub mod queues;
 mod raw;
 pub mod resp;

@@ -8,6 +8,7 @@ mod not_found;
 // The queue browser (issue 21).
 mod queue;
 mod queue_actions;
+mod queue_held;
 mod task;
 mod tasks;
 mod tasks_bulk;

@@ -11,9 +11,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::queue_actions::{ActionPanel, RowActions};
+use super::queue_held::HeldTable;
 use super::tasks_url::encode;
 use crate::base::use_base;
-use crate::components::{Line, LineChart, Time, format_duration};
+use crate::components::{Line, LineChart, format_duration};
 use crate::live::http::get;
 use crate::wire::queues::{QueueHeld, QueueInfo, QueueMessage, QueueMessages};
 
@@ -255,7 +256,7 @@ fn SearchForm(name: Memo<String>, asked: Memo<Asked>) -> impl IntoView {
 }
 
 /// A message's text fields, for the table.
-fn opt(s: &Option<String>) -> String {
+pub(super) fn opt(s: &Option<String>) -> String {
     s.clone().unwrap_or_default()
 }
 
@@ -393,63 +394,4 @@ fn MessageRow(m: QueueMessage, name: Memo<String>, version: RwSignal<u32>) -> im
         </tr>
     }
     .into_any()
-}
-
-#[component]
-fn HeldTable(held: RwSignal<Fetched<QueueHeld>>) -> impl IntoView {
-    let base = use_base();
-    move || match held.get() {
-        Fetched::Loading => {
-            view! { <p class="loading">"Reading unacknowledged messages…"</p> }.into_any()
-        }
-        Fetched::Failed(e) => view! { <p class="outcome error">{e}</p> }.into_any(),
-        Fetched::Got(h) if h.held.is_empty() => view! {
-            <p class="empty" data-testid="no-held">"No worker holds a message of this queue."</p>
-        }
-        .into_any(),
-        Fetched::Got(h) => {
-            let rows = h
-                .held
-                .into_iter()
-                .map(|m| {
-                    let id = opt(&m.message.id);
-                    let task_href = base.href(&format!("/task/{}", encode(&id)));
-                    let worker = m.worker.clone().map(|w| {
-                        let href = base.href(&format!("/worker/{}", encode(&w)));
-                        view! { <a href=href>{w}</a> }
-                    });
-                    view! {
-                        <tr data-tag=m.delivery_tag.clone()>
-                            <td>{opt(&m.message.task)} <br/> <a class="mono" href=task_href>{id}</a></td>
-                            <td><code>{opt(&m.message.args)}</code></td>
-                            <td>{worker}</td>
-                            <td><Time at=Signal::stored(m.delivered_at)/></td>
-                            <td><Time at=Signal::stored(m.redeliver_at)/></td>
-                        </tr>
-                    }
-                })
-                .collect_view();
-            view! {
-                <p class="subtle">
-                    {format!(
-                        "A held message goes back to its queue {} after its delivery if it is not acknowledged (visibility_timeout).",
-                        format_duration(h.visibility_timeout)
-                    )}
-                </p>
-                <table class="grid" data-testid="held-table">
-                    <thead>
-                        <tr>
-                            <th>"Task"</th>
-                            <th>"Args"</th>
-                            <th>"Worker"</th>
-                            <th>"Since"</th>
-                            <th>"Redelivered at"</th>
-                        </tr>
-                    </thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            }
-            .into_any()
-        }
-    }
 }

@@ -275,7 +275,7 @@ fn MessagesTable(
             let a = asked.get();
             let summary = match page.scanned {
                 Some(scanned) => format!(
-                    "{} found, looking at {scanned} of {} messages{}",
+                    "{} found (newest first), looking at {scanned} of {} messages{}",
                     page.messages.len(),
                     page.depth,
                     if page.next_cursor.is_some() {

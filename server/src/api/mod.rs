@@ -23,6 +23,9 @@ pub mod metrics;
 mod openapi;
 mod params;
 mod queues;
+// The queue browser (issue 21).
+mod queue_actions;
+mod queue_browser;
 mod redaction;
 mod send;
 mod snapshot;
@@ -82,6 +85,8 @@ pub struct AppState {
     pub socket_count: std::sync::Arc<ws::SocketCount>,
     /// Single-flight inspections on request.
     pub refresher: std::sync::Arc<crate::poll::refresh::Refresher>,
+    /// The queue browser: reads and changes queues' messages.
+    pub queues: std::sync::Arc<crate::broker::browse::QueueBrowser>,
 }
 
 /// How handlers reach the history: its reader (when the store opened)
@@ -172,7 +177,19 @@ pub fn router(app: AppState) -> Router {
         .route(
             &at("/api/worker/queue/{action}/{worker}"),
             post(control::queue),
-        );
+        )
+        // The queue browser (issue 21).
+        .route(&at("/api/queues/{name}"), get(queue_browser::info))
+        .route(
+            &at("/api/queues/{name}/messages"),
+            get(queue_browser::messages),
+        )
+        .route(
+            &at("/api/queues/{name}/unacked"),
+            get(queue_browser::unacked),
+        )
+        .route(&at("/api/queues/{name}/{action}"), post(queue_actions::act))
+        .route(&at("/api/task/{id}/queue"), get(queue_browser::place));
     if !base.as_str().is_empty() {
         // Flower answers its main page at `/<prefix>/` only; the prefix
         // itself is sent there rather than to a "not found".

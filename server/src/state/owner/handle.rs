@@ -16,8 +16,8 @@ use crate::{
         key::TaskKey,
         query::TaskQuery,
         read::{
-            Matching, MetricsSample, RetrySeed, SeriesOf, SeriesWindow, TaskList, Unfinished,
-            UnknownWorker, WorkerInfo,
+            Matching, MetricsSample, QueueDetail, RetrySeed, SeriesOf, SeriesWindow, Sighting,
+            TaskList, Unfinished, UnknownWorker, WorkerInfo,
         },
         rows::{Restored, Unsaved},
         series::Window,
@@ -108,6 +108,15 @@ pub(super) enum Read {
         key: TaskKey,
         reply: Reply<Option<RetrySeed>>,
     },
+    Sightings {
+        keys: Vec<TaskKey>,
+        reply: Reply<Vec<Option<Sighting>>>,
+    },
+    QueueDetail {
+        name: String,
+        now: f64,
+        reply: Reply<Option<QueueDetail>>,
+    },
 }
 
 impl Read {
@@ -153,6 +162,10 @@ impl Read {
                 reply,
             } => drop(reply.send(model.unfinished(silent_since, from))),
             Read::RetrySeed { key, reply } => drop(reply.send(model.retry_seed(key))),
+            Read::Sightings { keys, reply } => drop(reply.send(model.sightings(&keys))),
+            Read::QueueDetail { name, now, reply } => {
+                drop(reply.send(model.queue_detail(&name, now)));
+            }
         }
     }
 }
@@ -368,6 +381,22 @@ impl StateHandle {
 
     pub async fn retry_seed(&self, key: TaskKey) -> Result<Option<RetrySeed>, Stopped> {
         self.ask(|reply| Read::RetrySeed { key, reply }).await
+    }
+
+    /// What the model saw of each of `keys` (at most
+    /// [`MAX_READ_ROWS`](crate::state::read::MAX_READ_ROWS) answered).
+    pub async fn sightings(&self, keys: Vec<TaskKey>) -> Result<Vec<Option<Sighting>>, Stopped> {
+        self.ask(|reply| Read::Sightings { keys, reply }).await
+    }
+
+    /// Queue `name` as the model knows it.
+    pub async fn queue_detail(
+        &self,
+        name: String,
+        now: f64,
+    ) -> Result<Option<QueueDetail>, Stopped> {
+        self.ask(|reply| Read::QueueDetail { name, now, reply })
+            .await
     }
 
     /// What `view` shows now.

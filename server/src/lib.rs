@@ -6,6 +6,10 @@
 //! queue depths, reconciliation with the result backend, the inspector),
 //! and the HTTP server (`api`), and stops and joins them all when it ends.
 
+// The queue page (issue 21): the router lays out its view, a chart beside
+// tables, deeper than the compiler's default query depth (as in `app`).
+#![recursion_limit = "256"]
+
 pub mod alerts;
 pub mod api;
 pub mod audit;
@@ -276,6 +280,11 @@ async fn serve(
         config.inspect_timeout,
         cancel.clone(),
     )));
+    // The queue browser's own connection (issue 21).
+    let queue_browser = Arc::new(broker::browse::QueueBrowser::new(
+        naming.clone(),
+        broker.clone(),
+    ));
     running.tasks.push(tokio::spawn(poll::depths::run(
         broker,
         naming.clone(),
@@ -400,6 +409,7 @@ async fn serve(
         socket_count: Arc::default(),
         refresher,
         alerts,
+        queues: queue_browser,
     };
     let stopping = cancel.clone();
     let routes = api::router(app).layer(axum::middleware::from_fn_with_state(

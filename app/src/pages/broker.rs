@@ -1,6 +1,7 @@
 //! The Broker page (`/broker`): every queue celadon knows, with its depth
 //! per priority, messages held unacknowledged, and its consumers. Queues
-//! nobody consumes are listed too: they are the ones that fill up.
+//! nobody consumes are listed too: they are the ones that fill up. Each
+//! queue's name opens its page (`pages::queue`).
 
 use leptos::prelude::*;
 
@@ -124,9 +125,10 @@ fn QueueLine(q: QueueRow, steps: usize) -> impl IntoView {
             .collect_view()
             .into_any()
     };
+    let page = use_base().href(&format!("/broker/queue/{}", encode(&q.name)));
     view! {
         <tr data-queue=q.name.clone()>
-            <td class="name">{q.name.clone()}</td>
+            <td class="name"><a href=page data-testid="queue-link">{q.name.clone()}</a></td>
             <td class="num" data-col="messages">{total}</td>
             {per_step}
             <td class="num" data-col="unacked">{unacked}</td>

@@ -6,6 +6,10 @@ mod audit_url;
 mod broker;
 mod graphs;
 mod not_found;
+// The queue browser (issue 21).
+mod queue;
+mod queue_actions;
+mod queue_held;
 mod task;
 mod tasks;
 mod tasks_bulk;
@@ -22,6 +26,7 @@ pub use audit::AuditPage;
 pub use broker::BrokerPage;
 pub use graphs::GraphsPage;
 pub use not_found::NotFound;
+pub use queue::QueuePage;
 pub use task::TaskPage;
 pub use tasks::TasksPage;
 pub use tasks_url::encode;

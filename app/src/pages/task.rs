@@ -64,7 +64,49 @@ fn TaskBody(id: Memo<String>) -> impl IntoView {
             id.track();
             view! { <TaskActions id state name/> }
         }}
+        <WaitingIn id state/>
         {move || task_view(id, task.get())}
+    }
+}
+
+/// "Waiting in queue X at position N", while the task is sent and not yet
+/// received (`/api/task/<id>/queue`, asked again when its state changes).
+#[component]
+fn WaitingIn(id: Memo<String>, state: Memo<Option<String>>) -> impl IntoView {
+    let base = use_base();
+    let place = RwSignal::new(None::<crate::wire::queues::TaskPlace>);
+    Effect::new(move |_| {
+        let (asked, state) = (id.get(), state.get());
+        place.set(None);
+        if state.as_deref() != Some("PENDING") {
+            return;
+        }
+        let url = base.href(&format!("/api/task/{}/queue", encode(&asked)));
+        leptos::task::spawn_local(async move {
+            let answer = http::get::<crate::wire::queues::TaskPlace>(&url, INFO_TIMEOUT).await;
+            if let Ok(Ok(found)) = answer
+                && found.found
+            {
+                let _ = place.try_set(Some(found));
+            }
+        });
+    });
+    move || {
+        place.get().and_then(|p| {
+            let queue = p.queue?;
+            let href = base.href(&format!(
+                "/broker/queue/{}?q=id:{}",
+                encode(&queue),
+                encode(&p.task_id)
+            ));
+            Some(view! {
+                <p class="note" data-testid="task-waiting">
+                    "Waiting in queue " <a href=href>{queue}</a>
+                    {format!(" at position {}", p.position.unwrap_or(0))}
+                    " (0 is the next a worker takes)"
+                </p>
+            })
+        })
     }
 }
 

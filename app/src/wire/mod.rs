@@ -9,6 +9,8 @@ mod broker;
 pub mod celery;
 pub mod control;
 mod graphs;
+// The queue browser (issue 21).
+pub mod queues;
 pub mod rest;
 pub mod session;
 mod tasks;

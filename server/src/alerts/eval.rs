@@ -216,7 +216,7 @@ fn hits(rule: &Rule, inputs: &AlertInputs, asked: &AlertAsk, since: f64, now: f6
                             "queue {} holds {now_depth} messages (more than {depth}{held})",
                             q.name
                         ),
-                        link: "/broker".to_string(),
+                        link: format!("/broker/queue/{}", encode(&q.name)),
                     });
                 }
             }

@@ -258,6 +258,7 @@ pub fn action_of(path: &str) -> (String, Option<String>) {
         ["api", "task", "send-task", name] => ("task.send".to_string(), Some(*name)),
         ["api", "task", verb, target] => (format!("task.{verb}"), Some(*target)),
         ["api", "tasks", verb] => (format!("tasks.bulk.{verb}"), None),
+        ["api", "queues", queue, verb] => (format!("queue.{verb}"), Some(*queue)),
         ["api", "worker", "shutdown", worker] => ("worker.shutdown".to_string(), Some(*worker)),
         ["api", "worker", kind, verb, worker] => (format!("worker.{kind}.{verb}"), Some(*worker)),
         ["api", rest @ ..] if !rest.is_empty() => (rest.join("."), None),
@@ -525,6 +526,7 @@ mod tests {
                 Some("w1"),
             ),
             ("/api/something/new", "something.new", None),
+            ("/api/queues/celery/purge", "queue.purge", Some("celery")),
             ("/elsewhere", "other", Some("/elsewhere")),
         ];
         for (path, action, target) in cases {

@@ -24,6 +24,9 @@ pub mod metrics;
 mod openapi;
 mod params;
 mod queues;
+// The queue browser (issue 21).
+mod queue_actions;
+mod queue_browser;
 mod redaction;
 mod send;
 mod snapshot;
@@ -85,6 +88,8 @@ pub struct AppState {
     pub refresher: std::sync::Arc<crate::poll::refresh::Refresher>,
     /// Alerts: rules, webhooks, what fires (issue 21).
     pub alerts: std::sync::Arc<crate::alerts::Alerts>,
+    /// The queue browser: reads and changes queues' messages.
+    pub queues: std::sync::Arc<crate::broker::browse::QueueBrowser>,
 }
 
 /// How handlers reach the history: its reader (when the store opened)
@@ -175,7 +180,19 @@ pub fn router(app: AppState) -> Router {
         .route(
             &at("/api/worker/queue/{action}/{worker}"),
             post(control::queue),
-        );
+        )
+        // The queue browser (issue 21).
+        .route(&at("/api/queues/{name}"), get(queue_browser::info))
+        .route(
+            &at("/api/queues/{name}/messages"),
+            get(queue_browser::messages),
+        )
+        .route(
+            &at("/api/queues/{name}/unacked"),
+            get(queue_browser::unacked),
+        )
+        .route(&at("/api/queues/{name}/{action}"), post(queue_actions::act))
+        .route(&at("/api/task/{id}/queue"), get(queue_browser::place));
     // Alerts (issue 21).
     router = router
         .route(&at("/api/alerts"), get(alerts::list))

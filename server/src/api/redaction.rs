@@ -31,6 +31,12 @@ impl Redaction {
         }
     }
 
+    /// Whether every search into task data is refused (the queue
+    /// browser's, whose queries are not `state::search`'s).
+    pub fn refuses_any(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Whether a search on task data is refused.
     pub fn refuses(&self, search: Option<&crate::state::search::Expr>) -> bool {
         self.0.is_some() && search.is_some_and(searches_task_data)

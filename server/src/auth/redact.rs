@@ -59,6 +59,12 @@ impl Redactor {
         (!self.patterns.is_empty() && role.is_none_or(|r| r < Role::Operator)).then_some(self)
     }
 
+    /// Redacts one text of task data (the queue browser's args, kwargs
+    /// and headers).
+    pub fn redact(&self, s: &mut String) {
+        self.text(s);
+    }
+
     fn text(&self, s: &mut String) {
         for pattern in &self.patterns {
             if pattern.is_match(s) {

@@ -1,14 +1,20 @@
 //! Everything that talks to, or decodes what comes from, the Celery broker.
-//! `url`, `ssl`, `transport`, `naming`, `sentinel`, `envelope` and
-//! `events` are pure; `dial` opens every connection (with `tls`);
-//! `subscriber` owns the pub/sub connection.
+//! `url`, `ssl`, `transport`, `naming`, `sentinel`, `envelope`,
+//! `messages`, `queue_query` and `events` are pure; `browse`, `held` and
+//! `actions` read and change queues; `dial` opens every connection (with
+//! `tls`); `subscriber` owns the pub/sub connection.
 
+pub mod actions;
 pub mod backend;
+pub mod browse;
 pub mod conn;
 pub mod dial;
 pub mod envelope;
 pub mod events;
+pub mod held;
+pub mod messages;
 pub mod naming;
+pub mod queue_query;
 pub mod queues;
 mod raw;
 pub mod resp;

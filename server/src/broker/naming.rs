@@ -63,6 +63,12 @@ impl Naming {
         self.key(&self.options.unacked_key)
     }
 
+    /// The sorted set of unacknowledged messages' delivery times
+    /// (`unacked_index_key`).
+    pub fn unacked_index_key(&self) -> String {
+        self.key(&self.options.unacked_index_key)
+    }
+
     /// The list keys of a queue, one per priority step (§6.7).
     pub fn queue_keys(&self, queue: &str) -> Vec<String> {
         self.options
@@ -95,6 +101,7 @@ impl Naming {
         let sep = self.options.sep.as_str();
         if [
             unacked.clone(),
+            self.options.unacked_index_key.clone(),
             format!("{unacked}_index"),
             format!("{unacked}_mutex"),
             "unacked".into(),

@@ -61,6 +61,11 @@ pub struct TransportOptions {
     pub priority_steps: Vec<u8>,
     /// The hash of messages delivered and not yet acknowledged.
     pub unacked_key: String,
+    /// The sorted set of their delivery times (`unacked_index_key`).
+    pub unacked_index_key: String,
+    /// `visibility_timeout`: seconds after its delivery that an
+    /// unacknowledged message is restored to its queue by kombu's sweep.
+    pub visibility_timeout: f64,
     pub connect: ConnectOptions,
     pub sentinel: SentinelOptions,
     /// Options given that change nothing here, each with why, for the one
@@ -77,12 +82,17 @@ impl Default for TransportOptions {
             sep: "\x06\x16".into(),
             priority_steps: vec![0, 3, 6, 9],
             unacked_key: "unacked".into(),
+            unacked_index_key: "unacked_index".into(),
+            visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
             connect: ConnectOptions::default(),
             sentinel: SentinelOptions::default(),
             ignored: Vec::new(),
         }
     }
 }
+
+/// kombu's `visibility_timeout` when none is given: an hour.
+pub const DEFAULT_VISIBILITY_TIMEOUT: f64 = 3600.0;
 
 const CONSUMES_NOTHING: &str = "celadon consumes no messages";
 const OWN_RETRIES: &str = "celadon retries the broker forever with its own backoff";
@@ -96,8 +106,6 @@ const UNKNOWN: &str = "not an option of kombu's Redis transport";
 fn no_effect(key: &str) -> Option<&'static str> {
     Some(match key {
         "ack_emulation"
-        | "visibility_timeout"
-        | "unacked_index_key"
         | "unacked_mutex_key"
         | "unacked_mutex_expire"
         | "unacked_restore_limit"
@@ -145,6 +153,13 @@ impl TransportOptions {
                 "fanout_patterns" if names => o.fanout_patterns = flag()?,
                 "sep" if names => o.sep = text()?,
                 "unacked_key" if names => o.unacked_key = text()?,
+                "unacked_index_key" if names => o.unacked_index_key = text()?,
+                // Read to say when a held message will be redelivered.
+                "visibility_timeout" if names => {
+                    o.visibility_timeout = seconds(value)
+                        .map_err(bad)?
+                        .map_or(DEFAULT_VISIBILITY_TIMEOUT, |d| d.as_secs_f64());
+                }
                 "priority_steps" if names => {
                     o.priority_steps = serde_json::from_value(value.clone())
                         .map_err(|_| bad("a list of priorities 0-255"))?;
@@ -152,7 +167,8 @@ impl TransportOptions {
                         return Err("priority_steps must not be empty".into());
                     }
                 }
-                "fanout_prefix" | "fanout_patterns" | "sep" | "unacked_key" | "priority_steps" => {
+                "fanout_prefix" | "fanout_patterns" | "sep" | "unacked_key" | "priority_steps"
+                | "unacked_index_key" | "visibility_timeout" => {
                     o.ignored.push((key.clone(), BROKER_ONLY))
                 }
                 "socket_timeout" => o.connect.socket_timeout = seconds(value).map_err(bad)?,
@@ -293,7 +309,7 @@ mod tests {
     #[test]
     fn options_without_effect_are_named_in_one_line_with_why() {
         let o = broker(
-            r#"{"visibility_timeout": 3600, "max_connections": 10, "socket_keepalive_options": {},
+            r#"{"ack_emulation": true, "max_connections": 10, "socket_keepalive_options": {},
                 "health_check_interval": 25, "max_retries": 3, "global_key_prefix": "x",
                 "sentinel_kwargs": {"db": 0}, "global_keyprefix": "app:"}"#,
         );
@@ -301,7 +317,7 @@ mod tests {
         let note = o.ignored_note("--broker-transport-options").unwrap();
         assert!(!note.contains('\n'));
         for key in [
-            "visibility_timeout (celadon consumes no messages)",
+            "ack_emulation (celadon consumes no messages)",
             "max_connections (celadon opens a fixed few connections)",
             "socket_keepalive_options",
             "health_check_interval",
@@ -315,6 +331,21 @@ mod tests {
             note.starts_with("--broker-transport-options: no effect here: "),
             "{note}"
         );
+    }
+
+    #[test]
+    fn the_unacked_index_and_visibility_timeout_are_applied() {
+        let o = broker(r#"{"visibility_timeout": 43200, "unacked_index_key": "held_at"}"#);
+        assert_eq!(o.visibility_timeout, 43200.0);
+        assert_eq!(o.unacked_index_key, "held_at");
+        assert!(o.ignored.is_empty(), "{:?}", o.ignored);
+        assert_eq!(broker("{}").visibility_timeout, DEFAULT_VISIBILITY_TIMEOUT);
+        assert_eq!(
+            broker(r#"{"visibility_timeout": null}"#).visibility_timeout,
+            3600.0
+        );
+        let err = TransportOptions::parse(r#"{"visibility_timeout": "long"}"#, Role::Broker);
+        assert!(err.unwrap_err().contains("visibility_timeout"));
     }
 
     #[test]

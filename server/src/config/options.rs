@@ -72,8 +72,9 @@ pub const OPTIONS: &[Opt] = &[
         kind: Kind::Text,
         default: None,
         help: "Celery's broker_transport_options as JSON. Applied: global_keyprefix, \
-               fanout_prefix, fanout_patterns, sep, priority_steps, unacked_key, socket_timeout, \
-               socket_connect_timeout, socket_keepalive, client_name, master_name, \
+               fanout_prefix, fanout_patterns, sep, priority_steps, unacked_key, \
+               unacked_index_key, visibility_timeout (when a held message is redelivered, \
+               shown by the queue browser), socket_timeout, socket_connect_timeout, socket_keepalive, client_name, master_name, \
                min_other_sentinels, sentinel_kwargs (password, username, socket_timeout, \
                socket_connect_timeout, ssl, ssl_*); kombu's other options are named at start \
                as having no effect",

@@ -225,7 +225,7 @@ fn bad_values_are_refused_saying_where_they_came_from() {
 #[test]
 fn transport_options_without_effect_are_one_warning_naming_each() {
     let s = flags(&[
-        r#"--broker-transport-options={"visibility_timeout": 3600, "max_connections": 20, "colour": 1}"#,
+        r#"--broker-transport-options={"polling_interval": 1, "max_connections": 20, "colour": 1}"#,
         r#"--result-backend-transport-options={"retry_policy": {}}"#,
     ])
     .unwrap();
@@ -235,7 +235,7 @@ fn transport_options_without_effect_are_one_warning_naming_each() {
         broker.starts_with("--broker-transport-options: no effect here:"),
         "{broker}"
     );
-    for key in ["visibility_timeout", "max_connections", "colour"] {
+    for key in ["polling_interval", "max_connections", "colour"] {
         assert!(broker.contains(key), "{key}: {broker}");
     }
     assert!(s.warnings[1].contains("retry_policy"), "{:?}", s.warnings);
@@ -560,10 +560,10 @@ fn what_celadon_cannot_follow_in_the_celery_app_is_warned_about_by_name() {
              broker_url: celadon reads events and sends commands through broker_url only",
         ),
         (
-            r#"{"broker_url": "redis://h/0", "broker_transport_options": {"visibility_timeout": 3600}}"#,
+            r#"{"broker_url": "redis://h/0", "broker_transport_options": {"polling_interval": 1}}"#,
             &[],
             "the Celery app's broker_transport_options (CELADON_CELERY_CONF): no effect \
-             here: visibility_timeout (celadon consumes no messages)",
+             here: polling_interval (celadon consumes no messages)",
         ),
         (
             r#"{"broker_url": "redis://h/0", "broker_use_ssl": true}"#,
@@ -708,13 +708,10 @@ fn a_celery_setting_celadon_cannot_use_is_refused_without_its_value() {
 fn the_settings_a_django_project_hands_over_are_read_whole() {
     let handed_over = r#"{"broker_url":["redis://:s3cret@127.0.0.1:6390/2","redis://:s3cret@127.0.0.1:6391/2"],"broker_read_url":["redis://:s3cret@127.0.0.1:6390/2","redis://:s3cret@127.0.0.1:6391/2"],"broker_write_url":["redis://:s3cret@127.0.0.1:6390/2","redis://:s3cret@127.0.0.1:6391/2"],"broker_transport_options":{"master_name":"shop","visibility_timeout":3600.0,"priority_steps":[0,5,9]},"broker_use_ssl":{"ssl_cert_reqs":"required","ssl_ca_certs":"/etc/shop/ca.pem"},"result_backend":"redis://cli:6379/7","result_backend_transport_options":{"global_keyprefix":"results:"},"redis_backend_use_ssl":{"ssl_cert_reqs":"optional"},"event_exchange":"celeryev","control_exchange":"celery"}"#;
     let s = with_conf(handed_over, &[], &[]).unwrap();
-    assert_eq!(
-        s.warnings,
-        [
-            "the Celery app's broker_transport_options (CELADON_CELERY_CONF): no effect here: \
-          visibility_timeout (celadon consumes no messages)"
-        ]
-    );
+    // Every transport option it sets is applied (visibility_timeout says
+    // when the queue browser's held messages are redelivered).
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    assert_eq!(s.config.transport.visibility_timeout, 3600.0);
     let flags = flags(&[
         "--broker=redis://:s3cret@127.0.0.1:6390/2;redis://:s3cret@127.0.0.1:6391/2",
         r#"--broker-transport-options={"master_name":"shop","visibility_timeout":3600.0,"priority_steps":[0,5,9]}"#,

@@ -48,6 +48,29 @@ pub struct TaskList {
     pub next: Option<Cursor>,
 }
 
+/// What the model saw of one task (`Model::sightings`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sighting {
+    pub state: String,
+    /// The worker of its last worker-side event (`task-received` on).
+    pub worker: Option<String>,
+    pub sent: Option<f64>,
+    pub received: Option<f64>,
+}
+
+/// One queue as the model knows it (`Model::queue_detail`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueDetail {
+    pub consumers: Vec<String>,
+    pub depths: Option<Vec<u64>>,
+    pub measured_at: Option<f64>,
+    pub unacked: Option<u64>,
+    /// Start of the first 5 s bucket of `series`.
+    pub series_start: f64,
+    /// The highest depth measured in each 5 s bucket (`None`: unknown).
+    pub series: Vec<Option<u32>>,
+}
+
 /// The tasks a bulk action would touch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matching {
@@ -371,6 +394,40 @@ impl Model {
     /// Every queue known (from events, inspections and binding tables).
     pub fn queue_names(&self) -> Vec<String> {
         self.queues.names()
+    }
+
+    /// What the model saw of the tasks `keys` name (the first
+    /// [`MAX_READ_ROWS`]): for the queue browser, which worker holds a
+    /// message and since when a waiting one was sent.
+    pub fn sightings(&self, keys: &[TaskKey]) -> Vec<Option<Sighting>> {
+        keys.iter()
+            .take(MAX_READ_ROWS)
+            .map(|k| {
+                let t = self.tasks.get(*k)?;
+                let time = |t: f64| t.is_finite().then_some(t);
+                Some(Sighting {
+                    state: self.state_name(t.state).to_string(),
+                    worker: (!t.worker.is_none()).then(|| self.symbols.text(t.worker).to_string()),
+                    sent: time(t.times.sent),
+                    received: time(t.times.received),
+                })
+            })
+            .collect()
+    }
+
+    /// One queue as the model knows it: its consumers, its depths as last
+    /// measured, and its depth per 5 s over the hour before `now`.
+    pub fn queue_detail(&self, name: &str, now: f64) -> Option<QueueDetail> {
+        let q = self.queues.get(name)?;
+        let series = q.per_5s.window(now - 3600.0, now);
+        Some(QueueDetail {
+            consumers: q.consumers.iter().cloned().collect(),
+            depths: q.depths.clone(),
+            measured_at: q.measured_at,
+            unacked: q.unacked,
+            series_start: series.first().map_or(now, |(t, _)| *t),
+            series: series.into_iter().map(|(_, v)| v).collect(),
+        })
     }
 
     pub fn queue_lengths(&self) -> rest::QueueLengths {

@@ -195,7 +195,7 @@ async fn a_queue_nobody_consumes_fires_queue_depth_until_a_worker_drains_it() {
         alert["summary"],
         "queue blocked holds 5 messages (more than 3 for 4 s)"
     );
-    assert_eq!(alert["link"], "/broker");
+    assert_eq!(alert["link"], "/broker/queue/blocked");
     let id = alert["id"].as_str().unwrap().to_string();
     let options = WorkerOptions {
         queues: Some("blocked".into()),

@@ -25,6 +25,8 @@ mod history_pg;
 mod metrics;
 mod model;
 mod prefix;
+// The queue browser (issue 21).
+mod queues;
 mod result_backends;
 mod roles;
 mod serving;

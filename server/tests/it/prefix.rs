@@ -52,6 +52,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/worker/shutdown/none"),
     ("POST", "/api/worker/pool/restart/none"),
     ("POST", "/api/worker/queue/add-consumer/none"),
+    // The queue browser (issue 21).
+    ("GET", "/api/queues/none"),
+    ("GET", "/api/queues/none/messages"),
+    ("GET", "/api/queues/none/unacked"),
+    ("GET", "/api/task/none/queue"),
+    ("POST", "/api/queues/none/purge?dry_run=1&q=name:x"),
 ];
 
 fn flower() -> Base {

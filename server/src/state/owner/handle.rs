@@ -16,8 +16,8 @@ use crate::{
         key::TaskKey,
         query::TaskQuery,
         read::{
-            AlertAsk, AlertInputs, Matching, MetricsSample, RetrySeed, SeriesOf, SeriesWindow,
-            TaskList, Unfinished, UnknownWorker, WorkerInfo,
+            AlertAsk, AlertInputs, Matching, MetricsSample, QueueDetail, RetrySeed, SeriesOf,
+            SeriesWindow, Sighting, TaskList, Unfinished, UnknownWorker, WorkerInfo,
         },
         rows::{Restored, Unsaved},
         series::Window,
@@ -113,6 +113,15 @@ pub(super) enum Read {
         now: f64,
         reply: Reply<AlertInputs>,
     },
+    Sightings {
+        keys: Vec<TaskKey>,
+        reply: Reply<Vec<Option<Sighting>>>,
+    },
+    QueueDetail {
+        name: String,
+        now: f64,
+        reply: Reply<Option<QueueDetail>>,
+    },
 }
 
 impl Read {
@@ -160,6 +169,10 @@ impl Read {
             Read::RetrySeed { key, reply } => drop(reply.send(model.retry_seed(key))),
             Read::AlertInputs { ask, now, reply } => {
                 drop(reply.send(model.alert_inputs(&ask, now)));
+            }
+            Read::Sightings { keys, reply } => drop(reply.send(model.sightings(&keys))),
+            Read::QueueDetail { name, now, reply } => {
+                drop(reply.send(model.queue_detail(&name, now)));
             }
         }
     }
@@ -382,6 +395,22 @@ impl StateHandle {
     pub async fn alert_inputs(&self, ask: AlertAsk, now: f64) -> Result<AlertInputs, Stopped> {
         let ask = Box::new(ask);
         self.ask(|reply| Read::AlertInputs { ask, now, reply })
+            .await
+    }
+
+    /// What the model saw of each of `keys` (at most
+    /// [`MAX_READ_ROWS`](crate::state::read::MAX_READ_ROWS) answered).
+    pub async fn sightings(&self, keys: Vec<TaskKey>) -> Result<Vec<Option<Sighting>>, Stopped> {
+        self.ask(|reply| Read::Sightings { keys, reply }).await
+    }
+
+    /// Queue `name` as the model knows it.
+    pub async fn queue_detail(
+        &self,
+        name: String,
+        now: f64,
+    ) -> Result<Option<QueueDetail>, Stopped> {
+        self.ask(|reply| Read::QueueDetail { name, now, reply })
             .await
     }
 

@@ -163,17 +163,27 @@ fn index_of(v: &[f64], x: f64) -> Option<usize> {
     v.iter().position(|y| *y == x)
 }
 
+/// Whether `inputs` can tell if `rule` holds: a worker's silence cannot
+/// be judged while celadon hears nothing from the broker.
+fn judged(rule: &Rule, inputs: &AlertInputs) -> bool {
+    !matches!(rule.kind, Kind::WorkerOffline { .. }) || inputs.listening_since.is_some()
+}
+
 /// The subjects for which `rule` holds now.
 fn hits(rule: &Rule, inputs: &AlertInputs, asked: &AlertAsk, since: f64, now: f64) -> Vec<Hit> {
     let mut out = Vec::new();
     match &rule.kind {
         Kind::WorkerOffline { after, worker } => {
+            // Not judged while deaf (`judged`).
+            let Some(listening) = inputs.listening_since else {
+                return out;
+            };
             for w in &inputs.workers {
                 if w.online || !matches(worker, &w.hostname) {
                     continue;
                 }
                 let Some(seen) = w.last_seen else { continue };
-                let silent = now - seen;
+                let silent = now - seen.max(listening);
                 if silent > *after {
                     out.push(Hit {
                         kind: SubjectKind::Worker,
@@ -347,6 +357,17 @@ pub fn evaluate(
     let mut out = Vec::new();
     let mut holding = std::collections::BTreeSet::new();
     for rule in rules {
+        if !judged(rule, inputs) {
+            // Neither fires nor resolves on what celadon cannot see.
+            holding.extend(
+                state
+                    .by_key
+                    .keys()
+                    .filter(|(r, _)| *r == rule.name)
+                    .cloned(),
+            );
+            continue;
+        }
         for hit in hits(rule, inputs, asked, since, now) {
             let key = (rule.name.clone(), subject_key(hit.kind, &hit.subject));
             holding.insert(key.clone());
@@ -439,8 +460,66 @@ mod tests {
                     online: *online,
                 })
                 .collect(),
+            listening_since: Some(f64::NEG_INFINITY),
             ..AlertInputs::default()
         }
+    }
+
+    /// `workers`, heard since `since` (`None`: the broker is unreachable).
+    fn heard(since: Option<f64>, list: &[(&str, Option<f64>, bool)]) -> AlertInputs {
+        AlertInputs {
+            listening_since: since,
+            ..workers(list)
+        }
+    }
+
+    #[test]
+    fn a_worker_is_silent_only_while_celadon_listens() {
+        let r = rule("down", RuleKind::WorkerOffline, |s| {
+            s.after = Some("30s".into());
+        });
+        run(
+            &[r],
+            vec![
+                // Restored from history, last heard an hour before the
+                // restart: no alert until it has been silent for 30 s of
+                // listening.
+                (
+                    1000.0,
+                    heard(Some(990.0), &[("w", Some(-2600.0), false)]),
+                    vec![],
+                    vec![],
+                ),
+                (
+                    1019.0,
+                    heard(Some(990.0), &[("w", Some(-2600.0), false)]),
+                    vec![],
+                    vec![],
+                ),
+                (
+                    1021.0,
+                    heard(Some(990.0), &[("w", Some(-2600.0), false)]),
+                    vec!["worker w offline for 31 s (no sign of life since then)"],
+                    vec![],
+                ),
+                // Deaf: it neither fires nor resolves on what it cannot hear.
+                (
+                    1030.0,
+                    heard(
+                        None,
+                        &[("w", Some(-2600.0), false), ("v", Some(1.0), false)],
+                    ),
+                    vec![],
+                    vec![],
+                ),
+                (
+                    1040.0,
+                    heard(Some(1035.0), &[("w", Some(1039.0), true)]),
+                    vec![],
+                    vec!["w"],
+                ),
+            ],
+        );
     }
 
     #[test]

@@ -170,6 +170,12 @@ pub const MAX_STUCK: usize = 100;
 /// bounds the read to a few million bucket visits at the model's limits.
 pub const MAX_ALERT_SPANS: usize = 16;
 
+/// How much earlier than its worker's coming online (server clock) a task
+/// may have started (worker clock) and still be that process's: the
+/// worker's `task-started` can bear a time just before the server received
+/// its `worker-online`.
+pub const RESTART_MARGIN: f64 = 5.0;
+
 /// What the alert rules need from the model (`alerts::eval::ask`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AlertAsk {
@@ -232,8 +238,15 @@ pub struct AlertInputs {
     pub outcomes: Vec<TypeOutcomes>,
     /// Per [`AlertAsk::wait_windows`].
     pub wait_p95: Vec<Option<f64>>,
-    /// The oldest STARTED tasks, at most [`MAX_STUCK`].
+    /// The oldest STARTED tasks that may still be running, at most
+    /// [`MAX_STUCK`]: their worker is online and has not come online again
+    /// since they started (a task whose worker's process is gone will
+    /// never finish, and its worker's own alert says why).
     pub started: Vec<StartedTask>,
+    /// Since when celadon has heard every event (the end of its last gap:
+    /// a restart or a lost connection); `None` while it hears nothing. A
+    /// worker is silent only for as long as celadon was listening.
+    pub listening_since: Option<f64>,
 }
 
 /// Entries of `map` sorted by key, labels resolved by `label`.
@@ -572,12 +585,25 @@ impl Model {
         if let Some(after) = ask.stuck_after {
             let cols = &self.tasks.cols;
             let cutoff = now - after;
+            // Workers that are running now, by symbol, with when they came
+            // online (bounded by the workers the model keeps).
+            let running: std::collections::HashMap<Sym, Option<f64>> = self
+                .workers
+                .iter()
+                .filter(|w| w.online && w.alive_at(now))
+                .filter_map(|w| Some((self.symbols.lookup(&w.hostname)?, w.online_since)))
+                .collect();
+            let may_run = |slot: usize, at: f64| {
+                running
+                    .get(&cols.worker[slot])
+                    .is_some_and(|since| since.is_none_or(|s| at >= s - RESTART_MARGIN))
+            };
             // The oldest MAX_STUCK, kept in a max-heap by start time.
             let mut heap: std::collections::BinaryHeap<(OrdF64, u32)> =
                 std::collections::BinaryHeap::new();
             for (slot, state) in cols.state.iter().enumerate() {
                 let at = cols.started[slot];
-                if *state == super::task::StateCode::STARTED && at <= cutoff {
+                if *state == super::task::StateCode::STARTED && at <= cutoff && may_run(slot, at) {
                     heap.push((OrdF64(at), slot as u32));
                     if heap.len() > MAX_STUCK {
                         heap.pop();
@@ -599,12 +625,18 @@ impl Model {
                 })
                 .collect();
         }
+        let listening_since = self.broker_connected.then(|| {
+            self.gaps
+                .last()
+                .map_or(f64::NEG_INFINITY, |g| g.to.unwrap_or(f64::INFINITY))
+        });
         AlertInputs {
             workers,
             queues,
             outcomes,
             wait_p95,
             started,
+            listening_since,
         }
     }
 

@@ -613,3 +613,63 @@ fn the_queue_wait_is_recorded_once_whichever_of_sent_and_started_arrives_last() 
     ingest(&mut model, &[retry], at);
     assert_eq!(queue_waits(&model, "q"), (2, 3.0));
 }
+
+#[test]
+fn stuck_candidates_are_tasks_a_running_worker_may_still_be_running() {
+    use super::read::AlertAsk;
+    let mut model = Model::default();
+    model.on_link(true, 0.0);
+    let online = |at: f64| event("worker-online", "", at, json!({"freq": 2.0}));
+    let started = |id: &str, at: f64| {
+        [
+            event("task-received", id, at, json!({"name": "slow"})),
+            event("task-started", id, at, json!({})),
+        ]
+    };
+    // One task started by the worker's first process, which then went
+    // away without a word; the worker came back at 1000 and started another.
+    ingest(&mut model, &[online(10.0)], 10.0);
+    ingest(
+        &mut model,
+        &started("11111111-0000-4000-8000-000000000001", 20.0),
+        20.0,
+    );
+    ingest(&mut model, &[online(1000.0)], 1000.0);
+    ingest(
+        &mut model,
+        &started("11111111-0000-4000-8000-000000000002", 1001.0),
+        1001.0,
+    );
+    let ask = AlertAsk {
+        stuck_after: Some(60.0),
+        ..AlertAsk::default()
+    };
+    let ids = |model: &Model, now: f64| -> Vec<String> {
+        let inputs = model.alert_inputs(&ask, now);
+        inputs.started.into_iter().map(|t| t.id).collect()
+    };
+    // Alive at 1100: only the second process's task may still run.
+    ingest(
+        &mut model,
+        &[event("worker-heartbeat", "", 1100.0, json!({"freq": 2.0}))],
+        1100.0,
+    );
+    assert_eq!(
+        ids(&model, 1100.0),
+        ["11111111-0000-4000-8000-000000000002"]
+    );
+    // Silent past its heartbeat window: its tasks are its own alert's.
+    assert!(ids(&model, 1200.0).is_empty());
+    // Heard throughout: silence counts from the worker's last sign of life.
+    assert_eq!(
+        model.alert_inputs(&ask, 1200.0).listening_since,
+        Some(f64::NEG_INFINITY)
+    );
+    model.on_link(false, 1300.0);
+    assert_eq!(model.alert_inputs(&ask, 1301.0).listening_since, None);
+    model.on_link(true, 1310.0);
+    assert_eq!(
+        model.alert_inputs(&ask, 1311.0).listening_since,
+        Some(1310.0)
+    );
+}

@@ -51,6 +51,11 @@ pub struct Worker {
     pub online: bool,
     /// When it went offline (server clock), while it is.
     pub offline_since: Option<f64>,
+    /// When its current process started, as far as celadon saw (server
+    /// clock): its `worker-online`, or the first event from a new main
+    /// pid. A task it started before then ran in a process that is gone.
+    /// Not saved across restarts (`None`: not known).
+    pub online_since: Option<f64>,
     /// Celery task events this worker sent, by kind (duplicates not
     /// counted), and custom task events.
     pub task_events: [u64; TaskEventKind::COUNT],
@@ -81,6 +86,7 @@ impl Worker {
             heartbeats: Vec::new(),
             online: false,
             offline_since: None,
+            online_since: None,
             task_events: [0; TaskEventKind::COUNT],
             custom_events: 0,
             worker_events: [0; WorkerEventKind::COUNT],
@@ -234,6 +240,11 @@ impl Workers {
         let worker = &mut self.list[i];
         if let Some(freq) = ev.freq.filter(|f| f.is_finite() && *f > 0.0) {
             worker.freq = freq;
+        }
+        let new_process = ev.kind == WorkerEventKind::Online
+            || matches!((worker.pid, ev.pid), (Some(old), Some(new)) if old != new);
+        if new_process {
+            worker.online_since = Some(received_at);
         }
         merge(&mut worker.pid, ev.pid);
         merge(&mut worker.active, ev.active);

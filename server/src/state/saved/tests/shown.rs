@@ -174,7 +174,17 @@ pub(super) fn parts(model: &Model) -> Parts {
             })
             .collect(),
         throughput: model.throughput.clone(),
-        workers: model.workers.in_creation_order().to_vec(),
+        // When a worker's process started is not saved: a restarted
+        // celadon learns it from the worker's next `worker-online`.
+        workers: model
+            .workers
+            .in_creation_order()
+            .iter()
+            .map(|w| crate::state::workers::Worker {
+                online_since: None,
+                ..w.clone()
+            })
+            .collect(),
         all: model.series.all.clone(),
         by_task: model
             .series

@@ -114,9 +114,13 @@ pub fn HistoryBanner() -> impl IntoView {
     }
 }
 
-/// While any alert fires, a line per alert on every page, each linking
-/// to the page that shows its cause. Fed by the live model (the
-/// snapshot's and deltas' `alerts`), so it is as current as the page.
+/// Firing alerts the banner lists; it links to the Alerts page for more.
+pub const BANNER_SHOWN: usize = 3;
+
+/// While any alert fires, a line per alert on every page (the first
+/// [`BANNER_SHOWN`]), each linking to the page that shows its cause. Fed
+/// by the live model (the snapshot's and deltas' `alerts`), so it is as
+/// current as the page.
 #[component]
 pub fn AlertsBanner() -> impl IntoView {
     let live = use_live();
@@ -130,11 +134,20 @@ pub fn AlertsBanner() -> impl IntoView {
         })
     });
     move || {
-        let alerts = firing.get();
+        let mut alerts = firing.get();
         (!alerts.is_empty()).then(|| {
             let n = alerts.len();
+            // The most severe first, then the newest; the rest are a click
+            // away, so a burst of alerts cannot push the page off screen.
+            alerts.sort_by(|a, b| {
+                b.severity
+                    .cmp(&a.severity)
+                    .then(b.started.total_cmp(&a.started))
+            });
+            let more = n.saturating_sub(BANNER_SHOWN);
             let items = alerts
                 .into_iter()
+                .take(BANNER_SHOWN)
                 .map(|a| {
                     view! {
                         <li data-rule=a.rule.clone()>
@@ -148,7 +161,14 @@ pub fn AlertsBanner() -> impl IntoView {
                     <a class="alerts-banner-title" href=base.href("/alerts")>
                         {if n == 1 { "1 alert firing".to_string() } else { format!("{n} alerts firing") }}
                     </a>
-                    <ul>{items}</ul>
+                    <ul>
+                        {items}
+                        {(more > 0).then(|| view! {
+                            <li class="alerts-banner-more">
+                                <a href=base.href("/alerts")>{format!("and {more} more")}</a>
+                            </li>
+                        })}
+                    </ul>
                 </div>
             }
         })

@@ -48,8 +48,10 @@ impl RuleKind {
     }
 }
 
-/// How loud an alert is.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// How loud an alert is (ordered: `Critical` is the greatest).
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,

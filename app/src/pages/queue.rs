@@ -195,7 +195,35 @@ fn InfoPanel(info: RwSignal<Fetched<QueueInfo>>) -> impl IntoView {
     }
 }
 
-/// The depth over the last hour (the model's 5 s peaks), always in the
+/// Colors of the lines per priority step, in turn.
+const STEP_CLASSES: [&str; 6] = ["q0", "q1", "q2", "q3", "q4", "q5"];
+
+/// The chart's lines: one per priority step when the model keeps them,
+/// else the total (a queue with one step).
+fn depth_lines(i: &QueueInfo) -> Vec<Line> {
+    let values = |s: &[Option<u32>]| s.iter().map(|v| f64::from(v.unwrap_or(0))).collect();
+    if i.series_by_step.len() > 1 && i.series_by_step.len() == i.priority_steps.len() {
+        i.priority_steps
+            .iter()
+            .zip(&i.series_by_step)
+            .enumerate()
+            .map(|(k, (step, series))| Line {
+                name: format!("priority {step}"),
+                class: STEP_CLASSES[k % STEP_CLASSES.len()],
+                values: values(series),
+            })
+            .collect()
+    } else {
+        vec![Line {
+            name: "depth".into(),
+            class: "q0",
+            values: values(&i.series),
+        }]
+    }
+}
+
+/// The depth over the last hour (the model's 5 s peaks, per priority
+/// step where it keeps them), always in the
 /// page: a chart inside a branch's erased view is too deep a type for
 /// the hydrating build.
 #[component]
@@ -208,11 +236,7 @@ fn DepthChart(info: RwSignal<Fetched<QueueInfo>>) -> impl IntoView {
     };
     let lines = Signal::derive(move || {
         info.with(|i| match i {
-            Fetched::Got(i) => vec![Line {
-                name: "depth".into(),
-                class: "q0",
-                values: i.series.iter().map(|v| f64::from(v.unwrap_or(0))).collect(),
-            }],
+            Fetched::Got(i) => depth_lines(i),
             _ => Vec::new(),
         })
     });

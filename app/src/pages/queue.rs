@@ -419,3 +419,58 @@ fn MessageRow(m: QueueMessage, name: Memo<String>, version: RwSignal<u32>) -> im
     }
     .into_any()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(steps: Vec<u8>, series: Vec<Option<u32>>, by_step: Vec<Vec<Option<u32>>>) -> QueueInfo {
+        QueueInfo {
+            name: "q".into(),
+            priority_steps: steps,
+            depths: Vec::new(),
+            depth: 0,
+            unacked: None,
+            consumers: Vec::new(),
+            oldest: None,
+            series_start: 0.0,
+            series_step: 5,
+            series,
+            series_by_step: by_step,
+            known: true,
+        }
+    }
+
+    #[test]
+    fn a_line_per_priority_step_else_the_total() {
+        let steps = info(
+            vec![0, 6],
+            vec![Some(3), None],
+            vec![vec![Some(1), None], vec![Some(2), Some(4)]],
+        );
+        let lines = depth_lines(&steps);
+        let shown: Vec<_> = lines
+            .iter()
+            .map(|l| (l.name.as_str(), l.class, l.values.clone()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("priority 0", "q0", vec![1.0, 0.0]),
+                ("priority 6", "q1", vec![2.0, 4.0]),
+            ]
+        );
+        for one in [
+            info(vec![0], vec![Some(3), None], Vec::new()),
+            info(vec![0, 6], vec![Some(3), None], Vec::new()),
+            info(vec![0, 3, 6], vec![Some(3), None], vec![vec![None; 2]; 2]),
+        ] {
+            let lines = depth_lines(&one);
+            assert_eq!(lines.len(), 1);
+            assert_eq!(
+                (lines[0].name.as_str(), &lines[0].values),
+                ("depth", &vec![3.0, 0.0])
+            );
+        }
+    }
+}

@@ -185,3 +185,34 @@ fn a_ring_of_another_width_or_a_head_out_of_time_is_refused_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn a_queue_with_one_or_too_many_priority_steps_of_history_is_refused() {
+    use crate::state::queues::{MAX_PRIORITY_STEPS, Queue};
+    for steps in [1, MAX_PRIORITY_STEPS + 1] {
+        let mut model = Model::default();
+        model.record_queue_depths(NOW - 10.0, &[], vec![("q".into(), vec![1, 2])], None);
+        let q = model.queues.by_name.get_mut("q").unwrap();
+        q.per_step_5s = (0..steps).map(|_| Queue::step_ring()).collect();
+        let bytes = model.save_besides_tasks(NOW);
+        let mut target = busy(0.01);
+        let before = (shown(&target, NOW), parts(&target));
+        let err = target.restore_besides_tasks(&bytes, NOW).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SavedError::Invalid {
+                    what: "a queue's priority steps",
+                    ..
+                }
+            ),
+            "{steps}: {err}"
+        );
+        assert_eq!((shown(&target, NOW), parts(&target)), before);
+    }
+    let mut model = Model::default();
+    let ten = vec![1; MAX_PRIORITY_STEPS];
+    model.record_queue_depths(NOW - 10.0, &[], vec![("q".into(), ten)], None);
+    let back = super::restored(&model.save_besides_tasks(NOW), NOW);
+    assert_eq!(parts(&back), parts(&model), "ten steps are kept");
+}

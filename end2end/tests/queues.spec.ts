@@ -2,6 +2,7 @@
 // open a queue from the Broker page, find a message by its args, move it
 // to another queue behind a confirmation that says how many messages it
 // touches, see it waiting there, and find the move in the audit trail.
+// On the way, the queue's depth chart has a line per priority step.
 
 import { expect, test } from '@playwright/test';
 import { Cluster } from './support/cluster';
@@ -35,6 +36,16 @@ test('find a message by its args, move it after a dry run, see it moved and audi
   await expect(page).toHaveURL(`${url}/broker/queue/inbox`);
   await expect(page.getByTestId('queue-depth')).toContainText('6');
   await expect(page.getByTestId('messages-table').locator('tbody tr')).toHaveCount(6);
+
+  // Its depth chart draws a line per priority step once celadon has
+  // measured the queue (every 2 s): all six wait at priority 0.
+  const legend = page.getByTestId('queue-depth-chart').locator('.legend li[data-series]');
+  await expect(async () => {
+    await page.reload();
+    await expect(legend).toHaveText(['priority 0', 'priority 3', 'priority 6', 'priority 9'], { timeout: 2_000 });
+    await expect(legend.first()).not.toHaveAttribute('data-total', '0', { timeout: 2_000 });
+  }).toPass({ timeout: 45_000 });
+  await expect(legend.nth(2)).toHaveAttribute('data-total', '0');
 
   await page.getByTestId('queue-search').fill('args:needle-42');
   await page.getByRole('button', { name: 'Search' }).click();

@@ -195,7 +195,35 @@ fn InfoPanel(info: RwSignal<Fetched<QueueInfo>>) -> impl IntoView {
     }
 }
 
-/// The depth over the last hour (the model's 5 s peaks), always in the
+/// Colors of the lines per priority step, in turn.
+const STEP_CLASSES: [&str; 6] = ["q0", "q1", "q2", "q3", "q4", "q5"];
+
+/// The chart's lines: one per priority step when the model keeps them,
+/// else the total (a queue with one step).
+fn depth_lines(i: &QueueInfo) -> Vec<Line> {
+    let values = |s: &[Option<u32>]| s.iter().map(|v| f64::from(v.unwrap_or(0))).collect();
+    if i.series_by_step.len() > 1 && i.series_by_step.len() == i.priority_steps.len() {
+        i.priority_steps
+            .iter()
+            .zip(&i.series_by_step)
+            .enumerate()
+            .map(|(k, (step, series))| Line {
+                name: format!("priority {step}"),
+                class: STEP_CLASSES[k % STEP_CLASSES.len()],
+                values: values(series),
+            })
+            .collect()
+    } else {
+        vec![Line {
+            name: "depth".into(),
+            class: "q0",
+            values: values(&i.series),
+        }]
+    }
+}
+
+/// The depth over the last hour (the model's 5 s peaks, per priority
+/// step where it keeps them), always in the
 /// page: a chart inside a branch's erased view is too deep a type for
 /// the hydrating build.
 #[component]
@@ -208,11 +236,7 @@ fn DepthChart(info: RwSignal<Fetched<QueueInfo>>) -> impl IntoView {
     };
     let lines = Signal::derive(move || {
         info.with(|i| match i {
-            Fetched::Got(i) => vec![Line {
-                name: "depth".into(),
-                class: "q0",
-                values: i.series.iter().map(|v| f64::from(v.unwrap_or(0))).collect(),
-            }],
+            Fetched::Got(i) => depth_lines(i),
             _ => Vec::new(),
         })
     });
@@ -394,4 +418,59 @@ fn MessageRow(m: QueueMessage, name: Memo<String>, version: RwSignal<u32>) -> im
         </tr>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(steps: Vec<u8>, series: Vec<Option<u32>>, by_step: Vec<Vec<Option<u32>>>) -> QueueInfo {
+        QueueInfo {
+            name: "q".into(),
+            priority_steps: steps,
+            depths: Vec::new(),
+            depth: 0,
+            unacked: None,
+            consumers: Vec::new(),
+            oldest: None,
+            series_start: 0.0,
+            series_step: 5,
+            series,
+            series_by_step: by_step,
+            known: true,
+        }
+    }
+
+    #[test]
+    fn a_line_per_priority_step_else_the_total() {
+        let steps = info(
+            vec![0, 6],
+            vec![Some(3), None],
+            vec![vec![Some(1), None], vec![Some(2), Some(4)]],
+        );
+        let lines = depth_lines(&steps);
+        let shown: Vec<_> = lines
+            .iter()
+            .map(|l| (l.name.as_str(), l.class, l.values.clone()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("priority 0", "q0", vec![1.0, 0.0]),
+                ("priority 6", "q1", vec![2.0, 4.0]),
+            ]
+        );
+        for one in [
+            info(vec![0], vec![Some(3), None], Vec::new()),
+            info(vec![0, 6], vec![Some(3), None], Vec::new()),
+            info(vec![0, 3, 6], vec![Some(3), None], vec![vec![None; 2]; 2]),
+        ] {
+            let lines = depth_lines(&one);
+            assert_eq!(lines.len(), 1);
+            assert_eq!(
+                (lines[0].name.as_str(), &lines[0].values),
+                ("depth", &vec![3.0, 0.0])
+            );
+        }
+    }
 }

@@ -98,8 +98,8 @@ pub struct QueueHeld {
     pub next_cursor: Option<u64>,
 }
 
-/// One queue: its depth per priority now, its depth over the last hour,
-/// its oldest message and its consumers.
+/// One queue: its depth per priority now, its depth over the last hour
+/// (in total and per priority step), its oldest message and its consumers.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct QueueInfo {
     pub name: String,
@@ -119,6 +119,11 @@ pub struct QueueInfo {
     pub series_step: u32,
     /// The highest depth measured in each bucket (`None`: unknown).
     pub series: Vec<Option<u32>>,
+    /// The same per priority step, one per `priority_steps` entry, over
+    /// the buckets of `series`. Empty when the queue has one step (its
+    /// series is `series`) or the model keeps no history per step for it.
+    #[serde(default)]
+    pub series_by_step: Vec<Vec<Option<u32>>>,
     /// Known to celadon (else only its lists were read).
     pub known: bool,
 }

@@ -293,9 +293,17 @@ pub async fn info(
             })
         }
     };
+    let priority_steps = browser.steps().to_vec();
+    // The model's steps are positions; a history measured with another
+    // number of steps (before a restart with other options) is not shown.
+    let series_by_step = detail
+        .as_ref()
+        .map(|d| d.series_by_step.clone())
+        .filter(|s| s.len() == priority_steps.len())
+        .unwrap_or_default();
     Ok(Json(QueueInfo {
         name,
-        priority_steps: browser.steps().to_vec(),
+        priority_steps,
         depth: head.depths.iter().sum(),
         depths: head.depths,
         unacked: detail.as_ref().and_then(|d| d.unacked),
@@ -310,6 +318,7 @@ pub async fn info(
             .as_ref()
             .map(|d| d.series.clone())
             .unwrap_or_default(),
+        series_by_step,
         known: detail.is_some(),
     }))
 }

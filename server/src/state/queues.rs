@@ -1,13 +1,25 @@
 //! Every queue celadon knows of, wherever it learned of it (kombu's binding
 //! tables, `task-sent` events, workers' `active_queues`), with its depth per
-//! priority as last measured and a history of depths. Queues nobody
-//! consumes are kept too: those are the ones that fill up. Pure.
+//! priority as last measured, a history of its total depth, and an hour's
+//! history of its depth per priority step. Queues nobody consumes are kept
+//! too: those are the ones that fill up. Pure.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Queues tracked; more are ignored (a binding table gone wild should not
 /// grow the model without end).
 pub const MAX_QUEUES: usize = 1000;
+
+/// Priority steps whose depth history a queue keeps. The transport options
+/// bound each step (a priority 0-255) but not how many there are, so the
+/// model bounds them itself: kombu clamps a message's priority to 0-9, so
+/// no more than ten steps can ever hold messages. A queue measured with
+/// more keeps no history per step (its total history is kept as ever).
+pub const MAX_PRIORITY_STEPS: usize = 10;
+
+/// History per priority step: 5 s buckets for an hour, as `Queue::per_5s`.
+const STEP_BUCKET_SECONDS: u32 = 5;
+const STEP_BUCKETS: usize = 720;
 
 /// Depth history: the largest depth seen in each bucket.
 #[derive(Clone, Debug, PartialEq)]
@@ -126,6 +138,12 @@ pub struct Queue {
     pub per_5s: DepthRing,
     pub per_minute: DepthRing,
     pub per_hour: DepthRing,
+    /// Depth per 5 s for an hour of each priority step, in the order of
+    /// `depths`: one ring per step when measured with 2 to
+    /// [`MAX_PRIORITY_STEPS`] steps, else none (one step's history is
+    /// `per_5s`). Measured with another number of steps (the transport
+    /// options changed), it starts again.
+    pub per_step_5s: Vec<DepthRing>,
 }
 
 impl Queue {
@@ -141,7 +159,34 @@ impl Queue {
             per_5s: DepthRing::new(5, 720),
             per_minute: DepthRing::new(60, 7 * 24 * 60),
             per_hour: DepthRing::new(3600, 30 * 24),
+            per_step_5s: Vec::new(),
         }
+    }
+
+    /// A fresh ring of the history per priority step.
+    pub(super) fn step_ring() -> DepthRing {
+        DepthRing::new(STEP_BUCKET_SECONDS, STEP_BUCKETS)
+    }
+
+    /// Records `depths` (per priority step) measured at `t`.
+    fn record(&mut self, t: f64, depths: Vec<u64>) {
+        let total = depths.iter().sum();
+        self.per_5s.record(t, total);
+        self.per_minute.record(t, total);
+        self.per_hour.record(t, total);
+        let steps = depths.len();
+        if !(2..=MAX_PRIORITY_STEPS).contains(&steps) {
+            self.per_step_5s = Vec::new();
+        } else {
+            if self.per_step_5s.len() != steps {
+                self.per_step_5s = (0..steps).map(|_| Queue::step_ring()).collect();
+            }
+            for (ring, depth) in self.per_step_5s.iter_mut().zip(&depths) {
+                ring.record(t, *depth);
+            }
+        }
+        self.depths = Some(depths);
+        self.measured_at = Some(t);
     }
 
     /// Messages waiting, all priorities.
@@ -212,12 +257,7 @@ impl Queues {
         self.version += 1;
         for (name, d) in depths {
             if let Some(q) = self.entry(&name) {
-                let total = d.iter().sum();
-                q.per_5s.record(at, total);
-                q.per_minute.record(at, total);
-                q.per_hour.record(at, total);
-                q.depths = Some(d);
-                q.measured_at = Some(at);
+                q.record(at, d);
             }
         }
     }
@@ -255,6 +295,10 @@ impl Queues {
                     + q.per_5s.heap_bytes()
                     + q.per_minute.heap_bytes()
                     + q.per_hour.heap_bytes()
+                    + q.per_step_5s
+                        .iter()
+                        .map(|r| std::mem::size_of::<DepthRing>() + r.heap_bytes())
+                        .sum::<usize>()
                     + 64
             })
             .sum()
@@ -302,5 +346,90 @@ mod tests {
         assert_eq!(values, [Some(9), Some(0), Some(1)]);
         r.record(1000.0, 4);
         assert_eq!(r.window(100.0, 100.0)[0].1, None, "forgotten");
+    }
+
+    /// Each step's window of values.
+    fn by_step(q: &Queue, from: f64, to: f64) -> Vec<Vec<Option<u32>>> {
+        q.per_step_5s
+            .iter()
+            .map(|r| r.window(from, to).into_iter().map(|(_, v)| v).collect())
+            .collect()
+    }
+
+    #[test]
+    fn depth_per_priority_step_keeps_the_peak_of_each_5s_bucket_for_an_hour() {
+        let mut q = Queues::default();
+        q.record(100.0, vec![("celery".into(), vec![4, 0, 1, 0])]);
+        q.record(102.0, vec![("celery".into(), vec![2, 7, 0, 0])]);
+        q.record(106.0, vec![("celery".into(), vec![1, 3, 0, 9])]);
+        let c = q.get("celery").unwrap();
+        assert_eq!(
+            by_step(c, 100.0, 114.0),
+            [
+                [Some(4), Some(1), None],
+                [Some(7), Some(3), None],
+                [Some(1), Some(0), None],
+                [Some(0), Some(9), None],
+            ],
+            "the future is unknown"
+        );
+        let total: Vec<_> = c
+            .per_5s
+            .window(100.0, 109.0)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(total, [Some(9), Some(13)], "the total keeps its own peak");
+
+        // An hour later the first buckets are forgotten, the last kept.
+        q.record(100.0 + 3600.0, vec![("celery".into(), vec![5, 0, 0, 0])]);
+        let c = q.get("celery").unwrap();
+        assert_eq!(by_step(c, 100.0, 100.0), [[None], [None], [None], [None]]);
+        assert_eq!(
+            by_step(c, 105.0, 105.0),
+            [[Some(1)], [Some(3)], [Some(0)], [Some(9)]]
+        );
+        assert_eq!(by_step(c, 3700.0, 3700.0)[0], [Some(5)]);
+        assert_eq!(c.per_step_5s.len(), 4);
+        assert!(c.per_step_5s.iter().all(|r| r.shape() == (5, 720)));
+    }
+
+    #[test]
+    fn history_per_step_is_bounded_and_starts_again_when_the_steps_change() {
+        let mut q = Queues::default();
+        q.record(
+            100.0,
+            vec![
+                ("one".into(), vec![3]),
+                ("ten".into(), vec![1; MAX_PRIORITY_STEPS]),
+                ("eleven".into(), vec![1; MAX_PRIORITY_STEPS + 1]),
+            ],
+        );
+        assert!(
+            q.get("one").unwrap().per_step_5s.is_empty(),
+            "its total is its step"
+        );
+        assert_eq!(q.get("ten").unwrap().per_step_5s.len(), MAX_PRIORITY_STEPS);
+        let eleven = q.get("eleven").unwrap();
+        assert!(
+            eleven.per_step_5s.is_empty(),
+            "more steps than kombu can fill"
+        );
+        assert_eq!(eleven.messages(), 11, "measured all the same");
+
+        q.record(105.0, vec![("ten".into(), vec![2, 6, 4])]);
+        let ten = q.get("ten").unwrap();
+        assert_eq!(
+            by_step(ten, 100.0, 109.0),
+            [[Some(0), Some(2)], [Some(0), Some(6)], [Some(0), Some(4)]],
+            "another number of steps: the old history is not theirs"
+        );
+        let before = q.heap_bytes();
+        q.record(110.0, vec![("ten".into(), vec![9])]);
+        assert!(q.get("ten").unwrap().per_step_5s.is_empty());
+        assert_eq!(
+            before - q.heap_bytes(),
+            3 * (std::mem::size_of::<DepthRing>() + 720 * 4)
+        );
     }
 }

@@ -69,6 +69,10 @@ pub struct QueueDetail {
     pub series_start: f64,
     /// The highest depth measured in each 5 s bucket (`None`: unknown).
     pub series: Vec<Option<u32>>,
+    /// The same per priority step, in the order of `depths`, over the same
+    /// buckets; empty when the queue keeps none (one step, or more than
+    /// `queues::MAX_PRIORITY_STEPS`).
+    pub series_by_step: Vec<Vec<Option<u32>>>,
 }
 
 /// The tasks a bulk action would touch.
@@ -432,14 +436,21 @@ impl Model {
     /// measured, and its depth per 5 s over the hour before `now`.
     pub fn queue_detail(&self, name: &str, now: f64) -> Option<QueueDetail> {
         let q = self.queues.get(name)?;
-        let series = q.per_5s.window(now - 3600.0, now);
+        let (from, to) = (now - 3600.0, now);
+        let series = q.per_5s.window(from, to);
+        let values = |w: Vec<(f64, Option<u32>)>| w.into_iter().map(|(_, v)| v).collect();
         Some(QueueDetail {
             consumers: q.consumers.iter().cloned().collect(),
             depths: q.depths.clone(),
             measured_at: q.measured_at,
             unacked: q.unacked,
             series_start: series.first().map_or(now, |(t, _)| *t),
-            series: series.into_iter().map(|(_, v)| v).collect(),
+            series: values(series),
+            series_by_step: q
+                .per_step_5s
+                .iter()
+                .map(|r| values(r.window(from, to)))
+                .collect(),
         })
     }
 

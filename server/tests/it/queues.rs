@@ -5,8 +5,9 @@
 //! `record` file and its log say, or purged, or moved), none twice; moved
 //! messages byte for byte what they were but for their route. Also pages
 //! from both ends across priority lists, search, the unacknowledged
-//! messages a prefetching worker holds, a task's place, dry runs that
-//! change nothing, roles and bad requests.
+//! messages a prefetching worker holds, a task's place, a queue's depth
+//! per priority step over time, dry runs that change nothing, roles and
+//! bad requests.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -416,6 +417,46 @@ async fn pages_search_and_place_follow_the_order_workers_take() {
         .await;
     assert_eq!(info["depths"], json!([6, 0, 3, 0]));
     assert_eq!(info["oldest"]["id"], ids[0].as_str());
+
+    // The depth over the last hour per priority step, as the model
+    // measured it (every 2 s; discovery may take one of its rounds).
+    let info = c
+        .json_until(
+            "the depth per priority step",
+            "/api/queues/qr",
+            Duration::from_secs(45),
+            |i| {
+                let newest = |s: &Value| {
+                    s.as_array()
+                        .and_then(|s| s.iter().rev().find(|v| !v.is_null()).cloned())
+                };
+                let steps = i["series_by_step"]
+                    .as_array()
+                    .map(|s| s.iter().map(newest).collect::<Vec<_>>());
+                steps
+                    == Some(vec![
+                        Some(json!(6)),
+                        Some(json!(0)),
+                        Some(json!(3)),
+                        Some(json!(0)),
+                    ])
+            },
+        )
+        .await;
+    assert_eq!(info["priority_steps"], json!([0, 3, 6, 9]));
+    let series = info["series"].as_array().unwrap();
+    let by_step = info["series_by_step"].as_array().unwrap();
+    assert!(
+        by_step
+            .iter()
+            .all(|s| s.as_array().unwrap().len() == series.len()),
+        "{info}"
+    );
+    let newest = series.iter().rposition(|v| !v.is_null()).unwrap();
+    assert_eq!(series[newest], 9, "{info}");
+    let peak = |s: &Value| s.as_array().unwrap().iter().filter_map(Value::as_u64).max();
+    let peaks: Vec<_> = by_step.iter().map(peak).collect();
+    assert_eq!(peaks, [Some(6), Some(0), Some(3), Some(0)], "{info}");
 
     // An undecodable message is shown as such, not an error.
     let mut conn = cluster.redis.connection().unwrap();

@@ -9,14 +9,15 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use app::wire::celery::{TaskEventKind, WorkerEventKind};
 
 use super::{
-    FORMAT_VERSION, HEADER, MAGIC, Saved, SavedError, SavedMetrics, SavedSeries, SavedType,
+    FORMAT_VERSION, HEADER, MAGIC, PREVIOUS_FORMAT_VERSION, Saved, SavedError, SavedMetrics,
+    SavedSeries, SavedType,
     codec::{Reader, checksum},
 };
 use crate::state::{
     Counters, Gap, MAX_GAPS,
     key::TaskKey,
     metrics::{Counted, Observed, QUEUE_WAIT_BUCKETS},
-    queues::{DepthRing, Queue},
+    queues::{DepthRing, MAX_PRIORITY_STEPS, Queue},
     series::{Gauges, WAIT_BUCKETS, WaitRing, Windows},
     stats::{LogHistogram, OUTCOMES, PromHistogram, Ring, Throughput},
     workers::{HEARTBEATS_KEPT, Worker},
@@ -40,7 +41,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Saved> {
         });
     }
     let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != PREVIOUS_FORMAT_VERSION {
         return Err(SavedError::UnknownVersion { found: version });
     }
     let mut sum = [0u8; 8];
@@ -95,7 +96,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Saved> {
     };
     let metrics = metrics(r, &name)?;
     let unacked_total = r.opt("the unacked total", |r| r.uint("the unacked total"))?;
-    let queues = r.list("the queues", 1, queue)?;
+    let queues = r.list("the queues", 1, |r| queue(r, version))?;
     let gaps = r.list("the gaps", 9, |r| {
         Ok(Gap {
             from: r.f64("a gap")?,
@@ -367,7 +368,9 @@ fn metrics(
     })
 }
 
-fn queue(r: &mut Reader<'_>) -> Result<Queue> {
+/// A queue; one saved by [`PREVIOUS_FORMAT_VERSION`] has no history per
+/// priority step and starts with none.
+fn queue(r: &mut Reader<'_>, version: u16) -> Result<Queue> {
     let mut q = Queue::new(&r.string("a queue's name")?);
     q.depths = r.opt("a queue's depths", |r| {
         r.list("a queue's depths", 1, |r| r.uint("a depth"))
@@ -383,5 +386,22 @@ fn queue(r: &mut Reader<'_>) -> Result<Queue> {
     depth_ring(r, &mut q.per_5s)?;
     depth_ring(r, &mut q.per_minute)?;
     depth_ring(r, &mut q.per_hour)?;
+    if version > PREVIOUS_FORMAT_VERSION {
+        const WHAT: &str = "a queue's priority steps";
+        let mut read = 0;
+        q.per_step_5s = r.list(WHAT, 1, |r| {
+            // Refused before more rings are made than a queue may keep.
+            read += 1;
+            if read > MAX_PRIORITY_STEPS {
+                return Err(r.invalid(WHAT));
+            }
+            let mut ring = Queue::step_ring();
+            depth_ring(r, &mut ring)?;
+            Ok(ring)
+        })?;
+        if q.per_step_5s.len() == 1 || q.per_step_5s.len() > MAX_PRIORITY_STEPS {
+            return Err(r.invalid(WHAT));
+        }
+    }
     Ok(q)
 }

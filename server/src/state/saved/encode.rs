@@ -6,7 +6,7 @@
 use app::wire::celery::{TaskEventKind, WorkerEventKind};
 
 use super::{
-    FORMAT_VERSION, MAGIC,
+    FORMAT_VERSION, MAGIC, PREVIOUS_FORMAT_VERSION,
     codec::{Writer, checksum},
 };
 use crate::state::{
@@ -56,12 +56,20 @@ fn sorted<K: Ord + Copy, V, S>(map: &std::collections::HashMap<K, V, S>) -> Vec<
 }
 
 pub(super) fn encode(model: &Model, now: f64) -> Vec<u8> {
+    encode_as(model, now, FORMAT_VERSION)
+}
+
+/// `model` in the layout of `version`: [`FORMAT_VERSION`], or
+/// [`PREVIOUS_FORMAT_VERSION`] (without the queues' history per priority
+/// step), which stays writable so the tests can check that this build
+/// reads what the previous one wrote.
+pub(super) fn encode_as(model: &Model, now: f64, version: u16) -> Vec<u8> {
     let names = Names::of(model);
     let mut w = Writer {
         buf: Vec::with_capacity(64 * 1024),
     };
     w.buf.extend_from_slice(&MAGIC);
-    w.buf.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    w.buf.extend_from_slice(&version.to_le_bytes());
     w.buf.extend_from_slice(&[0; 8]);
     let body = w.buf.len();
 
@@ -89,7 +97,7 @@ pub(super) fn encode(model: &Model, now: f64) -> Vec<u8> {
     w.opt(model.queues.unacked_total, Writer::uint);
     w.len(model.queues.by_name.len());
     for q in model.queues.by_name.values() {
-        queue(&mut w, q);
+        queue(&mut w, q, version);
     }
     w.len(model.gaps.len());
     for gap in &model.gaps {
@@ -292,7 +300,7 @@ fn metrics(w: &mut Writer, m: &Metrics, names: &Names) {
     }
 }
 
-fn queue(w: &mut Writer, q: &Queue) {
+fn queue(w: &mut Writer, q: &Queue, version: u16) {
     w.str(&q.name);
     w.opt(q.depths.as_deref(), |w, d| {
         w.len(d.len());
@@ -307,4 +315,8 @@ fn queue(w: &mut Writer, q: &Queue) {
     [&q.per_5s, &q.per_minute, &q.per_hour]
         .into_iter()
         .for_each(|r| depth_ring(w, r));
+    if version > PREVIOUS_FORMAT_VERSION {
+        w.len(q.per_step_5s.len());
+        q.per_step_5s.iter().for_each(|r| depth_ring(w, r));
+    }
 }

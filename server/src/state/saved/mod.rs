@@ -5,7 +5,7 @@
 //! events by type, per task type outcomes and runtimes, throughput,
 //! Flower's `/metrics` series with their `_created` times, every chart
 //! series at every window (and workers online and queue waits), queues
-//! with their depth history, gaps, retry links, custom states and the
+//! with their depth history (in total and per priority step), gaps, retry links, custom states and the
 //! receiver's Lamport clock. Pure: `now` comes in, bytes go out.
 //!
 //! **Counted from events, saved here**, versus **derived from the retained
@@ -57,7 +57,10 @@
 //! throughput, the workers, the series and gauges, the metrics, the
 //! queues, the gaps, the retry links. A change to any of it, or to a
 //! ring's bucket width, takes a new version; a ring made longer or shorter
-//! than the saved one still reads it (the buckets that fit).
+//! than the saved one still reads it (the buckets that fit). The previous
+//! version ([`PREVIOUS_FORMAT_VERSION`]) is read too, so an upgrade keeps
+//! the charts: version 1 lacks the queues' history per priority step,
+//! which then starts empty.
 //!
 //! **A blob is decoded in full before the model is touched**: one that is
 //! not ours, of another version, damaged (checksum), truncated or
@@ -89,7 +92,12 @@ pub const MAGIC: [u8; 8] = *b"CLDNREST";
 
 /// The layout [`Model::save_besides_tasks`] writes; the only one
 /// [`Model::restore_besides_tasks`] reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// Version 2 added each queue's history per priority step.
+pub const FORMAT_VERSION: u16 = 2;
+
+/// The layout before [`FORMAT_VERSION`], read too: its queues start with
+/// no history per priority step.
+pub const PREVIOUS_FORMAT_VERSION: u16 = 1;
 
 /// Magic, version and checksum.
 const HEADER: usize = MAGIC.len() + 2 + 8;
@@ -99,7 +107,9 @@ const HEADER: usize = MAGIC.len() + 2 + 8;
 pub enum SavedError {
     #[error("not a saved celadon model: it does not start with \"CLDNREST\"")]
     NotSaved,
-    #[error("saved in format version {found}; this celadon reads version {FORMAT_VERSION}")]
+    #[error(
+        "saved in format version {found}; this celadon reads versions {PREVIOUS_FORMAT_VERSION} and {FORMAT_VERSION}"
+    )]
     UnknownVersion { found: u16 },
     #[error("damaged: the checksum of its {len} bytes does not match")]
     Damaged { len: usize },

@@ -49,11 +49,17 @@ fn other_versions_damage_and_garbage_are_refused_and_change_nothing() {
     let before = (shown(&target, NOW), parts(&target));
     let mut refuse = |blob: &[u8]| target.restore_besides_tasks(blob, NOW).unwrap_err();
 
+    for found in [0, FORMAT_VERSION + 1, 0x0102] {
+        let mut other = bytes.clone();
+        other[8..10].copy_from_slice(&found.to_le_bytes());
+        assert_eq!(refuse(&other), SavedError::UnknownVersion { found });
+    }
     let mut newer = bytes.clone();
-    newer[8] ^= 0x02;
-    let found = FORMAT_VERSION ^ 0x02;
-    assert_eq!(refuse(&newer), SavedError::UnknownVersion { found });
-    assert!(refuse(&newer).to_string().contains("format version 3"));
+    newer[8] = 3;
+    assert_eq!(
+        refuse(&newer).to_string(),
+        "saved in format version 3; this celadon reads versions 1 and 2"
+    );
 
     for at in [HEADER, HEADER + 9, bytes.len() / 2, bytes.len() - 1] {
         let mut flipped = bytes.clone();
@@ -178,4 +184,35 @@ fn a_ring_of_another_width_or_a_head_out_of_time_is_refused_by_name() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn a_queue_with_one_or_too_many_priority_steps_of_history_is_refused() {
+    use crate::state::queues::{MAX_PRIORITY_STEPS, Queue};
+    for steps in [1, MAX_PRIORITY_STEPS + 1] {
+        let mut model = Model::default();
+        model.record_queue_depths(NOW - 10.0, &[], vec![("q".into(), vec![1, 2])], None);
+        let q = model.queues.by_name.get_mut("q").unwrap();
+        q.per_step_5s = (0..steps).map(|_| Queue::step_ring()).collect();
+        let bytes = model.save_besides_tasks(NOW);
+        let mut target = busy(0.01);
+        let before = (shown(&target, NOW), parts(&target));
+        let err = target.restore_besides_tasks(&bytes, NOW).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SavedError::Invalid {
+                    what: "a queue's priority steps",
+                    ..
+                }
+            ),
+            "{steps}: {err}"
+        );
+        assert_eq!((shown(&target, NOW), parts(&target)), before);
+    }
+    let mut model = Model::default();
+    let ten = vec![1; MAX_PRIORITY_STEPS];
+    model.record_queue_depths(NOW - 10.0, &[], vec![("q".into(), ten)], None);
+    let back = super::restored(&model.save_besides_tasks(NOW), NOW);
+    assert_eq!(parts(&back), parts(&model), "ten steps are kept");
 }

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::state::{
     Counters, Model,
+    saved::{PREVIOUS_FORMAT_VERSION, encode::encode_as},
     series::Gauges,
     stats::Throughput,
     tests::{envelope, event},
@@ -58,6 +59,64 @@ fn the_charts_keep_what_they_showed_at_every_window_and_filter() {
     assert!(after.queues.iter().any(|q| q.series.iter().any(|v| *v > 0)));
     assert_eq!(after.online, before.online);
     assert_eq!(after.wait_p95, before.wait_p95);
+}
+
+#[test]
+fn a_queue_keeps_its_depth_per_priority_step_for_the_last_hour() {
+    let model = busy(0.5);
+    let back = restored(&model.save_besides_tasks(NOW), NOW);
+    let detail = |m: &Model| m.queue_detail("celery", NOW).unwrap();
+    let (before, after) = (detail(&model), detail(&back));
+    assert_eq!(after, before);
+    // `busy` measures [second % 40, 0, 1, 0] every 2 s.
+    let steps = &after.series_by_step;
+    assert_eq!(steps.len(), 4);
+    assert!(steps.iter().all(|s| s.len() == after.series.len()));
+    let last = after.series.len() - 2;
+    assert!(steps[0][last].is_some_and(|v| v > 0), "{:?}", steps[0]);
+    assert_eq!(
+        (steps[1][last], steps[2][last], steps[3][last]),
+        (Some(0), Some(1), Some(0))
+    );
+    assert_eq!(after.series[last], steps[0][last].map(|v| v + 1));
+}
+
+#[test]
+fn a_blob_of_the_previous_version_restores_with_no_history_per_step() {
+    let model = busy(0.5);
+    let v1 = encode_as(&model, NOW, PREVIOUS_FORMAT_VERSION);
+    assert_eq!(u16::from_le_bytes([v1[8], v1[9]]), 1);
+    let mut back = restored(&v1, NOW);
+    let mut expected = parts(&model);
+    for q in &mut expected.queues {
+        assert!(q.name != "celery" || q.per_step_5s.len() == 4);
+        q.per_step_5s.clear();
+    }
+    assert_eq!(parts(&back), expected);
+    assert_eq!(
+        shown(&back, NOW),
+        after_restart(shown(&model, NOW), NOW),
+        "every page shows what it did"
+    );
+    let celery = back.queue_detail("celery", NOW).unwrap();
+    assert!(celery.series_by_step.is_empty());
+    assert!(celery.series.iter().any(|v| v.is_some_and(|v| v > 0)));
+
+    // The next measurement starts the history per step.
+    back.record_queue_depths(
+        NOW + 5.0,
+        &[],
+        vec![("celery".into(), vec![2, 0, 7, 0])],
+        None,
+    );
+    let celery = back.queue_detail("celery", NOW + 5.0).unwrap();
+    let newest: Vec<_> = celery
+        .series_by_step
+        .iter()
+        .map(|s| *s.last().unwrap())
+        .collect();
+    assert_eq!(newest, [Some(2), Some(0), Some(7), Some(0)]);
+    assert_eq!(celery.series.last(), Some(&Some(9)));
 }
 
 #[test]
@@ -178,7 +237,7 @@ fn the_comparison_notices_any_one_component_left_unrestored() {
     let bytes = model.save_besides_tasks(NOW);
     let expected = after_restart(shown(&model, NOW), NOW);
     let expected_parts = parts(&model);
-    let mutants: [(&str, Forget); 19] = [
+    let mutants: [(&str, Forget); 20] = [
         ("gaps", |m| m.gaps.clear()),
         ("the 30-day ring", |m| {
             let ring = &mut m.series.all.rings_mut()[3];
@@ -206,6 +265,12 @@ fn the_comparison_notices_any_one_component_left_unrestored() {
         ("metrics prefetch", |m| m.metrics.prefetched.clear()),
         ("queue waits", |m| m.metrics.queue_wait_quantiles.clear()),
         ("queues", |m| m.queues = Default::default()),
+        ("queue depth per priority step", |m| {
+            m.queues
+                .by_name
+                .values_mut()
+                .for_each(|q| q.per_step_5s.clear());
+        }),
         ("retry links", |m| m.retry_links = Default::default()),
         ("custom states", |m| m.custom_states.clear()),
         ("clock", |m| m.clock = 0),

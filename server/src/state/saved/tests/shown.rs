@@ -154,7 +154,7 @@ pub(super) struct Parts {
     by_worker: BTreeMap<String, Windows>,
     untracked: u64,
     gauges: Gauges,
-    queues: Vec<crate::state::queues::Queue>,
+    pub(super) queues: Vec<crate::state::queues::Queue>,
     retry_links: Vec<(String, String)>,
     queue_wait_quantiles: BTreeMap<String, LogHistogram>,
 }

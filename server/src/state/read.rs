@@ -544,7 +544,9 @@ impl Model {
             .iter()
             .map(|w| WorkerSeen {
                 hostname: w.hostname.clone(),
-                last_seen: w.last_heartbeat,
+                // A goodbye (`worker-offline`) clears the heartbeat: its
+                // last sign of life is then when it went offline.
+                last_seen: w.last_heartbeat.or(w.offline_since),
                 online: w.online && w.alive_at(now),
             })
             .collect();

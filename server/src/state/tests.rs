@@ -673,3 +673,27 @@ fn stuck_candidates_are_tasks_a_running_worker_may_still_be_running() {
         Some(1310.0)
     );
 }
+
+#[test]
+fn a_worker_that_said_goodbye_was_last_seen_when_it_left() {
+    use super::read::AlertAsk;
+    let mut model = Model::default();
+    model.on_link(true, 0.0);
+    ingest(
+        &mut model,
+        &[event("worker-online", "", 10.0, json!({"freq": 2.0}))],
+        10.0,
+    );
+    ingest(
+        &mut model,
+        &[event("worker-offline", "", 20.0, json!({}))],
+        20.0,
+    );
+    let inputs = model.alert_inputs(&AlertAsk::default(), 30.0);
+    let seen: Vec<_> = inputs
+        .workers
+        .iter()
+        .map(|w| (w.online, w.last_seen))
+        .collect();
+    assert_eq!(seen, [(false, Some(20.0))]);
+}

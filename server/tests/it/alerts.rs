@@ -113,10 +113,19 @@ async fn a_stopped_worker_fires_worker_offline_on_the_api_metrics_and_every_page
         firing_metric(&c, "others down").await.as_deref(),
         Some("0.0")
     );
-    worker.kill();
+    // Stopped as an operator stops one: it says goodbye (`worker-offline`),
+    // and is silent from then on. (A killed one, which says nothing, is
+    // the webhook test's.)
+    let stopping = std::time::Instant::now();
+    worker.stop_warm().await.expect("the worker stops");
     let stopped = std::time::Instant::now();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        stopping.elapsed()
+    );
     let alert = fires(&c, "worker down", &hostname).await;
-    // Heartbeats every 2 s: silent for 3 s within about 2 + 3 + 2 s.
+    // Silent for 3 s, evaluated every 2 s.
     assert!(
         stopped.elapsed() < Duration::from_secs(12),
         "{:?}",

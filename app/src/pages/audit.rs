@@ -28,6 +28,9 @@ enum Listing {
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let base = use_base();
+    // No view of its own: following the Workers view (the smallest) keeps
+    // the websocket, the indicator and the alerts banner live here too.
+    crate::live::use_live().show(crate::wire::View::Workers);
     let params = use_query_map();
     let filters = Memo::new(move |_| params.with(AuditFilters::from_params));
     let listing = RwSignal::new(Listing::Loading);

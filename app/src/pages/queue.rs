@@ -15,8 +15,9 @@ use super::queue_held::HeldTable;
 use super::tasks_url::encode;
 use crate::base::use_base;
 use crate::components::{Line, LineChart, format_duration};
-use crate::live::http::get;
+use crate::live::{http::get, use_live};
 use crate::wire::queues::{QueueHeld, QueueInfo, QueueMessage, QueueMessages};
+use crate::wire::{View, ViewData};
 
 /// A request not answered by then is given up.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -94,6 +95,37 @@ where
     });
 }
 
+/// Follows the Broker view, which keeps the websocket (and with it the
+/// indicator and the alerts banner) live on this page, and reads the
+/// queue's numbers and chart again at each new measurement of it (every
+/// 2 s). The messages are read again only on request or after an action:
+/// a list that moved under the reader's eyes would be hard to act on.
+fn follow_measurements(name: Memo<String>, info: RwSignal<Fetched<QueueInfo>>) {
+    let live = use_live();
+    live.show(View::Broker);
+    let measured = Memo::new(move |_| {
+        let n = name.get();
+        live.model.with(|m| match &m.data {
+            Some(ViewData::Broker(b)) => b
+                .queues
+                .iter()
+                .find(|q| q.name == n)
+                .and_then(|q| q.measured_at),
+            _ => None,
+        })
+    });
+    Effect::new(move |seen: Option<Option<f64>>| {
+        let at = measured.get();
+        if seen.is_some_and(|s| s.is_some() && s != at) {
+            fetch_into(
+                format!("/api/queues/{}", encode(&name.get_untracked())),
+                info,
+            );
+        }
+        at
+    });
+}
+
 #[component]
 pub fn QueuePage() -> impl IntoView {
     let params = use_params_map();
@@ -120,6 +152,7 @@ pub fn QueuePage() -> impl IntoView {
         fetch_into(a.api(&n), messages);
         fetch_into(format!("/api/queues/{path}/unacked?limit=100"), held);
     });
+    follow_measurements(name, info);
     let base = use_base();
     view! {
         <p class="crumbs"><a href=base.href("/broker")>"Broker"</a> " › queue"</p>

@@ -231,15 +231,20 @@ impl Model {
                     self.adjust_clock(clock);
                 }
                 self.metrics.observe_worker(hostname, w.kind, w.active);
-                let came_online = w.kind == WorkerEventKind::Online
-                    || self
-                        .workers
-                        .get(&w.hostname)
-                        .is_none_or(|known| !known.online);
+                let was_online = self.workers.get(&w.hostname).is_some_and(|k| k.online);
+                let came_online = w.kind == WorkerEventKind::Online || !was_online;
                 if came_online && self.joined.len() < MAX_JOINED {
                     self.joined.push(w.hostname.clone());
                 }
+                let name = was_online.then(|| w.hostname.to_string());
                 self.workers.apply(w, received_at);
+                // An offline worker consumes nothing; it is asked again for
+                // its queues when it is back (`joined`).
+                if let Some(name) = name
+                    && self.workers.get(&name).is_some_and(|k| !k.online)
+                {
+                    self.queues.forget_consumer(&name);
+                }
             }
             Event::Task(t) => self.apply_task(&t, received_at),
             Event::Other { .. } => {}
@@ -474,7 +479,9 @@ impl Model {
     /// Applies the passage of time: heartbeat expiry, ring advance, and
     /// (with `purge_after`) forgetting long-offline workers.
     pub fn expire(&mut self, now: f64, purge_after: Option<f64>) {
-        self.workers.expire(now);
+        for hostname in self.workers.expire(now) {
+            self.queues.forget_consumer(&hostname);
+        }
         self.throughput.advance(now);
         let second = now.floor() as u64;
         if second != self.series_second {

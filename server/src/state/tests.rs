@@ -697,3 +697,52 @@ fn a_worker_that_said_goodbye_was_last_seen_when_it_left() {
         .collect();
     assert_eq!(seen, [(false, Some(20.0))]);
 }
+
+#[test]
+fn a_worker_offline_consumes_nothing_until_it_is_back_and_asked_again() {
+    let mut model = Model::default();
+    let consumes = |model: &mut Model, at: f64| {
+        model.record_inspection(super::Inspection {
+            method: "active_queues".into(),
+            replies: Vec::new(),
+            consumes: vec![("w1@h".into(), vec!["celery".into()])],
+            at,
+        });
+    };
+    let consumers = |model: &Model| model.queue_detail("celery", 0.0).unwrap().consumers;
+    ingest(
+        &mut model,
+        &[event("worker-online", "", 10.0, json!({"freq": 2.0}))],
+        10.0,
+    );
+    assert_eq!(model.take_joined(), ["w1@h"]);
+    consumes(&mut model, 11.0);
+    assert_eq!(consumers(&model), ["w1@h"]);
+
+    // Silent past its heartbeat window.
+    model.expire(100.0, None);
+    assert!(consumers(&model).is_empty());
+    // Back: asked again for its queues, which say it consumes again.
+    ingest(
+        &mut model,
+        &[event("worker-heartbeat", "", 200.0, json!({"freq": 2.0}))],
+        200.0,
+    );
+    assert_eq!(model.take_joined(), ["w1@h"]);
+    consumes(&mut model, 201.0);
+    assert_eq!(consumers(&model), ["w1@h"]);
+    // A heartbeat while online changes nothing.
+    ingest(
+        &mut model,
+        &[event("worker-heartbeat", "", 202.0, json!({"freq": 2.0}))],
+        202.0,
+    );
+    assert_eq!(consumers(&model), ["w1@h"]);
+    // Said goodbye.
+    ingest(
+        &mut model,
+        &[event("worker-offline", "", 210.0, json!({}))],
+        210.0,
+    );
+    assert!(consumers(&model).is_empty());
+}

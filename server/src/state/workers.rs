@@ -303,16 +303,22 @@ impl Workers {
         self.touched(i);
     }
 
-    /// Marks offline every worker whose heartbeat expired by `now`.
-    pub fn expire(&mut self, now: f64) {
+    /// Marks offline every worker whose heartbeat expired by `now`, and
+    /// returns their hostnames.
+    pub fn expire(&mut self, now: f64) -> Vec<String> {
+        let mut expired = Vec::new();
         for i in 0..self.list.len() {
             let worker = &mut self.list[i];
             let alive = worker.alive_at(now);
             if worker.online != alive {
                 worker.set_online(alive, now);
+                if !alive {
+                    expired.push(worker.hostname.clone());
+                }
                 self.touched(i);
             }
         }
+        expired
     }
 
     /// Forgets workers offline for longer than `after` seconds (Flower's

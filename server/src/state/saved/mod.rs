@@ -279,6 +279,9 @@ impl Saved {
             .map(|q| (q.name.clone(), q))
             .collect();
         model.queues.unacked_total = self.unacked_total;
+        for w in model.workers.iter().filter(|w| !w.online) {
+            model.queues.forget_consumer(&w.hostname);
+        }
         model.queues.version += 1;
 
         model.gaps = self.gaps;

@@ -241,13 +241,37 @@ pub struct Alert {
     pub subject_kind: SubjectKind,
     /// The worker, queue, task name or task id (empty for the cluster).
     pub subject: String,
-    /// One line, as it read when it fired.
+    /// One line. In the alerts firing now (`AlertsAnswer::firing`,
+    /// [`FiringNow`]) it reads as the condition reads at the last
+    /// evaluation (a queue's depth now, not when it fired); in the history
+    /// and in webhook notices, as it read when it fired.
     pub summary: String,
     /// The page that shows the cause, from the app's root (`/worker/…`).
     pub link: String,
     /// Unix seconds.
     pub started: f64,
     pub ended: Option<f64>,
+}
+
+/// A rule's condition holding for a subject, but not yet for the rule's
+/// `for`: it fires at `fires_at` unless it clears first. Shown on the
+/// Alerts page only: never in the banner, the history, a webhook notice
+/// or `celadon_alerts_firing`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PendingAlert {
+    pub rule: String,
+    pub severity: Severity,
+    pub subject_kind: SubjectKind,
+    /// The worker, queue, task name or task id (empty for the cluster).
+    pub subject: String,
+    /// One line, as the condition reads at the last evaluation.
+    pub summary: String,
+    /// The page that shows the cause, from the app's root.
+    pub link: String,
+    /// Unix seconds: since when the condition holds.
+    pub since: f64,
+    /// Unix seconds: `since` plus the rule's `for`.
+    pub fires_at: f64,
 }
 
 /// `GET /api/alerts`.
@@ -257,8 +281,12 @@ pub struct AlertsAnswer {
     pub file: Option<String>,
     pub rules: Vec<RuleEntry>,
     pub webhooks: Vec<WebhookEntry>,
-    /// Firing now, oldest first.
+    /// Firing now, oldest first, each summary as it reads now.
     pub firing: Vec<Alert>,
+    /// Pending (holding, waiting for their rule's `for`), the soonest to
+    /// fire first.
+    #[serde(default)]
+    pub pending: Vec<PendingAlert>,
     /// The newest firings, open or ended, newest first.
     pub history: Vec<Alert>,
     /// Whether the history outlives the process (the history store).
@@ -285,7 +313,8 @@ pub struct WebhookTest {
     pub detail: String,
 }
 
-/// What a page's banner shows: the alerts firing now.
+/// What a page's banner shows: the alerts firing now (each summary as it
+/// reads now; pending alerts are not here).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct FiringNow {
     pub alerts: Vec<Alert>,

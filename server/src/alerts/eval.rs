@@ -2,13 +2,16 @@
 //! ([`AlertInputs`], one bounded read) and the time, which alerts start
 //! firing and which end. Each rule and subject (a worker, a queue, a task
 //! type, a task) moves inactive → pending (while its `for` runs) → firing
-//! → resolved; only firing and resolving are transitions. Pure: no IO, no
-//! clock, no randomness (ids come from a prefix the caller picks once and
-//! a counter).
+//! → resolved; only firing and resolving are transitions. What a pending
+//! subject says ([`EvalState::pending`]) and a firing alert's summary as
+//! it reads now ([`EvalState::firing`]) follow each evaluation; a
+//! transition carries the alert as it fired. Pure: no IO, no clock, no
+//! randomness (ids come from a prefix the caller picks once and a
+//! counter).
 
 use std::collections::BTreeMap;
 
-use app::wire::alerts::{Alert, SubjectKind};
+use app::wire::alerts::{Alert, PendingAlert, SubjectKind};
 
 use super::rules::{Kind, Rule};
 use crate::state::read::{AlertAsk, AlertInputs};
@@ -43,10 +46,11 @@ pub fn ask(rules: &[Rule]) -> AlertAsk {
 #[derive(Clone, Debug, PartialEq)]
 enum Phase {
     /// The condition holds since `since`; fires once `for` has passed.
-    Pending {
-        since: f64,
-    },
-    Firing(Alert),
+    /// What the last evaluation said of it.
+    Pending(PendingAlert),
+    /// The alert as it fired (what the history and the webhooks keep),
+    /// and its summary as the last evaluation read it.
+    Firing { fired: Alert, summary_now: String },
 }
 
 /// The evaluator's memory between evaluations.
@@ -62,7 +66,8 @@ pub struct EvalState {
     by_key: BTreeMap<(String, String), Phase>,
 }
 
-/// What changed at one evaluation.
+/// What changed at one evaluation: each alert as it fired (its summary
+/// then), what the history keeps and the webhooks are told.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Transition {
     Fired(Alert),
@@ -93,21 +98,52 @@ impl EvalState {
     pub fn restore(&mut self, open: Vec<Alert>) {
         for a in open {
             let key = (a.rule.clone(), subject_key(a.subject_kind, &a.subject));
-            self.by_key.insert(key, Phase::Firing(a));
+            let summary_now = a.summary.clone();
+            self.by_key.insert(
+                key,
+                Phase::Firing {
+                    fired: a,
+                    summary_now,
+                },
+            );
         }
     }
 
-    /// Alerts firing now, oldest first.
+    /// Alerts firing now, oldest first, each summary as the last
+    /// evaluation read it (a restored alert's as it fired, until then).
     pub fn firing(&self) -> Vec<Alert> {
         let mut v: Vec<Alert> = self
             .by_key
             .values()
             .filter_map(|p| match p {
-                Phase::Firing(a) => Some(a.clone()),
-                Phase::Pending { .. } => None,
+                Phase::Firing { fired, summary_now } => Some(Alert {
+                    summary: summary_now.clone(),
+                    ..fired.clone()
+                }),
+                Phase::Pending(_) => None,
             })
             .collect();
         v.sort_by(|a, b| a.started.total_cmp(&b.started).then(a.id.cmp(&b.id)));
+        v
+    }
+
+    /// Subjects whose condition holds, waiting for their rule's `for`:
+    /// the soonest to fire first.
+    pub fn pending(&self) -> Vec<PendingAlert> {
+        let mut v: Vec<PendingAlert> = self
+            .by_key
+            .values()
+            .filter_map(|p| match p {
+                Phase::Pending(p) => Some(p.clone()),
+                Phase::Firing { .. } => None,
+            })
+            .collect();
+        v.sort_by(|a, b| {
+            a.fires_at
+                .total_cmp(&b.fires_at)
+                .then_with(|| a.rule.cmp(&b.rule))
+                .then_with(|| a.subject.cmp(&b.subject))
+        });
         v
     }
 
@@ -115,7 +151,7 @@ impl EvalState {
     pub fn firing_count(&self, rule: &str) -> u64 {
         self.by_key
             .iter()
-            .filter(|((r, _), p)| r == rule && matches!(p, Phase::Firing(_)))
+            .filter(|((r, _), p)| r == rule && matches!(p, Phase::Firing { .. }))
             .count() as u64
     }
 }
@@ -371,13 +407,15 @@ pub fn evaluate(
         for hit in hits(rule, inputs, asked, since, now) {
             let key = (rule.name.clone(), subject_key(hit.kind, &hit.subject));
             holding.insert(key.clone());
-            let phase = state
-                .by_key
-                .entry(key)
-                .or_insert(Phase::Pending { since: now });
-            if let Phase::Pending { since } = phase
-                && now - *since >= rule.hold
-            {
+            let since = match state.by_key.get_mut(&key) {
+                Some(Phase::Firing { summary_now, .. }) => {
+                    *summary_now = hit.summary;
+                    continue;
+                }
+                Some(Phase::Pending(p)) => p.since,
+                None => now,
+            };
+            let phase = if now - since >= rule.hold {
                 let alert = Alert {
                     id: format!("{}-{}", state.prefix, state.next),
                     rule: rule.name.clone(),
@@ -391,8 +429,24 @@ pub fn evaluate(
                 };
                 state.next += 1;
                 out.push(Transition::Fired(alert.clone()));
-                *phase = Phase::Firing(alert);
-            }
+                Phase::Firing {
+                    summary_now: alert.summary.clone(),
+                    fired: alert,
+                }
+            } else {
+                // The rule as it is now: an edited `for` moves `fires_at`.
+                Phase::Pending(PendingAlert {
+                    rule: rule.name.clone(),
+                    severity: rule.severity,
+                    subject_kind: hit.kind,
+                    subject: hit.subject,
+                    summary: hit.summary,
+                    link: hit.link,
+                    since,
+                    fires_at: since + rule.hold,
+                })
+            };
+            state.by_key.insert(key, phase);
         }
     }
     let ended: Vec<(String, String)> = state
@@ -402,9 +456,9 @@ pub fn evaluate(
         .cloned()
         .collect();
     for key in ended {
-        if let Some(Phase::Firing(mut a)) = state.by_key.remove(&key) {
-            a.ended = Some(now);
-            out.push(Transition::Resolved(a));
+        if let Some(Phase::Firing { mut fired, .. }) = state.by_key.remove(&key) {
+            fired.ended = Some(now);
+            out.push(Transition::Resolved(fired));
         }
     }
     out
@@ -822,5 +876,153 @@ mod tests {
             [("run1-1", Some(30.0)), ("run1-2", Some(30.0))],
             "a rule taken away resolves its alerts"
         );
+    }
+
+    /// A queue_depth rule (no `during`) over `depth`, holding for `hold`.
+    fn deep(hold: Option<&str>) -> Rule {
+        rule("backlog", RuleKind::QueueDepth, |s| {
+            s.depth = Some(10);
+            s.hold = hold.map(str::to_string);
+            s.severity = app::wire::alerts::Severity::Critical;
+        })
+    }
+
+    fn depths(list: &[(&str, u64)]) -> AlertInputs {
+        let v: Vec<(&str, Option<u64>, Option<u64>)> =
+            list.iter().map(|(n, d)| (*n, Some(*d), None)).collect();
+        queues(&v)
+    }
+
+    fn pending_of(queue: &str, depth: u64, since: f64, fires_at: f64) -> PendingAlert {
+        PendingAlert {
+            rule: "backlog".into(),
+            severity: app::wire::alerts::Severity::Critical,
+            subject_kind: SubjectKind::Queue,
+            subject: queue.into(),
+            summary: format!("queue {queue} holds {depth} messages (more than 10)"),
+            link: format!("/broker/queue/{queue}"),
+            since,
+            fires_at,
+        }
+    }
+
+    #[test]
+    fn a_pending_subject_is_listed_with_since_and_fires_at_until_it_fires_or_clears() {
+        let r = [deep(Some("10s"))];
+        let asked = ask(&r);
+        let mut state = EvalState::new("t");
+        let mut step = |rules: &[Rule], now: f64, q: &[(&str, u64)]| {
+            let t = evaluate(rules, &depths(q), &asked, &mut state, now);
+            (
+                t,
+                state.pending(),
+                state.firing(),
+                state.firing_count("backlog"),
+            )
+        };
+        assert_eq!(
+            step(&r, 100.0, &[("bulk", 50), ("quiet", 3)]),
+            (
+                vec![],
+                vec![pending_of("bulk", 50, 100.0, 110.0)],
+                vec![],
+                0
+            )
+        );
+        // Still pending since 100, saying what it says now; the soonest to
+        // fire first, not the first by name.
+        assert_eq!(
+            step(&r, 105.0, &[("bulk", 60), ("aaa", 20)]),
+            (
+                vec![],
+                vec![
+                    pending_of("bulk", 60, 100.0, 110.0),
+                    pending_of("aaa", 20, 105.0, 115.0)
+                ],
+                vec![],
+                0
+            )
+        );
+        // Cleared before its `for`: gone, nothing fired or resolved.
+        assert_eq!(
+            step(&r, 106.0, &[("bulk", 5), ("aaa", 20)]),
+            (vec![], vec![pending_of("aaa", 20, 105.0, 115.0)], vec![], 0)
+        );
+        // Holding again: pending from the start; the rule's `for` edited
+        // to 20 s moves when it fires.
+        let longer = [deep(Some("20s"))];
+        assert_eq!(
+            step(&longer, 108.0, &[("bulk", 70), ("aaa", 20)]),
+            (
+                vec![],
+                vec![
+                    pending_of("aaa", 20, 105.0, 125.0),
+                    pending_of("bulk", 70, 108.0, 128.0)
+                ],
+                vec![],
+                0
+            )
+        );
+        let (t, pending, firing, count) = step(&longer, 125.0, &[("bulk", 70), ("aaa", 20)]);
+        let fired = Alert {
+            id: "t-1".into(),
+            rule: "backlog".into(),
+            severity: app::wire::alerts::Severity::Critical,
+            subject_kind: SubjectKind::Queue,
+            subject: "aaa".into(),
+            summary: "queue aaa holds 20 messages (more than 10)".into(),
+            link: "/broker/queue/aaa".into(),
+            started: 125.0,
+            ended: None,
+        };
+        assert_eq!(t, vec![Transition::Fired(fired.clone())]);
+        assert_eq!(pending, vec![pending_of("bulk", 70, 108.0, 128.0)]);
+        assert_eq!((firing, count), (vec![fired], 1));
+        // A rule taken away drops its pending subjects without a word.
+        let (t, pending, _, _) = step(&[], 126.0, &[("bulk", 70)]);
+        assert_eq!(t.len(), 1, "only the firing one resolves: {t:?}");
+        assert_eq!(pending, vec![]);
+    }
+
+    #[test]
+    fn a_firing_summary_follows_the_condition_and_the_transitions_keep_it_as_fired() {
+        let r = [deep(None)];
+        let asked = ask(&r);
+        let mut state = EvalState::new("t");
+        let t = evaluate(&r, &depths(&[("bulk", 50)]), &asked, &mut state, 0.0);
+        let [Transition::Fired(fired)] = &t[..] else {
+            panic!("fires at once: {t:?}");
+        };
+        assert_eq!(fired.summary, "queue bulk holds 50 messages (more than 10)");
+        assert_eq!(
+            state.pending(),
+            vec![],
+            "a rule without `for` is never pending"
+        );
+        let t = evaluate(&r, &depths(&[("bulk", 9000)]), &asked, &mut state, 2.0);
+        assert_eq!(t, vec![], "a changed summary is no transition");
+        let now = Alert {
+            summary: "queue bulk holds 9000 messages (more than 10)".into(),
+            ..fired.clone()
+        };
+        assert_eq!(state.firing(), vec![now.clone()]);
+        // After a restart: the history's alert, as it fired, until the next
+        // evaluation reads the queue again.
+        let mut restarted = EvalState::new("u");
+        restarted.restore(vec![fired.clone()]);
+        assert_eq!(restarted.firing(), vec![fired.clone()]);
+        for s in [&mut state, &mut restarted] {
+            let t = evaluate(&r, &depths(&[("bulk", 9000)]), &asked, s, 4.0);
+            assert_eq!((t, s.firing()), (vec![], vec![now.clone()]));
+            let t = evaluate(&r, &depths(&[("bulk", 2)]), &asked, s, 6.0);
+            let resolved = Alert {
+                ended: Some(6.0),
+                ..fired.clone()
+            };
+            assert_eq!(
+                (t, s.firing()),
+                (vec![Transition::Resolved(resolved)], vec![])
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! What the evaluation loop, the API and `/metrics` share about alerts:
 //! the rules (the file's, read-only, and the page's, kept in the store),
-//! the webhooks, the alerts firing now and each rule's count. One
+//! the webhooks, the alerts firing now and each rule's count, and the
+//! pending ones (the Alerts page's only). One
 //! [`Alerts`] behind an `Arc`; its mutex is held for a copy or a swap,
 //! never across an await. Edits are written to the store first, then
 //! take effect, and wake the loop.
@@ -8,8 +9,8 @@
 use std::sync::{Arc, Mutex};
 
 use app::wire::alerts::{
-    Alert, AlertsAnswer, FiringNow, RuleEntry, RuleSpec, Source, WebhookEntry, WebhookFormat,
-    WebhookSpec, WebhookTest,
+    Alert, AlertsAnswer, FiringNow, PendingAlert, RuleEntry, RuleSpec, Source, WebhookEntry,
+    WebhookFormat, WebhookSpec, WebhookTest,
 };
 use tokio::sync::{Notify, watch};
 
@@ -45,6 +46,8 @@ struct Live {
     page_rules: Vec<Rule>,
     page_webhooks: Vec<WebhookConf>,
     firing: Vec<Alert>,
+    /// Waiting for their rule's `for`: shown on the Alerts page only.
+    pending: Vec<PendingAlert>,
     /// Whether the page's rules and webhooks were read from the store
     /// (a PostgreSQL not answering at start is read again later).
     loaded: bool,
@@ -252,10 +255,14 @@ impl Alerts {
         self.firing_tx.subscribe()
     }
 
-    /// The loop's word on what fires now.
-    pub fn set_firing(&self, firing: Vec<Alert>) {
+    /// The loop's word on what fires now (every page's banner) and what
+    /// is pending (the Alerts page's only; not the webhooks' or
+    /// `/metrics`'), taken together so no answer sees one without the
+    /// other.
+    pub fn set_evaluated(&self, firing: Vec<Alert>, pending: Vec<PendingAlert>) {
         if let Ok(mut live) = self.live.lock() {
             live.firing = firing.clone();
+            live.pending = pending;
         }
         self.firing_tx.send_if_modified(|now| {
             let changed = now.alerts != firing;
@@ -286,7 +293,12 @@ impl Alerts {
 
     /// `GET /api/alerts`.
     pub async fn answer(&self) -> AlertsAnswer {
-        let firing = self.firing();
+        // One evaluation's word on both.
+        let (firing, pending) = self
+            .live
+            .lock()
+            .map(|l| (l.firing.clone(), l.pending.clone()))
+            .unwrap_or_default();
         let history = self
             .store
             .history(RECENT_HISTORY, None)
@@ -308,6 +320,7 @@ impl Alerts {
                 .collect(),
             webhooks: self.webhooks().iter().map(WebhookConf::entry).collect(),
             firing,
+            pending,
             history,
             persisted: self.store.persisted(),
             deliveries: self.notifier.stats(),

@@ -2,7 +2,8 @@
 //! edited) it asks the model the one bounded question the rules need
 //! (`StateHandle::alert_inputs`), runs the pure evaluator, keeps each
 //! firing and end in the history store, tells the pages and `/metrics`
-//! what fires now, and hands each transition to `notify` (the webhooks).
+//! what fires now (each summary as it reads now) and the Alerts page
+//! what is pending, and hands each transition to `notify` (the webhooks).
 //! So a worker offline for `after` fires within `after` + `for` + one
 //! interval. Stops on the cancellation token.
 
@@ -49,7 +50,7 @@ pub async fn run(
         }
         Err(error) => tracing::warn!(%error, "the alerts open at the last stop could not be read"),
     }
-    alerts.set_firing(eval.firing());
+    alerts.set_evaluated(eval.firing(), eval.pending());
     // Firings and ends not yet kept (the store failed): written first at
     // the next turn; at most MAX_OPEN, past which the oldest are logged
     // and let go.
@@ -63,7 +64,7 @@ pub async fn run(
             return;
         };
         let transitions = eval::evaluate(&rules, &inputs, &asked, &mut eval, now);
-        alerts.set_firing(eval.firing());
+        alerts.set_evaluated(eval.firing(), eval.pending());
         for t in &transitions {
             match t {
                 Transition::Fired(a) => {

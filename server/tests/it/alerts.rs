@@ -2,7 +2,7 @@
 //! cluster (a worker stopped, a queue nobody consumes, a task that fails,
 //! a long task, a task type that stops succeeding), seen in `/api/alerts`,
 //! its history, `/metrics` and every page's live model (the banner's
-//! feed); and the `--alerts` file refused with its line and column. Rules
+//! feed); a rule with a `for` pending there and nowhere else; and the `--alerts` file refused with its line and column. Rules
 //! use short bounds so each test takes seconds.
 
 use std::{path::Path, time::Duration};
@@ -86,6 +86,18 @@ async fn resolves(c: &Cluster, id: &str) -> Value {
     a
 }
 
+/// The alert `id` as the history keeps it: as it fired.
+async fn in_history(c: &Cluster, id: &str) -> Value {
+    let history = c.celadon.json("/api/alerts/history").await;
+    history["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .find(|a| a["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("alert {id} in the history: {history}"))
+}
+
 /// `celadon_alerts_firing{rule="…"}`'s value in `/metrics`.
 async fn firing_metric(c: &Cluster, rule: &str) -> Option<String> {
     let (status, text) = c.celadon.get("/metrics").await;
@@ -101,7 +113,8 @@ async fn a_stopped_worker_fires_worker_offline_on_the_api_metrics_and_every_page
     let mut c = cluster(
         "[[rule]]\nname = \"worker down\"\nkind = \"worker_offline\"\nafter = \"3s\"\n\
          severity = \"critical\"\n\n[[rule]]\nname = \"others down\"\nkind = \"worker_offline\"\n\
-         after = \"3s\"\nworker = \"nobody@*\"\n",
+         after = \"3s\"\nworker = \"nobody@*\"\n\n[[rule]]\nname = \"down for long\"\n\
+         kind = \"worker_offline\"\nafter = \"3s\"\nfor = \"1h\"\n",
     )
     .await;
     let (worker, hostname) = c.online_worker("down").await;
@@ -149,14 +162,83 @@ async fn a_stopped_worker_fires_worker_offline_on_the_api_metrics_and_every_page
         firing_metric(&c, "others down").await.as_deref(),
         Some("0.0")
     );
-    // Every page's live model carries it (the banner's feed).
+    // The same silence, held for a rule's `for`: pending on the Alerts
+    // page's answer, firing nowhere (set with the firing, at the same
+    // evaluation).
+    let answer = c.celadon.json("/api/alerts").await;
+    let pending: Vec<&Value> = answer["pending"]
+        .as_array()
+        .expect("pending")
+        .iter()
+        .filter(|p| p["rule"] == "down for long")
+        .collect();
+    assert_eq!(pending.len(), 1, "{answer}");
+    let p = pending[0];
+    assert_eq!(
+        (
+            &p["subject_kind"],
+            &p["subject"],
+            &p["link"],
+            &p["severity"]
+        ),
+        (
+            &Value::from("worker"),
+            &Value::from(hostname.as_str()),
+            &Value::from("/worker/down%40it"),
+            &Value::from("warning")
+        ),
+        "{p}"
+    );
+    assert_eq!(
+        p["fires_at"].as_f64(),
+        p["since"].as_f64().map(|s| s + 3600.0),
+        "{p}"
+    );
+    assert!(
+        p["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("worker down@it offline for "),
+        "{p}"
+    );
+    assert!(firing(&answer, "down for long").is_empty(), "{answer}");
+    assert_eq!(
+        firing_metric(&c, "down for long").await.as_deref(),
+        Some("0.0")
+    );
+    // What fires now says how long the worker has been silent now; the
+    // history keeps the summary it fired with.
     let id = alert["id"].as_str().unwrap().to_string();
+    let fired = in_history(&c, &id).await;
+    assert_eq!(fired["started"], alert["started"]);
+    let fired_summary = fired["summary"].as_str().unwrap().to_string();
+    c.celadon
+        .json_until(
+            "the firing summary to follow the silence",
+            "/api/alerts",
+            ALERT,
+            |a| {
+                firing(a, "worker down").iter().any(|x| {
+                    x["id"] == id.as_str()
+                        && x["summary"] != fired_summary.as_str()
+                        && x["summary"]
+                            .as_str()
+                            .is_some_and(|s| s.starts_with("worker down@it offline for "))
+                })
+            },
+        )
+        .await;
+    assert_eq!(in_history(&c, &id).await["summary"], fired_summary);
+    // Every page's live model carries it (the banner's feed), as it reads
+    // now, and nothing pending.
     c.watch
-        .until("the page to show the alert", ALERT, |m| {
+        .until("the page to show the alert as it reads now", ALERT, |m| {
             m.alerts.as_ref().is_some_and(|f| {
-                f.alerts
-                    .iter()
-                    .any(|a| a.id == id && a.subject_kind == SubjectKind::Worker)
+                f.alerts.iter().any(|a| {
+                    a.id == id
+                        && a.subject_kind == SubjectKind::Worker
+                        && a.summary != fired_summary
+                }) && f.alerts.iter().all(|a| a.rule != "down for long")
             })
         })
         .await;
@@ -166,8 +248,11 @@ async fn a_stopped_worker_fires_worker_offline_on_the_api_metrics_and_every_page
     let _back = Worker::start_with(&c.redis, "down", &logs, &WorkerOptions::default())
         .expect("the worker starts again");
     let ended = resolves(&c, &id).await;
-    assert_eq!(ended["summary"], alert["summary"]);
+    assert_eq!(ended["summary"], fired_summary, "as it fired");
     assert_eq!(ended["started"], alert["started"]);
+    // Cleared at the same evaluation: no longer pending, never fired.
+    let answer = c.celadon.json("/api/alerts").await;
+    assert_eq!(answer["pending"], serde_json::json!([]), "{answer}");
     assert_eq!(
         firing_metric(&c, "worker down").await.as_deref(),
         Some("0.0")
@@ -185,6 +270,14 @@ async fn a_stopped_worker_fires_worker_offline_on_the_api_metrics_and_every_page
         .filter(|a| a["rule"] == "worker down")
         .collect();
     assert_eq!(of_rule.len(), 1, "one firing, no duplicate: {history}");
+    assert!(
+        history["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["rule"] != "down for long"),
+        "a pending alert is not history: {history}"
+    );
 }
 
 #[tokio::test]
@@ -614,7 +707,11 @@ async fn notices_reach_a_webhook_through_500s_once_each_firing_then_resolved() {
     assert_eq!(firing["status"], "firing");
     assert_eq!(firing["key"], format!("worker down#{id}"));
     assert_eq!(firing["rule"], "worker down");
-    assert_eq!(firing["summary"], alert["summary"]);
+    assert_eq!(
+        firing["summary"],
+        in_history(&c, &id).await["summary"],
+        "the summary as it fired"
+    );
     assert_eq!(
         firing["link"],
         "https://celadon.example.com/flower/worker/down%40it"

@@ -1,5 +1,7 @@
-//! The Alerts page (`/alerts`): what fires now, each linking to the page
-//! that shows the cause; the rules (the `--alerts` file's read-only, with
+//! The Alerts page (`/alerts`): what fires now (each summary as it reads
+//! now), each linking to the page that shows the cause; what is pending
+//! (holding, waiting for its rule's `for`: here only, never in the
+//! banner); the rules (the `--alerts` file's read-only, with
 //! their source; admins add, edit and delete the page's); the webhooks
 //! (admins add, edit, delete and test them; a secret is written, never
 //! shown); and the history of firings. The server renders it empty; the
@@ -14,8 +16,8 @@ use crate::base::use_base;
 use crate::components::format_utc;
 use crate::live::http::{get, send_json};
 use crate::wire::alerts::{
-    Alert, AlertsAnswer, RuleEntry, RuleKind, RuleSpec, Severity, Source, WebhookEntry,
-    WebhookFormat, WebhookSpec, WebhookTest,
+    Alert, AlertsAnswer, PendingAlert, RuleEntry, RuleKind, RuleSpec, Severity, Source,
+    WebhookEntry, WebhookFormat, WebhookSpec, WebhookTest,
 };
 use crate::wire::session::Role;
 
@@ -104,6 +106,7 @@ pub fn AlertsPage() -> impl IntoView {
         {move || answer().map(|a| view! {
             <AlertTable alerts=a.firing testid="alerts-firing" empty="Nothing fires."/>
         })}
+        {move || answer().map(|a| view! { <PendingTable pending=a.pending/> })}
         <h2>"Rules"</h2>
         {move || answer().map(|a| {
             let file = a.file.map(|f| view! { <p class="note">"Rules file: " <code>{f}</code></p> });
@@ -159,6 +162,45 @@ fn AlertTable(alerts: Vec<Alert>, testid: &'static str, empty: &'static str) -> 
                 <tr>
                     <th>"Started"</th>
                     <th>"Ended"</th>
+                    <th>"Rule"</th>
+                    <th>"Severity"</th>
+                    <th>"What"</th>
+                </tr>
+            </thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// What holds but waits for its rule's `for`; nothing while nothing does.
+#[component]
+fn PendingTable(pending: Vec<PendingAlert>) -> impl IntoView {
+    let base = use_base();
+    if pending.is_empty() {
+        return ().into_any();
+    }
+    let rows = pending
+        .into_iter()
+        .map(|p| {
+            view! {
+                <tr data-rule=p.rule.clone()>
+                    <td>{format_utc(p.since)}</td>
+                    <td>{format!("{} unless it clears", format_utc(p.fires_at))}</td>
+                    <td>{p.rule.clone()}</td>
+                    <td><span class=severity_class(p.severity)>{p.severity.as_str()}</span></td>
+                    <td><a href=base.href(&p.link)>{p.summary.clone()}</a></td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <h2>"Pending"</h2>
+        <table class="grid alerts" data-testid="alerts-pending">
+            <thead>
+                <tr>
+                    <th>"Holding since"</th>
+                    <th>"Fires at"</th>
                     <th>"Rule"</th>
                     <th>"Severity"</th>
                     <th>"What"</th>

@@ -1,6 +1,7 @@
 // Alerts in the browser: a worker stopped fires "worker offline", shown
 // by the banner on every page (linking to the worker) and on the Alerts
-// page; an admin adds a webhook and presses Test, which reaches a real
+// page, where a rule with a `for` shows it pending (and the banner does
+// not); an admin adds a webhook and presses Test, which reaches a real
 // HTTP receiver started here and shows its answer.
 
 import * as fs from 'node:fs';
@@ -46,7 +47,8 @@ test('a stopped worker fires on every page and the Alerts page; a webhook is add
   const rules = path.join(cluster.dir, 'alerts.toml');
   fs.writeFileSync(
     rules,
-    '[[rule]]\nname = "worker down"\nkind = "worker_offline"\nafter = "3s"\nseverity = "critical"\n',
+    '[[rule]]\nname = "worker down"\nkind = "worker_offline"\nafter = "3s"\nseverity = "critical"\n\n' +
+      '[[rule]]\nname = "down for long"\nkind = "worker_offline"\nafter = "3s"\nfor = "1h"\n',
   );
   await cluster.startRedis();
   const url = await cluster.startCeladon(0, [`--alerts=${rules}`, '--persistent=false']);
@@ -77,6 +79,12 @@ test('a stopped worker fires on every page and the Alerts page; a webhook is add
   await expect(page.getByTestId('alerts-firing').locator('tr[data-rule="worker down"]')).toContainText(
     'worker gone@e2e offline for ',
   );
+  // The same silence under a `for` of an hour: pending, not firing.
+  const pending = page.getByTestId('alerts-pending').locator('tr[data-rule="down for long"]');
+  await expect(pending).toContainText('worker gone@e2e offline for ');
+  await expect(pending).toContainText(/ UTC unless it clears/);
+  await expect(page.getByTestId('alerts-firing').locator('tr[data-rule="down for long"]')).toHaveCount(0);
+  await expect(page.getByTestId('alerts-banner').locator('li[data-rule="down for long"]')).toHaveCount(0);
   const rule = page.getByTestId('alerts-rules').locator('tr[data-rule="worker down"]');
   await expect(rule).toContainText(`file ${rules}`);
   await expect(rule.getByRole('button', { name: 'Edit' })).toHaveCount(0);

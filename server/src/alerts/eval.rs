@@ -407,7 +407,8 @@ pub fn evaluate(
         for hit in hits(rule, inputs, asked, since, now) {
             let key = (rule.name.clone(), subject_key(hit.kind, &hit.subject));
             holding.insert(key.clone());
-            let since = match state.by_key.get_mut(&key) {
+            // Since when it holds (not `since`, when evaluation began).
+            let holds = match state.by_key.get_mut(&key) {
                 Some(Phase::Firing { summary_now, .. }) => {
                     *summary_now = hit.summary;
                     continue;
@@ -415,7 +416,7 @@ pub fn evaluate(
                 Some(Phase::Pending(p)) => p.since,
                 None => now,
             };
-            let phase = if now - since >= rule.hold {
+            let phase = if now - holds >= rule.hold {
                 let alert = Alert {
                     id: format!("{}-{}", state.prefix, state.next),
                     rule: rule.name.clone(),
@@ -442,8 +443,8 @@ pub fn evaluate(
                     subject: hit.subject,
                     summary: hit.summary,
                     link: hit.link,
-                    since,
-                    fires_at: since + rule.hold,
+                    since: holds,
+                    fires_at: holds + rule.hold,
                 })
             };
             state.by_key.insert(key, phase);

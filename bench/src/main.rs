@@ -105,6 +105,11 @@ struct Args {
     /// With --history: only the PostgreSQL store's stream.
     #[arg(long)]
     history_postgres_only: bool,
+    /// With --history: only the stream into the SQLite store (no run
+    /// without it, no PostgreSQL, restart or large history): a few
+    /// minutes, for comparing changes to the store's writer.
+    #[arg(long, conflicts_with = "history_postgres_only")]
+    history_ingest_only: bool,
     /// Tasks in the history for the page, search, export and size stage.
     #[arg(long, default_value_t = 10_000_000)]
     history_tasks: u64,

@@ -35,7 +35,7 @@ use kit::{CeladonBinary, Redis, Scratch};
 pub use report::{Figures, print};
 use report::{IngestRun, percentile, print_restart};
 pub use store::Backend;
-use store::{Rows, build, bytes_on_disk, flags};
+use store::{Rows, build, bytes_on_disk, flags, stored_tasks};
 
 use crate::{Bench, HEADLINE_RATE, group};
 
@@ -100,12 +100,19 @@ impl Bench {
             backend: Some(backend.name()),
             ..Figures::default()
         };
+        if self.args.history_ingest_only {
+            let on = self
+                .history_ingest(Some(Store::Local), HEADLINE_RATE)
+                .await?;
+            figures.ingest = Some((None, on));
+            return Ok(figures);
+        }
         if !self.args.history_postgres_only {
             let off = self.history_ingest(None, HEADLINE_RATE).await?;
             let on = self
                 .history_ingest(Some(Store::Local), HEADLINE_RATE)
                 .await?;
-            figures.ingest = Some((off, on));
+            figures.ingest = Some((Some(off), on));
         }
         // The same store on PostgreSQL (Debian's, started by the kit).
         if kit::Postgres::installed() {
@@ -194,7 +201,7 @@ impl Bench {
             None => vec!["--persistent=false".to_string()],
         };
         extra.extend(crate::celadon_flags(DEFAULT_MAX_TASKS));
-        let ours = CeladonBinary::start(&self.args.celadon, &redis, &scratch, &extra)?;
+        let mut ours = CeladonBinary::start(&self.args.celadon, &redis, &scratch, &extra)?;
         let stats = ours.url("/api/stats");
         let done = Arc::new(AtomicBool::new(false));
         let sampler = {
@@ -249,6 +256,17 @@ impl Bench {
         // stream (opening an empty file) is negligible.
         let writer_cpu = thread_cpu(ours.proc().pid(), "celadon-history");
         let v = self.json(&stats).await?;
+        // What the file holds once celadon has stopped (SIGTERM: it saves
+        // what is left, as a stop does): every task, in its final state.
+        let stored = match &store {
+            Some(Store::Local) => {
+                ours.stop(Duration::from_secs(60)).await?;
+                Some(stored_tasks(
+                    &self.args.history_backend.location(scratch.path()),
+                )?)
+            }
+            _ => None,
+        };
         let run = IngestRun {
             kept,
             offered: sent.tasks,
@@ -258,6 +276,7 @@ impl Bench {
             lags,
             caught_up,
             rows_written: v["history"]["rows_written"].as_u64().unwrap_or(0),
+            stored,
             last_error: v["history"]["last_error"].as_str().map(str::to_string),
         };
         println!(
@@ -273,10 +292,15 @@ impl Bench {
             run.cpu_per_event(),
             if with_store {
                 format!(
-                    ", lag p50 {:.2} s p99 {:.2} s, {} rows written",
+                    ", lag p50 {:.2} s p99 {:.2} s, {} rows written{}",
                     percentile(&run.lags, 0.5),
                     percentile(&run.lags, 0.99),
-                    group(run.rows_written as f64)
+                    group(run.rows_written as f64),
+                    run.stored.map_or(String::new(), |(all, finished)| format!(
+                        "; after SIGTERM the file holds {} tasks, {} finished",
+                        group(all as f64),
+                        group(finished as f64)
+                    ))
                 )
             } else {
                 String::new()

@@ -20,6 +20,9 @@ pub struct IngestRun {
     /// Seconds from the end of the stream until the store caught up.
     pub caught_up: Option<f64>,
     pub rows_written: u64,
+    /// Tasks the SQLite file holds once celadon has stopped, and of them
+    /// those finished (the local store only).
+    pub stored: Option<(u64, u64)>,
     pub last_error: Option<String>,
 }
 
@@ -79,7 +82,9 @@ pub struct SameTasks {
 #[derive(Debug, Default)]
 pub struct Figures {
     pub backend: Option<&'static str>,
-    pub ingest: Option<(IngestRun, IngestRun)>,
+    /// The stream without the store (none with `--history-ingest-only`)
+    /// and with it.
+    pub ingest: Option<(Option<IngestRun>, IngestRun)>,
     /// The same stream at 50k events/s into PostgreSQL.
     pub postgres_ingest: Option<IngestRun>,
     pub restarts: Vec<Restart>,
@@ -120,18 +125,36 @@ pub fn print(f: &Figures) {
     );
     if let Some((off, on)) = &f.ingest {
         println!(
-            "    tasks kept at 100k ev/s, 24/PUBLISH      store on {:.2} % of {}, off {:.2} %   target 100 %: {}",
+            "    tasks kept at 100k ev/s, 24/PUBLISH      store on {:.2} % of {}{}{}   target 100 %: {}",
             on.kept_percent(),
             group(on.offered as f64),
-            off.kept_percent(),
-            verdict(on.kept == on.offered)
+            off.as_ref()
+                .map_or(String::from(" (off not run)"), |off| format!(
+                    ", off {:.2} %",
+                    off.kept_percent()
+                )),
+            on.stored.map_or(String::new(), |(all, finished)| format!(
+                "; in the file after SIGTERM {} ({} finished)",
+                group(all as f64),
+                group(finished as f64)
+            )),
+            verdict(
+                on.kept == on.offered
+                    && on
+                        .stored
+                        .is_none_or(|(all, finished)| all == on.offered && finished == on.offered)
+            )
         );
         println!(
-            "    CPU per event (whole process)            store on {:.2} µs (its writer thread {:.2} µs), off {:.2} µs (+{:.0} %)   target ≤ 2 µs: {}",
+            "    CPU per event (whole process)            store on {:.2} µs (its writer thread {:.2} µs){}   target ≤ 2 µs: {}",
             on.cpu_per_event(),
             on.writer_cpu_per_event(),
-            off.cpu_per_event(),
-            100.0 * (on.cpu_per_event() / off.cpu_per_event() - 1.0),
+            off.as_ref()
+                .map_or(String::from(" (off not run)"), |off| format!(
+                    ", off {:.2} µs (+{:.0} %)",
+                    off.cpu_per_event(),
+                    100.0 * (on.cpu_per_event() / off.cpu_per_event() - 1.0)
+                )),
             verdict(on.cpu_per_event() <= 2.0)
         );
         let p99 = percentile(&on.lags, 0.99);

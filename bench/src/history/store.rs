@@ -78,6 +78,22 @@ pub(super) fn bytes_on_disk(location: &Location) -> anyhow::Result<u64> {
     }
 }
 
+/// Tasks in the SQLite history at `location`, and of them those in a
+/// final state (SUCCESS or FAILURE).
+pub(super) fn stored_tasks(location: &Location) -> anyhow::Result<(u64, u64)> {
+    let Location::Sqlite(path) = location else {
+        anyhow::bail!("the benchmark counts the tasks of an SQLite history only");
+    };
+    let db =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let (all, finished): (i64, i64) = db.query_row(
+        "SELECT count(*), count(*) FILTER (WHERE state IN ('SUCCESS', 'FAILURE')) FROM tasks",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((u64::try_from(all)?, u64::try_from(finished)?))
+}
+
 /// Bytes per task of each table and index of the SQLite history at
 /// `location`, largest first (SQLite's `dbstat`): what the bytes on disk
 /// are spent on.

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params_from_iter, types::Value};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Row, ToSql, params_from_iter, types::Value,
+};
 
 use super::{
     Batch, Loaded, Paged, PagedQuery, StoreError, TaskOrder,
@@ -16,11 +18,22 @@ use super::{
 /// was written by a newer celadon and is refused, untouched. Version 2
 /// added the audit trail ([`AUDIT_SCHEMA`]); a version 1 file gets it at
 /// open. Version 3 added the alerts' tables ([`ALERTS_SCHEMA`]); an older
-/// file gets them at open.
-pub const SCHEMA_VERSION: i64 = 3;
+/// file gets them at open. Version 4 keeps the full-text index in step
+/// from the writer ([`Sqlite::write`]) instead of by triggers on insert
+/// and update ([`DROP_TEXT_TRIGGERS`]): an older celadon, which relies on
+/// them, must not write a version 4 file.
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// SQLite's page cache per connection (negative: KiB).
 const CACHE_KIB: i64 = 64 * 1024;
+
+/// The WAL's size past which the writer does not start a write until the
+/// checkpointer ([`Checkpointer`]) has moved the WAL into the file, and
+/// the size the WAL file is cut back to once it has been. Checkpoints
+/// normally run beside the writer, after each write; this bounds the WAL
+/// while writes follow one another with no pause for a checkpoint to
+/// finish (a WAL restarts only from a finished one).
+pub const WAL_LIMIT: u64 = 128 << 20;
 
 const SCHEMA: &str = "
 CREATE TABLE tasks (
@@ -44,15 +57,6 @@ CREATE INDEX tasks_worker_at ON tasks(worker COLLATE NOCASE, at);
 CREATE VIRTUAL TABLE tasks_text USING fts5(
     args, kwargs, content='tasks', content_rowid='seq'
 );
-CREATE TRIGGER tasks_text_insert AFTER INSERT ON tasks BEGIN
-    INSERT INTO tasks_text(rowid, args, kwargs) VALUES (new.seq, new.args, new.kwargs);
-END;
-CREATE TRIGGER tasks_text_update AFTER UPDATE OF args, kwargs ON tasks
-WHEN old.args IS NOT new.args OR old.kwargs IS NOT new.kwargs BEGIN
-    INSERT INTO tasks_text(tasks_text, rowid, args, kwargs)
-        VALUES ('delete', old.seq, old.args, old.kwargs);
-    INSERT INTO tasks_text(rowid, args, kwargs) VALUES (new.seq, new.args, new.kwargs);
-END;
 CREATE TRIGGER tasks_text_delete AFTER DELETE ON tasks BEGIN
     INSERT INTO tasks_text(tasks_text, rowid, args, kwargs)
         VALUES ('delete', old.seq, old.args, old.kwargs);
@@ -62,6 +66,16 @@ CREATE TABLE model (
     saved_at REAL NOT NULL,
     data BLOB NOT NULL
 );
+";
+
+/// Version 4: the writer adds a task's words itself ([`Sqlite::write`]).
+/// A trigger on an insert or an update made SQLite keep a statement
+/// journal for every row (a copy of each page the row touched, so that
+/// the row alone could be undone), which cost the writer most of its time.
+/// Pruning keeps its trigger: one statement deletes many rows.
+pub const DROP_TEXT_TRIGGERS: &str = "
+DROP TRIGGER IF EXISTS tasks_text_insert;
+DROP TRIGGER IF EXISTS tasks_text_update;
 ";
 
 /// The audit trail (`audit::trail`): one row per entry, keyed by its
@@ -100,8 +114,54 @@ CREATE TABLE alert_webhooks (
 pub struct Sqlite {
     conn: Connection,
     path: PathBuf,
-    upsert: String,
+    sql: WriteSql,
 }
+
+/// The writer's statements, each prepared once ([`Connection::prepare_cached`]).
+#[derive(Default)]
+struct WriteSql {
+    find: String,
+    insert: String,
+    update: String,
+}
+
+impl WriteSql {
+    fn new() -> WriteSql {
+        let cols = row_columns();
+        let insert = format!(
+            "INSERT INTO tasks (at, {}) VALUES ({})",
+            cols.join(", "),
+            (1..=cols.len() + 1)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        // The parameters are the insert's (`?2`, the id, unused: it is how
+        // the row was found) and then the row's `seq`.
+        let sets: Vec<String> = std::iter::once("at = ?1".to_string())
+            .chain(
+                cols.iter()
+                    .enumerate()
+                    .skip(1)
+                    .map(|(i, c)| format!("{c} = ?{}", i + 2)),
+            )
+            .collect();
+        let update = format!(
+            "UPDATE tasks SET {} WHERE seq = ?{}",
+            sets.join(", "),
+            cols.len() + 2
+        );
+        WriteSql {
+            find: "SELECT seq, args, kwargs FROM tasks WHERE id = ?1".to_string(),
+            insert,
+            update,
+        }
+    }
+}
+
+const TEXT_INSERT: &str = "INSERT INTO tasks_text(rowid, args, kwargs) VALUES (?1, ?2, ?3)";
+const TEXT_DELETE: &str =
+    "INSERT INTO tasks_text(tasks_text, rowid, args, kwargs) VALUES ('delete', ?1, ?2, ?3)";
 
 impl Sqlite {
     /// Opens the history at `path` for writing, creating it if there is
@@ -142,11 +202,21 @@ impl Sqlite {
             .map_err(fail)?;
         conn.pragma_update(None, "cache_size", -CACHE_KIB)
             .map_err(fail)?;
-        // Each version's additions, applied in order to an older file.
+        // The checkpointer's thread moves the WAL into the file, not the
+        // writer at its commits (SQLite's default, every 1,000 pages): a
+        // checkpoint writes and syncs the file, which held up writes.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(fail)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_LIMIT as i64)
+            .map_err(fail)?;
+        // Each version's changes, applied in order to an older file.
         let missing = match version {
             0 => Some(format!("{SCHEMA} {AUDIT_SCHEMA} {ALERTS_SCHEMA}")),
-            1 => Some(format!("{AUDIT_SCHEMA} {ALERTS_SCHEMA}")),
-            2 => Some(ALERTS_SCHEMA.to_string()),
+            1 => Some(format!(
+                "{AUDIT_SCHEMA} {ALERTS_SCHEMA} {DROP_TEXT_TRIGGERS}"
+            )),
+            2 => Some(format!("{ALERTS_SCHEMA} {DROP_TEXT_TRIGGERS}")),
+            3 => Some(DROP_TEXT_TRIGGERS.to_string()),
             _ => None,
         };
         if let Some(tables) = missing {
@@ -155,24 +225,10 @@ impl Sqlite {
             ))
             .map_err(fail)?;
         }
-        let cols = row_columns();
-        let updates: Vec<String> = std::iter::once("at".to_string())
-            .chain(cols[1..].iter().map(|c| c.to_string()))
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect();
-        let upsert = format!(
-            "INSERT INTO tasks (at, {}) VALUES (?1, {}) ON CONFLICT(id) DO UPDATE SET {}",
-            cols.join(", "),
-            (2..=cols.len() + 1)
-                .map(|i| format!("?{i}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            updates.join(", "),
-        );
         Ok(Sqlite {
             conn,
             path: path.to_path_buf(),
-            upsert,
+            sql: WriteSql::new(),
         })
     }
 
@@ -189,7 +245,7 @@ impl Sqlite {
         Ok(Sqlite {
             conn,
             path: path.to_path_buf(),
-            upsert: String::new(),
+            sql: WriteSql::default(),
         })
     }
 
@@ -198,16 +254,53 @@ impl Sqlite {
     }
 
     /// Writes a batch in one transaction: every row, then the model's
-    /// other state. All or nothing.
+    /// other state. All or nothing. A row is found by its id, then
+    /// inserted or updated, and its args and kwargs put in the full-text
+    /// index (taken out first if they changed): single-row statements
+    /// without triggers, which SQLite runs without a statement journal.
     pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
         let fail = |e| StoreError::at(&self.path, e);
         let tx = self.conn.transaction().map_err(fail)?;
         {
-            let mut upsert = tx.prepare_cached(&self.upsert).map_err(fail)?;
+            let mut find = tx.prepare_cached(&self.sql.find).map_err(fail)?;
+            let mut insert = tx.prepare_cached(&self.sql.insert).map_err(fail)?;
+            let mut update = tx.prepare_cached(&self.sql.update).map_err(fail)?;
+            let mut text_insert = tx.prepare_cached(TEXT_INSERT).map_err(fail)?;
+            let mut text_delete = tx.prepare_cached(TEXT_DELETE).map_err(fail)?;
             for row in &batch.tasks {
-                upsert
-                    .execute(params_from_iter(values(row)))
+                let owned = Owned::of(row);
+                let values = values(row, &owned);
+                let (args, kwargs) = (&row.text[0], &row.text[1]);
+                let found = find
+                    .query_row([&row.id], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, Option<String>>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                        ))
+                    })
+                    .optional()
                     .map_err(fail)?;
+                match found {
+                    None => {
+                        insert.execute(&values[..]).map_err(fail)?;
+                        let seq = tx.last_insert_rowid();
+                        text_insert.execute((seq, args, kwargs)).map_err(fail)?;
+                    }
+                    Some((seq, old_args, old_kwargs)) => {
+                        update
+                            .execute(params_from_iter(
+                                values.iter().copied().chain([&seq as &dyn ToSql]),
+                            ))
+                            .map_err(fail)?;
+                        if old_args != *args || old_kwargs != *kwargs {
+                            text_delete
+                                .execute((seq, &old_args, &old_kwargs))
+                                .map_err(fail)?;
+                            text_insert.execute((seq, args, kwargs)).map_err(fail)?;
+                        }
+                    }
+                }
             }
             if let Some(rest) = &batch.rest {
                 tx.execute(
@@ -255,6 +348,13 @@ impl Sqlite {
             .map_err(self.fail())
     }
 
+    /// Bytes in the WAL file.
+    pub fn wal_bytes(&self) -> u64 {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        std::fs::metadata(wal).map_or(0, |m| m.len())
+    }
+
     /// Bytes the history occupies: its pages in use, and the WAL.
     pub fn size(&self) -> Result<u64, StoreError> {
         let fail = self.fail();
@@ -270,10 +370,7 @@ impl Sqlite {
             .conn
             .query_row("PRAGMA page_size", [], |r| r.get(0))
             .map_err(&fail)?;
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let wal = std::fs::metadata(wal).map_or(0, |m| m.len());
-        Ok(u64::try_from((pages - free).max(0) * page).unwrap_or(0) + wal)
+        Ok(u64::try_from((pages - free).max(0) * page).unwrap_or(0) + self.wal_bytes())
     }
 
     /// The newest `limit` tasks (newest first), where the next older ones
@@ -341,6 +438,38 @@ impl Sqlite {
         .map_err(self.fail())?
         .collect::<Result<Vec<_>, _>>()
         .map_err(self.fail())
+    }
+}
+
+/// The history's checkpoints, on a connection of their own, so that the
+/// writer never waits for one (see `writer::checkpoints`).
+pub struct Checkpointer {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Checkpointer {
+    /// Opens the history the writer has opened (and so brought to this
+    /// schema).
+    pub fn open(path: &Path) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::at(path, e))?;
+        Ok(Checkpointer {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Moves what the WAL holds into the file, beside the writer (which
+    /// goes on appending) and readers (up to the oldest one's snapshot):
+    /// `PASSIVE`, which waits for no one.
+    pub fn passive(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|e| StoreError::at(&self.path, e))
     }
 }
 
@@ -420,40 +549,69 @@ fn fts_phrase(text: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" AND "))
 }
 
-/// A row's parameters, in the upsert's order (`at` first).
-fn values(row: &TaskRow) -> Vec<Value> {
-    let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
-    let real = |f: Option<f64>| f.map_or(Value::Null, Value::Real);
-    let mut v = vec![
-        Value::Real(row.at()),
-        Value::Text(row.id.clone()),
-        Value::Text(row.state.clone()),
-        text(&row.name),
-        text(&row.worker),
-        text(&row.queue),
-        text(&row.exchange),
-        text(&row.routing_key),
-    ];
-    v.extend(row.times.iter().map(|t| real(*t)));
-    v.extend([
-        real(row.runtime),
-        row.retries
-            .map_or(Value::Null, |r| Value::Integer(r.into())),
-        Value::Integer(i64::try_from(row.clock).unwrap_or(i64::MAX)),
-        Value::Integer(row.flags.into()),
-        Value::Integer(row.seen.into()),
-        Value::Integer(row.seen_attempt.into()),
-        row.signum.map_or(Value::Null, |s| Value::Integer(s.into())),
-        text(&row.root_id),
-        text(&row.parent_id),
-        if row.children.is_empty() {
-            Value::Null
-        } else {
-            Value::Text(serde_json::to_string(&row.children).unwrap_or_default())
-        },
-    ]);
-    v.extend(row.text.iter().map(text));
-    v
+/// Columns of a row after `at` ([`row_columns`]).
+pub(super) const ROW_WIDTH: usize = 34;
+
+/// What a row's parameters need that the row does not hold as stored.
+struct Owned {
+    at: f64,
+    clock: i64,
+    children: Option<String>,
+}
+
+impl Owned {
+    fn of(row: &TaskRow) -> Owned {
+        Owned {
+            at: row.at(),
+            clock: i64::try_from(row.clock).unwrap_or(i64::MAX),
+            children: (!row.children.is_empty())
+                .then(|| serde_json::to_string(&row.children).unwrap_or_default()),
+        }
+    }
+}
+
+/// A row's parameters, in the insert's order (`at` first), borrowed from
+/// the row: nothing is copied.
+fn values<'a>(row: &'a TaskRow, owned: &'a Owned) -> [&'a dyn ToSql; ROW_WIDTH + 1] {
+    let t = &row.times;
+    let x = &row.text;
+    [
+        &owned.at,
+        &row.id,
+        &row.state,
+        &row.name,
+        &row.worker,
+        &row.queue,
+        &row.exchange,
+        &row.routing_key,
+        &t[0],
+        &t[1],
+        &t[2],
+        &t[3],
+        &t[4],
+        &t[5],
+        &t[6],
+        &t[7],
+        &t[8],
+        &row.runtime,
+        &row.retries,
+        &owned.clock,
+        &row.flags,
+        &row.seen,
+        &row.seen_attempt,
+        &row.signum,
+        &row.root_id,
+        &row.parent_id,
+        &owned.children,
+        &x[0],
+        &x[1],
+        &x[2],
+        &x[3],
+        &x[4],
+        &x[5],
+        &x[6],
+        &x[7],
+    ]
 }
 
 fn read_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {

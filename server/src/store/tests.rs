@@ -171,3 +171,108 @@ fn a_file_that_is_not_celadons_history_is_refused_and_left_as_it_is() {
     let opened = Sqlite::open(&cut).and_then(|mut db| db.load(1_000).map(|_| ()));
     assert!(opened.is_err(), "a cut file reads back whole");
 }
+
+/// Task ids whose args or kwargs hold all of `words`, oldest first.
+fn found(db: &Sqlite, words: &str) -> Vec<String> {
+    db.page(&PagedQuery {
+        states: vec![],
+        name: None,
+        worker: None,
+        from: None,
+        to: None,
+        words: Some(words.into()),
+        order: TaskOrder::AtAsc,
+        after: None,
+        limit: 100,
+    })
+    .unwrap()
+    .into_iter()
+    .map(|p| p.row.id)
+    .collect()
+}
+
+/// SQLite's own check of the full-text index against the rows it indexes
+/// (an entry missing, or one too many, fails it).
+fn words_match_rows(path: &Path) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch("INSERT INTO tasks_text(tasks_text, rank) VALUES ('integrity-check', 1);")
+        .unwrap();
+}
+
+#[test]
+fn the_row_width_is_its_columns() {
+    assert_eq!(super::row::row_columns().len(), super::sqlite::ROW_WIDTH);
+}
+
+#[test]
+fn words_follow_changed_args_and_pruning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut db = Sqlite::open(&path).unwrap();
+    write(&mut db, (0..20).map(row));
+    let mut changed = row(17);
+    changed.text[0] = Some("(17, 'invoice-99')".into());
+    let mut same_words = row(18);
+    same_words.state = "SUCCESS".into();
+    write(&mut db, [changed, same_words]);
+    assert!(found(&db, "order-17").is_empty(), "the old args are found");
+    assert_eq!(found(&db, "invoice-99"), [row(17).id]);
+    assert_eq!(found(&db, "order-18"), [row(18).id]);
+    assert_eq!(found(&db, "c7"), [row(7).id, row(17).id]);
+    assert_eq!(db.prune(None, true, 10).unwrap(), 10);
+    assert_eq!(found(&db, "c7"), [row(17).id]);
+    assert!(found(&db, "order-3").is_empty(), "a pruned task is found");
+    drop(db);
+    words_match_rows(&path);
+}
+
+#[test]
+fn a_version_3_history_loses_its_text_triggers_and_keeps_its_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let mut db = Sqlite::open(&path).unwrap();
+    write(&mut db, (0..10).map(row));
+    drop(db);
+    // Version 3 kept the words by triggers on insert and update.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER tasks_text_insert AFTER INSERT ON tasks BEGIN
+                INSERT INTO tasks_text(rowid, args, kwargs) VALUES (new.seq, new.args, new.kwargs);
+            END;
+            CREATE TRIGGER tasks_text_update AFTER UPDATE OF args, kwargs ON tasks
+            WHEN old.args IS NOT new.args OR old.kwargs IS NOT new.kwargs BEGIN
+                INSERT INTO tasks_text(tasks_text, rowid, args, kwargs)
+                    VALUES ('delete', old.seq, old.args, old.kwargs);
+                INSERT INTO tasks_text(rowid, args, kwargs) VALUES (new.seq, new.args, new.kwargs);
+            END;
+            PRAGMA user_version = 3;",
+        )
+        .unwrap();
+
+    let mut db = Sqlite::open(&path).unwrap();
+    let mut changed = row(3);
+    changed.text[0] = Some("(3, 'invoice-3')".into());
+    write(&mut db, (10..20).map(row).chain([changed]));
+    assert_eq!(found(&db, "c3"), [row(3).id, row(13).id]);
+    assert_eq!(found(&db, "invoice-3"), [row(3).id]);
+    assert!(found(&db, "order-3").is_empty());
+    drop(db);
+    words_match_rows(&path);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let triggers: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        (version, triggers),
+        (SCHEMA_VERSION, vec!["tasks_text_delete".to_string()])
+    );
+}

@@ -15,7 +15,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use super::{
     Batch, HistoryConfig, Loaded, Location, Paged, PagedQuery, Role, Status, StoreError, TaskRow,
     postgres::{self, PgReader},
-    sqlite::Sqlite,
+    sqlite::{Checkpointer, Sqlite, WAL_LIMIT},
 };
 use crate::clock;
 
@@ -130,13 +130,25 @@ fn open_sqlite(
         s.rows_written = loaded.stored;
         s.loaded_tasks = loaded.tasks.len() as u64;
     });
+    let spawned = |e| StoreError::Io(path.to_path_buf(), e);
+    let (checkpoints, checkpoint_thread) =
+        spawn_checkpoints(Checkpointer::open(path)?).map_err(spawned)?;
     let (requests, rx) = mpsc::channel(WRITE_QUEUE);
     let policy = config.clone();
     let thread_status = status.clone();
     let thread = std::thread::Builder::new()
         .name("celadon-history".into())
-        .spawn(move || write_loop(db, rx, &policy, &thread_status))
-        .map_err(|e| StoreError::Io(path.to_path_buf(), e))?;
+        .spawn(move || {
+            let mut db = write_loop(db, rx, &checkpoints, &policy, &thread_status);
+            // Every write is in: stop the checkpoints, then fold the WAL
+            // into the file so it is whole alone.
+            drop(checkpoints);
+            let _ = checkpoint_thread.join();
+            if let Err(error) = db.checkpoint() {
+                tracing::warn!(%error, "could not fold the history's WAL into its file");
+            }
+        })
+        .map_err(spawned)?;
     let reader = Reader(Readers::Sqlite(SqliteReader {
         path: path.to_path_buf(),
         pool: Arc::new(Mutex::new(Vec::new())),
@@ -152,13 +164,56 @@ fn open_sqlite(
     ))
 }
 
+/// A checkpoint to run: `Some` is answered when it has run.
+type CheckpointRequest = Option<std::sync::mpsc::SyncSender<()>>;
+
+/// Checkpoint requests waiting for the checkpointer. One is enough: a
+/// checkpoint moves everything committed before it starts, so a request
+/// that finds one waiting is already served by it (the writer drops it).
+pub const CHECKPOINT_QUEUE: usize = 1;
+
+/// Starts the checkpointer's thread, which runs a `PASSIVE` checkpoint for
+/// each request until the sender is dropped. The writer's thread owns it
+/// and joins it before its last checkpoint.
+fn spawn_checkpoints(
+    checkpointer: Checkpointer,
+) -> std::io::Result<(
+    std::sync::mpsc::SyncSender<CheckpointRequest>,
+    std::thread::JoinHandle<()>,
+)> {
+    let (checkpoints, requests) =
+        std::sync::mpsc::sync_channel::<CheckpointRequest>(CHECKPOINT_QUEUE);
+    let thread = std::thread::Builder::new()
+        .name("celadon-checkpoint".into())
+        .spawn(move || {
+            for request in requests {
+                if let Err(error) = checkpointer.passive() {
+                    tracing::warn!(%error, "a checkpoint of the history's WAL failed");
+                }
+                if let Some(done) = request {
+                    let _ = done.send(());
+                }
+            }
+        })?;
+    Ok((checkpoints, thread))
+}
+
 fn write_loop(
     mut db: Sqlite,
     mut requests: mpsc::Receiver<WriteRequest>,
+    checkpoints: &std::sync::mpsc::SyncSender<CheckpointRequest>,
     policy: &HistoryConfig,
     status: &Status,
-) {
+) -> Sqlite {
     while let Some(WriteRequest { batch, reply }) = requests.blocking_recv() {
+        // Writes have followed one another with no pause for a checkpoint
+        // to finish: wait for one, so that this write starts the WAL over.
+        if db.wal_bytes() > WAL_LIMIT {
+            let (done, finished) = std::sync::mpsc::sync_channel(1);
+            if checkpoints.send(Some(done)).is_ok() {
+                let _ = finished.recv();
+            }
+        }
         let started = Instant::now();
         let rows = batch.tasks.len();
         let written = db.write(&batch);
@@ -191,12 +246,14 @@ fn write_loop(
                 }
             }
         });
+        let ok = written.is_ok();
         let _ = reply.send(written);
+        if ok {
+            // Full: a checkpoint not yet started will take this write too.
+            let _ = checkpoints.try_send(None);
+        }
     }
-    // Every write is in; fold the WAL into the file so it is whole alone.
-    if let Err(error) = db.checkpoint() {
-        tracing::warn!(%error, "could not fold the history's WAL into its file");
-    }
+    db
 }
 
 /// One step of retention: tasks past `--history-retention`, then the

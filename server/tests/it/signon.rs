@@ -286,8 +286,17 @@ async fn a_viewer_may_only_look_and_an_admin_may_shut_a_worker_down() {
         "victor@example.com is viewer here; this needs the operator role"
     );
 
+    // Its `worker-online` may come before its pidbox subscription reaches
+    // Redis: a broadcast nobody heard is a 503 and sent again.
     let shutdown = format!("/api/worker/shutdown/{hostname}");
-    let (status, answer) = post(&c, &mut ada, &shutdown, admin.csrf.as_deref()).await;
+    let start = tokio::time::Instant::now();
+    let (status, answer) = loop {
+        let (status, answer) = post(&c, &mut ada, &shutdown, admin.csrf.as_deref()).await;
+        if status != StatusCode::SERVICE_UNAVAILABLE || start.elapsed() > WORKER_START {
+            break (status, answer);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(status, StatusCode::OK, "{answer}");
     kit::poll::until_async("the worker to shut down", WORKER_START, || {
         std::future::ready(Ok(worker

@@ -23,7 +23,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::store::{
     ALERT_HISTORY_TABLE, ALERT_RULES_TABLE, ALERT_WEBHOOKS_TABLE, Location, PgLink, PgUrl,
-    SCHEMA_VERSION, StoreError,
+    StoreError, open_beside,
 };
 
 /// Firings the memory ring keeps; past it the oldest go.
@@ -147,22 +147,7 @@ impl AlertStore {
         let path = path.to_path_buf();
         tokio::task::spawn_blocking(move || {
             let fail = |e| StoreError::at(&path, e);
-            let mut conn = Connection::open_with_flags(
-                &path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(fail)?;
-            conn.busy_timeout(TIMEOUT).map_err(fail)?;
-            let version: i64 = conn
-                .query_row("PRAGMA user_version", [], |r| r.get(0))
-                .map_err(fail)?;
-            if version != SCHEMA_VERSION {
-                return Err(StoreError::Newer {
-                    location: path.display().to_string(),
-                    found: version,
-                    known: SCHEMA_VERSION,
-                });
-            }
+            let mut conn = open_beside(&path, TIMEOUT)?;
             f(&mut conn).map_err(fail)
         })
         .await
@@ -633,6 +618,7 @@ pub fn sqlite_has_tables(path: &std::path::Path) -> rusqlite::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SCHEMA_VERSION;
     use app::wire::alerts::RuleKind;
 
     fn alert(id: &str, started: f64, ended: Option<f64>) -> Alert {

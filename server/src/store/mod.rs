@@ -26,7 +26,7 @@ pub use postgres::{
     PG_SCHEMA_VERSION, PgUrl, PgUrlError,
 };
 pub use row::TaskRow;
-pub use sqlite::{ALERTS_SCHEMA, AUDIT_SCHEMA, SCHEMA_VERSION};
+pub use sqlite::{ALERTS_SCHEMA, AUDIT_SCHEMA, SCHEMA_VERSION, open_beside};
 pub use status::{Role, Status, StatusView};
 pub use writer::{Reader, Writer, WriterThread, open};
 

@@ -163,6 +163,30 @@ const TEXT_INSERT: &str = "INSERT INTO tasks_text(rowid, args, kwargs) VALUES (?
 const TEXT_DELETE: &str =
     "INSERT INTO tasks_text(tasks_text, rowid, args, kwargs) VALUES ('delete', ?1, ?2, ?3)";
 
+/// A read-write connection to a history file beside its writer's, for the
+/// tables others keep in it (the audit trail, the alerts'); waits up to
+/// `busy` for the writer's lock. A file of another version is refused.
+pub fn open_beside(path: &Path, busy: std::time::Duration) -> Result<Connection, StoreError> {
+    let fail = |e| StoreError::at(path, e);
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    conn.busy_timeout(busy).map_err(fail)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(fail)?;
+    if version != SCHEMA_VERSION {
+        return Err(StoreError::Newer {
+            location: path.display().to_string(),
+            found: version,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(conn)
+}
+
 impl Sqlite {
     /// Opens the history at `path` for writing, creating it if there is
     /// no file. A file that is not a celadon history (another SQLite

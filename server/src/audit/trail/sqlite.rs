@@ -21,7 +21,7 @@ use crate::{
         Entry, NewEntry, Query,
         chain::{self, Broken, GENESIS, Verifier},
     },
-    store::{SCHEMA_VERSION, StoreError},
+    store::{SCHEMA_VERSION, StoreError, open_beside},
 };
 
 /// How long an append waits for the store's writer to finish a batch
@@ -42,23 +42,7 @@ impl SqliteTrail {
     /// Opens the file the store has opened (and so brought to this
     /// schema) for appending. Blocking.
     pub fn open(path: &Path) -> Result<SqliteTrail, StoreError> {
-        let fail = |e| StoreError::at(path, e);
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(fail)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(fail)?;
-        if version != SCHEMA_VERSION {
-            return Err(StoreError::Newer {
-                location: path.display().to_string(),
-                found: version,
-                known: SCHEMA_VERSION,
-            });
-        }
+        let conn = open_beside(path, BUSY_TIMEOUT)?;
         Ok(SqliteTrail {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),

@@ -332,6 +332,39 @@ async fn failing_calls_fire_failure_ratio_and_it_resolves_when_the_window_passes
 }
 
 #[tokio::test]
+async fn tasks_that_waited_fire_queue_wait_and_it_resolves_when_the_window_passes() {
+    let mut c = cluster(
+        "[[rule]]\nname = \"slow start\"\nkind = \"queue_wait\"\np95 = \"1s\"\nwindow = \"8s\"\n",
+    )
+    .await;
+    let ids = c.send(
+        "celadon_tasks.add",
+        "[1, 2]",
+        &["--queue", "late", "--count", "3"],
+    );
+    let ids: Vec<String> = ids.lines().map(str::to_string).collect();
+    // Nobody consumes "late" yet: its tasks wait (the wait is what is
+    // measured, not a hope that something happened meanwhile).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let options = WorkerOptions {
+        queues: Some("late".into()),
+        ..WorkerOptions::default()
+    };
+    let _consumer = c.online_worker_with("late", &options).await;
+    c.finished(&ids, ALERT).await;
+    let alert = fires(&c, "slow start", "").await;
+    assert_eq!(alert["subject_kind"], "cluster");
+    assert_eq!(alert["link"], "/graphs");
+    let summary = alert["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("p95 queue wait ")
+            && summary.ends_with(" over the last 8 s (above 1 s)"),
+        "{alert}"
+    );
+    resolves(&c, alert["id"].as_str().unwrap()).await;
+}
+
+#[tokio::test]
 async fn a_long_task_fires_stuck_started_until_it_finishes() {
     let mut c = cluster(
         "[[rule]]\nname = \"stuck\"\nkind = \"stuck_started\"\nafter = \"2s\"\n\

@@ -236,14 +236,12 @@ impl Model {
                 if came_online && self.joined.len() < MAX_JOINED {
                     self.joined.push(w.hostname.clone());
                 }
-                let name = was_online.then(|| w.hostname.to_string());
                 self.workers.apply(w, received_at);
                 // An offline worker consumes nothing; it is asked again for
                 // its queues when it is back (`joined`).
-                if let Some(name) = name
-                    && self.workers.get(&name).is_some_and(|k| !k.online)
-                {
-                    self.queues.forget_consumer(&name);
+                let name = self.symbols.text(hostname);
+                if was_online && self.workers.get(name).is_some_and(|k| !k.online) {
+                    self.queues.forget_consumer(name);
                 }
             }
             Event::Task(t) => self.apply_task(&t, received_at),

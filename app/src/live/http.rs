@@ -81,7 +81,7 @@ pub async fn get<T: serde::de::DeserializeOwned>(
 /// `timeout`; `Err` as for [`post`].
 #[cfg(feature = "hydrate")]
 pub async fn list_tasks(url: &str, timeout: std::time::Duration) -> Result<Answer<Listed>, String> {
-    let (response, text) = fetch("GET", url, Some(timeout)).await?;
+    let (response, text) = fetch("GET", url, Some(timeout), None).await?;
     let history = response
         .headers()
         .get(crate::wire::rest::HISTORY_HEADER)
@@ -112,16 +112,18 @@ async fn send<T: serde::de::DeserializeOwned>(
     url: &str,
     timeout: Option<std::time::Duration>,
 ) -> Result<Answer<T>, String> {
-    let (response, text) = fetch(method, url, timeout).await?;
+    let (response, text) = fetch(method, url, timeout, None).await?;
     decode(response.ok(), response.status(), &text)
 }
 
-/// Sends a request and reads its whole answer as text.
+/// Sends a request, with `json` as its body when given, and reads its
+/// whole answer as text.
 #[cfg(feature = "hydrate")]
 async fn fetch(
     method: &str,
     url: &str,
     timeout: Option<std::time::Duration>,
+    json: Option<&str>,
 ) -> Result<(web_sys::Response, String), String> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
@@ -129,16 +131,22 @@ async fn fetch(
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+    let headers = web_sys::Headers::new().map_err(|_| "could not build headers")?;
     // A signed-on browser proves each change comes from celadon's own page.
     if method != "GET"
         && let Some(token) = crate::person::from_document().and_then(|p| p.csrf)
     {
-        let headers = web_sys::Headers::new().map_err(|_| "could not build headers")?;
         headers
             .set("X-CSRF-Token", &token)
             .map_err(|_| "could not set the CSRF header")?;
-        init.set_headers(&headers);
     }
+    if let Some(body) = json {
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(|_| "could not set the content type")?;
+        init.set_body(&wasm_bindgen::JsValue::from_str(body));
+    }
+    init.set_headers(&headers);
     if let Some(timeout) = timeout {
         let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         let signal = web_sys::AbortSignal::timeout_with_u32(ms);
@@ -172,39 +180,7 @@ pub async fn send_json<T: serde::de::DeserializeOwned>(
     url: &str,
     body: Option<String>,
 ) -> Result<Answer<T>, String> {
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen_futures::JsFuture;
-
-    let init = web_sys::RequestInit::new();
-    init.set_method(method);
-    init.set_credentials(web_sys::RequestCredentials::SameOrigin);
-    let headers = web_sys::Headers::new().map_err(|_| "could not build headers")?;
-    if let Some(token) = crate::person::from_document().and_then(|p| p.csrf) {
-        headers
-            .set("X-CSRF-Token", &token)
-            .map_err(|_| "could not set the CSRF header")?;
-    }
-    if let Some(body) = &body {
-        headers
-            .set("Content-Type", "application/json")
-            .map_err(|_| "could not set the content type")?;
-        init.set_body(&wasm_bindgen::JsValue::from_str(body));
-    }
-    init.set_headers(&headers);
-    let request = web_sys::Request::new_with_str_and_init(url, &init)
-        .map_err(|_| format!("could not build a request to {url}"))?;
-    let window = web_sys::window().ok_or("no window")?;
-    let response = JsFuture::from(window.fetch_with_request(&request))
-        .await
-        .map_err(|_| "celadon did not answer: is it running?".to_string())?;
-    let response: web_sys::Response = response
-        .dyn_into()
-        .map_err(|_| "not an HTTP response".to_string())?;
-    let text = JsFuture::from(response.text().map_err(|_| "no body".to_string())?)
-        .await
-        .map_err(|_| "the answer could not be read".to_string())?
-        .as_string()
-        .unwrap_or_default();
+    let (response, text) = fetch(method, url, None, body.as_deref()).await?;
     let text = if text.is_empty() {
         "null".to_string()
     } else {
